@@ -1,0 +1,181 @@
+# The control catalog: erpctl's own state, applied by the same planner as tenant schemas.
+schema "erpctl" {}
+
+table "meta" {
+  schema = schema.erpctl
+  column "key" {
+    type = text
+  }
+  column "value" {
+    type = text
+  }
+  primary_key {
+    columns = [column.key]
+  }
+}
+
+table "tenants" {
+  schema = schema.erpctl
+  column "slug" {
+    type = text
+  }
+  column "name" {
+    type = text
+  }
+  column "schema_name" {
+    type = text
+  }
+  # follow_all tenants get every module, including ones added later; the others get modules
+  # and what those depend on.
+  column "follow_all" {
+    type    = boolean
+    default = true
+  }
+  column "modules" {
+    type    = sql("text[]")
+    default = sql("'{}'::text[]")
+  }
+  column "status" {
+    type    = text
+    default = "Pending"
+  }
+  column "last_error" {
+    type = text
+    null = true
+  }
+  # The SQL a Blocked tenant would need (destructive).
+  column "blocked_sql" {
+    type = text
+    null = true
+  }
+  # What was last applied: the desired-state hash, the schema fingerprint right after, and the
+  # objects erpctl manages in the schema.
+  column "desired_hash" {
+    type    = text
+    default = ""
+  }
+  column "fingerprint" {
+    type    = text
+    default = ""
+  }
+  column "managed" {
+    type    = jsonb
+    default = sql("'{}'::jsonb")
+  }
+  column "failures" {
+    type    = integer
+    default = 0
+  }
+  column "next_attempt_at" {
+    type = timestamptz
+    null = true
+  }
+  column "created_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "updated_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "last_reconciled_at" {
+    type = timestamptz
+    null = true
+  }
+  column "last_applied_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.slug]
+  }
+  index "tenants_schema_name_key" {
+    unique  = true
+    columns = [column.schema_name]
+  }
+}
+
+table "events" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "tenant" {
+    type = text
+  }
+  column "at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  # create, apply, blocked, failed, delete, enable-module, disable-module
+  column "kind" {
+    type = text
+  }
+  column "sql" {
+    type = text
+    null = true
+  }
+  column "duration_ms" {
+    type    = double_precision
+    default = 0
+  }
+  column "outcome" {
+    type = text
+  }
+  column "error" {
+    type = text
+    null = true
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "events_tenant_id_idx" {
+    columns = [column.tenant, column.id]
+  }
+}
+
+table "tokens" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "tenant" {
+    type = text
+  }
+  column "name" {
+    type = text
+  }
+  # sha256 of the token; the token itself is shown once and never stored.
+  column "hash" {
+    type = bytea
+  }
+  column "created_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "revoked_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "tokens_hash_key" {
+    unique  = true
+    columns = [column.hash]
+  }
+  index "tokens_tenant_idx" {
+    columns = [column.tenant]
+  }
+  foreign_key "tokens_tenant_fkey" {
+    columns     = [column.tenant]
+    ref_columns = [table.tenants.column.slug]
+    on_delete   = CASCADE
+  }
+}

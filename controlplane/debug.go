@@ -1,0 +1,79 @@
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/erpctl/erpctl/schema"
+)
+
+// TablesReport is what `debug tables` shows of a tenant schema.
+type TablesReport struct {
+	Tenant  string        `json:"tenant"`
+	Schema  string        `json:"schema"`
+	Healthy bool          `json:"healthy"`
+	Tables  []TableStatus `json:"tables"`
+}
+
+// TableStatus is one table of a tenant schema: ok, missing, drifted or unmanaged.
+type TableStatus struct {
+	Module  string `json:"module"`
+	Table   string `json:"table"`
+	Status  string `json:"status"`
+	Details string `json:"details"`
+}
+
+// DebugTables inspects a tenant schema and reports each table against the desired state. The
+// schema is healthy when every declared table, column, index and constraint is there as
+// declared; unmanaged tables do not make it unhealthy.
+func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, error) {
+	t, err := p.GetTenant(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("debug tables: %w", err)
+	}
+	reg := p.Registry()
+	desired, err := reg.Desired(t.Modules, t.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
+	tx, err := p.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
+	defer tx.Rollback()
+	var managedJSON []byte
+	if err := tx.QueryRowContext(ctx, `SELECT managed FROM erpctl.tenants WHERE slug = $1`, slug).Scan(&managedJSON); err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
+	var prev schema.Managed
+	if err := json.Unmarshal(managedJSON, &prev); err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: read managed objects: %w", slug, err)
+	}
+	current, err := p.planner.Inspect(ctx, tx, t.Schema)
+	if err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
+	diff, err := p.planner.Diff(ctx, current, desired, prev)
+	if err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
+	rep := &TablesReport{Tenant: slug, Schema: t.Schema, Healthy: true, Tables: []TableStatus{}}
+	for _, tr := range diff.Tables() {
+		mod, _ := reg.ModuleOfTable(tr.Table)
+		if tr.Status == schema.StatusUnmanaged {
+			mod = ""
+		}
+		details := strings.Join(tr.Details, "; ")
+		if tr.Status == schema.StatusMissing && diff.Missing {
+			details = "schema " + t.Schema + " does not exist"
+		}
+		rep.Tables = append(rep.Tables, TableStatus{Module: mod, Table: tr.Table, Status: tr.Status, Details: details})
+		if tr.Status == schema.StatusMissing || tr.Status == schema.StatusDrifted {
+			rep.Healthy = false
+		}
+	}
+	return rep, nil
+}

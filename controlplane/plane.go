@@ -1,0 +1,168 @@
+// Package controlplane decides: it keeps the tenant catalog, runs the tenant lifecycle and the
+// reconciler, and serves the daemon and the data API.
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/erpctl/erpctl/modules"
+	"github.com/erpctl/erpctl/schema"
+)
+
+// Errors callers tell apart with errors.Is. Each is wrapped in a message that names the tenant.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrExists        = errors.New("already exists")
+	ErrInvalid       = errors.New("invalid input")
+	ErrBlocked       = errors.New("blocked")
+	ErrNotReady      = errors.New("not ready")
+	ErrUnknownModule = modules.ErrUnknownModule
+)
+
+// Config says where the control plane's database and extra modules are.
+type Config struct {
+	DatabaseURL string
+	ModulesDir  string       // extra module HCL files; "" for the built-ins only
+	Logger      *slog.Logger // nil: discard
+	MaxConns    int32        // pool size; 0: pgxpool's default
+}
+
+// Plane is the control plane over one database.
+type Plane struct {
+	pool       *pgxpool.Pool
+	db         *sql.DB // the same pool through database/sql, for Atlas
+	planner    *schema.Planner
+	modulesDir string
+	log        *slog.Logger
+
+	mu      sync.RWMutex
+	reg     *modules.Registry
+	regErr  error // the last failed module load; the registry stays the last good one
+	plansMu sync.Mutex
+	plans   map[string]*plan // create plans by desired hash
+}
+
+// Open connects, brings the catalog schema up to date and loads the modules.
+func Open(ctx context.Context, cfg Config) (*Plane, error) {
+	reg, err := modules.Load(cfg.ModulesDir)
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pcfg.MaxConns = cfg.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %s:%d: %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, err)
+	}
+	p := &Plane{
+		pool:       pool,
+		db:         stdlib.OpenDBFromPool(pool),
+		modulesDir: cfg.ModulesDir,
+		log:        cfg.Logger,
+		reg:        reg,
+		plans:      map[string]*plan{},
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.planner, err = schema.NewPlanner(p.db); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.ensureCatalog(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close releases the database connections.
+func (p *Plane) Close() {
+	p.db.Close()
+	p.pool.Close()
+}
+
+// Pool is the connection pool, for the data API.
+func (p *Plane) Pool() *pgxpool.Pool { return p.pool }
+
+// Registry is the last good module registry.
+func (p *Plane) Registry() *modules.Registry {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.reg
+}
+
+// ReloadModules reads the module files again. On error the last good registry stays in use
+// and ModulesError reports the error until a load succeeds.
+func (p *Plane) ReloadModules() error {
+	reg, err := modules.Load(p.modulesDir)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.regErr = err
+	if err == nil {
+		p.reg = reg
+	}
+	return err
+}
+
+// ModulesError is the error of the last module load, nil when it succeeded.
+func (p *Plane) ModulesError() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.regErr
+}
+
+// Tenant is one tenant as the catalog records it.
+type Tenant struct {
+	Slug             string     `json:"slug"`
+	Name             string     `json:"name"`
+	Schema           string     `json:"schema"`
+	Status           string     `json:"status"`
+	FollowAll        bool       `json:"follow_all"`
+	Modules          []string   `json:"modules"` // the modules the tenant has, dependencies included
+	CreatedAt        time.Time  `json:"created_at"`
+	LastReconciledAt *time.Time `json:"last_reconciled_at"`
+	LastAppliedAt    *time.Time `json:"last_applied_at"`
+	LastError        *string    `json:"last_error"`
+	BlockedSQL       *string    `json:"blocked_sql,omitempty"`
+	Failures         int        `json:"failures"`
+	NextAttemptAt    *time.Time `json:"next_attempt_at,omitempty"`
+}
+
+// Tenant statuses.
+const (
+	StatusPending = "Pending"
+	StatusReady   = "Ready"
+	StatusBlocked = "Blocked"
+	StatusFailed  = "Failed"
+)
+
+// Event is one entry of a tenant's history.
+type Event struct {
+	ID         int64     `json:"id"`
+	Tenant     string    `json:"tenant"`
+	At         time.Time `json:"at"`
+	Kind       string    `json:"kind"`
+	SQL        *string   `json:"sql"`
+	DurationMS float64   `json:"duration_ms"`
+	Outcome    string    `json:"outcome"`
+	Error      *string   `json:"error"`
+}

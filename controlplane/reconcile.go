@@ -1,0 +1,561 @@
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/modules"
+	"github.com/erpctl/erpctl/schema"
+)
+
+// ReconcileOptions tune a reconcile.
+type ReconcileOptions struct {
+	AllowDestructive bool          // apply drops and narrowing changes too
+	Workers          int           // tenants reconciled at once; 0: 4
+	LockTimeout      time.Duration // per statement wait for a table lock; 0: 5s
+	StatementTimeout time.Duration // per statement; 0: 5m
+	IgnoreBackoff    bool          // retry Failed tenants now, not when their backoff ends
+	DryRun           bool          // plan, apply nothing (erpctl plan)
+	OnResult         func(Result)  // called as each tenant finishes, from several goroutines
+}
+
+func (o ReconcileOptions) withDefaults() ReconcileOptions {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 5 * time.Second
+	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = 5 * time.Minute
+	}
+	return o
+}
+
+// What a reconcile did to a tenant.
+const (
+	ActionUnchanged = "unchanged" // already as desired; nothing inspected or applied
+	ActionApplied   = "applied"   // changes applied
+	ActionPlanned   = "planned"   // dry run: changes needed, nothing applied
+	ActionBlocked   = "blocked"   // only a destructive change would make it match; nothing applied
+	ActionFailed    = "failed"    // apply errored; rolled back
+	ActionSkipped   = "skipped"   // another process holds the tenant, or its backoff has not ended
+)
+
+// Result is the outcome of reconciling one tenant.
+type Result struct {
+	Tenant      string        `json:"tenant"`
+	Action      string        `json:"action"`
+	Status      string        `json:"status"`
+	SQL         []string      `json:"sql"`
+	Destructive []string      `json:"destructive_sql,omitempty"`
+	Unmanaged   []string      `json:"unmanaged,omitempty"`
+	Duration    time.Duration `json:"duration_ns"`
+	Error       string        `json:"error,omitempty"`
+}
+
+// Pass is the outcome of one reconcile of every tenant.
+type Pass struct {
+	Results  []Result       `json:"results"`
+	Duration time.Duration  `json:"duration_ns"`
+	Counts   map[string]int `json:"counts"`
+}
+
+// Failed reports whether any tenant failed.
+func (p *Pass) Failed() bool { return p.Counts[ActionFailed] > 0 }
+
+// tenantRef is what a pass reads of each tenant from the catalog.
+type tenantRef struct {
+	slug, schema    string
+	followAll       bool
+	chosen          []string
+	status          string
+	desiredHash, fp string
+	nextAttempt     *time.Time
+	enabled         []string
+	hash, currentFP string
+	enabledErr      error
+}
+
+// groupPlan is what reconciling one tenant of a group taught: the SQL that brought a schema
+// from the group's fingerprint to the desired state, and the fingerprint that results.
+type groupPlan struct {
+	stmts   []string
+	fpAfter string
+	managed []byte
+	ok      bool
+	dryRun  *Result // in a dry run, the plan of the group's first tenant
+}
+
+// ReconcileAll reconciles every tenant once. Tenants whose desired state and schema fingerprint
+// match what was last applied are skipped without an inspection. The others are grouped by
+// (desired state, fingerprint, last applied state): one tenant of each group is inspected and
+// planned with Atlas, and its SQL is applied to the rest of its group, each in its own
+// transaction and checked by fingerprint afterwards.
+func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, error) {
+	o = o.withDefaults()
+	start := time.Now()
+	reg := p.Registry()
+	refs, err := p.loadRefs(ctx, reg)
+	if err != nil {
+		return nil, err
+	}
+	pass := &Pass{Counts: map[string]int{}}
+	var mu sync.Mutex
+	record := func(r Result) {
+		mu.Lock()
+		pass.Results = append(pass.Results, r)
+		pass.Counts[r.Action]++
+		mu.Unlock()
+		if o.OnResult != nil {
+			o.OnResult(r)
+		}
+	}
+	var unchanged []string
+	groups := map[string][]*tenantRef{}
+	var order []string
+	now := time.Now()
+	for _, t := range refs {
+		switch {
+		case t.enabledErr != nil:
+			// Falls through to the slow path, which records the failure.
+		case t.hash == t.desiredHash && t.currentFP == t.fp && t.currentFP != "" &&
+			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive)):
+			unchanged = append(unchanged, t.slug)
+			record(Result{Tenant: t.slug, Action: ActionUnchanged, Status: t.status, SQL: []string{}})
+			continue
+		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
+			record(Result{Tenant: t.slug, Action: ActionSkipped, Status: t.status, SQL: []string{},
+				Error: fmt.Sprintf("backing off until %s", t.nextAttempt.Format(time.RFC3339))})
+			continue
+		}
+		key := t.hash + "|" + t.currentFP + "|" + t.desiredHash
+		if t.enabledErr != nil {
+			key = "error|" + t.slug
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], t)
+	}
+
+	// Phase 1: one tenant of each group, planned with Atlas.
+	plans := make(map[string]*groupPlan, len(groups))
+	var pmu sync.Mutex
+	p.parallel(ctx, o.Workers, len(order), func(i int) {
+		key := order[i]
+		r, gp := p.reconcileSlow(ctx, reg, groups[key][0], o, false)
+		pmu.Lock()
+		plans[key] = gp
+		pmu.Unlock()
+		record(r)
+	})
+	// Phase 2: the rest of each group, from the group's plan.
+	var rest []*tenantRef
+	var restKey []string
+	for _, key := range order {
+		for _, t := range groups[key][1:] {
+			rest = append(rest, t)
+			restKey = append(restKey, key)
+		}
+	}
+	p.parallel(ctx, o.Workers, len(rest), func(i int) {
+		t, gp := rest[i], plans[restKey[i]]
+		if gp != nil && gp.dryRun != nil {
+			r := *gp.dryRun
+			r.Tenant, r.Duration = t.slug, 0
+			record(r)
+			return
+		}
+		if gp != nil && gp.ok && !o.DryRun {
+			if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
+				record(r)
+				return
+			}
+		}
+		r, _ := p.reconcileSlow(ctx, reg, t, o, false)
+		record(r)
+	})
+	if len(unchanged) > 0 && !o.DryRun {
+		if _, err := p.db.ExecContext(ctx, `UPDATE erpctl.tenants SET last_reconciled_at = now() WHERE slug = ANY($1)`, unchanged); err != nil {
+			return nil, fmt.Errorf("record reconcile pass: %w", err)
+		}
+	}
+	pass.Duration = time.Since(start)
+	return pass, ctx.Err()
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines and stops handing out work when ctx ends.
+func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
+func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantRef, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT slug, schema_name, follow_all, modules, status, desired_hash, fingerprint, next_attempt_at
+		FROM erpctl.tenants ORDER BY slug`)
+	if err != nil {
+		return nil, fmt.Errorf("read tenants: %w", err)
+	}
+	defer rows.Close()
+	var refs []*tenantRef
+	type enabledSet struct {
+		mods []string
+		hash string
+		err  error
+	}
+	sets := map[string]enabledSet{}
+	for rows.Next() {
+		t := &tenantRef{}
+		if err := rows.Scan(&t.slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
+			return nil, fmt.Errorf("read tenants: %w", err)
+		}
+		key := fmt.Sprint(t.followAll, t.chosen)
+		s, ok := sets[key]
+		if !ok {
+			s.mods, s.err = enabledModules(reg, t.followAll, t.chosen)
+			if s.err == nil {
+				s.hash = reg.Hash(s.mods)
+			}
+			sets[key] = s
+		}
+		t.enabled, t.hash, t.enabledErr = s.mods, s.hash, s.err
+		refs = append(refs, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read tenants: %w", err)
+	}
+	fps, err := schema.Fingerprints(ctx, p.db, ident.SchemaPrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range refs {
+		t.currentFP = fps[t.schema]
+	}
+	return refs, nil
+}
+
+// Reconcile brings one tenant to its desired state with a full Atlas inspection, waiting for
+// any other process that holds the tenant. It is what tenant create, debug tables --fix and
+// reconcile SLUG use.
+func (p *Plane) Reconcile(ctx context.Context, slug string, o ReconcileOptions) (*Result, error) {
+	o = o.withDefaults()
+	if err := ident.ValidateSlug(slug); err != nil {
+		return nil, fmt.Errorf("reconcile: %w: %w", ErrInvalid, err)
+	}
+	if _, err := p.GetTenant(ctx, slug); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	r, _ := p.reconcileSlow(ctx, p.Registry(), &tenantRef{slug: slug}, o, true)
+	if o.OnResult != nil {
+		o.OnResult(r)
+	}
+	return &r, nil
+}
+
+// lockTx begins a tenant's transaction: timeouts, then the tenant's advisory lock. With wait
+// false it gives up at once (ok false) when another process holds the tenant.
+func (p *Plane) lockTx(ctx context.Context, slug string, o ReconcileOptions, wait bool) (tx *sql.Tx, ok bool, err error) {
+	tx, err = p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d",
+		o.LockTimeout.Milliseconds(), o.StatementTimeout.Milliseconds()))
+	if err == nil {
+		q := `SELECT pg_try_advisory_xact_lock($1)`
+		if wait {
+			q = `SELECT true FROM pg_advisory_xact_lock($1)`
+		}
+		err = tx.QueryRowContext(ctx, q, tenantLockKey(slug)).Scan(&ok)
+	}
+	if err != nil || !ok {
+		tx.Rollback()
+		return nil, false, err
+	}
+	return tx, true, nil
+}
+
+// reconcileSlow inspects, diffs and applies one tenant in one transaction. The plan it returns
+// serves the rest of the tenant's group.
+func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *tenantRef, o ReconcileOptions, wait bool) (Result, *groupPlan) {
+	start := time.Now()
+	res := Result{Tenant: ref.slug, SQL: []string{}}
+	tx, ok, err := p.lockTx(ctx, ref.slug, o, wait)
+	if err != nil {
+		res.Action, res.Error = ActionFailed, err.Error()
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	if !ok {
+		res.Action, res.Error = ActionSkipped, "another process is reconciling this tenant"
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	defer tx.Rollback()
+	gp, err := p.reconcileInTx(ctx, tx, reg, ref.slug, o, &res)
+	if err == nil && !o.DryRun {
+		err = tx.Commit()
+	}
+	res.Duration = time.Since(start)
+	if err != nil {
+		tx.Rollback()
+		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()
+		if !errors.Is(err, errTenantGone) && !o.DryRun {
+			if ferr := p.recordFailure(ctx, ref.slug, strings.Join(res.SQL, ";\n"), res.Duration, err); ferr != nil {
+				res.Error += "; " + ferr.Error()
+			}
+		}
+		if errors.Is(err, errTenantGone) {
+			res.Action, res.Status, res.Error = ActionSkipped, "", "tenant was deleted"
+		}
+		return res, nil
+	}
+	return res, gp
+}
+
+var errTenantGone = errors.New("tenant no longer exists")
+
+func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Registry, slug string, o ReconcileOptions, res *Result) (*groupPlan, error) {
+	var (
+		schemaName, status string
+		followAll          bool
+		chosen             []string
+		managedJSON        []byte
+	)
+	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed FROM erpctl.tenants WHERE slug = $1`, slug).
+		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errTenantGone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read tenant: %w", err)
+	}
+	enabled, err := enabledModules(reg, followAll, chosen)
+	if err != nil {
+		return nil, err
+	}
+	var prev schema.Managed
+	if err := json.Unmarshal(managedJSON, &prev); err != nil {
+		return nil, fmt.Errorf("read managed objects: %w", err)
+	}
+	desired, err := reg.Desired(enabled, schemaName)
+	if err != nil {
+		return nil, err
+	}
+	current, err := p.planner.Inspect(ctx, tx, schemaName)
+	if err != nil {
+		return nil, err
+	}
+	diff, err := p.planner.Diff(ctx, current, desired, prev)
+	if err != nil {
+		return nil, err
+	}
+	res.Unmanaged = diff.Unmanaged
+	fpBefore, err := schema.Fingerprint(ctx, tx, schemaName)
+	if err != nil {
+		return nil, err
+	}
+	hash := reg.Hash(enabled)
+	changes := diff.Apply
+	if len(diff.Destructive) > 0 {
+		if res.Destructive, err = p.planner.Plan(ctx, diff.Destructive, schemaName); err != nil {
+			return nil, err
+		}
+		if o.AllowDestructive {
+			changes = append(changes, diff.Destructive...)
+		}
+	}
+	stmts, err := p.planner.Plan(ctx, changes, "")
+	if err != nil {
+		return nil, err
+	}
+	if diff.Missing {
+		stmts = append([]string{"CREATE SCHEMA " + ident.Quote(schemaName)}, stmts...)
+	}
+	if o.DryRun {
+		// Unqualified, as it runs: tenants in the same state then show the same plan.
+		res.SQL = stmts
+		res.Action, res.Status = ActionPlanned, status
+		if len(stmts) == 0 {
+			res.Action = ActionUnchanged
+		}
+		if len(res.Destructive) > 0 && !o.AllowDestructive {
+			res.Action = ActionBlocked
+		}
+		if diff.Missing {
+			return nil, nil // CREATE SCHEMA names the tenant
+		}
+		r := *res
+		return &groupPlan{dryRun: &r}, nil
+	}
+	if len(diff.Destructive) > 0 && !o.AllowDestructive {
+		res.Action, res.Status = ActionBlocked, StatusBlocked
+		blocked := strings.Join(res.Destructive, ";\n")
+		msg := "only a destructive change would make the schema match; rerun with --allow-destructive to apply it"
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Blocked', blocked_sql = $2, last_error = $3,
+			desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now() WHERE slug = $1`,
+			slug, blocked, msg, hash, fpBefore); err != nil {
+			return nil, fmt.Errorf("record status: %w", err)
+		}
+		if status != StatusBlocked {
+			if err := insertEvent(ctx, tx, slug, "blocked", blocked, 0, "blocked", nil); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	res.SQL = stmts
+	start := time.Now()
+	if err := p.execPlan(ctx, tx, schemaName, stmts); err != nil {
+		return nil, err
+	}
+	fpAfter, err := schema.Fingerprint(ctx, tx, schemaName)
+	if err != nil {
+		return nil, err
+	}
+	managed, err := json.Marshal(schema.ManagedOf(desired))
+	if err != nil {
+		return nil, err
+	}
+	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, managed, stmts, time.Since(start)); err != nil {
+		return nil, err
+	}
+	res.Action, res.Status = ActionApplied, StatusReady
+	if len(stmts) == 0 {
+		res.Action = ActionUnchanged
+	}
+	gp := &groupPlan{stmts: stmts, fpAfter: fpAfter, managed: managed, ok: true}
+	if diff.Missing {
+		gp.stmts = stmts[1:]
+	}
+	return gp, nil
+}
+
+// execPlan runs unqualified statements in schemaName, in one round trip.
+func (p *Plane) execPlan(ctx context.Context, tx *sql.Tx, schemaName string, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, s := range stmts {
+		if strings.HasPrefix(s, "CREATE SCHEMA ") {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
+			continue
+		}
+		b.WriteString(s)
+		b.WriteString(";\n")
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)+";\n"+b.String()+"RESET search_path"); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+func (p *Plane) recordReady(ctx context.Context, tx *sql.Tx, slug, hash, fp string, managed []byte, stmts []string, d time.Duration) error {
+	q := `UPDATE erpctl.tenants SET status = 'Ready', desired_hash = $2, fingerprint = $3, managed = $4,
+		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
+		last_reconciled_at = now(), updated_at = now()`
+	if len(stmts) > 0 {
+		q += `, last_applied_at = now()`
+	}
+	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug, hash, fp, managed); err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	return insertEvent(ctx, tx, slug, "apply", strings.Join(stmts, ";\n"), d, "applied", nil)
+}
+
+// backoff is how long a tenant that failed n times in a row waits before the daemon retries it.
+func backoff(n int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < n && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
+}
+
+func (p *Plane) recordFailure(ctx context.Context, slug, stmts string, d time.Duration, cause error) error {
+	return p.inTx(ctx, func(tx *sql.Tx) error {
+		var failures int
+		err := tx.QueryRowContext(ctx, `UPDATE erpctl.tenants SET status = 'Failed', last_error = $2, failures = failures + 1,
+			last_reconciled_at = now(), updated_at = now() WHERE slug = $1 RETURNING failures`, slug, cause.Error()).Scan(&failures)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("record failure: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET next_attempt_at = now() + $2 * interval '1 millisecond' WHERE slug = $1`,
+			slug, backoff(failures).Milliseconds()); err != nil {
+			return fmt.Errorf("record failure: %w", err)
+		}
+		return insertEvent(ctx, tx, slug, "apply", stmts, d, "failed", cause)
+	})
+}
+
+// applyGroupPlan applies a group's plan to one more tenant of the group. ok is false when the
+// tenant did not end where the plan should have taken it (it is rolled back untouched) and
+// needs its own inspection.
+func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
+	start := time.Now()
+	res := Result{Tenant: t.slug, SQL: gp.stmts}
+	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
+	if err != nil || !ok {
+		return res, false
+	}
+	defer tx.Rollback()
+	stmts := gp.stmts
+	if t.currentFP == "" {
+		stmts = append([]string{"CREATE SCHEMA " + ident.Quote(t.schema)}, stmts...)
+	}
+	err = p.execPlan(ctx, tx, t.schema, stmts)
+	if err != nil {
+		return res, false
+	}
+	fp, err := schema.Fingerprint(ctx, tx, t.schema)
+	if err != nil || fp != gp.fpAfter {
+		return res, false
+	}
+	if err := p.recordReady(ctx, tx, t.slug, t.hash, fp, gp.managed, stmts, time.Since(start)); err != nil {
+		return res, false
+	}
+	if err := tx.Commit(); err != nil {
+		return res, false
+	}
+	res.SQL = stmts
+	res.Action, res.Status, res.Duration = ActionApplied, StatusReady, time.Since(start)
+	if len(stmts) == 0 {
+		res.Action = ActionUnchanged
+	}
+	return res, true
+}

@@ -1,0 +1,369 @@
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/modules"
+	"github.com/erpctl/erpctl/schema"
+)
+
+// notifyChannel carries the slug of a tenant that was created or whose modules changed.
+const notifyChannel = "erpctl_tenants"
+
+// tenantLockKey is the advisory lock key of a tenant: every change to its schema holds it.
+func tenantLockKey(slug string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("erpctl tenant " + slug))
+	return int64(h.Sum64())
+}
+
+// CreateOptions describe a new tenant.
+type CreateOptions struct {
+	Slug    string
+	Name    string   // defaults to the slug
+	Modules []string // empty: every module, now and later
+}
+
+// plan is the SQL that brings an empty tenant schema to a desired state, unqualified so that
+// it serves every tenant under its own search_path.
+type plan struct {
+	hash    string
+	sql     string
+	managed []byte // JSON of schema.Managed
+}
+
+// createPlan returns the cached plan of a new tenant with the given modules: creating a tenant
+// costs no Atlas inspection and, after the first, no planning.
+func (p *Plane) createPlan(ctx context.Context, reg *modules.Registry, enabled []string) (*plan, error) {
+	hash := reg.Hash(enabled)
+	p.plansMu.Lock()
+	defer p.plansMu.Unlock()
+	if pl, ok := p.plans[hash]; ok {
+		return pl, nil
+	}
+	desired, err := reg.Desired(enabled, modules.Placeholder)
+	if err != nil {
+		return nil, err
+	}
+	diff, err := p.planner.Diff(ctx, nil, desired, nil)
+	if err != nil {
+		return nil, err
+	}
+	stmts, err := p.planner.Plan(ctx, diff.Apply, "")
+	if err != nil {
+		return nil, err
+	}
+	managed, err := json.Marshal(schema.ManagedOf(desired))
+	if err != nil {
+		return nil, err
+	}
+	pl := &plan{hash: hash, sql: strings.Join(stmts, ";\n"), managed: managed}
+	p.plans[hash] = pl
+	return pl, nil
+}
+
+// enabledModules resolves what a tenant has: every module when it follows all, else the
+// modules it chose and what they depend on.
+func enabledModules(reg *modules.Registry, followAll bool, chosen []string) ([]string, error) {
+	if followAll {
+		return reg.Names(), nil
+	}
+	return reg.Closure(chosen)
+}
+
+// CreateTenant makes the tenant's schema with every table of its modules and records it Ready,
+// all in one transaction: on any failure nothing is left behind.
+func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, error) {
+	if err := ident.ValidateSlug(o.Slug); err != nil {
+		return nil, fmt.Errorf("create tenant: %w: %w", ErrInvalid, err)
+	}
+	if o.Name == "" {
+		o.Name = o.Slug
+	}
+	reg := p.Registry()
+	followAll := len(o.Modules) == 0
+	enabled, err := enabledModules(reg, followAll, o.Modules)
+	if err != nil {
+		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
+	}
+	pl, err := p.createPlan(ctx, reg, enabled)
+	if err != nil {
+		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
+	}
+	chosen := o.Modules
+	if followAll {
+		chosen = []string{}
+	}
+	start := time.Now()
+	schemaName := ident.SchemaName(o.Slug)
+	err = p.inTx(ctx, func(tx *sql.Tx) error {
+		tag, err := tx.ExecContext(ctx, `INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status)
+			VALUES ($1, $2, $3, $4, $5, 'Pending') ON CONFLICT DO NOTHING`, o.Slug, o.Name, schemaName, followAll, chosen)
+		if err != nil {
+			return err
+		}
+		if n, err := tag.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("tenant %w", ErrExists)
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(o.Slug)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+ident.Quote(schemaName)); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42P06" {
+				return fmt.Errorf("schema %s already exists but no tenant owns it: drop it or choose another slug: %w", schemaName, ErrExists)
+			}
+			return err
+		}
+		// One round trip for the whole plan; it names no schema, so it lands in this one.
+		if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)+";\n"+pl.sql); err != nil {
+			return err
+		}
+		fp, err := schema.Fingerprint(ctx, tx, schemaName)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Ready', desired_hash = $2, fingerprint = $3,
+			managed = $4, last_reconciled_at = now(), last_applied_at = now(), updated_at = now() WHERE slug = $1`,
+			o.Slug, pl.hash, fp, pl.managed); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, o.Slug, "create", pl.sql, time.Since(start), "applied", nil); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, o.Slug)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
+	}
+	return p.GetTenant(ctx, o.Slug)
+}
+
+// inTx runs fn in a database/sql transaction, which Atlas and the rest of a tenant change share.
+func (p *Plane) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := p.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func insertEvent(ctx context.Context, db schema.Querier, slug, kind, stmts string, d time.Duration, outcome string, evErr error) error {
+	var sqlArg, errArg *string
+	if stmts != "" {
+		sqlArg = &stmts
+	}
+	if evErr != nil {
+		s := evErr.Error()
+		errArg = &s
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)`,
+		slug, kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg)
+	if err != nil {
+		return fmt.Errorf("record event: %w", err)
+	}
+	return nil
+}
+
+const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at, last_reconciled_at,
+	last_applied_at, last_error, blocked_sql, failures, next_attempt_at`
+
+func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
+	var t Tenant
+	var chosen []string
+	if err := row.Scan(&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
+		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt); err != nil {
+		return nil, err
+	}
+	mods, err := enabledModules(p.Registry(), t.FollowAll, chosen)
+	if err != nil {
+		mods = chosen
+	}
+	t.Modules = mods
+	if t.Modules == nil {
+		t.Modules = []string{}
+	}
+	return &t, nil
+}
+
+// GetTenant returns one tenant; ErrNotFound when there is none.
+func (p *Plane) GetTenant(ctx context.Context, slug string) (*Tenant, error) {
+	if err := ident.ValidateSlug(slug); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	t, err := p.scanTenant(p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("tenant %q %w", slug, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
+	}
+	return t, nil
+}
+
+// ListTenants returns every tenant by slug.
+func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants ORDER BY slug`)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	defer rows.Close()
+	out := []Tenant{}
+	for rows.Next() {
+		t, err := p.scanTenant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		out = append(out, *t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return out, nil
+}
+
+// TenantEvents returns a tenant's last events, newest first.
+func (p *Plane) TenantEvents(ctx context.Context, slug string, limit int) ([]Event, error) {
+	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error
+		FROM erpctl.events WHERE tenant = $1 ORDER BY id DESC LIMIT $2`, slug, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events of tenant %q: %w", slug, err)
+	}
+	evs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	if err != nil {
+		return nil, fmt.Errorf("read events of tenant %q: %w", slug, err)
+	}
+	return evs, nil
+}
+
+// DeleteTenant drops the tenant's schema with everything in it and forgets the tenant and its
+// tokens. Its events stay, as an audit trail.
+func (p *Plane) DeleteTenant(ctx context.Context, slug string) error {
+	if err := ident.ValidateSlug(slug); err != nil {
+		return fmt.Errorf("delete tenant: %w: %w", ErrInvalid, err)
+	}
+	start := time.Now()
+	err := p.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
+			return err
+		}
+		var schemaName string
+		err := tx.QueryRowContext(ctx, `DELETE FROM erpctl.tenants WHERE slug = $1 RETURNING schema_name`, slug).Scan(&schemaName)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("tenant %w", ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		stmt := "DROP SCHEMA IF EXISTS " + ident.Quote(schemaName) + " CASCADE"
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, slug, "delete", stmt, time.Since(start), "applied", nil); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, slug)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete tenant %q: %w", slug, err)
+	}
+	return nil
+}
+
+// EnableModule adds a module (and what it depends on) to a tenant and reconciles the tenant, so
+// that the tables exist when it returns.
+func (p *Plane) EnableModule(ctx context.Context, slug, module string) (*Tenant, error) {
+	t, err := p.GetTenant(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
+	}
+	reg := p.Registry()
+	if _, err := reg.Closure([]string{module}); err != nil {
+		return nil, fmt.Errorf("enable module for tenant %q: %w: %w", slug, ErrInvalid, err)
+	}
+	if slices.Contains(t.Modules, module) {
+		return t, nil
+	}
+	if _, err := p.pool.Exec(ctx, `UPDATE erpctl.tenants SET modules = array_append(modules, $2), updated_at = now()
+		WHERE slug = $1 AND NOT follow_all AND NOT $2 = ANY(modules)`, slug, module); err != nil {
+		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
+	}
+	if _, err := p.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, slug); err != nil {
+		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
+	}
+	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{}); err != nil {
+		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
+	}
+	return p.GetTenant(ctx, slug)
+}
+
+// DisableModule removes a module from a tenant. Its tables and their rows stay in the schema,
+// no longer managed: erpctl leaves them alone until the module is enabled again.
+func (p *Plane) DisableModule(ctx context.Context, slug, module string) (*Tenant, error) {
+	t, err := p.GetTenant(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
+	}
+	reg := p.Registry()
+	m, ok := reg.Module(module)
+	if !ok {
+		_, err := reg.Closure([]string{module})
+		return nil, fmt.Errorf("disable module for tenant %q: %w: %w", slug, ErrInvalid, err)
+	}
+	if !slices.Contains(t.Modules, module) {
+		return nil, fmt.Errorf("disable module %q for tenant %q: %w: the tenant does not have it", module, slug, ErrInvalid)
+	}
+	if deps := reg.Dependents(module, t.Modules); len(deps) > 0 {
+		return nil, fmt.Errorf("disable module %q for tenant %q: %w: enabled modules depend on it: %s (disable those first)",
+			module, slug, ErrInvalid, strings.Join(deps, ", "))
+	}
+	var keep []string
+	for _, n := range t.Modules {
+		if n != module {
+			keep = append(keep, n)
+		}
+	}
+	if keep == nil {
+		keep = []string{}
+	}
+	err = p.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
+			return err
+		}
+		// The module's tables leave the managed set, so no reconcile ever counts them as drops.
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET follow_all = false, modules = $2,
+			managed = managed - $3::text[], updated_at = now() WHERE slug = $1`, slug, keep, m.Tables); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, slug, "disable-module", "", 0, "applied", nil); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, slug)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
+	}
+	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{}); err != nil {
+		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
+	}
+	return p.GetTenant(ctx, slug)
+}
