@@ -134,7 +134,14 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	for n := range srcs {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	// Built-ins first, so that a clash is blamed on the file in the modules dir.
+	sort.Slice(names, func(i, j int) bool {
+		a, b := srcs[names[i]], srcs[names[j]]
+		if a.Builtin != b.Builtin {
+			return a.Builtin
+		}
+		return a.Name < b.Name
+	})
 	where := map[string]string{} // table → "file:line" of its declaration
 	for _, n := range names {
 		m := srcs[n]
@@ -150,6 +157,10 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				return nil, fmt.Errorf("load module %q: %s: declare only the placeholder schema \"tenant\", not %q", n, pos, strings.Join(b.Labels, " "))
 			case b.Type == "table" && len(b.Labels) == 1:
 				t := b.Labels[0]
+				if strings.HasPrefix(t, "pg_") {
+					// Tenant SQL runs unqualified under search_path, where pg_catalog comes first.
+					return nil, fmt.Errorf("load module %q: %s: table %q: names starting with pg_ are reserved by PostgreSQL", n, pos, t)
+				}
 				if prev, ok := where[t]; ok {
 					return nil, fmt.Errorf("load module %q: %s: table %q is already declared by module %q at %s", n, pos, t, r.tableModule[t], prev)
 				}

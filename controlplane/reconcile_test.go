@@ -1,0 +1,320 @@
+package controlplane_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/erpctl/erpctl/controlplane"
+)
+
+func reconcileAll(t *testing.T, e *env, o controlplane.ReconcileOptions) *controlplane.Pass {
+	t.Helper()
+	pass, err := e.p.ReconcileAll(e.ctx, o)
+	if err != nil {
+		t.Fatalf("reconcile all: %v", err)
+	}
+	return pass
+}
+
+func result(pass *controlplane.Pass, slug string) controlplane.Result {
+	for _, r := range pass.Results {
+		if r.Tenant == slug {
+			return r
+		}
+	}
+	return controlplane.Result{}
+}
+
+func TestNoOpPassSkipsEveryTenant(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex", "product")
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Counts[controlplane.ActionUnchanged] != 2 || len(pass.Results) != 2 {
+		t.Fatalf("no-op pass: %+v", pass.Counts)
+	}
+}
+
+func TestDriftRepairTouchesOnlyTheDriftedTenant(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	e.exec(`INSERT INTO tenant_globex.categories (name) VALUES ('kept')`)
+	e.exec(`DROP TABLE tenant_acme.stock_items`)
+	e.exec(`DROP INDEX tenant_acme.products_name_idx`)
+	rep, err := e.p.DebugTables(e.ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Healthy {
+		t.Fatal("acme reported healthy after drops")
+	}
+	status := map[string]string{}
+	for _, ts := range rep.Tables {
+		status[ts.Table] = ts.Status
+	}
+	if status["stock_items"] != "missing" || status["products"] != "drifted" || status["categories"] != "ok" {
+		t.Fatalf("statuses: %v", status)
+	}
+	e.debugHealthy("globex")
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionApplied {
+		t.Fatalf("acme: %+v", r)
+	}
+	if r := result(pass, "globex"); r.Action != controlplane.ActionUnchanged {
+		t.Fatalf("globex: %+v", r)
+	}
+	e.debugHealthy("acme")
+	if n := e.count(`SELECT count(*) FROM tenant_globex.categories`); n != 1 {
+		t.Fatal("globex lost its row")
+	}
+	evs, err := e.p.TenantEvents(e.ctx, "acme", 5)
+	if err != nil || len(evs) < 2 || evs[0].Kind != "apply" || !strings.Contains(*evs[0].SQL, "stock_items") {
+		t.Fatalf("events: %+v %v", evs, err)
+	}
+}
+
+func TestSchemaDroppedByHandIsRecreated(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	e.exec(`DROP SCHEMA tenant_acme CASCADE`)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionApplied {
+		t.Fatalf("acme: %+v", r)
+	}
+	e.debugHealthy("acme")
+	if r := result(pass, "globex"); r.Action != controlplane.ActionUnchanged {
+		t.Fatalf("globex: %+v", r)
+	}
+}
+
+func TestRolloutNewColumnAndModule(t *testing.T) {
+	e := newEnv(t)
+	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+		e.create(s)
+	}
+	e.create("hooli", "product")
+	e.exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
+	src := strings.Replace(builtinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+    type = text
+    null = true
+  }
+  column "category_id" {`, 1)
+	e.writeModule("product", src)
+	e.writeModule("crm", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "email" {
+    type = text
+  }
+  column "product_id" {
+    type = bigint
+    null = true
+  }
+  foreign_key "contacts_product_id_fkey" {
+    columns     = [column.product_id]
+    ref_columns = [table.products.column.id]
+  }
+}
+`)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{Workers: 2})
+	if pass.Counts[controlplane.ActionApplied] != 5 {
+		t.Fatalf("rollout: %+v", pass.Results)
+	}
+	for _, s := range []string{"acme", "globex", "initech", "umbrella", "hooli"} {
+		if !slices.Contains(e.columns("tenant_"+s, "products"), "barcode") {
+			t.Fatalf("%s has no barcode column", s)
+		}
+		e.debugHealthy(s)
+	}
+	// Follow-all tenants get the new module; hooli chose product only.
+	if !slices.Contains(e.tables("tenant_acme"), "contacts") || slices.Contains(e.tables("tenant_hooli"), "contacts") {
+		t.Fatalf("crm reached the wrong tenants: acme %v hooli %v", e.tables("tenant_acme"), e.tables("tenant_hooli"))
+	}
+	if n := e.count(`SELECT count(*) FROM tenant_acme.products`); n != 1 {
+		t.Fatal("acme lost its product")
+	}
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Counts[controlplane.ActionUnchanged] != 5 {
+		t.Fatalf("second pass not a no-op: %+v", pass.Results)
+	}
+}
+
+func TestDestructiveChangeBlocksAndKeepsRows(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	e.exec(`INSERT INTO tenant_acme.products (sku, name, description) VALUES ('A1', 'Hammer', 'heavy')`)
+	src := strings.Replace(builtinSource(t, "product"), `  column "description" {
+    type = text
+    null = true
+  }
+  column "price" {`, `  column "price" {`, 1)
+	if src == builtinSource(t, "product") {
+		t.Fatal("test module edit did not apply")
+	}
+	e.writeModule("product", src)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	for _, s := range []string{"acme", "globex"} {
+		r := result(pass, s)
+		if r.Action != controlplane.ActionBlocked || len(r.Destructive) == 0 || !strings.Contains(r.Destructive[0], "DROP COLUMN") {
+			t.Fatalf("%s: %+v", s, r)
+		}
+	}
+	tn, _ := e.p.GetTenant(e.ctx, "acme")
+	if tn.Status != controlplane.StatusBlocked || tn.BlockedSQL == nil || !strings.Contains(*tn.BlockedSQL, `"description"`) {
+		t.Fatalf("acme: %+v", tn)
+	}
+	if n := e.count(`SELECT count(*) FROM tenant_acme.products WHERE description = 'heavy'`); n != 1 {
+		t.Fatal("blocked tenant lost data")
+	}
+	// Blocked stays blocked, cheaply.
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Counts[controlplane.ActionUnchanged] != 2 {
+		t.Fatalf("second pass: %+v", pass.Results)
+	}
+	r, err := e.p.Reconcile(e.ctx, "acme", controlplane.ReconcileOptions{AllowDestructive: true})
+	if err != nil || r.Action != controlplane.ActionApplied {
+		t.Fatalf("allow destructive: %+v %v", r, err)
+	}
+	if slices.Contains(e.columns("tenant_acme", "products"), "description") {
+		t.Fatal("description survived --allow-destructive")
+	}
+	if !slices.Contains(e.columns("tenant_globex", "products"), "description") {
+		t.Fatal("globex changed with acme")
+	}
+	e.debugHealthy("acme")
+}
+
+func TestUnmanagedObjectsAreLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	e.exec(`CREATE TABLE tenant_acme.notes (body text)`)
+	e.exec(`ALTER TABLE tenant_acme.products ADD COLUMN legacy text`)
+	e.exec(`INSERT INTO tenant_acme.notes VALUES ('mine')`)
+	rep := e.debugHealthy("acme")
+	var found bool
+	for _, ts := range rep.Tables {
+		if ts.Table == "notes" && ts.Status == "unmanaged" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("notes not reported unmanaged: %+v", rep.Tables)
+	}
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionUnchanged || len(r.SQL) != 0 {
+		t.Fatalf("acme: %+v", r)
+	}
+	if n := e.count(`SELECT count(*) FROM tenant_acme.notes`); n != 1 || !slices.Contains(e.columns("tenant_acme", "products"), "legacy") {
+		t.Fatal("unmanaged objects touched")
+	}
+}
+
+func TestFailingTenantDoesNotStopThePass(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	// A NOT NULL column without a default cannot be added to a table with rows.
+	e.exec(`INSERT INTO tenant_acme.categories (name) VALUES ('Tools')`)
+	src := strings.Replace(builtinSource(t, "product"), `  column "description" {`, `  column "code" {
+    type = text
+    null = false
+  }
+  column "description" {`, 1)
+	e.writeModule("product", src)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionFailed || r.Error == "" {
+		t.Fatalf("acme: %+v", r)
+	}
+	if r := result(pass, "globex"); r.Action != controlplane.ActionApplied {
+		t.Fatalf("globex: %+v", r)
+	}
+	if !pass.Failed() {
+		t.Fatal("pass does not report the failure")
+	}
+	tn, _ := e.p.GetTenant(e.ctx, "acme")
+	if tn.Status != controlplane.StatusFailed || tn.LastError == nil || tn.NextAttemptAt == nil || tn.Failures != 1 {
+		t.Fatalf("acme after failure: %+v", tn)
+	}
+	// Rolled back whole: the products change of the same plan did not land either.
+	if slices.Contains(e.columns("tenant_acme", "categories"), "code") {
+		t.Fatal("half-applied")
+	}
+	// The backoff holds it off the next pass.
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionSkipped {
+		t.Fatalf("acme in backoff: %+v", r)
+	}
+}
+
+func TestConcurrentPassesNeverCollide(t *testing.T) {
+	e := newEnv(t)
+	for _, s := range []string{"acme", "globex", "initech", "umbrella", "hooli", "stark"} {
+		e.create(s)
+	}
+	src := strings.Replace(builtinSource(t, "inventory"), `  column "quantity" {`, `  column "bin" {
+    type = text
+    null = true
+  }
+  column "quantity" {`, 1)
+	e.writeModule("inventory", src)
+	other, err := controlplane.Open(e.ctx, controlplane.Config{DatabaseURL: e.url, ModulesDir: e.modulesDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var wg sync.WaitGroup
+	passes := make([]*controlplane.Pass, 2)
+	for i, p := range []*controlplane.Plane{e.p, other} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+			defer cancel()
+			pass, err := p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 3})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			passes[i] = pass
+		}()
+	}
+	wg.Wait()
+	for _, pass := range passes {
+		if pass == nil || pass.Failed() {
+			t.Fatalf("a pass failed: %+v", pass)
+		}
+	}
+	// Every tenant was applied exactly once between the two.
+	if n := e.count(`SELECT count(*) FROM erpctl.events WHERE kind = 'apply'`); n != 6 {
+		t.Fatalf("%d applies, want 6", n)
+	}
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Counts[controlplane.ActionUnchanged] != 6 {
+		t.Fatalf("after: %+v", pass.Results)
+	}
+}
+
+func TestPlanAppliesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	e.exec(`DROP TABLE tenant_acme.stock_items`)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{DryRun: true})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionPlanned || len(r.SQL) == 0 {
+		t.Fatalf("acme: %+v", r)
+	}
+	if r := result(pass, "globex"); r.Action != controlplane.ActionUnchanged {
+		t.Fatalf("globex: %+v", r)
+	}
+	if slices.Contains(e.tables("tenant_acme"), "stock_items") {
+		t.Fatal("plan applied")
+	}
+}

@@ -1,0 +1,177 @@
+package modules
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestBuiltins(t *testing.T) {
+	r, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Names(); !slices.Equal(got, []string{"product", "inventory"}) {
+		t.Fatalf("order: %v", got)
+	}
+	inv, _ := r.Module("inventory")
+	if !slices.Equal(inv.Deps, []string{"product"}) || !slices.Equal(inv.Tables, []string{"warehouses", "stock_items"}) {
+		t.Fatalf("inventory: %+v", inv)
+	}
+	c, err := r.Closure([]string{"inventory"})
+	if err != nil || !slices.Equal(c, []string{"product", "inventory"}) {
+		t.Fatalf("closure: %v %v", c, err)
+	}
+	if _, err := r.Closure([]string{"nope"}); !errors.Is(err, ErrUnknownModule) {
+		t.Fatalf("unknown module: %v", err)
+	}
+	res, ok := r.Resource("inventory", "stock-items")
+	if !ok {
+		t.Fatal("no stock-items resource")
+	}
+	q, _ := res.Column("quantity")
+	if q.Kind != KindInt || !q.HasDefault || q.Required() {
+		t.Fatalf("quantity: %+v", q)
+	}
+	p, _ := r.Resource("product", "products")
+	price, _ := p.Column("price")
+	sku, _ := p.Column("sku")
+	id, _ := p.Column("id")
+	if price.Kind != KindNumeric || price.Scale != 2 || price.MaxDigits != 12 || !sku.Unique || !sku.Required() || !id.ReadOnly || p.Columns[0].Name != "id" {
+		t.Fatalf("products: %+v", p.Columns)
+	}
+	s, err := r.Desired([]string{"product"}, "tenant_acme")
+	if err != nil || s.Name != "tenant_acme" || len(s.Tables) != 2 || s.Tables[0].Schema != s {
+		t.Fatalf("desired: %v %v", s, err)
+	}
+	if r.Hash([]string{"product"}) == r.Hash(r.Names()) {
+		t.Fatal("hash ignores the module set")
+	}
+}
+
+func TestModulesDir(t *testing.T) {
+	cases := []struct {
+		name, file, src, want string
+	}{
+		{"bad hcl", "crm.hcl", "table \"x\" {\n  schema = schema.tenant\n  column \"a\" {\n", "crm.hcl:3"},
+		{"unknown fk table", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "org_id" {
+    type = bigint
+  }
+  foreign_key "fk" {
+    columns     = [column.org_id]
+    ref_columns = [table.orgs.column.id]
+  }
+}
+`, "orgs"},
+		{"duplicate table", "crm.hcl", `schema "tenant" {}
+table "products" {
+  schema = schema.tenant
+  column "x" {
+    type = text
+  }
+}
+`, `table "products" is already declared by module "product"`},
+		{"clashing column", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "created_at" {
+    type = text
+  }
+}
+`, "crm.hcl:4"},
+		{"other schema", "crm.hcl", `schema "public" {}
+`, "crm.hcl:1"},
+		{"reserved table name", "crm.hcl", `schema "tenant" {}
+table "pg_x" {
+  schema = schema.tenant
+}
+`, "crm.hcl:2"},
+		{"bad name", "Crm.hcl", `schema "tenant" {}
+`, "module name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, c.file), []byte(c.src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Load: %v, want an error mentioning %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestCycleIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.hcl", `schema "tenant" {}
+table "as" {
+  schema = schema.tenant
+  column "b_id" {
+    type = bigint
+  }
+  foreign_key "a_b" {
+    columns     = [column.b_id]
+    ref_columns = [table.bs.column.id]
+  }
+}
+`)
+	write("b.hcl", `schema "tenant" {}
+table "bs" {
+  schema = schema.tenant
+  column "a_id" {
+    type = bigint
+  }
+  foreign_key "b_a" {
+    columns     = [column.a_id]
+    ref_columns = [table.as.column.id]
+  }
+}
+`)
+	_, err := Load(dir)
+	if err == nil || !strings.Contains(err.Error(), "cycle") || !strings.Contains(err.Error(), "a -> b -> a") {
+		t.Fatalf("cycle: %v", err)
+	}
+}
+
+func TestOverrideAndDependentModule(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "crm.hcl"), []byte(`schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "warehouse_id" {
+    type = bigint
+    null = true
+  }
+  foreign_key "contacts_warehouse_fkey" {
+    columns     = [column.warehouse_id]
+    ref_columns = [table.warehouses.column.id]
+  }
+}
+`), 0o644)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Names(); !slices.Equal(got, []string{"product", "inventory", "crm"}) {
+		t.Fatalf("order: %v", got)
+	}
+	if c, _ := r.Closure([]string{"crm"}); !slices.Equal(c, []string{"product", "inventory", "crm"}) {
+		t.Fatalf("closure: %v", c)
+	}
+	if d := r.Dependents("inventory", r.Names()); !slices.Equal(d, []string{"crm"}) {
+		t.Fatalf("dependents: %v", d)
+	}
+}
