@@ -538,19 +538,30 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	if t.currentFP == "" {
 		stmts = append([]string{"CREATE SCHEMA " + ident.Quote(t.schema)}, stmts...)
 	}
-	err = p.execPlan(ctx, tx, t.schema, stmts)
-	if err != nil {
+	fallback := func(why string, err error) (Result, bool) {
+		p.log.Debug("group plan did not fit; inspecting the tenant itself", "tenant", t.slug, "why", why, "err", err)
 		return res, false
 	}
-	fp, err := schema.Fingerprint(ctx, tx, t.schema)
-	if err != nil || fp != gp.fpAfter {
-		return res, false
+	// Another process may have reconciled the tenant since the pass read it.
+	var hash, fp string
+	if err := tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp); err != nil {
+		return fallback("read tenant", err)
 	}
-	if err := p.recordReady(ctx, tx, t.slug, t.hash, fp, gp.managed, stmts, time.Since(start)); err != nil {
-		return res, false
+	if hash != t.desiredHash || fp != t.fp {
+		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, "reconciled by another process during this pass"
+		return res, true
+	}
+	if err := p.execPlan(ctx, tx, t.schema, stmts); err != nil {
+		return fallback("apply", err)
+	}
+	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
+	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
+	// Were it wrong, the next pass would see the difference and inspect the tenant.
+	if err := p.recordReady(ctx, tx, t.slug, t.hash, gp.fpAfter, gp.managed, stmts, time.Since(start)); err != nil {
+		return fallback("record", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return res, false
+		return fallback("commit", err)
 	}
 	res.SQL = stmts
 	res.Action, res.Status, res.Duration = ActionApplied, StatusReady, time.Since(start)

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,26 @@ type plan struct {
 	hash    string
 	sql     string
 	managed []byte // JSON of schema.Managed
+
+	mu sync.Mutex
+	fp string // the fingerprint the plan leaves, learnt from its first use
+}
+
+// fingerprint returns the fingerprint a fresh schema has after this plan: computed once (a
+// per-schema fingerprint scans pg_class), then reused, as the same SQL on an empty schema
+// always gives the same result. Were it ever wrong, the next pass would inspect the tenant.
+func (pl *plan) fingerprint(ctx context.Context, tx *sql.Tx, schemaName string) (string, error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.fp != "" {
+		return pl.fp, nil
+	}
+	fp, err := schema.Fingerprint(ctx, tx, schemaName)
+	if err != nil {
+		return "", err
+	}
+	pl.fp = fp
+	return fp, nil
 }
 
 // createPlan returns the cached plan of a new tenant with the given modules: creating a tenant
@@ -131,7 +152,7 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 		if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)+";\n"+pl.sql); err != nil {
 			return err
 		}
-		fp, err := schema.Fingerprint(ctx, tx, schemaName)
+		fp, err := pl.fingerprint(ctx, tx, schemaName)
 		if err != nil {
 			return err
 		}
