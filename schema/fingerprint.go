@@ -6,38 +6,46 @@ import (
 )
 
 // fingerprintSQL hashes, per schema, what an Atlas diff looks at: tables, their columns (type,
-// nullability, identity, generation, default), constraints and indexes, with the schema's own
-// name stripped so that two tenants in the same state hash alike. It reads the catalog once
-// for every schema, where an Atlas inspection scans the whole catalog per schema.
+// nullability, identity, generation, collation, default), constraints and indexes, with the
+// schema's own name stripped so that two tenants in the same state hash alike. It reads the
+// catalog once for every schema, where an Atlas inspection scans the whole catalog per schema.
+// It hashes raw catalog fields (type and operator class OIDs, key column numbers) and deparses
+// only expressions: pg_get_constraintdef and pg_get_indexdef for every object cost twice as much.
 const fingerprintSQL = `
 WITH ns AS (
 	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %s
-), cols AS (
-	SELECT c.relnamespace AS nsp, string_agg(
-		c.relname || '.' || a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
-		|| ' ' || a.attnotnull::text || ' ' || a.attidentity::text || a.attgenerated::text || ' ' || coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
-		|| ' ' || coalesce(co.collname, ''),
-		E'\n' ORDER BY c.relname, a.attname) AS x
-	FROM pg_catalog.pg_class c
-	JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-	LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-	LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
+), rels AS (
+	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
 	WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
+), cols AS (
+	SELECT r.nsp, string_agg(
+		r.relname || '.' || a.attname || ' ' || a.atttypid || ' ' || a.atttypmod || ' ' || a.attnotnull::text || ' '
+		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' ' || coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), ''),
+		E'\n' ORDER BY r.relname, a.attname) AS x
+	FROM rels r
+	JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+	LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
 	GROUP BY 1
 ), cons AS (
-	SELECT con.connamespace AS nsp, string_agg(
-		c.relname || ' ' || con.conname || ' ' || pg_catalog.pg_get_constraintdef(con.oid),
-		E'\n' ORDER BY c.relname, con.conname) AS x
-	FROM pg_catalog.pg_constraint con
-	JOIN pg_catalog.pg_class c ON c.oid = con.conrelid
-	WHERE con.connamespace IN (SELECT oid FROM ns)
+	SELECT r.nsp, string_agg(
+		r.relname || ' ' || con.conname || ' ' || con.contype::text || ' ' || coalesce(con.conkey::text, '') || ' '
+		|| coalesce(fr.relname, '') || ' ' || coalesce(con.confkey::text, '') || ' ' || con.confupdtype::text || con.confdeltype::text || con.confmatchtype::text
+		|| con.condeferrable::text || con.condeferred::text || con.convalidated::text || ' '
+		|| CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) ELSE '' END,
+		E'\n' ORDER BY r.relname, con.conname) AS x
+	FROM rels r
+	JOIN pg_catalog.pg_constraint con ON con.conrelid = r.oid
+	LEFT JOIN pg_catalog.pg_class fr ON fr.oid = con.confrelid
 	GROUP BY 1
 ), idx AS (
-	SELECT c.relnamespace AS nsp, string_agg(pg_catalog.pg_get_indexdef(i.indexrelid), E'\n' ORDER BY ic.relname) AS x
-	FROM pg_catalog.pg_index i
-	JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+	SELECT r.nsp, string_agg(
+		r.relname || ' ' || ic.relname || ' ' || ic.relam || ' ' || i.indisunique::text || i.indisprimary::text || i.indnullsnotdistinct::text || ' '
+		|| i.indkey::text || ' ' || i.indclass::text || ' ' || i.indcollation::text || ' ' || i.indoption::text || ' '
+		|| coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), '') || ' ' || coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), ''),
+		E'\n' ORDER BY ic.relname) AS x
+	FROM rels r
+	JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
 	JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-	WHERE c.relnamespace IN (SELECT oid FROM ns)
 	GROUP BY 1
 )
 SELECT ns.nspname, md5(replace(
