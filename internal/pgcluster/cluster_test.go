@@ -1,0 +1,350 @@
+//go:build unix
+
+package pgcluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// newHome makes a temporary home that the server user can reach when we are root, and removes it and
+// stops its cluster when the test ends.
+func newHome(t *testing.T) string {
+	t.Helper()
+	home, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cleanupHome(t, home) })
+	return home
+}
+
+func cleanupHome(t *testing.T, home string) {
+	c := Open(home)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Stop(ctx); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
+		os.RemoveAll(c.DataDir)
+	}
+	os.RemoveAll(home)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func query(t *testing.T, ctx context.Context, url, sql string) string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	defer conn.Close(ctx)
+	var s string
+	if err := conn.QueryRow(ctx, sql).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return s
+}
+
+func execSQL(t *testing.T, ctx context.Context, url, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func mustStatus(t *testing.T, ctx context.Context, c *Cluster) Status {
+	t.Helper()
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	return st
+}
+
+// TestLifecycle runs a cluster through first start by concurrent callers, reuse, status, stop,
+// restart with persisted data, crash recovery, a stale pid file and a taken port. It is ephemeral
+// for speed (a durable initdb takes seconds longer); TestDurable checks the default configuration.
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	home := newHome(t)
+	open := func() *Cluster { return OpenWithOptions(home, Options{Ephemeral: true}) }
+
+	if st := mustStatus(t, ctx, open()); st.Initialized || st.Running || st.PID != 0 {
+		t.Fatalf("status before Ensure = %+v, want neither initialised nor running", st)
+	}
+
+	// Concurrent first Ensure calls on fresh Cluster values: one initdb, one server.
+	const n = 3
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = open().Ensure(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Ensure %d: %v", i, err)
+		}
+	}
+
+	c := open()
+	st := mustStatus(t, ctx, c)
+	if !st.Initialized || !st.Running || st.PID <= 0 || st.Port <= 0 {
+		t.Fatalf("status after Ensure = %+v", st)
+	}
+	if st.DataDir != filepath.Join(home, "pg") || c.DataDir != st.DataDir {
+		t.Errorf("DataDir = %q (Cluster %q), want %q", st.DataDir, c.DataDir, filepath.Join(home, "pg"))
+	}
+	if st.Version == "" || st.Version[0] < '1' || st.Version[0] > '9' {
+		t.Errorf("Version = %q", st.Version)
+	}
+	if _, ok := binariesIn(st.BinDir); !ok {
+		t.Errorf("BinDir = %q has no server binaries", st.BinDir)
+	}
+	if got := query(t, ctx, c.URL("erpctl"), "SELECT current_database() || ' ' || current_user"); got != "erpctl postgres" {
+		t.Errorf("database and user = %q", got)
+	}
+	if got := query(t, ctx, c.URL("postgres"), "SHOW fsync"); got != "off" {
+		t.Errorf("fsync = %s on an ephemeral cluster", got)
+	}
+	if got := query(t, ctx, c.URL("postgres"), "SHOW max_connections"); got != "200" {
+		t.Errorf("max_connections = %s", got)
+	}
+	if !strings.Contains(c.URL("x"), "127.0.0.1:"+strconv.Itoa(st.Port)+"/x") {
+		t.Errorf("URL = %s, want 127.0.0.1:%d", c.URL("x"), st.Port)
+	}
+	fi, err := os.Stat(filepath.Join(home, passwordFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("password file: %v, mode %v; want mode 0600", err, fi.Mode())
+	}
+	if os.Geteuid() == 0 {
+		fi, err := os.Stat(c.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid, _, _ := fileOwner(fi); uid == 0 {
+			t.Errorf("data directory is owned by root")
+		}
+		if got := query(t, ctx, c.URL("postgres"), "SELECT pg_catalog.current_setting('data_directory')"); got != c.DataDir {
+			t.Errorf("data_directory = %s", got)
+		}
+	}
+
+	// Reuse: Ensure on a running cluster returns at once and keeps the server.
+	start := time.Now()
+	if err := open().Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Ensure on a running cluster took %v", d)
+	}
+	if st2 := mustStatus(t, ctx, c); st2.PID != st.PID || st2.Port != st.Port {
+		t.Errorf("after a second Ensure: pid %d port %d, want pid %d port %d", st2.PID, st2.Port, st.PID, st.Port)
+	}
+
+	// Data persists across stop and start.
+	execSQL(t, ctx, c.URL("erpctl"), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStatus(t, ctx, c); st.Running || st.PID != 0 || !st.Initialized {
+		t.Fatalf("status after Stop = %+v", st)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("Stop on a stopped cluster: %v", err)
+	}
+	if err := c.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, ctx, c.URL("erpctl"), "SELECT v FROM kept"); got != "still here" {
+		t.Errorf("after restart: %q", got)
+	}
+	st3 := mustStatus(t, ctx, c)
+	if st3.PID == st.PID || st3.Port != st.Port {
+		t.Errorf("after restart: pid %d port %d; want a new pid and port %d", st3.PID, st3.Port, st.Port)
+	}
+
+	t.Run("crash", func(t *testing.T) {
+		pid := mustStatus(t, ctx, c).PID
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := open().Ensure(ctx); err != nil {
+			t.Fatalf("Ensure after a crash: %v", err)
+		}
+		if got := query(t, ctx, c.URL("erpctl"), "SELECT v FROM kept"); got != "still here" {
+			t.Errorf("after crash: %q", got)
+		}
+	})
+
+	t.Run("stale pid file", func(t *testing.T) {
+		if err := c.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// A pid file naming a live process that is not PostgreSQL (ours), as after a reboot.
+		pidFile := filepath.Join(c.DataDir, "postmaster.pid")
+		stale := strconv.Itoa(os.Getpid()) + "\n" + c.DataDir + "\n1700000000\n" + strconv.Itoa(st.Port) + "\n\n127.0.0.1\n  0 0\nready   \n"
+		if err := os.WriteFile(pidFile, []byte(stale), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Ensure(ctx); err != nil {
+			t.Fatalf("Ensure with a stale pid file: %v", err)
+		}
+		if got := query(t, ctx, c.URL("erpctl"), "SELECT v FROM kept"); got != "still here" {
+			t.Errorf("%q", got)
+		}
+	})
+
+	t.Run("port taken", func(t *testing.T) {
+		if err := c.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(st.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		if err := open().Ensure(ctx); err != nil {
+			t.Fatalf("Ensure with its port taken: %v", err)
+		}
+		st := mustStatus(t, ctx, c)
+		if st.Port == l.Addr().(*net.TCPAddr).Port {
+			t.Fatalf("still on the taken port")
+		}
+		if c.recordedPort() != st.Port {
+			t.Errorf("recorded port %d, running on %d", c.recordedPort(), st.Port)
+		}
+		if got := query(t, ctx, c.URL("erpctl"), "SELECT v FROM kept"); got != "still here" {
+			t.Errorf("%q", got)
+		}
+	})
+}
+
+func TestNoPostgres(t *testing.T) {
+	ctx := testCtx(t)
+	home := newHome(t)
+	err := OpenWithOptions(home, Options{BinDir: t.TempDir()}).Ensure(ctx)
+	if !errors.Is(err, ErrNoPostgres) {
+		t.Fatalf("Ensure with an empty BinDir = %v, want ErrNoPostgres", err)
+	}
+	if !strings.HasPrefix(err.Error(), "start embedded PostgreSQL in ") || !strings.Contains(err.Error(), "apt-get install postgresql") {
+		t.Errorf("message: %v", err)
+	}
+
+	t.Setenv("ERPCTL_PG_BINDIR", "/nonexistent/bin")
+	c := Open(home)
+	if err := c.Ensure(ctx); !errors.Is(err, ErrNoPostgres) || !strings.Contains(err.Error(), "/nonexistent/bin") {
+		t.Fatalf("Ensure with ERPCTL_PG_BINDIR=/nonexistent/bin = %v, want ErrNoPostgres naming the directory", err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.BinDir != "" || st.Running {
+		t.Errorf("Status without binaries = %+v, %v", st, err)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Errorf("Stop without binaries nor server: %v", err)
+	}
+}
+
+// TestDurable checks the default configuration (fsync on, TCP on 127.0.0.1 only) and, as root, a
+// home the postgres user cannot reach (mode 700, like /root): the data directory then lives under
+// /var/lib/erpctl/clusters, recorded in home. (One test for both: a durable initdb takes seconds.)
+func TestDurable(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	home := newHome(t)
+	want := filepath.Join(home, "pg")
+	if os.Geteuid() == 0 {
+		if err := os.Chmod(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(home))
+		want = filepath.Join("/var/lib/erpctl/clusters", hex.EncodeToString(sum[:])[:12])
+	}
+	c := Open(home)
+	if c.DataDir != want {
+		t.Fatalf("DataDir = %s, want %s", c.DataDir, want)
+	}
+	if err := c.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, ctx, c.URL("postgres"), `SELECT concat_ws(' ', current_setting('fsync'), current_setting('full_page_writes'),
+		current_setting('listen_addresses'), quote_literal(current_setting('unix_socket_directories')), current_setting('data_directory'))`)
+	if want := "on on 127.0.0.1 '' " + want; got != want {
+		t.Errorf("fsync, full_page_writes, listen_addresses, unix_socket_directories, data_directory = %s, want %s", got, want)
+	}
+	if got := readTrim(filepath.Join(home, dataDirFile)); got != want {
+		t.Errorf("recorded data dir %q, want %q", got, want)
+	}
+	// Found again even if home becomes reachable later.
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStatus(t, ctx, Open(home)); st.DataDir != want || !st.Running {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+// TestRootDataDir checks where, as root, the data directory of a reachable and of an unreachable home is.
+func TestRootDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only as root")
+	}
+	home := newHome(t)
+	if got := Open(home).DataDir; got != filepath.Join(home, "pg") {
+		t.Errorf("reachable home: DataDir = %s", got)
+	}
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := Open(home).DataDir; !strings.HasPrefix(got, "/var/lib/erpctl/clusters/") {
+		t.Errorf("home of mode 700: DataDir = %s", got)
+	}
+	if got := Open(filepath.Join(home, "missing")).DataDir; !strings.HasPrefix(got, "/var/lib/erpctl/clusters/") {
+		t.Errorf("home yet to be made (private): DataDir = %s", got)
+	}
+}
+
+func TestDefaultHome(t *testing.T) {
+	t.Setenv("ERPCTL_HOME", "/some/where")
+	if got := DefaultHome(); got != "/some/where" {
+		t.Errorf("DefaultHome = %s", got)
+	}
+	t.Setenv("ERPCTL_HOME", "")
+	t.Setenv("HOME", "/home/x")
+	if got := DefaultHome(); got != "/home/x/.local/share/erpctl" {
+		t.Errorf("DefaultHome = %s", got)
+	}
+}

@@ -1,0 +1,248 @@
+// Package pgtest gives tests a PostgreSQL server: one throwaway cluster per test binary and a fresh
+// database per test.
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+//	func TestX(t *testing.T) {
+//		url := pgtest.NewDB(t) // an empty database of its own, dropped when the test ends
+//		...
+//	}
+//
+// With ERPCTL_TEST_DATABASE_URL set (a postgres:// URL of a superuser, or a user allowed to create
+// databases), tests use that server instead of starting their own.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/internal/pgcluster"
+)
+
+// EnvURL names the variable that points tests at an existing server.
+const EnvURL = "ERPCTL_TEST_DATABASE_URL"
+
+const (
+	homePrefix = "erpctl-pgtest-"
+	ownerFile  = "owner.pid"
+)
+
+// The one server of this test binary, set by Main.
+var adminURL string
+
+// Main is used as: func TestMain(m *testing.M) { pgtest.Main(m) }
+// It starts a throwaway cluster (fsync off) unless ERPCTL_TEST_DATABASE_URL is set (then it uses that
+// server), runs the tests, stops and removes the cluster, and exits with m.Run's code.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if u := os.Getenv(EnvURL); u != "" {
+		admin, err := withDatabase(u, "postgres")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %s: %v\n", EnvURL, err)
+			return 1
+		}
+		adminURL = admin
+		return m.Run()
+	}
+
+	removeAbandoned()
+	home, err := os.MkdirTemp("", homePrefix)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 1
+	}
+	// As root, the server runs as the postgres user, which must reach the home (else the data
+	// directory would go to /var/lib/erpctl/clusters).
+	if err := os.Chmod(home, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		os.RemoveAll(home)
+		return 1
+	}
+	cluster := pgcluster.OpenWithOptions(home, pgcluster.Options{Ephemeral: true})
+	var once sync.Once
+	cleanup := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := cluster.Stop(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+			}
+			if !strings.HasPrefix(cluster.DataDir, home+string(filepath.Separator)) {
+				os.RemoveAll(cluster.DataDir)
+			}
+			os.RemoveAll(home)
+		})
+	}
+	// The owner's pid lets a later run remove this cluster if we die without cleaning up (a test
+	// timeout panics, a kill -9).
+	if err := os.WriteFile(filepath.Join(home, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		cleanup()
+		return 1
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var starting sync.Mutex // held while the cluster starts
+	var interrupted atomic.Bool
+
+	// Ctrl-C or a termination: abort a start in progress, stop the server, remove it, go.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		s := <-sigs
+		interrupted.Store(true)
+		cancel()
+		starting.Lock()
+		cleanup()
+		fmt.Fprintf(os.Stderr, "pgtest: %v: stopped and removed the test cluster\n", s)
+		os.Exit(2)
+	}()
+
+	starting.Lock()
+	err = cluster.Ensure(ctx)
+	starting.Unlock()
+	if err != nil && interrupted.Load() {
+		select {} // the signal handler cleans up and exits
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n(or set %s to a server to test against)\n", err, EnvURL)
+		cleanup()
+		return 1
+	}
+	adminURL = cluster.URL("postgres")
+	code := m.Run()
+	cleanup()
+	return code
+}
+
+// AdminURL is the URL of the "postgres" maintenance database of the test server. It is "" outside
+// a test binary whose TestMain calls Main.
+func AdminURL() string { return adminURL }
+
+// NewDB creates a fresh empty database for this test, drops it (WITH (FORCE)) when the test ends, and
+// returns its URL.
+func NewDB(t testing.TB) string {
+	t.Helper()
+	if adminURL == "" {
+		t.Fatal("pgtest: no test server: call pgtest.Main from TestMain")
+	}
+	name := dbName(t.Name())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := adminExec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	u, err := withDatabase(adminURL, name)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return u
+}
+
+func adminExec(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// dbName is "t_", the test's name in lower-case letters, digits and underscores (shortened), and a
+// random suffix: unique, and recognisable in pg_database.
+func dbName(test string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(test) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			if s := b.String(); s != "" && !strings.HasSuffix(s, "_") {
+				b.WriteByte('_')
+			}
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	suffix := make([]byte, 5)
+	_, _ = rand.Read(suffix)
+	return "t_" + strings.Trim(b.String(), "_") + "_" + hex.EncodeToString(suffix)
+}
+
+// withDatabase returns the URL u with its database replaced by db.
+func withDatabase(u, db string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "postgres" && parsed.Scheme != "postgresql") {
+		return "", errors.New("not a postgres:// URL")
+	}
+	parsed.Path = "/" + db
+	parsed.RawPath = ""
+	return parsed.String(), nil
+}
+
+// removeAbandoned stops and removes the clusters of earlier test binaries that died without cleaning
+// up (their owner process is gone).
+func removeAbandoned() {
+	homes, _ := filepath.Glob(filepath.Join(os.TempDir(), homePrefix+"*"))
+	for _, home := range homes {
+		b, err := os.ReadFile(filepath.Join(home, ownerFile))
+		if err != nil {
+			// Being set up right now, or left by a run killed in its first instant.
+			if fi, err := os.Stat(home); err != nil || time.Since(fi.ModTime()) < 10*time.Minute {
+				continue
+			}
+		} else if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && ownerAlive(pid) {
+			continue
+		}
+		c := pgcluster.Open(home)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = c.Stop(ctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
+			os.RemoveAll(c.DataDir)
+		}
+		os.RemoveAll(home)
+	}
+}
+
+func ownerAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)
+}
