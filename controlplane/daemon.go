@@ -257,17 +257,18 @@ func (p *Plane) listen(ctx context.Context, log *slog.Logger, wake chan<- struct
 }
 
 func (p *Plane) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	conn, err := p.pool.Acquire(ctx)
+	pooled, err := p.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	// The connection holds a LISTEN: never hand it back to the pool.
-	defer conn.Hijack().Close(context.Background())
+	// The connection holds a LISTEN: it never goes back to the pool.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{notifyChannel}.Sanitize()); err != nil {
 		return err
 	}
 	for {
-		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return err
 		}
 		select {
