@@ -9,8 +9,10 @@ import (
 // nullability, identity, generation, collation, default), constraints and indexes, with the
 // schema's own name stripped so that two tenants in the same state hash alike. It reads the
 // catalog once for every schema, where an Atlas inspection scans the whole catalog per schema.
-// It hashes raw catalog fields (type and operator class OIDs, key column numbers) and deparses
-// only expressions: pg_get_constraintdef and pg_get_indexdef for every object cost twice as much.
+// It hashes raw catalog fields (type and operator class OIDs, key column numbers, expression
+// trees without their source positions) and deparses nothing: pg_get_constraintdef and
+// pg_get_indexdef cost twice as much, and pg_get_expr takes a lock on the table, so that one
+// ALTER TABLE in flight in any tenant would stall the query for every tenant.
 const fingerprintSQL = `
 WITH ns AS (
 	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %s
@@ -20,7 +22,7 @@ WITH ns AS (
 ), cols AS (
 	SELECT r.nsp, string_agg(
 		r.relname || '.' || a.attname || ' ' || a.atttypid || ' ' || a.atttypmod || ' ' || a.attnotnull::text || ' '
-		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' ' || coalesce(pg_catalog.pg_get_expr(d.adbin, d.adrelid), ''),
+		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' ' || coalesce(regexp_replace(d.adbin::text, ' :location -?[0-9]+', '', 'g'), ''),
 		E'\n' ORDER BY r.relname, a.attname) AS x
 	FROM rels r
 	JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -31,7 +33,7 @@ WITH ns AS (
 		r.relname || ' ' || con.conname || ' ' || con.contype::text || ' ' || coalesce(con.conkey::text, '') || ' '
 		|| coalesce(fr.relname, '') || ' ' || coalesce(con.confkey::text, '') || ' ' || con.confupdtype::text || con.confdeltype::text || con.confmatchtype::text
 		|| con.condeferrable::text || con.condeferred::text || con.convalidated::text || ' '
-		|| CASE WHEN con.contype = 'c' THEN pg_catalog.pg_get_expr(con.conbin, con.conrelid) ELSE '' END,
+		|| coalesce(regexp_replace(con.conbin::text, ' :location -?[0-9]+', '', 'g'), ''),
 		E'\n' ORDER BY r.relname, con.conname) AS x
 	FROM rels r
 	JOIN pg_catalog.pg_constraint con ON con.conrelid = r.oid
@@ -41,7 +43,7 @@ WITH ns AS (
 	SELECT r.nsp, string_agg(
 		r.relname || ' ' || ic.relname || ' ' || ic.relam || ' ' || i.indisunique::text || i.indisprimary::text || i.indnullsnotdistinct::text || ' '
 		|| i.indkey::text || ' ' || i.indclass::text || ' ' || i.indcollation::text || ' ' || i.indoption::text || ' '
-		|| coalesce(pg_catalog.pg_get_expr(i.indexprs, i.indrelid), '') || ' ' || coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid), ''),
+		|| coalesce(regexp_replace(i.indexprs::text, ' :location -?[0-9]+', '', 'g'), '') || ' ' || coalesce(regexp_replace(i.indpred::text, ' :location -?[0-9]+', '', 'g'), ''),
 		E'\n' ORDER BY ic.relname) AS x
 	FROM rels r
 	JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
