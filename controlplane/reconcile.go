@@ -127,7 +127,8 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		case t.enabledErr != nil:
 			// Falls through to the slow path, which records the failure.
 		case t.hash == t.desiredHash && t.currentFP == t.fp && t.currentFP != "" &&
-			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive)):
+			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
+			// A Blocked tenant stays Blocked until asked otherwise; a plan shows what it needs.
 			unchanged = append(unchanged, t.slug)
 			record(Result{Tenant: t.slug, Action: ActionUnchanged, Status: t.status, SQL: []string{}})
 			continue
@@ -381,7 +382,8 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 	hash := reg.Hash(enabled)
 	changes := diff.Apply
 	if len(diff.Destructive) > 0 {
-		if res.Destructive, err = p.planner.Plan(ctx, diff.Destructive, schemaName); err != nil {
+		// Unqualified, like SQL, so that tenants in the same state show the same plan.
+		if res.Destructive, err = p.planner.Plan(ctx, diff.Destructive, ""); err != nil {
 			return nil, err
 		}
 		if o.AllowDestructive {
@@ -396,7 +398,6 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 		stmts = append([]string{"CREATE SCHEMA " + ident.Quote(schemaName)}, stmts...)
 	}
 	if o.DryRun {
-		// Unqualified, as it runs: tenants in the same state then show the same plan.
 		res.SQL = stmts
 		res.Action, res.Status = ActionPlanned, status
 		if len(stmts) == 0 {
@@ -413,7 +414,12 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 	}
 	if len(diff.Destructive) > 0 && !o.AllowDestructive {
 		res.Action, res.Status = ActionBlocked, StatusBlocked
-		blocked := strings.Join(res.Destructive, ";\n")
+		// The catalog keeps it qualified: a human runs it as it is.
+		qualified, err := p.planner.Plan(ctx, diff.Destructive, schemaName)
+		if err != nil {
+			return nil, err
+		}
+		blocked := strings.Join(qualified, ";\n")
 		msg := "only a destructive change would make the schema match; rerun with --allow-destructive to apply it"
 		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Blocked', blocked_sql = $2, last_error = $3,
 			desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now() WHERE slug = $1`,

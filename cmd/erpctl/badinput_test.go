@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/erpctl/erpctl/internal/term"
+)
+
+// dbState is what bad input must not change: the tenants and the schemas.
+func (c *cli) dbState() string {
+	c.t.Helper()
+	n := c.count(`SELECT count(*) FROM erpctl.tenants`)
+	ev := c.count(`SELECT count(*) FROM erpctl.events`)
+	return fmt.Sprintf("tenants=%d events=%d schemas=%v", n, ev, c.schemas())
+}
+
+// Bad input: a clear one-sentence message, exit 2, and nothing changed in the database.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("tenant", "create", "acme")
+	c.ok("tenant", "create", "globex", "--modules", "product")
+	before := c.dbState()
+	acme, globex := c.snapshot("tenant_acme"), c.snapshot("tenant_globex")
+
+	injection := "x'); drop schema erpctl cascade; --"
+	long := strings.Repeat("a", 51)
+	slugs := []struct{ slug, want string }{
+		{"", "the slug is empty"},
+		{"Acme", "lowercase"},
+		{"public", "reserved"},
+		{"erpctl", "reserved"},
+		{"pg-x", "reserved"},
+		{"a--b", "'--'"},
+		{"acme_co", "'_'"},
+		{"-acme", "start with a lowercase letter"},
+		{"acme-", "end with '-'"},
+		{"café", "only lowercase ASCII letters"},
+		{long, "51 characters long, the limit is 50"},
+		{injection, "only lowercase ASCII letters"},
+	}
+	type tc struct {
+		args []string
+		want string
+	}
+	var cases []tc
+	for _, s := range slugs {
+		cases = append(cases, tc{[]string{"tenant", "create", "--", s.slug}, s.want})
+	}
+	for _, args := range [][]string{
+		{"tenant", "show", "--", injection},
+		{"tenant", "delete", "--yes", "--", injection},
+		{"tenant", "enable-module", "--", injection, "product"},
+		{"debug", "tables", "--", injection},
+		{"reconcile", "--", injection},
+		{"plan", "--", injection},
+		{"token", "create", "--name", "x", "--", injection},
+	} {
+		cases = append(cases, tc{args, "invalid tenant slug"})
+	}
+	cases = append(cases,
+		tc{[]string{"tenant", "create", "acme"}, `"acme": tenant already exists`},
+		tc{[]string{"tenant", "create", "newco", "--modules", "product,nope"}, `unknown module "nope"`},
+		tc{[]string{"tenant", "enable-module", "acme", "nope"}, `unknown module "nope"`},
+		tc{[]string{"tenant", "disable-module", "globex", "inventory"}, "does not have it"},
+		tc{[]string{"tenant", "show", "nope"}, `tenant "nope" not found`},
+		tc{[]string{"tenant", "delete", "nope", "--yes"}, "not found"},
+		tc{[]string{"tenant", "delete", "acme"}, "refusing to delete tenant \"acme\" without --yes"},
+		tc{[]string{"tenant", "create", "-acme"}, "unknown shorthand flag"},
+		tc{[]string{"tenant", "create"}, "tenant create needs SLUG"},
+		tc{[]string{"tenant", "create", "a1", "a2"}, "unexpected \"a2\""},
+		tc{[]string{"tenant", "list", "--bogus"}, "unknown flag: --bogus"},
+		tc{[]string{"tenant", "frobnicate"}, `unknown command "frobnicate"`},
+		tc{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		tc{[]string{"-o", "xml", "tenant", "list"}, `invalid output format "xml"`},
+		tc{[]string{"plan"}, "needs a tenant SLUG or --all"},
+		tc{[]string{"reconcile", "acme", "--all"}, "not both"},
+		tc{[]string{"reconcile", "--all", "--workers", "0"}, "--workers must be at least 1"},
+		tc{[]string{"reconcile", "--all", "--lock-timeout", "0s"}, "--lock-timeout must be greater than 0"},
+		tc{[]string{"daemon", "--workers", "0"}, "--workers must be at least 1"},
+		tc{[]string{"daemon", "--interval", "0s"}, "--interval must be greater than 0"},
+		tc{[]string{"daemon", "--interval", "abc"}, `invalid argument "abc" for "--interval"`},
+		tc{[]string{"daemon", "--listen", "nowhere"}, `invalid --listen address "nowhere"`},
+		tc{[]string{"module", "show", "nope"}, `unknown module "nope"`},
+		tc{[]string{"token", "revoke", "abc"}, "invalid token ID"},
+		tc{[]string{"completion", "pwsh"}, "unsupported shell"},
+	)
+	for _, k := range cases {
+		t.Run(strings.Join(k.args, " "), func(t *testing.T) {
+			c.t = t
+			c.expect(2, k.want, k.args...)
+		})
+	}
+	c.t = t
+
+	// A malformed module file: exit 2, the message names the file, nothing created.
+	path := c.writeModule("broken", "schema \"tenant\" {}\ntable \"things\" {\n  schema = schema.tenant\n  column \"a\" {\n    type =\n  }\n}\n")
+	c.expect(2, path, "tenant", "create", "newco")
+	c.expect(2, path, "reconcile", "--all")
+	c.modulesDir = ""
+
+	if after := c.dbState(); after != before {
+		t.Fatalf("bad input changed the database:\nbefore: %s\nafter:  %s", before, after)
+	}
+	for _, s := range c.schemas() {
+		if s != "erpctl" && s != "public" && s != "tenant_acme" && s != "tenant_globex" {
+			t.Fatalf("bad input created schema %q", s)
+		}
+	}
+	if c.snapshot("tenant_acme") != acme || c.snapshot("tenant_globex") != globex {
+		t.Fatal("bad input changed a tenant schema")
+	}
+}
+
+// A database that cannot be reached: exit 1, one sentence.
+func TestUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	ios, _, out, errOut := term.Test()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"--database-url", "postgres://x@127.0.0.1:1/x", "tenant", "list"}, ios, func(string) string { return "" })
+	r := result{code: code, stdout: out.String(), stderr: errOut.String()}
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
+	}
+	checkErrorMessage(t, r, "cannot connect to the database")
+	if strings.Count(r.stderr, "\n") != 1 || r.stdout != "" {
+		t.Fatalf("want one line on stderr and nothing on stdout; stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	contains(t, "stderr", r.stderr, "127.0.0.1:1", "connection refused")
+
+	// The URL's password never appears.
+	ios, _, _, errOut = term.Test()
+	run(ctx, []string{"--database-url", "postgres://x:hunter2@127.0.0.1:1/x", "tenant", "list"}, ios, func(string) string { return "" })
+	if strings.Contains(errOut.String(), "hunter2") {
+		t.Fatalf("password in the message: %s", errOut.String())
+	}
+	// From the environment too.
+	ios, _, _, errOut = term.Test()
+	code = run(ctx, []string{"tenant", "list"}, ios, func(k string) string {
+		if k == envDatabaseURL {
+			return "postgres://x@127.0.0.1:1/x"
+		}
+		return ""
+	})
+	if code != 1 || !strings.Contains(errOut.String(), "127.0.0.1:1") {
+		t.Fatalf("ERPCTL_DATABASE_URL not used: exit %d, %s", code, errOut.String())
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	for _, k := range []struct {
+		err  error
+		code int
+	}{
+		{usageErrorf("x"), 2},
+		{badInput(fmt.Errorf("x")), 2},
+		{failedf("x"), 1},
+		{fmt.Errorf("boom"), 1},
+	} {
+		if got := exitCode(k.err); got != k.code {
+			t.Errorf("%v: exit %d, want %d", k.err, got, k.code)
+		}
+	}
+	if !slices.Contains([]int{2}, exitCode(fmt.Errorf("unknown command \"x\" for \"erpctl\""))) {
+		t.Error("unknown command is not a usage error")
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/erpctl/erpctl/internal/pgcluster"
+	"github.com/erpctl/erpctl/internal/term"
+)
+
+func newCmdDB(f *Factory) *cobra.Command {
+	c := newGroupCmd("db", "Manage the embedded PostgreSQL cluster",
+		NewCmdDBStatus(f, nil),
+		NewCmdDBStop(f, nil),
+		NewCmdDBURL(f, nil),
+	)
+	c.Long = `Manage the embedded PostgreSQL cluster erpctl uses when no --database-url (or
+ERPCTL_DATABASE_URL) is given. It lives under $ERPCTL_HOME (default ~/.local/share/erpctl),
+starts on first use and keeps running, with its data, after erpctl exits.`
+	return c
+}
+
+// DBOptions are the inputs of db status, db stop and db url.
+type DBOptions struct {
+	IO      *term.IOStreams
+	Cluster func() *pgcluster.Cluster
+	Format  term.Format
+
+	// DatabaseURL is set when erpctl is pointed elsewhere; the commands then say so.
+	DatabaseURL string
+}
+
+func newDBOptions(f *Factory) *DBOptions {
+	return &DBOptions{IO: f.IO, Cluster: f.Cluster}
+}
+
+func dbRunE(f *Factory, opts *DBOptions, runF func(*DBOptions) error, run func(context.Context, *DBOptions) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		opts.Format, opts.DatabaseURL = f.Format(), f.DatabaseURL
+		if runF != nil {
+			return runF(opts)
+		}
+		return run(cmd.Context(), opts)
+	}
+}
+
+// NewCmdDBStatus parses db status; runF replaces the run in tests.
+func NewCmdDBStatus(f *Factory, runF func(*DBOptions) error) *cobra.Command {
+	opts := newDBOptions(f)
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show whether the embedded cluster is initialised and running, and where",
+		Args:  noArgs,
+		RunE:  dbRunE(f, opts, runF, dbStatusRun),
+	}
+}
+
+// NewCmdDBStop parses db stop; runF replaces the run in tests.
+func NewCmdDBStop(f *Factory, runF func(*DBOptions) error) *cobra.Command {
+	opts := newDBOptions(f)
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the embedded cluster (its data stays; it starts again on next use)",
+		Args:  noArgs,
+		RunE:  dbRunE(f, opts, runF, dbStopRun),
+	}
+}
+
+// NewCmdDBURL parses db url; runF replaces the run in tests.
+func NewCmdDBURL(f *Factory, runF func(*DBOptions) error) *cobra.Command {
+	opts := newDBOptions(f)
+	return &cobra.Command{
+		Use:     "url",
+		Short:   "Print the URL of the embedded cluster's erpctl database, starting it if needed",
+		Example: "  psql \"$(erpctl db url)\"",
+		Args:    noArgs,
+		RunE:    dbRunE(f, opts, runF, dbURLRun),
+	}
+}
+
+type dbStatusView struct {
+	Home        string `json:"home"`
+	DataDir     string `json:"data_dir"`
+	Initialized bool   `json:"initialized"`
+	Running     bool   `json:"running"`
+	PID         int    `json:"pid"`
+	Port        int    `json:"port"`
+	Version     string `json:"version"`
+	BinDir      string `json:"bin_dir"`
+	InUse       bool   `json:"in_use"` // erpctl uses it: no --database-url
+}
+
+func dbStatusRun(ctx context.Context, opts *DBOptions) error {
+	c := opts.Cluster()
+	s, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	v := dbStatusView{Home: c.Home, DataDir: s.DataDir, Initialized: s.Initialized, Running: s.Running, PID: s.PID,
+		Port: s.Port, Version: s.Version, BinDir: s.BinDir, InUse: opts.DatabaseURL == ""}
+	return opts.IO.Render(opts.Format, v, func() error {
+		st := opts.IO.Styles()
+		state := st.Status("running")
+		switch {
+		case !v.Initialized:
+			state = "not initialised (it starts on first use)"
+		case !v.Running:
+			state = st.Warning.Render("stopped") + " (it starts on next use)"
+		}
+		num := func(n int) string {
+			if n == 0 {
+				return "-"
+			}
+			return strconv.Itoa(n)
+		}
+		fields := []term.Field{
+			{Label: "State", Value: state},
+			{Label: "Home", Value: v.Home},
+			{Label: "Data directory", Value: v.DataDir},
+			{Label: "PID", Value: num(v.PID)},
+			{Label: "Port", Value: num(v.Port)},
+			{Label: "Version", Value: orDash(v.Version)},
+			{Label: "Binaries", Value: orDash(v.BinDir)},
+		}
+		if !v.InUse {
+			fields = append(fields, term.Field{Label: "Note", Value: "erpctl uses --database-url / " + envDatabaseURL + ", not this cluster"})
+		}
+		return opts.IO.PrintFields(fields...)
+	})
+}
+
+func dbStopRun(ctx context.Context, opts *DBOptions) error {
+	c := opts.Cluster()
+	s, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Stop(ctx); err != nil {
+		return err
+	}
+	res := struct {
+		DataDir    string `json:"data_dir"`
+		WasRunning bool   `json:"was_running"`
+		Running    bool   `json:"running"`
+	}{s.DataDir, s.PID != 0, false}
+	return opts.IO.Render(opts.Format, res, func() error {
+		if res.WasRunning {
+			fmt.Fprintf(opts.IO.Out, "%s Stopped the embedded PostgreSQL (data kept in %s)\n", opts.IO.Styles().Success.Render("✓"), s.DataDir)
+		} else {
+			fmt.Fprintln(opts.IO.Out, "The embedded PostgreSQL is not running")
+		}
+		return nil
+	})
+}
+
+func dbURLRun(ctx context.Context, opts *DBOptions) error {
+	c := opts.Cluster()
+	if err := c.Ensure(ctx); err != nil {
+		return err
+	}
+	url := c.URL(pgcluster.DefaultDatabase)
+	res := struct {
+		URL string `json:"url"`
+	}{url}
+	return opts.IO.Render(opts.Format, res, func() error {
+		fmt.Fprintln(opts.IO.Out, url)
+		if opts.DatabaseURL != "" {
+			fmt.Fprintln(opts.IO.ErrOut, "note: erpctl uses --database-url / "+envDatabaseURL+", not this cluster")
+		}
+		return nil
+	})
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/term"
+)
+
+func newCmdDebug(f *Factory) *cobra.Command {
+	return newGroupCmd("debug", "Inspect a tenant schema against its modules", NewCmdDebugTables(f, nil))
+}
+
+// DebugTablesOptions are the inputs of debug tables.
+type DebugTablesOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+
+	Slug string
+	Fix  bool
+}
+
+// NewCmdDebugTables parses debug tables; runF replaces the run in tests.
+func NewCmdDebugTables(f *Factory, runF func(*DebugTablesOptions) error) *cobra.Command {
+	opts := &DebugTablesOptions{IO: f.IO, Plane: f.Plane}
+	cmd := &cobra.Command{
+		Use:   "tables SLUG [--fix]",
+		Short: "Report each table of a tenant: ok, missing, drifted or unmanaged",
+		Long: `Report each table of a tenant schema against the tables its modules declare: ok, missing,
+drifted (it differs from the declaration) or unmanaged (no module declares it; left alone).
+Exits 1 when a table is missing or drifted.
+
+With --fix, reconcile the tenant (destructive changes excepted), print what was applied and
+report the tables again.`,
+		Example: "  erpctl debug tables acme\n  erpctl debug tables acme --fix",
+		Args:    exactArgs("SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Slug, opts.Format = args[0], f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return debugTablesRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Fix, "fix", false, "reconcile the tenant, then report again")
+	return cmd
+}
+
+// fixedReport is debug tables --fix as one document: the report after the fix (tenant,
+// healthy, tables), what the fix did, and the report before it.
+type fixedReport struct {
+	*controlplane.TablesReport
+	Fix    *controlplane.Result       `json:"fix"`
+	Before *controlplane.TablesReport `json:"before"`
+}
+
+func debugTablesRun(ctx context.Context, opts *DebugTablesOptions) error {
+	if err := validSlug(opts.Slug); err != nil {
+		return err
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	report, err := p.DebugTables(ctx, opts.Slug)
+	if err != nil {
+		return err
+	}
+	if !opts.Fix {
+		if err := opts.IO.Render(opts.Format, report, func() error { return printTablesReport(opts.IO, report) }); err != nil {
+			return err
+		}
+		return unhealthy(report)
+	}
+	res, err := p.Reconcile(ctx, opts.Slug, controlplane.ReconcileOptions{})
+	if err != nil {
+		return err
+	}
+	after, err := p.DebugTables(ctx, opts.Slug)
+	if err != nil {
+		return err
+	}
+	doc := fixedReport{TablesReport: after, Fix: res, Before: report}
+	err = opts.IO.Render(opts.Format, doc, func() error {
+		st := opts.IO.Styles()
+		out := opts.IO.Out
+		if err := printTablesReport(opts.IO, report); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\n%s %s\n", st.Bold.Render("Fix:"), st.Status(res.Action))
+		switch {
+		case res.Action == controlplane.ActionFailed:
+			fmt.Fprintf(out, "  %s\n", oneSentence(res.Error))
+		case len(res.SQL) == 0 && res.Action != controlplane.ActionBlocked:
+			fmt.Fprintln(out, "  nothing to apply")
+		}
+		for _, s := range res.SQL {
+			fmt.Fprintln(out, indent(s+";", "  "))
+		}
+		if len(res.Destructive) > 0 {
+			fmt.Fprintf(out, "  %s\n", st.Error.Render("-- not applied, destructive (erpctl reconcile "+opts.Slug+" --allow-destructive):"))
+			for _, s := range res.Destructive {
+				fmt.Fprintln(out, indent(s+";", "  "))
+			}
+		}
+		fmt.Fprintf(out, "\n%s\n", st.Bold.Render("After the fix"))
+		return printTablesReport(opts.IO, after)
+	})
+	if err != nil {
+		return err
+	}
+	if res.Action == controlplane.ActionFailed {
+		return failedf("fixing tenant %q failed: %s", opts.Slug, res.Error)
+	}
+	return unhealthy(after)
+}
+
+func unhealthy(r *controlplane.TablesReport) error {
+	if r.Healthy {
+		return nil
+	}
+	n := 0
+	for _, t := range r.Tables {
+		if t.Status == "missing" || t.Status == "drifted" {
+			n++
+		}
+	}
+	return failedf("tenant %q is unhealthy: %s missing or drifted (fix with: erpctl debug tables %s --fix)",
+		r.Tenant, plural(n, "table", "tables"), r.Tenant)
+}
+
+func printTablesReport(io *term.IOStreams, r *controlplane.TablesReport) error {
+	st := io.Styles()
+	tbl := io.NewTable("module", "table", "status", "details")
+	for _, t := range r.Tables {
+		tbl.Row(orDash(t.Module), t.Table, st.Status(t.Status), t.Details)
+	}
+	if tbl.Len() > 0 {
+		if err := tbl.Render(); err != nil {
+			return err
+		}
+	}
+	verdict := st.Success.Render("healthy")
+	if !r.Healthy {
+		verdict = st.Error.Render("unhealthy")
+	}
+	fmt.Fprintf(io.Out, "Tenant %s: %s\n", r.Tenant, verdict)
+	return nil
+}

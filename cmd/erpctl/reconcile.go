@@ -1,0 +1,416 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/term"
+)
+
+// ---- plan ----
+
+// PlanOptions are the inputs of plan.
+type PlanOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+
+	Slug    string
+	All     bool
+	Workers int
+}
+
+// NewCmdPlan parses plan; runF replaces the run in tests.
+func NewCmdPlan(f *Factory, runF func(*PlanOptions) error) *cobra.Command {
+	opts := &PlanOptions{IO: f.IO, Plane: f.Plane}
+	cmd := &cobra.Command{
+		Use:   "plan [SLUG | --all]",
+		Short: "Show the SQL each tenant needs to match its modules; nothing is applied",
+		Long: `Show the SQL each tenant needs to match its modules; nothing is applied. Tenants that need the
+same SQL are shown together.`,
+		Example: "  erpctl plan acme\n  erpctl plan --all",
+		Args:    maxArgs("SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := slugOrAll(cmd, args, &opts.Slug, opts.All); err != nil {
+				return err
+			}
+			if opts.Workers < 1 {
+				return usageErrorf("--workers must be at least 1, got %d", opts.Workers)
+			}
+			opts.Format = f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return planRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "plan every tenant")
+	cmd.Flags().IntVar(&opts.Workers, "workers", 4, "tenants planned at once")
+	return cmd
+}
+
+// slugOrAll checks that exactly one of SLUG and --all is given.
+func slugOrAll(cmd *cobra.Command, args []string, slug *string, all bool) error {
+	switch {
+	case len(args) == 1 && all:
+		return usageErrorf("give either a tenant SLUG or --all, not both")
+	case len(args) == 0 && !all:
+		return usageErrorf("%s needs a tenant SLUG or --all", cmdPath(cmd))
+	case len(args) == 1:
+		*slug = args[0]
+	}
+	return nil
+}
+
+// planGroup is a set of tenants that need the same SQL.
+type planGroup struct {
+	Tenants     []string `json:"tenants"`
+	Action      string   `json:"action"`          // unchanged, planned, blocked, failed or skipped
+	SQL         []string `json:"sql"`             // every statement, in order, as it would run in each schema
+	Destructive []string `json:"destructive_sql"` // those of SQL that reconcile applies only with --allow-destructive
+	Error       string   `json:"error,omitempty"`
+}
+
+func planRun(ctx context.Context, opts *PlanOptions) error {
+	if !opts.All {
+		if err := validSlug(opts.Slug); err != nil {
+			return err
+		}
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ro := controlplane.ReconcileOptions{DryRun: true, IgnoreBackoff: true, Workers: opts.Workers}
+	var results []controlplane.Result
+	if opts.All {
+		pass, err := p.ReconcileAll(ctx, ro)
+		if err != nil {
+			return err
+		}
+		results = pass.Results
+	} else {
+		r, err := p.Reconcile(ctx, opts.Slug, ro)
+		if err != nil {
+			return err
+		}
+		results = []controlplane.Result{*r}
+	}
+	groups := groupPlans(results)
+	if err := opts.IO.Render(opts.Format, groups, func() error { return printPlan(opts.IO, groups) }); err != nil {
+		return err
+	}
+	var failed []string
+	for _, g := range groups {
+		if g.Action == controlplane.ActionFailed {
+			failed = append(failed, g.Tenants...)
+		}
+	}
+	if len(failed) > 0 {
+		return failedf("could not plan %s: %s", plural(len(failed), "tenant", "tenants"), listNames(failed, 10))
+	}
+	return nil
+}
+
+// planOf is what a dry run says a tenant needs. SQL and destructive SQL come unqualified, so
+// tenants in the same state compare equal.
+func planOf(r controlplane.Result) planGroup {
+	g := planGroup{Tenants: []string{}, Action: r.Action, SQL: r.SQL, Destructive: r.Destructive, Error: r.Error}
+	if g.SQL == nil {
+		g.SQL = []string{}
+	}
+	if g.Destructive == nil {
+		g.Destructive = []string{}
+	}
+	return g
+}
+
+// groupPlans groups tenants by identical plan, in order of their first tenant's slug.
+func groupPlans(results []controlplane.Result) []planGroup {
+	slices.SortFunc(results, func(a, b controlplane.Result) int { return strings.Compare(a.Tenant, b.Tenant) })
+	groups := []planGroup{}
+	index := map[string]int{}
+	for _, r := range results {
+		g := planOf(r)
+		key := strings.Join([]string{g.Action, strings.Join(g.SQL, ";\x00"), strings.Join(g.Destructive, ";\x00"), g.Error}, "\x01")
+		i, ok := index[key]
+		if !ok {
+			i = len(groups)
+			index[key] = i
+			groups = append(groups, g)
+		}
+		groups[i].Tenants = append(groups[i].Tenants, r.Tenant)
+	}
+	return groups
+}
+
+func printPlan(io *term.IOStreams, groups []planGroup) error {
+	out := io.Out
+	st := io.Styles()
+	if len(groups) == 0 {
+		fmt.Fprintln(out, "No tenants.")
+		return nil
+	}
+	for i, g := range groups {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		who := plural(len(g.Tenants), "tenant", "tenants")
+		if g.Action != controlplane.ActionUnchanged {
+			who += " (" + listNames(g.Tenants, 10) + ")"
+		}
+		switch {
+		case g.Action == controlplane.ActionFailed || g.Action == controlplane.ActionSkipped:
+			fmt.Fprintf(out, "%s: %s: %s\n", who, st.Status(g.Action), oneSentence(g.Error))
+			continue
+		case len(g.SQL) == 0 && len(g.Destructive) == 0:
+			fmt.Fprintf(out, "%s: %s\n", who, st.Success.Render("no changes"))
+			continue
+		case len(g.Destructive) > 0:
+			fmt.Fprintf(out, "%s: %s\n", who, st.Error.Render(fmt.Sprintf(
+				"blocked: %s destructive, applied only by erpctl reconcile --allow-destructive",
+				plural(len(g.Destructive), "statement is", "statements are"))))
+		default:
+			fmt.Fprintf(out, "%s:\n", who)
+		}
+		destructive := map[string]bool{}
+		for _, d := range g.Destructive {
+			destructive[d] = true
+		}
+		for _, s := range g.SQL {
+			line := indent(s+";", "  ")
+			if destructive[s] {
+				line += st.Error.Render("  -- destructive")
+			}
+			fmt.Fprintln(out, line)
+		}
+		if len(g.SQL) == 0 {
+			for _, s := range g.Destructive {
+				fmt.Fprintln(out, indent(s+";", "  ")+st.Error.Render("  -- destructive"))
+			}
+		}
+	}
+	return nil
+}
+
+// ---- reconcile ----
+
+// ReconcileOptions are the inputs of reconcile.
+type ReconcileOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+
+	Slug             string
+	All              bool
+	AllowDestructive bool
+	Workers          int
+	LockTimeout      time.Duration
+	StatementTimeout time.Duration
+}
+
+// NewCmdReconcile parses reconcile; runF replaces the run in tests.
+func NewCmdReconcile(f *Factory, runF func(*ReconcileOptions) error) *cobra.Command {
+	opts := &ReconcileOptions{IO: f.IO, Plane: f.Plane}
+	cmd := &cobra.Command{
+		Use:   "reconcile [SLUG | --all]",
+		Short: "Bring tenants to the tables of their modules, once, then exit",
+		Long: `Bring a tenant, or every tenant, to the tables of its modules: one pass, then exit. Each tenant
+changes in one transaction or not at all. Destructive changes (dropped tables or columns,
+narrowing types) are applied only with --allow-destructive; without it such a tenant becomes
+Blocked. Exits 1 when a tenant failed or is blocked.`,
+		Example: "  erpctl reconcile acme\n  erpctl reconcile --all --workers 8",
+		Args:    maxArgs("SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := slugOrAll(cmd, args, &opts.Slug, opts.All); err != nil {
+				return err
+			}
+			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
+				return err
+			}
+			opts.Format = f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return reconcileRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.All, "all", false, "reconcile every tenant")
+	fl.BoolVar(&opts.AllowDestructive, "allow-destructive", false, "also apply drops and narrowing type changes")
+	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
+	return cmd
+}
+
+func addTuningFlags(cmd *cobra.Command, workers *int, lock, stmt *time.Duration) {
+	fl := cmd.Flags()
+	fl.IntVar(workers, "workers", 4, "tenants reconciled at once")
+	fl.DurationVar(lock, "lock-timeout", 5*time.Second, "how long a statement waits for a table lock")
+	fl.DurationVar(stmt, "statement-timeout", 5*time.Minute, "how long one statement may run")
+}
+
+func validateTuning(workers int, lock, stmt time.Duration) error {
+	switch {
+	case workers < 1:
+		return usageErrorf("--workers must be at least 1, got %d", workers)
+	case lock <= 0:
+		return usageErrorf("--lock-timeout must be greater than 0, got %s", lock)
+	case stmt <= 0:
+		return usageErrorf("--statement-timeout must be greater than 0, got %s", stmt)
+	}
+	return nil
+}
+
+func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
+	if !opts.All {
+		if err := validSlug(opts.Slug); err != nil {
+			return err
+		}
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ro := controlplane.ReconcileOptions{
+		AllowDestructive: opts.AllowDestructive,
+		Workers:          opts.Workers,
+		LockTimeout:      opts.LockTimeout,
+		StatementTimeout: opts.StatementTimeout,
+		IgnoreBackoff:    true, // asked for now, so now
+	}
+	var pass *controlplane.Pass
+	var passErr error // the pass was interrupted
+	if opts.All {
+		var bar *term.Progress
+		if opts.Format == term.FormatTable {
+			if tenants, err := p.ListTenants(ctx); err == nil {
+				bar = opts.IO.NewProgress("reconcile", len(tenants))
+			}
+		}
+		ro.OnResult = func(r controlplane.Result) {
+			bar.Step(r.Action == controlplane.ActionFailed || r.Action == controlplane.ActionBlocked)
+		}
+		pass, passErr = p.ReconcileAll(ctx, ro)
+		bar.Done()
+		if pass == nil {
+			return passErr
+		}
+	} else {
+		start := time.Now()
+		r, err := p.Reconcile(ctx, opts.Slug, ro)
+		if err != nil {
+			return err
+		}
+		pass = &controlplane.Pass{Results: []controlplane.Result{*r}, Duration: time.Since(start),
+			Counts: map[string]int{r.Action: 1}}
+	}
+	slices.SortFunc(pass.Results, func(a, b controlplane.Result) int { return strings.Compare(a.Tenant, b.Tenant) })
+	if pass.Results == nil {
+		pass.Results = []controlplane.Result{}
+	}
+	var data any = pass
+	if !opts.All {
+		data = pass.Results[0]
+	}
+	if err := opts.IO.Render(opts.Format, data, func() error { return printPass(opts.IO, pass, !opts.All) }); err != nil {
+		return err
+	}
+	if passErr != nil {
+		return fmt.Errorf("reconcile interrupted after %s: %w", plural(len(pass.Results), "tenant", "tenants"), passErr)
+	}
+	var failed, blocked []string
+	for _, r := range pass.Results {
+		switch r.Action {
+		case controlplane.ActionFailed:
+			failed = append(failed, r.Tenant)
+		case controlplane.ActionBlocked:
+			blocked = append(blocked, r.Tenant)
+		}
+	}
+	var parts []string
+	if len(failed) > 0 {
+		parts = append(parts, fmt.Sprintf("%s failed (%s)", plural(len(failed), "tenant", "tenants"), listNames(failed, 10)))
+	}
+	if len(blocked) > 0 {
+		parts = append(parts, fmt.Sprintf("%s blocked (%s; see erpctl tenant show SLUG, apply with --allow-destructive)",
+			plural(len(blocked), "tenant is", "tenants are"), listNames(blocked, 10)))
+	}
+	if len(parts) > 0 {
+		return failedf("%s", strings.Join(parts, " and "))
+	}
+	return nil
+}
+
+// printPass prints the tenants a pass changed or could not change, then the counts. With
+// every set, every tenant is listed, unchanged ones too.
+func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
+	st := io.Styles()
+	tbl := io.NewTable("tenant", "action", "status", "statements", "duration", "details")
+	for _, r := range pass.Results {
+		if r.Action == controlplane.ActionUnchanged && !every {
+			continue
+		}
+		details := r.Error
+		if r.Action == controlplane.ActionBlocked {
+			details = fmt.Sprintf("needs %s; rerun with --allow-destructive", plural(len(r.Destructive), "destructive statement", "destructive statements"))
+		}
+		tbl.Row(r.Tenant, st.Status(r.Action), st.Status(orDash(r.Status)), fmt.Sprint(len(r.SQL)), humanDuration(r.Duration), firstLine(details))
+	}
+	if tbl.Len() > 0 {
+		if err := tbl.Render(); err != nil {
+			return err
+		}
+	}
+	if every && len(pass.Results) == 1 {
+		printSQL(io, pass.Results[0])
+		return nil
+	}
+	var counts []string
+	for _, a := range []string{controlplane.ActionUnchanged, controlplane.ActionApplied, controlplane.ActionBlocked,
+		controlplane.ActionFailed, controlplane.ActionSkipped} {
+		if n := countAction(pass.Results, a); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, st.Status(a)))
+		}
+	}
+	summary := plural(len(pass.Results), "tenant", "tenants") + " in " + humanDuration(pass.Duration)
+	if len(counts) > 0 {
+		summary += ": " + strings.Join(counts, ", ")
+	}
+	fmt.Fprintln(io.Out, summary)
+	return nil
+}
+
+func countAction(results []controlplane.Result, action string) int {
+	n := 0
+	for _, r := range results {
+		if r.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// printSQL prints what a reconcile applied to one tenant, or what it would need.
+func printSQL(io *term.IOStreams, r controlplane.Result) {
+	st := io.Styles()
+	if len(r.SQL) > 0 && r.Action == controlplane.ActionApplied {
+		fmt.Fprintf(io.Out, "\n%s\n", st.Bold.Render("Applied"))
+		for _, s := range r.SQL {
+			fmt.Fprintln(io.Out, indent(s+";", "  "))
+		}
+	}
+	if len(r.Destructive) > 0 && r.Action == controlplane.ActionBlocked {
+		fmt.Fprintf(io.Out, "\n%s\n", st.Error.Render("Blocked: only these destructive statements would make the schema match"))
+		for _, s := range r.Destructive {
+			fmt.Fprintln(io.Out, indent(s+";", "  "))
+		}
+	}
+}

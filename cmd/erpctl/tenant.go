@@ -1,0 +1,433 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/internal/term"
+)
+
+// openPlane is how commands reach the control plane (a Factory method, or a fake in tests).
+type openPlane func(context.Context) (*controlplane.Plane, error)
+
+func newCmdTenant(f *Factory) *cobra.Command {
+	return newGroupCmd("tenant", "Create, list, show and delete tenants; enable and disable their modules",
+		NewCmdTenantCreate(f, nil),
+		NewCmdTenantList(f, nil),
+		NewCmdTenantShow(f, nil),
+		NewCmdTenantDelete(f, nil),
+		NewCmdTenantEnableModule(f, nil),
+		NewCmdTenantDisableModule(f, nil),
+	)
+}
+
+// ---- tenant create ----
+
+// TenantCreateOptions are the inputs of tenant create.
+type TenantCreateOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+
+	Slug    string
+	Name    string
+	Modules []string
+}
+
+// NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
+func NewCmdTenantCreate(f *Factory, runF func(*TenantCreateOptions) error) *cobra.Command {
+	opts := &TenantCreateOptions{IO: f.IO, Plane: f.Plane}
+	cmd := &cobra.Command{
+		Use:   "create SLUG",
+		Short: "Create a tenant: its schema and every table of its modules",
+		Long: `Create a tenant: its schema and every table of its modules, in one transaction. The tenant
+is Ready when the command returns.
+
+A slug is 2 to 50 characters of lowercase letters, digits and '-', starts with a letter, does
+not end with '-' or contain '--', and is not reserved (public, erpctl, admin, api,
+information-schema, pg-*). Without --modules the tenant gets every module, including modules
+added later.`,
+		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory",
+		Args:    exactArgs("SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Slug, opts.Format = args[0], f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return tenantCreateRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "display name (default: the slug)")
+	cmd.Flags().StringSliceVar(&opts.Modules, "modules", nil, "modules to enable, comma-separated, with what they depend on (default: every module, now and later)")
+	_ = cmd.RegisterFlagCompletionFunc("modules", f.completeModules)
+	return cmd
+}
+
+func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
+	if err := validSlug(opts.Slug); err != nil {
+		return err
+	}
+	var mods []string
+	for _, m := range opts.Modules {
+		if m = strings.TrimSpace(m); m != "" {
+			mods = append(mods, m)
+		}
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	t, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Modules: mods})
+	if err != nil {
+		return err
+	}
+	return opts.IO.Render(opts.Format, t, func() error {
+		st := opts.IO.Styles()
+		fmt.Fprintf(opts.IO.Out, "%s Created tenant %s (schema %s) with modules %s: %s\n",
+			st.Success.Render("✓"), st.Bold.Render(t.Slug), t.Schema, strings.Join(t.Modules, ", "), st.Status(t.Status))
+		return nil
+	})
+}
+
+// ---- tenant list ----
+
+// TenantListOptions are the inputs of tenant list.
+type TenantListOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+	Now    func() time.Time
+}
+
+// NewCmdTenantList parses tenant list; runF replaces the run in tests.
+func NewCmdTenantList(f *Factory, runF func(*TenantListOptions) error) *cobra.Command {
+	opts := &TenantListOptions{IO: f.IO, Plane: f.Plane, Now: time.Now}
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List tenants with their schema, status, modules and last reconcile",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Format = f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return tenantListRun(cmd.Context(), opts)
+		},
+	}
+}
+
+func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	tenants, err := p.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	return opts.IO.Render(opts.Format, tenants, func() error {
+		if len(tenants) == 0 {
+			fmt.Fprintln(opts.IO.ErrOut, "No tenants yet; create one with: erpctl tenant create SLUG")
+			return nil
+		}
+		st := opts.IO.Styles()
+		now := opts.Now()
+		tbl := opts.IO.NewTable("slug", "schema", "status", "modules", "last reconcile")
+		for _, t := range tenants {
+			tbl.Row(t.Slug, t.Schema, st.Status(t.Status), strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt))
+		}
+		return tbl.Render()
+	})
+}
+
+// ---- tenant show ----
+
+// TenantShowOptions are the inputs of tenant show.
+type TenantShowOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+	Now    func() time.Time
+
+	Slug string
+}
+
+// tenantDetail is what tenant show prints: the tenant and its last events.
+type tenantDetail struct {
+	*controlplane.Tenant
+	Events []controlplane.Event `json:"events"`
+}
+
+// NewCmdTenantShow parses tenant show; runF replaces the run in tests.
+func NewCmdTenantShow(f *Factory, runF func(*TenantShowOptions) error) *cobra.Command {
+	opts := &TenantShowOptions{IO: f.IO, Plane: f.Plane, Now: time.Now}
+	return &cobra.Command{
+		Use:   "show SLUG",
+		Short: "Show a tenant: status, modules, last error, blocked SQL and its last 10 events",
+		Args:  exactArgs("SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Slug, opts.Format = args[0], f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return tenantShowRun(cmd.Context(), opts)
+		},
+	}
+}
+
+func tenantShowRun(ctx context.Context, opts *TenantShowOptions) error {
+	if err := validSlug(opts.Slug); err != nil {
+		return err
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	t, err := p.GetTenant(ctx, opts.Slug)
+	if err != nil {
+		return err
+	}
+	events, err := p.TenantEvents(ctx, opts.Slug, 10)
+	if err != nil {
+		return err
+	}
+	if events == nil {
+		events = []controlplane.Event{}
+	}
+	d := tenantDetail{Tenant: t, Events: events}
+	return opts.IO.Render(opts.Format, d, func() error { return printTenant(opts.IO, opts.Now(), d) })
+}
+
+func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
+	st := io.Styles()
+	t := d.Tenant
+	modules := strings.Join(t.Modules, ", ")
+	if t.FollowAll {
+		modules += " (every module, now and later)"
+	}
+	fields := []term.Field{
+		{Label: "Slug", Value: t.Slug},
+		{Label: "Name", Value: t.Name},
+		{Label: "Schema", Value: t.Schema},
+		{Label: "Status", Value: st.Status(t.Status)},
+		{Label: "Modules", Value: orDash(modules)},
+		{Label: "Created", Value: stamp(now, &t.CreatedAt)},
+		{Label: "Last reconcile", Value: stamp(now, t.LastReconciledAt)},
+		{Label: "Last applied", Value: stamp(now, t.LastAppliedAt)},
+	}
+	if t.Failures > 0 {
+		fields = append(fields, term.Field{Label: "Failures", Value: fmt.Sprint(t.Failures)})
+	}
+	if t.NextAttemptAt != nil {
+		fields = append(fields, term.Field{Label: "Next attempt", Value: t.NextAttemptAt.Local().Format("2006-01-02 15:04:05 MST")})
+	}
+	if t.LastError != nil && *t.LastError != "" {
+		fields = append(fields, term.Field{Label: "Last error", Value: st.Error.Render(oneSentence(*t.LastError))})
+	}
+	if err := io.PrintFields(fields...); err != nil {
+		return err
+	}
+	out := io.Out
+	if t.Status == controlplane.StatusBlocked && t.BlockedSQL != nil {
+		fmt.Fprintf(out, "\n%s (nothing was applied; apply it with: erpctl reconcile %s --allow-destructive)\n",
+			st.Bold.Render("Blocked on destructive SQL"), t.Slug)
+		fmt.Fprintln(out, indent(*t.BlockedSQL, "  "))
+	}
+	fmt.Fprintf(out, "\n%s\n", st.Bold.Render("Last events"))
+	if len(d.Events) == 0 {
+		fmt.Fprintln(out, "  none")
+		return nil
+	}
+	tbl := io.NewTable("at", "kind", "outcome", "duration", "error")
+	for _, e := range d.Events {
+		errText := ""
+		if e.Error != nil {
+			errText = firstLine(*e.Error)
+		}
+		tbl.Row(e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, st.Status(e.Outcome),
+			humanDuration(time.Duration(e.DurationMS*float64(time.Millisecond))), errText)
+	}
+	return tbl.Render()
+}
+
+// ---- tenant delete ----
+
+// TenantDeleteOptions are the inputs of tenant delete.
+type TenantDeleteOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+
+	Slug string
+	Yes  bool
+}
+
+// NewCmdTenantDelete parses tenant delete; runF replaces the run in tests.
+func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobra.Command {
+	opts := &TenantDeleteOptions{IO: f.IO, Plane: f.Plane}
+	cmd := &cobra.Command{
+		Use:   "delete SLUG --yes",
+		Short: "Delete a tenant: drop its schema with all its data, and its tokens",
+		Args:  exactArgs("SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Slug, opts.Format = args[0], f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return tenantDeleteRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm: drop the tenant's schema and every row in it")
+	return cmd
+}
+
+func tenantDeleteRun(ctx context.Context, opts *TenantDeleteOptions) error {
+	if err := validSlug(opts.Slug); err != nil {
+		return err
+	}
+	schema := ident.SchemaName(opts.Slug)
+	if !opts.Yes {
+		return usageErrorf("refusing to delete tenant %q without --yes: it drops schema %s and every row in it", opts.Slug, schema)
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.DeleteTenant(ctx, opts.Slug); err != nil {
+		return err
+	}
+	res := struct {
+		Slug    string `json:"slug"`
+		Schema  string `json:"schema"`
+		Deleted bool   `json:"deleted"`
+	}{opts.Slug, schema, true}
+	return opts.IO.Render(opts.Format, res, func() error {
+		fmt.Fprintf(opts.IO.Out, "%s Deleted tenant %s and dropped schema %s\n", opts.IO.Styles().Success.Render("✓"), opts.Slug, schema)
+		return nil
+	})
+}
+
+// ---- tenant enable-module / disable-module ----
+
+// TenantModuleOptions are the inputs of tenant enable-module and disable-module.
+type TenantModuleOptions struct {
+	IO     *term.IOStreams
+	Plane  openPlane
+	Format term.Format
+
+	Enable bool
+	Slug   string
+	Module string
+}
+
+// NewCmdTenantEnableModule parses tenant enable-module; runF replaces the run in tests.
+func NewCmdTenantEnableModule(f *Factory, runF func(*TenantModuleOptions) error) *cobra.Command {
+	return newCmdTenantModule(f, runF, true)
+}
+
+// NewCmdTenantDisableModule parses tenant disable-module; runF replaces the run in tests.
+func NewCmdTenantDisableModule(f *Factory, runF func(*TenantModuleOptions) error) *cobra.Command {
+	return newCmdTenantModule(f, runF, false)
+}
+
+func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enable bool) *cobra.Command {
+	opts := &TenantModuleOptions{IO: f.IO, Plane: f.Plane, Enable: enable}
+	cmd := &cobra.Command{
+		Use:   "enable-module SLUG MODULE",
+		Short: "Enable a module (and what it depends on) for a tenant and create its tables",
+		Args:  exactArgs("SLUG", "MODULE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Slug, opts.Module, opts.Format = args[0], args[1], f.Format()
+			if runF != nil {
+				return runF(opts)
+			}
+			return tenantModuleRun(cmd.Context(), opts)
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 1 {
+				return f.completeModules(cmd, args, "")
+			}
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+	if !enable {
+		cmd.Use = "disable-module SLUG MODULE"
+		cmd.Short = "Disable a module for a tenant; its tables and their data are kept"
+		cmd.Long = `Disable a module for a tenant. The module's tables and every row in them stay in the tenant's
+schema, no longer managed by erpctl, until the module is enabled again.`
+	}
+	return cmd
+}
+
+func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
+	if err := validSlug(opts.Slug); err != nil {
+		return err
+	}
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var kept []string
+	if m, ok := p.Registry().Module(opts.Module); ok {
+		kept = m.Tables
+	}
+	var t *controlplane.Tenant
+	if opts.Enable {
+		t, err = p.EnableModule(ctx, opts.Slug, opts.Module)
+	} else {
+		t, err = p.DisableModule(ctx, opts.Slug, opts.Module)
+	}
+	if err != nil {
+		return err
+	}
+	err = opts.IO.Render(opts.Format, t, func() error {
+		st := opts.IO.Styles()
+		out := opts.IO.Out
+		if opts.Enable {
+			fmt.Fprintf(out, "%s Enabled module %s for tenant %s; modules now: %s; status %s\n", st.Success.Render("✓"),
+				opts.Module, t.Slug, strings.Join(t.Modules, ", "), st.Status(t.Status))
+			return nil
+		}
+		fmt.Fprintf(out, "%s Disabled module %s for tenant %s; modules now: %s; status %s\n", st.Success.Render("✓"),
+			opts.Module, t.Slug, orDash(strings.Join(t.Modules, ", ")), st.Status(t.Status))
+		fmt.Fprintf(out, "Its tables (%s) and their data are kept in schema %s, no longer managed; enable the module again to manage them.\n",
+			strings.Join(kept, ", "), t.Schema)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if t.Status != controlplane.StatusReady {
+		reason := ""
+		if t.LastError != nil {
+			reason = ": " + *t.LastError
+		}
+		return failedf("tenant %q is %s after the change%s", t.Slug, t.Status, reason)
+	}
+	return nil
+}
+
+// completeModules completes module names from the built-ins and --modules-dir.
+func (f *Factory) completeModules(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if f.ModulesDir == "" {
+		f.ModulesDir = f.Getenv(envModulesDir) // completion skips the pre-run hooks
+	}
+	reg, err := f.Registry()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return slices.Clone(reg.Names()), cobra.ShellCompDirectiveNoFileComp
+}
