@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
+)
+
+const (
+	apiSeedProducts = 300
+	loadThreads     = 2
+	loadConns       = 32
+	loadSeconds     = 10
+	p99TargetMS     = 20
+)
+
+// api loads the data API of an in-process daemon with wrk (GET one, GET a page, POST), beside
+// pgbench -S on the same server.
+func (b *bench) api(ctx context.Context) ([]result, error) {
+	names := []string{"API GET one: throughput", "API GET one: latency", "API GET page of 20: throughput",
+		"API GET page of 20: latency", "API POST: throughput", "API POST: latency"}
+	skipAll := func(reason string) []result {
+		var rs []result
+		for _, name := range names {
+			rs = append(rs, result{Name: name, Tenants: len(b.slugs), Skipped: reason})
+		}
+		return rs
+	}
+
+	pg, pgErr := b.pgbench(ctx)
+	var out []result
+	if pgErr != nil {
+		out = append(out, result{Name: "pgbench -S (baseline)", Tenants: len(b.slugs), Skipped: pgErr.Error()})
+	} else {
+		out = append(out, pg)
+	}
+
+	wrk, err := findWrk(ctx, b)
+	if err != nil {
+		return append(out, skipAll(err.Error())...), nil
+	}
+	slug := b.slugs[0]
+	id, err := b.seedProducts(ctx, slug)
+	if err != nil {
+		return out, err
+	}
+	_, token, err := b.p.CreateToken(ctx, slug, "erpbench")
+	if err != nil {
+		return out, err
+	}
+
+	base, how, stop, err := b.serveAPI(ctx)
+	if err != nil {
+		return append(out, skipAll(err.Error())...), nil
+	}
+	defer stop()
+	prefix := base + "/api/" + slug + "/product/products/"
+	if err := probe(ctx, prefix+strconv.FormatInt(id, 10)+"/", token); err != nil {
+		return append(out, skipAll("the data API does not answer yet: "+err.Error())...), nil
+	}
+
+	// A throughput target is either a rate or a share of pgbench's.
+	endpoints := []struct {
+		name, method, url string
+		minRate, minShare float64
+	}{
+		{"GET one", "GET", prefix + strconv.FormatInt(id, 10) + "/", 0, 0.35},
+		{"GET page of 20", "GET", prefix + "?limit=20", 5000, 0},
+		{"POST", "POST", prefix, 3000, 0},
+	}
+	// Warm up (connections, caches), not measured.
+	if _, err := b.runWrk(ctx, wrk, "GET", endpoints[0].url, token, 2); err != nil {
+		return out, fmt.Errorf("wrk warm-up: %w", err)
+	}
+	var rs []result
+	for _, e := range endpoints {
+		b.logf("wrk: %s %s, %d threads, %d connections, %d s", e.method, e.url, loadThreads, loadConns, loadSeconds)
+		w, err := b.runWrk(ctx, wrk, e.method, e.url, token, loadSeconds)
+		if err != nil {
+			return out, fmt.Errorf("wrk %s: %w", e.name, err)
+		}
+		b.logf("wrk %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d non-2xx, %d socket errors",
+			e.name, w.rate(), w.P50/1000, w.P99/1000, w.Non2xx, w.SocketErrors)
+		clean := w.Non2xx == 0 && w.SocketErrors == 0
+
+		tp := result{Name: "API " + e.name + ": throughput", Tenants: len(b.slugs), Unit: "req/s", Samples: 1, Median: ptr(w.rate())}
+		if pgErr == nil {
+			tp.setBaseline(*pg.Median, "pgbench -S -M prepared TPS on the same server", true)
+		}
+		tp.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "socket_errors": float64(w.SocketErrors)}
+		switch {
+		case e.minRate > 0:
+			tp.setPass(fmt.Sprintf("≥ %s req/s, no errors", formatThousands(int64(e.minRate))), w.rate() >= e.minRate && clean)
+		case pgErr == nil:
+			tp.setPass(fmt.Sprintf("≥ %.0f%% of pgbench -S TPS, no errors", e.minShare*100), w.rate() >= e.minShare*(*pg.Median) && clean)
+		}
+		tp.addNote("wrk -t%d -c%d -d%ds, one run, %s, pool of %d connections; %d requests, %d non-2xx/3xx, %d socket errors",
+			loadThreads, loadConns, loadSeconds, how, b.p.Pool().Config().MaxConns, w.Requests, w.Non2xx, w.SocketErrors)
+
+		lat := result{Name: "API " + e.name + ": latency", Tenants: len(b.slugs), Unit: "ms", Samples: int(w.Requests),
+			Median: ptr(w.P50 / 1000), P95: ptr(w.P95 / 1000)}
+		lat.Extra = map[string]float64{"p99_ms": w.P99 / 1000, "max_ms": w.Max / 1000}
+		lat.setPass(fmt.Sprintf("p99 < %d ms", p99TargetMS), w.P99/1000 < p99TargetMS)
+		lat.addNote("p99 %.2f ms, max %.1f ms", w.P99/1000, w.Max/1000)
+		rs = append(rs, tp, lat)
+	}
+	return append(out, rs...), nil
+}
+
+// serveAPI runs the daemon in-process and returns its base URL. While RunDaemon does not mount the
+// data API yet, or when the daemon scenario found the daemon unusable, the API handler is served on
+// a listener of its own (how says which).
+func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), err error) {
+	if b.daemonBroken != "" {
+		base, stop, err := b.serveHandler(func() {})
+		return base, "APIHandler on a listener of its own, not the in-process daemon: the erpctl daemon is not usable (" +
+			b.daemonBroken + ")", stop, err
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	addrc := make(chan net.Addr, 1)
+	passc := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.p.RunDaemon(dctx, controlplane.DaemonOptions{
+			Listen: "127.0.0.1:0", Interval: time.Hour,
+			OnListening: func(a net.Addr) { addrc <- a },
+			OnPass: func(*controlplane.Pass) {
+				select {
+				case passc <- struct{}{}:
+				default:
+				}
+			},
+		})
+	}()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.logf("daemon: %v", err)
+		}
+	}
+	var addr net.Addr
+	for addr == nil || passc != nil {
+		select {
+		case addr = <-addrc:
+		case <-passc:
+			passc = nil
+		case err := <-done:
+			cancel()
+			return "", "", nil, fmt.Errorf("the in-process daemon stopped: %v", err)
+		case <-time.After(5 * time.Minute):
+			stop()
+			return "", "", nil, errors.New("the in-process daemon was not ready within 5 minutes")
+		}
+	}
+	base = "http://" + addr.String()
+	resp, err := http.Get(base + "/api/openapi.json")
+	if err != nil {
+		stop()
+		return "", "", nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		return base, "API served by the in-process daemon (RunDaemon)", stop, nil
+	}
+
+	// The daemon does not mount the API (yet): serve the handler beside it.
+	base, stop, err = b.serveHandler(stop)
+	return base, "APIHandler served beside the in-process daemon, which does not mount it yet", stop, err
+}
+
+// serveHandler serves the data API handler on a listener of its own; stop also calls then.
+func (b *bench) serveHandler(then func()) (base string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		then()
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: b.p.APIHandler(controlplane.APIOptions{}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() {
+		srv.Close()
+		then()
+	}, nil
+}
+
+// probe checks that GET url answers 200 with the token.
+func probe(ctx context.Context, url, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// seedProducts inserts apiSeedProducts products into the tenant and returns the id of one in the
+// middle.
+func (b *bench) seedProducts(ctx context.Context, slug string) (int64, error) {
+	t := ident.Quote(ident.SchemaName(slug), "products")
+	if _, err := b.db.ExecContext(ctx, `INSERT INTO `+t+` (sku, name, price)
+		SELECT 'seed-' || g, 'Seed product ' || g, g % 100 + 0.5 FROM generate_series(1, $1) g`, apiSeedProducts); err != nil {
+		return 0, fmt.Errorf("seed products of %s: %w", slug, err)
+	}
+	var id int64
+	err := b.db.QueryRowContext(ctx, `SELECT id FROM `+t+` ORDER BY id OFFSET $1 LIMIT 1`, apiSeedProducts/2).Scan(&id)
+	return id, err
+}
+
+// findWrk returns the path of wrk, installing the Debian package when it is missing and erpbench
+// runs as root.
+func findWrk(ctx context.Context, b *bench) (string, error) {
+	if p, err := exec.LookPath("wrk"); err == nil {
+		return p, nil
+	}
+	if os.Geteuid() != 0 {
+		return "", errors.New("wrk is not installed (apt-get install wrk, as root)")
+	}
+	b.logf("installing wrk: apt-get install -y wrk")
+	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "wrk")
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("wrk is not installed and apt-get install -y wrk failed: %v: %s", err, firstLines(lastLines(string(out), 2), 2))
+	}
+	return exec.LookPath("wrk")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// wrkResult is what the Lua done() callback reports; times in microseconds.
+type wrkResult struct {
+	Requests     int64   `json:"requests"`
+	DurationUS   float64 `json:"duration_us"`
+	P50          float64 `json:"p50_us"`
+	P95          float64 `json:"p95_us"`
+	P99          float64 `json:"p99_us"`
+	Max          float64 `json:"max_us"`
+	Non2xx       int64   `json:"non_2xx"`
+	SocketErrors int64   `json:"socket_errors"`
+}
+
+func (w wrkResult) rate() float64 { return float64(w.Requests) / (w.DurationUS / 1e6) }
+
+// wrkScript is the Lua script of one wrk run: the token, a body with a unique sku per POST, and
+// a done() that prints the figures as one JSON line.
+func wrkScript(method, token, skuPrefix string) string {
+	s := fmt.Sprintf("wrk.method = %q\nwrk.headers[\"Authorization\"] = \"Bearer \" .. %q\n", method, token)
+	if method == "POST" {
+		s += fmt.Sprintf(`wrk.headers["Content-Type"] = "application/json"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, string.format('{"sku":"%s-%%d-%%d","name":"Bench product %%d","price":"9.50"}', tid, n, n))
+end
+`, skuPrefix)
+	}
+	return s + `function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCHJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,"non_2xx":%d,"socket_errors":%d}\n',
+    summary.requests, summary.duration, math.floor(latency:percentile(50)), math.floor(latency:percentile(95)),
+    math.floor(latency:percentile(99)), latency.max, e.status, e.connect + e.read + e.write + e.timeout))
+end
+`
+}
+
+var benchJSONRE = regexp.MustCompile(`(?m)^BENCHJSON (\{.*\})$`)
+
+func (b *bench) runWrk(ctx context.Context, wrk, method, url, token string, seconds int) (wrkResult, error) {
+	script := filepath.Join(b.tmp, "wrk-"+strings.ToLower(method)+".lua")
+	if err := os.WriteFile(script, []byte(wrkScript(method, token, "wrk"+randomHex(4))), 0o600); err != nil {
+		return wrkResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, wrk, "-t"+strconv.Itoa(loadThreads), "-c"+strconv.Itoa(loadConns),
+		"-d"+strconv.Itoa(seconds)+"s", "--latency", "-s", script, url)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("%w: %s", err, lastLines(string(out), 3))
+	}
+	m := benchJSONRE.FindSubmatch(out)
+	if m == nil {
+		return wrkResult{}, fmt.Errorf("no figures in its output: %s", lastLines(string(out), 3))
+	}
+	var w wrkResult
+	if err := json.Unmarshal(m[1], &w); err != nil {
+		return w, err
+	}
+	if w.Requests == 0 || w.DurationUS == 0 {
+		return w, fmt.Errorf("no requests completed: %s", lastLines(string(out), 3))
+	}
+	return w, nil
+}
+
+// pgbench runs pgbench -S -M prepared against a database of its own on the bench server.
+func (b *bench) pgbench(ctx context.Context) (result, error) {
+	r := result{Name: "pgbench -S (baseline)", Tenants: len(b.slugs), Unit: "TPS", Samples: 1}
+	bin, err := findPgbench()
+	if err != nil {
+		return r, err
+	}
+	u, drop, err := b.createDatabase(ctx, "erpbench_pgbench")
+	if err != nil {
+		return r, err
+	}
+	defer drop()
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		return r, err
+	}
+	env := append(os.Environ(), "PGHOST="+cfg.Host, "PGPORT="+strconv.Itoa(int(cfg.Port)), "PGUSER="+cfg.User,
+		"PGPASSWORD="+cfg.Password, "PGDATABASE="+cfg.Database, "PGSSLMODE=disable")
+	b.logf("pgbench -i -s 10")
+	cmd := exec.CommandContext(ctx, bin, "-i", "-s", "10", "-q")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return r, fmt.Errorf("pgbench -i: %w: %s", err, lastLines(string(out), 3))
+	}
+	b.logf("pgbench -S -M prepared -c %d -j %d -T %d", loadConns, loadThreads, loadSeconds)
+	cmd = exec.CommandContext(ctx, bin, "-S", "-M", "prepared", "-c", strconv.Itoa(loadConns), "-j", strconv.Itoa(loadThreads),
+		"-T", strconv.Itoa(loadSeconds))
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return r, fmt.Errorf("pgbench -S: %w: %s", err, lastLines(string(out), 3))
+	}
+	m := regexp.MustCompile(`tps = ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("pgbench -S: no tps in its output: %s", lastLines(string(out), 3))
+	}
+	tps, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return r, err
+	}
+	if lat := regexp.MustCompile(`latency average = ([0-9.]+) ms`).FindSubmatch(out); lat != nil {
+		if v, err := strconv.ParseFloat(string(lat[1]), 64); err == nil {
+			r.Extra = map[string]float64{"latency_avg_ms": v}
+		}
+	}
+	r.Median = ptr(tps)
+	r.addNote("pgbench -S -M prepared -c %d -j %d -T %d, scale 10, in a database of its own on the same server", loadConns, loadThreads, loadSeconds)
+	b.logf("pgbench: %.0f TPS", tps)
+	return r, nil
+}
+
+// findPgbench looks on PATH, then in the newest /usr/lib/postgresql/*/bin.
+func findPgbench() (string, error) {
+	if p, err := exec.LookPath("pgbench"); err == nil {
+		return p, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+	best, bestMajor := "", -1
+	for _, d := range dirs {
+		major, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(d))))
+		if err == nil && major > bestMajor {
+			best, bestMajor = d, major
+		}
+	}
+	if best == "" {
+		return "", errors.New("pgbench not found on PATH or in /usr/lib/postgresql/*/bin")
+	}
+	return best, nil
+}

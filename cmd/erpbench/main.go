@@ -1,0 +1,362 @@
+// Command erpbench runs erpctl's fleet and data API benchmarks, each beside a naive baseline
+// measured in the same run, prints a table and writes the same figures as JSON to
+// $ERPCTL_HOME/bench/results.json.
+//
+//	go run ./cmd/erpbench
+//
+// It starts a throwaway embedded PostgreSQL of its own (internal/pgcluster, default settings, in a
+// fresh temporary home that it removes at the end), unless ERPCTL_BENCH_DATABASE_URL names a server
+// (a superuser, or a user allowed to create databases): then it creates fresh databases there and
+// drops them at the end.
+//
+// Environment:
+//
+//	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
+//	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
+//	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
+//
+// Progress goes to stderr, the table to stdout. The exit code is 1 when a scenario failed to
+// run (a missed target is reported in the table, not in the exit code).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the naive Atlas baseline
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/pgcluster"
+)
+
+const (
+	defaultTenants = 1000
+	tmpPrefix      = "erpbench-"
+	ownerFile      = "owner.pid"
+)
+
+// bench is the state the scenarios share: the database, the control plane and what earlier
+// scenarios measured.
+type bench struct {
+	start      time.Time
+	n          int    // BENCH_TENANTS
+	url        string // the bench database
+	adminURL   string // a maintenance database of the same server, for CREATE DATABASE
+	tmp        string // scratch directory: modules dir, the erpctl binary, wrk scripts
+	modulesDir string
+	p          *controlplane.Plane
+	db         *sql.DB // a plain database/sql pool, as a user of the Atlas library has
+
+	erpctl    string // path of the built erpctl binary; "" when it did not build
+	erpctlErr error  // why it did not
+
+	slugs []string // every tenant, sorted, once the fleet is created
+	// naiveNoop is the median time of the naive no-op inspect+diff of one tenant, for the drift
+	// scenario's baseline; 0 when it was not measured.
+	naiveNoop time.Duration
+	// daemonBroken says why the erpctl daemon could not be measured, when it could not: the data
+	// API scenario then serves the API handler without the daemon.
+	daemonBroken string
+}
+
+func (b *bench) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "erpbench %7.1fs  %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	b := &bench{start: time.Now(), n: defaultTenants}
+	if s := os.Getenv("BENCH_TENANTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10 {
+			fmt.Fprintf(os.Stderr, "erpbench: BENCH_TENANTS=%q: want a whole number of at least 10\n", s)
+			return 2
+		}
+		b.n = n
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	removeAbandoned()
+	tmp, err := os.MkdirTemp("", tmpPrefix)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	b.tmp = tmp
+	// Lets a later run stop and remove this one's cluster if this process dies without cleaning up.
+	if err := os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 1
+	}
+	b.modulesDir = filepath.Join(tmp, "modules")
+	if err := os.Mkdir(b.modulesDir, 0o755); err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 1
+	}
+	b.logf("%d tenants; building erpctl", b.n)
+	b.erpctl, b.erpctlErr = buildErpctl(ctx, tmp)
+	if b.erpctlErr != nil {
+		b.logf("erpctl does not build; its scenarios will be skipped: %v", b.erpctlErr)
+	}
+
+	cleanup, err := b.openDatabase(ctx)
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 1
+	}
+	b.p, err = controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, ModulesDir: b.modulesDir})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 1
+	}
+	defer b.p.Close()
+	if b.db, err = sql.Open("pgx", b.url); err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 1
+	}
+	defer b.db.Close()
+
+	// The fleet first, so that every per-tenant figure is taken with N tenants in the database.
+	scenarios := []struct {
+		name string
+		run  func(context.Context) ([]result, error)
+	}{
+		{"fleet creation", b.fleet},
+		{"tenant creation", b.create},
+		{"no-op reconcile", b.noop},
+		{"rollout", b.rollout},
+		{"drift repair", b.drift},
+		{"daemon memory", b.memory},
+		{"data API", b.api},
+	}
+	out := filepath.Join(pgcluster.DefaultHome(), "bench", "results.json")
+	loadStart := loadAvg()
+	b.logf("load average %s (%d CPUs)", loadStart, runtime.NumCPU())
+	if l, err := strconv.ParseFloat(loadStart, 64); err == nil && l > float64(runtime.NumCPU())/2 {
+		b.logf("warning: the machine is busy (load average %s on %d CPUs): other work skews every figure", loadStart, runtime.NumCPU())
+	}
+	server := b.serverInfo(ctx)
+	var results []result
+	failed := false
+	for _, s := range scenarios {
+		b.logf("== %s", s.name)
+		rs, err := s.run(ctx)
+		if err != nil {
+			b.logf("%s failed: %v", s.name, err)
+			rs = append(rs, result{Name: s.name, Tenants: b.n, Error: err.Error()})
+		}
+		for _, r := range rs {
+			failed = failed || r.Error != ""
+		}
+		results = append(results, rs...)
+		// After each scenario, so that a crash leaves what was measured.
+		if err := writeJSON(out, results); err != nil {
+			b.logf("write results: %v", err)
+		}
+		if err != nil || ctx.Err() != nil {
+			break // the fleet may be in no state for the next scenarios
+		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "erpbench: interrupted")
+		return 1
+	}
+
+	total := time.Since(b.start)
+	fmt.Println()
+	printTable(os.Stdout, results)
+	var missed []string
+	for _, r := range results {
+		if r.Pass != nil && !*r.Pass {
+			missed = append(missed, r.Name)
+		}
+	}
+	fmt.Printf("\ntotal run time %s; load average %s at the start, %s at the end (%d CPUs); %s\n",
+		total.Round(time.Second), loadStart, loadAvg(), runtime.NumCPU(), server)
+	if len(missed) > 0 {
+		fmt.Printf("targets missed: %s\n", strings.Join(missed, ", "))
+	}
+	if err := writeJSON(out, results); err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: write results: %v\n", err)
+		return 1
+	}
+	fmt.Printf("results written to %s\n", out)
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// openDatabase sets b.url and b.adminURL: fresh databases on ERPCTL_BENCH_DATABASE_URL's server,
+// or a throwaway embedded cluster. cleanup (possibly non-nil with an error) removes them.
+func (b *bench) openDatabase(ctx context.Context) (cleanup func(), err error) {
+	if u := os.Getenv("ERPCTL_BENCH_DATABASE_URL"); u != "" {
+		b.adminURL = u
+		name := "erpbench_" + randomHex(4)
+		if b.url, err = withDatabase(u, name); err != nil {
+			return nil, fmt.Errorf("ERPCTL_BENCH_DATABASE_URL: %w", err)
+		}
+		if err := execOn(ctx, u, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return nil, fmt.Errorf("create database %s: %w", name, err)
+		}
+		b.logf("using database %s on ERPCTL_BENCH_DATABASE_URL's server", name)
+		return func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := execOn(ctx, u, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+				b.logf("drop database %s: %v", name, err)
+			}
+		}, nil
+	}
+
+	home := filepath.Join(b.tmp, "home")
+	if err := os.Mkdir(home, 0o755); err != nil { // 0755: as root, the postgres user must reach it
+		return nil, err
+	}
+	if err := os.Chmod(b.tmp, 0o755); err != nil {
+		return nil, err
+	}
+	c := pgcluster.Open(home)
+	cleanup = func() {
+		b.logf("stopping the embedded cluster")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			b.logf("%v", err)
+		}
+		if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
+			os.RemoveAll(c.DataDir)
+		}
+	}
+	b.logf("starting an embedded PostgreSQL in %s", home)
+	if err := c.Ensure(ctx); err != nil {
+		return cleanup, err
+	}
+	b.url = c.URL(pgcluster.DefaultDatabase)
+	b.adminURL = c.URL("postgres")
+	return cleanup, nil
+}
+
+// createDatabase creates a fresh database on the bench server and returns its URL and a
+// function that drops it.
+func (b *bench) createDatabase(ctx context.Context, prefix string) (string, func(), error) {
+	name := prefix + "_" + randomHex(4)
+	u, err := withDatabase(b.adminURL, name)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := execOn(ctx, b.adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	return u, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := execOn(ctx, b.adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			b.logf("drop database %s: %v", name, err)
+		}
+	}, nil
+}
+
+func execOn(ctx context.Context, u, q string) error {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, q)
+	return err
+}
+
+// withDatabase returns the postgres:// URL u with its database replaced by db.
+func withDatabase(u, db string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "postgres" && parsed.Scheme != "postgresql") {
+		return "", errors.New("not a postgres:// URL")
+	}
+	parsed.Path = "/" + db
+	parsed.RawPath = ""
+	return parsed.String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// loadAvg is the 1-minute load average, or "?": other work on the machine skews every figure.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// serverInfo describes the server the figures were taken on.
+func (b *bench) serverInfo(ctx context.Context) string {
+	var version, fsync, syncCommit, buffers string
+	err := b.db.QueryRowContext(ctx, `SELECT current_setting('server_version'), current_setting('fsync'),
+		current_setting('synchronous_commit'), current_setting('shared_buffers')`).Scan(&version, &fsync, &syncCommit, &buffers)
+	if err != nil {
+		return "PostgreSQL ?"
+	}
+	return fmt.Sprintf("PostgreSQL %s (fsync %s, synchronous_commit %s, shared_buffers %s)", version, fsync, syncCommit, buffers)
+}
+
+// removeAbandoned stops and removes the clusters of earlier runs that died without cleaning up
+// (a panic, a kill -9): their owner process is gone.
+func removeAbandoned() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tmpPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // its owner is alive
+		}
+		home := filepath.Join(dir, "home")
+		c := pgcluster.Open(home)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = c.Stop(ctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
+			os.RemoveAll(c.DataDir)
+		}
+		os.RemoveAll(dir)
+	}
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/controlplane"
+	builtin "github.com/erpctl/erpctl/hcl"
+	"github.com/erpctl/erpctl/internal/ident"
+)
+
+// crmModule is the new module of the table rollout.
+const crmModule = `schema "tenant" {}
+
+table "contacts" {
+  schema = schema.tenant
+  column "email" {
+    type = text
+    null = false
+  }
+  column "product_id" {
+    type = bigint
+    null = true
+  }
+  foreign_key "contacts_product_id_fkey" {
+    columns     = [column.product_id]
+    ref_columns = [table.products.column.id]
+    on_delete   = SET_NULL
+  }
+}
+`
+
+// change is one rollout: a module file to write and how to take its change off a tenant by
+// hand, so that raw SQL can put it back.
+type change struct {
+	name string // "new nullable column"
+	file string // module file name in the modules dir
+	src  string
+	undo func(schemaName string) string
+	// The target, when limit > 0: under limit seconds per 1,000 tenants (never less than limit),
+	// and within maxRaw times the raw SQL.
+	limit, maxRaw float64
+}
+
+// rollout rolls a new nullable column, then a new table, out to the fleet, each beside the
+// naive per-tenant Atlas loop and beside raw SQL.
+func (b *bench) rollout(ctx context.Context) ([]result, error) {
+	product, err := builtin.FS.ReadFile("product.hcl")
+	if err != nil {
+		return nil, err
+	}
+	withBarcode := strings.Replace(string(product), `  column "category_id" {`, `  column "barcode" {
+    type = text
+    null = true
+  }
+  column "category_id" {`, 1)
+	if withBarcode == string(product) {
+		return nil, fmt.Errorf("product.hcl has no category_id column to add barcode before")
+	}
+	changes := []change{
+		{
+			name: "new nullable column", file: "product.hcl", src: withBarcode,
+			undo:  func(s string) string { return "ALTER TABLE " + ident.Quote(s, "products") + " DROP COLUMN barcode" },
+			limit: 3, maxRaw: 5,
+		},
+		{
+			name: "new table", file: "crm.hcl", src: crmModule,
+			undo: func(s string) string { return "DROP TABLE " + ident.Quote(s, "contacts") },
+		},
+	}
+	var out []result
+	for _, c := range changes {
+		rs, err := b.rolloutOne(ctx, c)
+		out = append(out, rs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	// Raw SQL put back exactly what erpctl had applied: the next pass has nothing to do.
+	pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{})
+	if err != nil {
+		return out, err
+	}
+	if u := pass.Counts[controlplane.ActionUnchanged]; u != len(b.slugs) {
+		return out, fmt.Errorf("pass after the rollouts: %d of %d tenants unchanged: %v", u, len(b.slugs), pass.Counts)
+	}
+	b.logf("after the rollouts: a pass leaves all %d tenants unchanged", len(b.slugs))
+	return out, nil
+}
+
+func (b *bench) rolloutOne(ctx context.Context, c change) ([]result, error) {
+	n := len(b.slugs)
+	if err := os.WriteFile(filepath.Join(b.modulesDir, c.file), []byte(c.src), 0o644); err != nil {
+		return nil, err
+	}
+	if err := b.p.ReloadModules(); err != nil {
+		return nil, err
+	}
+
+	check, err := b.naiveApplyCheck()
+	if err != nil {
+		return nil, err
+	}
+	naive, err := b.sampleNaive(ctx, "naive rollout, "+c.name, 30*time.Second, check)
+	if err != nil {
+		return nil, err
+	}
+	if naive.changed != len(naive.times) {
+		return nil, fmt.Errorf("naive rollout of the %s: only %d of %d sampled tenants had changes", c.name, naive.changed, len(naive.times))
+	}
+
+	pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 4})
+	if err != nil {
+		return nil, err
+	}
+	if a := pass.Counts[controlplane.ActionApplied]; a != n {
+		return nil, fmt.Errorf("rollout of the %s: %d of %d tenants applied: %v", c.name, a, n, pass.Counts)
+	}
+	var stmts []string
+	for _, r := range pass.Results {
+		if len(r.SQL) > 0 {
+			stmts = r.SQL
+			break
+		}
+	}
+	b.logf("rollout of the %s: erpctl %s for %d tenants", c.name, pass.Duration.Round(time.Millisecond), n)
+
+	raw, err := b.rawDDL(ctx, c, stmts)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("rollout of the %s: raw SQL %s", c.name, raw.Round(time.Millisecond))
+
+	r := result{Name: "rollout " + c.name + ", erpctl", Tenants: n}
+	r.setTimes([]time.Duration{pass.Duration}, "s")
+	r.P95 = nil
+	r.setBaseline(naive.extrapolate(n), "Atlas inspect + diff + plan + apply of each tenant, one at a time", false)
+	r.Extra = map[string]float64{"raw_sql_s": raw.Seconds(), "times_raw_sql": pass.Duration.Seconds() / raw.Seconds()}
+	if c.limit > 0 {
+		limit := c.limit * max(1, float64(n)/1000)
+		r.setPass(fmt.Sprintf("< %g s and ≤ %gx raw SQL", limit, c.maxRaw),
+			pass.Duration.Seconds() < limit && pass.Duration <= time.Duration(c.maxRaw*float64(raw)))
+	}
+	r.addNote("one ReconcileAll, 4 workers; %.1fx the raw SQL floor", pass.Duration.Seconds()/raw.Seconds())
+	r.addNote("%s; each naive apply ran in a transaction rolled back afterwards", naive.note(n))
+
+	floor := result{Name: "rollout " + c.name + ", raw SQL floor", Tenants: n}
+	floor.setTimes([]time.Duration{raw}, "s")
+	floor.P95 = nil
+	floor.addNote("the DDL erpctl applied (%s), for every tenant in one session, one implicit transaction each, nothing recorded",
+		abbrev(strings.Join(stmts, "; "), 80))
+	return []result{r, floor}, nil
+}
+
+// rawDDL takes the change off every tenant by hand (not timed), then times putting it back with
+// stmts, the SQL erpctl applied, every tenant in one session.
+func (b *bench) rawDDL(ctx context.Context, c change, stmts []string) (time.Duration, error) {
+	if len(stmts) == 0 {
+		return 0, fmt.Errorf("raw SQL of the %s: erpctl applied no SQL", c.name)
+	}
+	conn, err := pgx.Connect(ctx, b.url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, slug := range b.slugs {
+		if _, err := conn.Exec(ctx, c.undo(ident.SchemaName(slug))); err != nil {
+			return 0, fmt.Errorf("undo the %s in %s: %w", c.name, slug, err)
+		}
+	}
+	body := strings.Join(stmts, ";\n")
+	start := time.Now()
+	for _, slug := range b.slugs {
+		if _, err := conn.Exec(ctx, "SET search_path TO "+ident.Quote(ident.SchemaName(slug))+";\n"+body); err != nil {
+			return 0, fmt.Errorf("raw SQL of the %s in %s: %w", c.name, slug, err)
+		}
+	}
+	return time.Since(start), nil
+}
