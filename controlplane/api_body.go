@@ -1,0 +1,128 @@
+package controlplane
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/erpctl/erpctl/modules"
+)
+
+// decodeBody turns a request body into the values to write: the writable columns the body
+// gives, validated, in column order. With requireAll (POST, PUT) every required column must be
+// given; PATCH may give any subset. Read-only columns in the body are ignored; a name no
+// column has is an error. parseErr is set when the body is not JSON at all.
+func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []colArg, errs fieldErrors, parseErr string) {
+	var obj map[string]json.RawMessage
+	if len(body) > 0 {
+		trimmed := bytes.TrimLeft(body, " \t\r\n")
+		if len(trimmed) == 0 || trimmed[0] != '{' {
+			var v any
+			if err := json.Unmarshal(body, &v); err != nil {
+				return nil, nil, "JSON parse error - " + jsonErrorText(err)
+			}
+			in, _ := jsonInput(bytes.TrimSpace(trimmed))
+			errs.add("non_field_errors", "Invalid data. Expected a dictionary, but got "+in.pyType()+".")
+			return nil, errs, ""
+		}
+		if err := json.Unmarshal(body, &obj); err != nil {
+			return nil, nil, "JSON parse error - " + jsonErrorText(err)
+		}
+	}
+	for i := range res.Columns {
+		c := &res.Columns[i]
+		if c.ReadOnly {
+			continue // set by the server, ignored in input
+		}
+		raw, ok := obj[c.Name]
+		if !ok {
+			if requireAll && c.Required() {
+				errs.add(c.Name, msgRequired)
+			}
+			continue
+		}
+		in, err := jsonInput(raw)
+		if err != nil {
+			errs.add(c.Name, msgInvalidValue)
+			continue
+		}
+		if in.typ == 'z' {
+			if !c.Null {
+				errs.add(c.Name, msgNull)
+				continue
+			}
+			vals = append(vals, colArg{col: i})
+			continue
+		}
+		v, msg := convert(c, in)
+		if msg != "" {
+			errs.add(c.Name, msg)
+			continue
+		}
+		vals = append(vals, colArg{col: i, val: v})
+	}
+	var unknown []string
+	for k := range obj {
+		if _, ok := res.Column(k); !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		errs.add(k, "Unknown field: "+res.Name+" has no field "+strconv.Quote(k)+".")
+	}
+	if len(errs) > 0 {
+		return nil, errs, ""
+	}
+	return vals, nil, ""
+}
+
+// jsonErrorText describes a JSON syntax error with its offset.
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se.Error() + " (at byte " + strconv.FormatInt(se.Offset, 10) + ")"
+	}
+	var ue *json.UnmarshalTypeError
+	if errors.As(err, &ue) {
+		return "unexpected " + ue.Value + " (at byte " + strconv.FormatInt(ue.Offset, 10) + ")"
+	}
+	return err.Error()
+}
+
+// readBody reads a request body of at most maxBody bytes. An empty body is fine (it means {});
+// a body that is not JSON is a 415, a body too large a 413, both written here.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.ContentLength > a.maxBody {
+		writeDetail(w, http.StatusRequestEntityTooLarge, a.tooLarge())
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeDetail(w, http.StatusRequestEntityTooLarge, a.tooLarge())
+			return nil, false
+		}
+		writeDetail(w, http.StatusBadRequest, "Could not read the request body.")
+		return nil, false
+	}
+	if len(body) == 0 {
+		return nil, true
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported media type "+strconv.Quote(ct)+" in request.")
+		return nil, false
+	}
+	return body, true
+}
+
+func (a *api) tooLarge() string {
+	return "Request body is larger than " + strconv.FormatInt(a.maxBody, 10) + " bytes."
+}

@@ -1,0 +1,354 @@
+package controlplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ---- responses
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 1<<20 {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
+var jsonContentType = []string{"application/json"}
+
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeDetail writes DRF's {"detail": "..."}.
+func writeDetail(w http.ResponseWriter, status int, msg string) {
+	bp := getBuf()
+	b := append(appendJSONString(append((*bp)[:0], `{"detail":`...), msg), '}')
+	writeBody(w, status, b)
+	*bp = b
+	putBuf(bp)
+}
+
+// writeFieldErrors writes DRF's 400 {"field": ["message"]}.
+func writeFieldErrors(w http.ResponseWriter, errs fieldErrors) {
+	bp := getBuf()
+	b := errs.appendJSON((*bp)[:0])
+	writeBody(w, http.StatusBadRequest, b)
+	*bp = b
+	putBuf(bp)
+}
+
+// serverError logs err and writes a 500 that does not repeat it.
+func (a *api) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if r.Context().Err() != nil {
+		writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled.")
+		return
+	}
+	a.log.Error("api: "+what, "method", r.Method, "route", r.Pattern, "err", err)
+	writeDetail(w, http.StatusInternalServerError, "A server error occurred.")
+}
+
+// baseURL is the scheme and host the client used, for absolute URLs.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (rc *reqCtx) collectionPath() string {
+	res := rc.t.res
+	return "/api/" + rc.tenant.slug + "/" + res.Module + "/" + res.Name + "/"
+}
+
+// ---- GET /api/{tenant}/
+
+func (a *api) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	base := baseURL(r) + "/api/" + rc.tenant.slug + "/"
+	bp := getBuf()
+	b := append((*bp)[:0], '{')
+	for i, res := range rc.tenant.reg.Resources(rc.tenant.modules) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, res.Module+"/"+res.Name)
+		b = append(b, ':')
+		b = appendJSONString(b, base+res.Module+"/"+res.Name+"/")
+	}
+	b = append(b, '}')
+	writeBody(w, http.StatusOK, b)
+	*bp = b
+	putBuf(bp)
+}
+
+// ---- GET /api/{tenant}/{module}/{resource}/
+
+func (a *api) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	q, errs, detail := parseListQuery(rc.t.res, r.URL.RawQuery)
+	switch {
+	case detail != "":
+		writeDetail(w, http.StatusBadRequest, detail)
+		return
+	case len(errs) > 0:
+		writeFieldErrors(w, errs)
+		return
+	}
+	t := rc.t
+	n := len(q.args)
+	// The count and the page in one statement: one row per object, each led by the count, or
+	// one row of count and NULLs when the page is empty.
+	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
+		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
+	args := make([]any, 0, n+3)
+	args = append(append(append(args, t.listFmts), q.args...), q.limit, q.offset)
+	rows, err := a.p.pool.Query(r.Context(), stmt, args...)
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return
+	}
+	defer rows.Close()
+	var count int64
+	empty := true
+	if rows.Next() {
+		raw := rows.RawValues()
+		var ok bool
+		if count, ok = rawInt64(rows.FieldDescriptions()[0].Format, raw[0]); !ok || len(raw) < 2 {
+			rows.Close()
+			a.serverError(w, r, "list", errors.New("unexpected count in list result"))
+			return
+		}
+		empty = t.rowIsNull(raw[1:])
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], `{"count":`...)
+	b = strconv.AppendInt(b, count, 10)
+	b = append(b, `,"next":`...)
+	b = appendPageURL(b, r, q.limit, q.offset+q.limit, q.offset+q.limit < count)
+	b = append(b, `,"previous":`...)
+	b = appendPageURL(b, r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+	b = append(b, `,"results":[`...)
+	if !empty {
+		b = t.appendRow(b, rows, 1)
+		for rows.Next() {
+			b = append(b, ',')
+			b = t.appendRow(b, rows, 1)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		*bp = b
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return
+	}
+	b = append(b, ']', '}')
+	*bp = b
+	writeBody(w, http.StatusOK, b)
+}
+
+// rawInt64 decodes a bigint result value in either format.
+func rawInt64(format int16, raw []byte) (int64, bool) {
+	if format == binaryFormat {
+		if len(raw) != 8 {
+			return 0, false
+		}
+		return int64(binary.BigEndian.Uint64(raw)), true
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return n, err == nil
+}
+
+// appendPageURL appends the absolute URL of another page, as DRF's LimitOffsetPagination
+// builds it (offset left out on the first page), or null.
+func appendPageURL(b []byte, r *http.Request, limit, offset int64, ok bool) []byte {
+	if !ok {
+		return append(b, "null"...)
+	}
+	q := r.URL.Query()
+	q.Set("limit", strconv.FormatInt(limit, 10))
+	if offset > 0 {
+		q.Set("offset", strconv.FormatInt(offset, 10))
+	} else {
+		q.Del("offset")
+	}
+	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
+	return appendJSONString(b, baseURL(r)+u.RequestURI())
+}
+
+// ---- GET /api/{tenant}/{module}/{resource}/{id}/
+
+func (a *api) retrieve(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	rows, err := a.p.pool.Query(r.Context(), rc.t.getByID, rc.t.fmts, rc.id)
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, nil)
+		return
+	}
+	a.writeOneRow(w, r, rc, rows, http.StatusOK, opRead, nil)
+}
+
+// writeOneRow answers with the one row rows holds (a RETURNING or a get by id), or 404.
+func (a *api) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx, rows pgx.Rows, status int, op dbOp, argNames []string) {
+	bp := getBuf()
+	defer putBuf(bp)
+	b := (*bp)[:0]
+	found := rows.Next()
+	var id int64
+	if found {
+		b = rc.t.appendRow(b, rows, 0)
+		if i := rc.t.idIdx; i >= 0 {
+			id, _ = rawInt64(rows.FieldDescriptions()[i].Format, rows.RawValues()[i])
+		}
+	}
+	rows.Close()
+	*bp = b
+	if err := rows.Err(); err != nil {
+		a.dbError(w, r, rc, op, err, argNames)
+		return
+	}
+	if !found {
+		writeDetail(w, http.StatusNotFound, "Not found.")
+		return
+	}
+	if status == http.StatusCreated && id > 0 {
+		w.Header().Set("Location", baseURL(r)+rc.collectionPath()+strconv.FormatInt(id, 10)+"/")
+	}
+	writeBody(w, status, b)
+}
+
+// ---- POST /api/{tenant}/{module}/{resource}/
+
+func (a *api) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	body, ok := a.readBody(w, r)
+	if !ok {
+		return
+	}
+	vals, errs, perr := decodeBody(rc.t.res, body, true)
+	switch {
+	case perr != "":
+		writeDetail(w, http.StatusBadRequest, perr)
+		return
+	case len(errs) > 0:
+		writeFieldErrors(w, errs)
+		return
+	}
+	stmt, args, argNames := rc.t.writeSQL(false, vals, rc.actor, 0)
+	rows, err := a.p.pool.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
+	if err != nil {
+		a.dbError(w, r, rc, opWrite, err, argNames)
+		return
+	}
+	a.writeOneRow(w, r, rc, rows, http.StatusCreated, opWrite, argNames)
+}
+
+// ---- PUT and PATCH /api/{tenant}/{module}/{resource}/{id}/
+
+func (a *api) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, partial bool) {
+	// As DRF does, a missing object is a 404 before anything is said about the body.
+	refuse := func(write func()) {
+		if a.exists(w, r, rc) {
+			write()
+		}
+	}
+	body, ok := a.readBodyOrDefer(w, r, rc)
+	if !ok {
+		return
+	}
+	vals, errs, perr := decodeBody(rc.t.res, body, !partial)
+	switch {
+	case perr != "":
+		refuse(func() { writeDetail(w, http.StatusBadRequest, perr) })
+		return
+	case len(errs) > 0:
+		refuse(func() { writeFieldErrors(w, errs) })
+		return
+	}
+	stmt, args, argNames := rc.t.writeSQL(true, vals, rc.actor, rc.id)
+	rows, err := a.p.pool.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
+	if err != nil {
+		a.dbError(w, r, rc, opWrite, err, argNames)
+		return
+	}
+	a.writeOneRow(w, r, rc, rows, http.StatusOK, opWrite, argNames)
+}
+
+// readBodyOrDefer reads an update's body; when the body is refused, a missing object still
+// answers 404 first.
+func (a *api) readBodyOrDefer(w http.ResponseWriter, r *http.Request, rc *reqCtx) ([]byte, bool) {
+	rec := &deferredWriter{header: http.Header{}}
+	body, ok := a.readBody(rec, r)
+	if ok {
+		return body, true
+	}
+	if a.exists(w, r, rc) {
+		rec.replay(w)
+	}
+	return nil, false
+}
+
+// deferredWriter holds a small error response until it is known to be the answer.
+type deferredWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (d *deferredWriter) Header() http.Header { return d.header }
+func (d *deferredWriter) WriteHeader(s int)   { d.status = s }
+func (d *deferredWriter) Write(b []byte) (int, error) {
+	d.body = append(d.body, b...)
+	return len(b), nil
+}
+
+func (d *deferredWriter) replay(w http.ResponseWriter) {
+	for k, v := range d.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(d.status)
+	w.Write(d.body)
+}
+
+// exists reports whether the request's object exists; when it does not, or the check fails,
+// it has written the answer.
+func (a *api) exists(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
+	var ok bool
+	err := a.p.pool.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		writeDetail(w, http.StatusNotFound, "Not found.")
+		return false
+	}
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, nil)
+		return false
+	}
+	return true
+}
+
+// ---- DELETE /api/{tenant}/{module}/{resource}/{id}/
+
+func (a *api) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	tag, err := a.p.pool.Exec(r.Context(), rc.t.delByID, rc.id)
+	if err != nil {
+		a.dbError(w, r, rc, opDelete, err, nil)
+		return
+	}
+	if tag.RowsAffected() == 0 {
+		writeDetail(w, http.StatusNotFound, "Not found.")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

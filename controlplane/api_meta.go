@@ -1,0 +1,341 @@
+package controlplane
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/erpctl/erpctl/modules"
+)
+
+// object is a JSON object that keeps its keys in insertion order.
+type object []member
+
+type member struct {
+	key string
+	val any
+}
+
+func (o object) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(appendJSONString(nil, m.key))
+		b.WriteByte(':')
+		v, err := json.Marshal(m.val)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func writeJSONValue(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeDetail(w, http.StatusInternalServerError, "A server error occurred.")
+		return
+	}
+	writeBody(w, status, b)
+}
+
+// ---- OPTIONS
+
+// title is a resource's name as DRF titles a view: "stock-items" → "Stock Items".
+func title(name string) string {
+	words := strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' })
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
+}
+
+// fieldType is the type DRF's SimpleMetadata reports for a column: a foreign key is a
+// PrimaryKeyRelatedField, "field".
+func fieldType(c *modules.Column) string {
+	if c.References != "" {
+		return "field"
+	}
+	return string(c.Kind)
+}
+
+// fieldInfo describes one column as DRF's SimpleMetadata.get_field_info does.
+func fieldInfo(c *modules.Column) object {
+	info := object{
+		{"type", fieldType(c)},
+		{"required", c.Required()},
+		{"read_only", c.ReadOnly},
+		{"label", label(c.Name, true)},
+	}
+	switch c.Kind {
+	case modules.KindNumeric:
+		if c.MaxDigits > 0 {
+			info = append(info, member{"max_digits", c.MaxDigits}, member{"decimal_places", c.Scale})
+		}
+	case modules.KindInt:
+		if !c.ReadOnly && c.References == "" {
+			lo, hi := intRange(c.SQLType)
+			info = append(info, member{"min_value", lo}, member{"max_value", hi})
+		}
+	case modules.KindText:
+		if n := maxLength(c.SQLType); n > 0 {
+			info = append(info, member{"max_length", n})
+		}
+	}
+	return info
+}
+
+// options answers OPTIONS with DRF's metadata: on a collection the fields a POST takes, on an
+// object the fields a PUT takes (when the object exists).
+func (a *api) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind routeKind) {
+	var meta object
+	switch kind {
+	case routeRoot:
+		meta = object{
+			{"name", "Api Root"},
+			{"description", fmt.Sprintf("The resources of tenant %s.", rc.tenant.slug)},
+		}
+	default:
+		res := rc.t.res
+		suffix := " List"
+		if kind == routeDetail {
+			suffix = " Instance"
+		}
+		meta = object{
+			{"name", title(res.Name) + suffix},
+			{"description", fmt.Sprintf("Table %s of module %s.", res.Table, res.Module)},
+		}
+	}
+	meta = append(meta, member{"renders", []string{"application/json"}}, member{"parses", []string{"application/json"}})
+	if kind != routeRoot {
+		action := "POST"
+		if kind == routeDetail {
+			action = "PUT"
+			var ok bool
+			if err := a.p.pool.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok); err != nil {
+				action = "" // DRF leaves out the actions of an object it cannot find
+			}
+		}
+		if action != "" {
+			fields := object{}
+			for i := range rc.t.res.Columns {
+				c := &rc.t.res.Columns[i]
+				fields = append(fields, member{c.Name, fieldInfo(c)})
+			}
+			meta = append(meta, member{"actions", object{{action, fields}}})
+		}
+	}
+	writeJSONValue(w, http.StatusOK, meta)
+}
+
+// ---- GET /api/openapi.json
+
+// openapiCache holds the document of the last registry it was built for.
+type openapiCache struct {
+	mu  sync.Mutex
+	reg *modules.Registry
+	doc []byte
+}
+
+func (a *api) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
+		return
+	}
+	reg := a.p.Registry()
+	a.openapi.mu.Lock()
+	if a.openapi.reg != reg {
+		doc, err := json.Marshal(openAPIDoc(reg))
+		if err != nil {
+			a.openapi.mu.Unlock()
+			a.serverError(w, r, "build openapi document", err)
+			return
+		}
+		a.openapi.reg, a.openapi.doc = reg, doc
+	}
+	doc := a.openapi.doc
+	a.openapi.mu.Unlock()
+	writeBody(w, http.StatusOK, doc)
+}
+
+// schemaOf is the OpenAPI schema of one column's values.
+func schemaOf(c *modules.Column) object {
+	var s object
+	switch c.Kind {
+	case modules.KindInt:
+		format := "int32"
+		if lo, _ := intRange(c.SQLType); lo < -1<<31 {
+			format = "int64"
+		}
+		s = object{{"type", "integer"}, {"format", format}}
+	case modules.KindFloat:
+		s = object{{"type", "number"}, {"format", "double"}}
+	case modules.KindNumeric:
+		s = object{{"type", "string"}, {"format", "decimal"}}
+		if c.MaxDigits > 0 {
+			s = append(s, member{"pattern", fmt.Sprintf(`^-?\d{0,%d}(?:\.\d{0,%d})?$`, c.MaxDigits-c.Scale, c.Scale)})
+		}
+	case modules.KindBool:
+		s = object{{"type", "boolean"}}
+	case modules.KindTime:
+		s = object{{"type", "string"}, {"format", "date-time"}}
+	case modules.KindDate:
+		s = object{{"type", "string"}, {"format", "date"}}
+	case modules.KindUUID:
+		s = object{{"type", "string"}, {"format", "uuid"}}
+	case modules.KindJSON:
+		s = object{}
+	default:
+		s = object{{"type", "string"}}
+		if n := maxLength(c.SQLType); n > 0 {
+			s = append(s, member{"maxLength", n})
+		}
+	}
+	if c.Null {
+		s = append(s, member{"nullable", true})
+	}
+	if c.ReadOnly {
+		s = append(s, member{"readOnly", true})
+	}
+	desc := "Column " + c.Name + " (" + c.SQLType + ")"
+	if c.References != "" {
+		desc += ", the id of a row of " + c.References
+	}
+	return append(s, member{"description", desc})
+}
+
+func schemaName(res *modules.Resource) string {
+	return title(res.Module) + title(res.Name)
+}
+
+func ref(name string) object { return object{{"$ref", "#/components/schemas/" + name}} }
+
+// openAPIDoc describes every resource of the registry (OpenAPI 3.0).
+func openAPIDoc(reg *modules.Registry) object {
+	schemas := object{}
+	paths := object{}
+	tenantParam := object{{"name", "tenant"}, {"in", "path"}, {"required", true},
+		{"description", "The tenant's slug."}, {"schema", object{{"type", "string"}, {"pattern", `^[a-z][a-z0-9-]{0,48}[a-z0-9]$`}}}}
+	idParam := object{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", object{{"type", "integer"}, {"format", "int64"}}}}
+	jsonBody := func(s object) object { return object{{"application/json", object{{"schema", s}}}} }
+	errorResp := func(desc string) object {
+		return object{{"description", desc}, {"content", jsonBody(object{{"type", "object"}, {"additionalProperties", true}})}}
+	}
+	common := object{
+		{"401", errorResp("No token, or an invalid one: {\"detail\": ...}")},
+		{"404", errorResp("Not found, or a token of another tenant: {\"detail\": \"Not found.\"}")},
+		{"503", errorResp("The tenant is not ready, or is blocked: {\"detail\": ...}")},
+	}
+	respond := func(code, desc string, content object) object {
+		rs := object{{code, object{{"description", desc}, {"content", content}}}}
+		if code == "204" {
+			rs = object{{code, object{{"description", desc}}}}
+		}
+		return append(rs, common...)
+	}
+	for _, res := range reg.Resources(reg.Names()) {
+		name := schemaName(&res)
+		props := object{}
+		var required []string
+		for i := range res.Columns {
+			c := &res.Columns[i]
+			props = append(props, member{c.Name, schemaOf(c)})
+			if c.Required() {
+				required = append(required, c.Name)
+			}
+		}
+		sch := object{{"type", "object"}, {"properties", props}}
+		if len(required) > 0 {
+			sch = append(sch, member{"required", required})
+		}
+		sch = append(sch, member{"additionalProperties", false})
+		schemas = append(schemas, member{name, sch})
+		patchSch := object{{"type", "object"}, {"properties", props}, {"additionalProperties", false}}
+		schemas = append(schemas, member{"Patched" + name, patchSch})
+		page := object{{"type", "object"}, {"required", []string{"count", "results"}}, {"properties", object{
+			{"count", object{{"type", "integer"}}},
+			{"next", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
+			{"previous", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
+			{"results", object{{"type", "array"}, {"items", ref(name)}}},
+		}}}
+		schemas = append(schemas, member{"Paginated" + name + "List", page})
+
+		params := []object{
+			{{"name", "limit"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 1}, {"maximum", maxPageLimit}, {"default", defaultPageLimit}}}},
+			{{"name", "offset"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 0}}}},
+			{{"name", "ordering"}, {"in", "query"}, {"description", "Comma-separated fields; a leading '-' sorts descending."},
+				{"schema", object{{"type", "string"}}}},
+		}
+		for i := range res.Columns {
+			c := &res.Columns[i]
+			if c.Kind != modules.KindJSON {
+				for _, lk := range []string{"", "__gt", "__gte", "__lt", "__lte", "__in"} {
+					p := object{{"name", c.Name + lk}, {"in", "query"}, {"schema", object{{"type", "string"}}}}
+					if lk == "__in" {
+						p = append(p, member{"description", "Comma-separated values."})
+					}
+					params = append(params, p)
+				}
+				if isText(c) {
+					params = append(params, object{{"name", c.Name + "__contains"}, {"in", "query"}, {"schema", object{{"type", "string"}}}})
+				}
+			}
+			params = append(params, object{{"name", c.Name + "__isnull"}, {"in", "query"}, {"schema", object{{"type", "boolean"}}}})
+		}
+		tag := []string{res.Module}
+		op := func(id, summary string) object {
+			return object{{"operationId", id}, {"summary", summary}, {"tags", tag}}
+		}
+		base := "/api/{tenant}/" + res.Module + "/" + res.Name + "/"
+		opName := strings.ReplaceAll(res.Module+"_"+res.Table, "-", "_")
+		list := append(op(opName+"_list", "List "+res.Name), member{"parameters", params},
+			member{"responses", append(respond("200", "A page of "+res.Name, jsonBody(ref("Paginated"+name+"List"))),
+				member{"400", errorResp("A bad query parameter: {\"param\": [\"message\"]}")})})
+		create := append(op(opName+"_create", "Create a "+singular(res.Table)),
+			member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
+			member{"responses", append(respond("201", "Created", jsonBody(ref(name))),
+				member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")})})
+		paths = append(paths, member{base, object{{"parameters", []object{tenantParam}}, {"get", list}, {"post", create}}})
+		retrieve := append(op(opName+"_retrieve", "Get a "+singular(res.Table)),
+			member{"responses", respond("200", "The "+singular(res.Table), jsonBody(ref(name)))})
+		update := append(op(opName+"_update", "Replace a "+singular(res.Table)),
+			member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
+			member{"responses", append(respond("200", "Updated", jsonBody(ref(name))),
+				member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")})})
+		patch := append(op(opName+"_partial_update", "Update some fields of a "+singular(res.Table)),
+			member{"requestBody", object{{"content", jsonBody(ref("Patched" + name))}}},
+			member{"responses", append(respond("200", "Updated", jsonBody(ref(name))),
+				member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")})})
+		del := append(op(opName+"_destroy", "Delete a "+singular(res.Table)),
+			member{"responses", append(respond("204", "Deleted", nil),
+				member{"409", errorResp("Other rows still refer to it")})})
+		paths = append(paths, member{base + "{id}/", object{{"parameters", []object{tenantParam, idParam}},
+			{"get", retrieve}, {"put", update}, {"patch", patch}, {"delete", del}}})
+	}
+	return object{
+		{"openapi", "3.0.3"},
+		{"info", object{{"title", "erpctl data API"}, {"version", "1"},
+			{"description", "The tables of each tenant's modules, served as in Django REST framework. Every tenant request needs a bearer token of that tenant."}}},
+		{"paths", paths},
+		{"components", object{
+			{"schemas", schemas},
+			{"securitySchemes", object{{"bearerAuth", object{{"type", "http"}, {"scheme", "bearer"}}}}},
+		}},
+		{"security", []object{{{"bearerAuth", []string{}}}}},
+	}
+}

@@ -1,0 +1,145 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/erpctl/erpctl/internal/ident"
+)
+
+// Token is an API token as the catalog records it. The secret itself is shown once, by
+// CreateToken, and never stored: the catalog keeps its sha256 only.
+type Token struct {
+	ID        int64      `json:"id"`
+	Tenant    string     `json:"tenant"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// TokenPrefix starts every token secret, so that a leaked one is easy to recognise.
+const TokenPrefix = "erp_"
+
+// maxTokenNameLen bounds a token's name, which the data API writes into created_by/updated_by.
+const maxTokenNameLen = 100
+
+// tokenEncoding renders the 32 random bytes of a secret: lowercase base32, no padding.
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// authEpoch changes whenever this process revokes a token, so that the data API handlers of this
+// process drop their cached token lookups at once; other processes notice within their cache TTL.
+var authEpoch atomic.Uint64
+
+// hashToken is what the catalog stores of a token secret.
+func hashToken(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
+
+func validateTokenName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return fmt.Errorf("%w: the token name is empty", ErrInvalid)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: the token name is not valid UTF-8", ErrInvalid)
+	case utf8.RuneCountInString(name) > maxTokenNameLen:
+		return fmt.Errorf("%w: the token name is longer than %d characters", ErrInvalid, maxTokenNameLen)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: the token name contains a control character", ErrInvalid)
+	}
+	return nil
+}
+
+const tokenColumns = `id, tenant, name, created_at, revoked_at`
+
+// CreateToken makes a token for tenant slug and returns its record and its secret. The secret
+// (TokenPrefix and 256 random bits) is not stored and cannot be shown again.
+func (p *Plane) CreateToken(ctx context.Context, slug, name string) (*Token, string, error) {
+	if err := ident.ValidateSlug(slug); err != nil {
+		return nil, "", fmt.Errorf("create token: %w: %w", ErrInvalid, err)
+	}
+	if err := validateTokenName(name); err != nil {
+		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
+	}
+	secret := TokenPrefix + tokenEncoding.EncodeToString(raw[:])
+	hash := hashToken(secret)
+	rows, err := p.pool.Query(ctx, `INSERT INTO erpctl.tokens (tenant, name, hash)
+		SELECT slug, $2, $3 FROM erpctl.tenants WHERE slug = $1
+		RETURNING `+tokenColumns, slug, name, hash[:])
+	if err != nil {
+		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
+	}
+	tok, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[Token])
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows),
+		// The tenant was deleted between the SELECT and the INSERT's foreign key check.
+		errors.As(err, &pgErr) && pgErr.Code == "23503":
+		return nil, "", fmt.Errorf("create token for tenant %q: tenant %w", slug, ErrNotFound)
+	case err != nil:
+		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
+	}
+	return &tok, secret, nil
+}
+
+// ListTokens returns the tokens of tenant slug, or of every tenant when slug is "", by id.
+// Revoked tokens are listed too, with their revocation time.
+func (p *Plane) ListTokens(ctx context.Context, slug string) ([]Token, error) {
+	what := "list tokens"
+	if slug != "" {
+		what = fmt.Sprintf("list tokens of tenant %q", slug)
+		if err := ident.ValidateSlug(slug); err != nil {
+			return nil, fmt.Errorf("list tokens: %w: %w", ErrInvalid, err)
+		}
+	}
+	rows, err := p.pool.Query(ctx, `SELECT `+tokenColumns+` FROM erpctl.tokens
+		WHERE $1 = '' OR tenant = $1 ORDER BY id`, slug)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	toks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Token])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if toks == nil {
+		toks = []Token{}
+	}
+	if len(toks) == 0 && slug != "" {
+		var exists bool
+		if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.tenants WHERE slug = $1)`, slug).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if !exists {
+			return nil, fmt.Errorf("%s: tenant %w", what, ErrNotFound)
+		}
+	}
+	return toks, nil
+}
+
+// RevokeToken revokes token id; revoking a revoked token again changes nothing. Data API handlers
+// in this process refuse the token at once, those of other processes within their cache TTL
+// (apiCacheTTL).
+func (p *Plane) RevokeToken(ctx context.Context, id int64) error {
+	tag, err := p.pool.Exec(ctx, `UPDATE erpctl.tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
+	authEpoch.Add(1)
+	if err != nil {
+		return fmt.Errorf("revoke token %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("revoke token %d: token %w", id, ErrNotFound)
+	}
+	return nil
+}
