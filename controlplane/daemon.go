@@ -135,7 +135,7 @@ func (p *Plane) RunDaemon(ctx context.Context, o DaemonOptions) error {
 			fmt.Fprintln(w, "ok")
 		})
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-		// API-MOUNT mux.Handle("/", p.APIHandler(APIOptions{Logger: log}))
+		mux.Handle("/", p.APIHandler(APIOptions{Logger: log}))
 		ln, err := net.Listen("tcp", o.Listen)
 		if err != nil {
 			return fmt.Errorf("daemon: listen on %s: %w", o.Listen, err)

@@ -33,7 +33,7 @@ type Config struct {
 	DatabaseURL string
 	ModulesDir  string       // extra module HCL files; "" for the built-ins only
 	Logger      *slog.Logger // nil: discard
-	MaxConns    int32        // pool size; 0: pgxpool's default
+	MaxConns    int32        // pool size; 0: 16
 }
 
 // Plane is the control plane over one database.
@@ -61,6 +61,9 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
+	// pgxpool's default (4 on this 2-core machine) serialises the data API behind commits;
+	// connections open lazily, so a one-shot CLI command still uses one or two.
+	pcfg.MaxConns = 16
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
