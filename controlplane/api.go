@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
@@ -48,7 +49,7 @@ type api struct {
 	tokens  ttlCache[[32]byte, tokenEntry]
 	tenants ttlCache[string, *tenantState]
 	tables  tableCache
-	flight  flightGroup
+	flight  singleflight.Group // one on-demand reconcile per tenant at a time
 	openapi openapiCache
 }
 
@@ -247,8 +248,8 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, 
 		return fail("Invalid token.")
 	}
 	hash := hashToken(secret)
-	epoch := authEpoch.Load()
-	now := monoNow()
+	epoch := a.p.authEpoch.Load()
+	now := time.Now()
 	e, ok := a.tokens.get(hash, now, epoch)
 	if !ok {
 		var err error
@@ -257,7 +258,7 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, 
 			a.serverError(w, r, "look up token", err)
 			return tokenEntry{}, false
 		}
-		a.tokens.put(hash, e, now+int64(apiCacheTTL), epoch)
+		a.tokens.put(hash, e, now.Add(apiCacheTTL), epoch)
 	}
 	if !e.valid {
 		return fail("Invalid token.")
@@ -293,8 +294,7 @@ type tenantState struct {
 // written the 404 or 503.
 func (a *api) readyTenant(w http.ResponseWriter, r *http.Request, slug string) (*tenantState, bool) {
 	ctx := r.Context()
-	now := monoNow()
-	ts, ok := a.tenants.get(slug, now, 0)
+	ts, ok := a.tenants.get(slug, time.Now(), 0)
 	if ok && ts.reg != a.p.Registry() {
 		ok = false // the modules were reloaded: the desired state may have changed
 	}
@@ -308,17 +308,17 @@ func (a *api) readyTenant(w http.ResponseWriter, r *http.Request, slug string) (
 			// Not Ready, and a reconcile may fix it: one reconcile per tenant at a time, shared by
 			// every request waiting for it, bounded by ReadyWait.
 			reg := ts.reg
-			call := a.flight.do(slug, func() *tenantState { return a.reconcileTenant(ctx, reg, slug) })
+			call := a.flight.DoChan(slug, func() (any, error) { return a.reconcileTenant(ctx, reg, slug), nil })
 			select {
-			case <-call.done:
-				ts = call.res
+			case res := <-call:
+				ts = res.Val.(*tenantState)
 			case <-ctx.Done():
 				writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled while the tenant was being prepared.")
 				return nil, false
 			}
 		}
 		// A tenant that is not ready stays so for the TTL too: at most one reconcile per TTL.
-		a.tenants.put(slug, ts, monoNow()+int64(apiCacheTTL), 0)
+		a.tenants.put(slug, ts, time.Now().Add(apiCacheTTL), 0)
 	}
 	switch {
 	case ts.ready:
@@ -411,52 +411,12 @@ func (a *api) reconcileTenant(ctx context.Context, reg *modules.Registry, slug s
 	return ts
 }
 
-// flightGroup runs one call per key at a time; later callers share its result.
-type flightGroup struct {
-	mu    sync.Mutex
-	calls map[string]*flightCall
-}
-
-type flightCall struct {
-	done chan struct{}
-	res  *tenantState
-}
-
-func (g *flightGroup) do(key string, fn func() *tenantState) *flightCall {
-	g.mu.Lock()
-	if c, ok := g.calls[key]; ok {
-		g.mu.Unlock()
-		return c
-	}
-	if g.calls == nil {
-		g.calls = map[string]*flightCall{}
-	}
-	c := &flightCall{done: make(chan struct{})}
-	g.calls[key] = c
-	g.mu.Unlock()
-	go func() {
-		defer func() {
-			g.mu.Lock()
-			delete(g.calls, key)
-			g.mu.Unlock()
-			close(c.done)
-		}()
-		c.res = fn()
-	}()
-	return c
-}
-
 // forgetTenant drops what the API knows of a tenant, after a query found its schema gone.
 func (a *api) forgetTenant(slug string) { a.tenants.del(slug) }
 
 // ---- caches
 
-var monoStart = time.Now()
-
-// monoNow is a monotonic clock in nanoseconds, immune to wall-clock jumps.
-func monoNow() int64 { return int64(time.Since(monoStart)) }
-
-// ttlCache is a map whose entries expire, and whose entries of an older epoch are misses. It
+// ttlCache is a map whose entries expire (by the monotonic clock that time.Now carries), and whose entries of an older epoch are misses. It
 // never grows past max entries: a full cache drops its expired entries, then everything.
 type ttlCache[K comparable, V any] struct {
 	mu  sync.RWMutex
@@ -466,31 +426,31 @@ type ttlCache[K comparable, V any] struct {
 
 type ttlEntry[V any] struct {
 	v       V
-	expires int64
+	expires time.Time
 	epoch   uint64
 }
 
-func (c *ttlCache[K, V]) get(k K, now int64, epoch uint64) (V, bool) {
+func (c *ttlCache[K, V]) get(k K, now time.Time, epoch uint64) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	if !ok || now >= e.expires || e.epoch != epoch {
+	if !ok || !now.Before(e.expires) || e.epoch != epoch {
 		var zero V
 		return zero, false
 	}
 	return e.v, true
 }
 
-func (c *ttlCache[K, V]) put(k K, v V, expires int64, epoch uint64) {
+func (c *ttlCache[K, V]) put(k K, v V, expires time.Time, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[K]ttlEntry[V]{}
 	}
 	if len(c.m) >= c.max {
-		now := monoNow()
+		now := time.Now()
 		for k, e := range c.m {
-			if now >= e.expires {
+			if !now.Before(e.expires) {
 				delete(c.m, k)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,6 +50,10 @@ type Plane struct {
 	regErr  error // the last failed module load; the registry stays the last good one
 	plansMu sync.Mutex
 	plans   map[string]*plan // create plans by desired hash
+
+	// authEpoch changes whenever this plane revokes a token, so that its data API drops cached
+	// token lookups at once; other processes notice within the API's cache TTL.
+	authEpoch atomic.Uint64
 }
 
 // Open connects, brings the catalog schema up to date and loads the modules.

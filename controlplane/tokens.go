@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -37,10 +36,6 @@ const maxTokenNameLen = 100
 
 // tokenEncoding renders the 32 random bytes of a secret: lowercase base32, no padding.
 var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// authEpoch changes whenever this process revokes a token, so that the data API handlers of this
-// process drop their cached token lookups at once; other processes notice within their cache TTL.
-var authEpoch atomic.Uint64
 
 // hashToken is what the catalog stores of a token secret.
 func hashToken(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
@@ -134,7 +129,7 @@ func (p *Plane) ListTokens(ctx context.Context, slug string) ([]Token, error) {
 // (apiCacheTTL).
 func (p *Plane) RevokeToken(ctx context.Context, id int64) error {
 	tag, err := p.pool.Exec(ctx, `UPDATE erpctl.tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
-	authEpoch.Add(1)
+	p.authEpoch.Add(1)
 	if err != nil {
 		return fmt.Errorf("revoke token %d: %w", id, err)
 	}

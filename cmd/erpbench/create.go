@@ -39,17 +39,26 @@ func (b *bench) create(ctx context.Context) ([]result, error) {
 		"median of plain Atlas creating the same schema (inspect, RealmDiff, ApplyChanges in one transaction), %d schemas", len(naive)), false)
 	b.logf("create in-process: median %.1f ms, plain Atlas %.1f ms", *in.Median, *in.Baseline)
 
+	floor := result{Name: "tenant create, raw SQL floor", Tenants: b.n}
+	raw, err := b.rawCreate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	floor.setTimes(raw, "ms")
+	floor.addNote("the DDL CreateTenant applied (CREATE SCHEMA and the tables), one transaction a schema, one session, %d schemas, nothing recorded; CreateTenant is %.1fx this", len(raw), *in.Median / *floor.Median)
+	b.logf("create by raw SQL: median %.1f ms", *floor.Median)
+
 	cli := result{Name: "tenant create, erpctl CLI end to end", Tenants: b.n}
 	if b.erpctl == "" {
 		cli.Skipped = fmt.Sprintf("cmd/erpctl does not build yet: %v", b.erpctlErr)
-		return []result{in, cli}, nil
+		return []result{in, floor, cli}, nil
 	}
 	times = nil
 	for i := 1; i <= b.cliCreates(); i++ {
 		start := time.Now()
 		if _, err := b.runErpctl(ctx, "tenant", "create", fmt.Sprintf("bench-cli-%d", i)); err != nil {
 			cli.Error = err.Error()
-			return []result{in, cli}, nil
+			return []result{in, floor, cli}, nil
 		}
 		times = append(times, time.Since(start))
 	}
@@ -57,7 +66,7 @@ func (b *bench) create(ctx context.Context) ([]result, error) {
 	cli.setPass("median < 150 ms", *cli.Median < 150)
 	cli.addNote("`erpctl --database-url URL tenant create bench-cli-N`, %d runs, process start to exit", len(times))
 	b.logf("create by CLI: median %.1f ms", *cli.Median)
-	return []result{in, cli}, nil
+	return []result{in, floor, cli}, nil
 }
 
 // naiveCreate creates naiveCreates schemas as a user of the Atlas library would, one at a time,
@@ -107,6 +116,40 @@ func (b *bench) naiveCreate(ctx context.Context) ([]time.Duration, error) {
 		}
 		made = append(made, name)
 		times = append(times, time.Since(start))
+	}
+	return times, nil
+}
+
+// rawCreate runs the SQL of the last tenant CreateTenant made, in new schemas, one transaction
+// each in one session, then drops them: the floor PostgreSQL itself sets.
+func (b *bench) rawCreate(ctx context.Context) ([]time.Duration, error) {
+	var plan string
+	if err := b.db.QueryRowContext(ctx, `SELECT sql FROM erpctl.events WHERE kind = 'create' ORDER BY id DESC LIMIT 1`).Scan(&plan); err != nil {
+		return nil, fmt.Errorf("read a create plan: %w", err)
+	}
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var times []time.Duration
+	var made []string
+	defer func() {
+		for _, s := range made {
+			if _, err := b.db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+ident.Quote(s)+" CASCADE"); err != nil {
+				b.logf("drop %s: %v", s, err)
+			}
+		}
+	}()
+	for i := 1; i <= naiveCreates; i++ {
+		name := fmt.Sprintf("raw_create_%03d", i)
+		q := "BEGIN; CREATE SCHEMA " + ident.Quote(name) + "; SET LOCAL search_path TO " + ident.Quote(name) + ";\n" + plan + ";\nCOMMIT"
+		start := time.Now()
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("raw create of %s: %w", name, err)
+		}
+		times = append(times, time.Since(start))
+		made = append(made, name)
 	}
 	return times, nil
 }
