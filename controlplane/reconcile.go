@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	atlas "ariga.io/atlas/sql/schema"
+
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -92,6 +94,10 @@ type groupPlan struct {
 	managed []byte
 	ok      bool
 	dryRun  *Result // in a dry run, the plan of the group's first tenant
+
+	// The group's first tenant is Blocked: these changes would be destructive.
+	blocked        []atlas.Change
+	destructiveSQL []string
 }
 
 // ReconcileAll reconciles every tenant once. Tenants whose desired state and schema fingerprint
@@ -174,6 +180,12 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			r.Tenant, r.Duration = t.slug, 0
 			record(r)
 			return
+		}
+		if gp != nil && gp.blocked != nil {
+			if r, ok := p.blockGroupMember(ctx, t, gp, o); ok {
+				record(r)
+				return
+			}
 		}
 		if gp != nil && gp.ok && !o.DryRun {
 			if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
@@ -414,25 +426,12 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 	}
 	if len(diff.Destructive) > 0 && !o.AllowDestructive {
 		res.Action, res.Status = ActionBlocked, StatusBlocked
-		// The catalog keeps it qualified: a human runs it as it is.
-		qualified, err := p.planner.Plan(ctx, diff.Destructive, schemaName)
-		if err != nil {
+		if err := p.recordBlocked(ctx, tx, slug, status, schemaName, hash, fpBefore, diff.Destructive); err != nil {
 			return nil, err
 		}
-		blocked := strings.Join(qualified, ";\n")
-		msg := "only a destructive change would make the schema match; rerun with --allow-destructive to apply it"
-		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Blocked', blocked_sql = $2, last_error = $3,
-			desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now() WHERE slug = $1`,
-			slug, blocked, msg, hash, fpBefore); err != nil {
-			return nil, fmt.Errorf("record status: %w", err)
-		}
-		if status != StatusBlocked {
-			if err := insertEvent(ctx, tx, slug, "blocked", blocked, 0, "blocked", nil); err != nil {
-				return nil, err
-			}
-		}
-		return nil, nil
+		return &groupPlan{blocked: diff.Destructive, destructiveSQL: res.Destructive}, nil
 	}
+
 	res.SQL = stmts
 	start := time.Now()
 	if err := p.execPlan(ctx, tx, schemaName, stmts); err != nil {
@@ -458,6 +457,54 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 		gp.stmts = stmts[1:]
 	}
 	return gp, nil
+}
+
+// recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
+// a human can run it as it is. Nothing is applied.
+func (p *Plane) recordBlocked(ctx context.Context, tx *sql.Tx, slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change) error {
+	qualified, err := p.planner.Plan(ctx, destructive, schemaName)
+	if err != nil {
+		return err
+	}
+	blocked := strings.Join(qualified, ";\n")
+	msg := "only a destructive change would make the schema match; rerun with --allow-destructive to apply it"
+	if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Blocked', blocked_sql = $2, last_error = $3,
+		desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now() WHERE slug = $1`,
+		slug, blocked, msg, hash, fp); err != nil {
+		return fmt.Errorf("record status: %w", err)
+	}
+	if prevStatus == StatusBlocked {
+		return nil
+	}
+	return insertEvent(ctx, tx, slug, "blocked", blocked, 0, "blocked", nil)
+}
+
+// blockGroupMember marks one more tenant of a Blocked group Blocked without inspecting it: it is
+// in the state the group's first tenant was inspected in. ok is false when it changed since the
+// pass read it.
+func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
+	start := time.Now()
+	res := Result{Tenant: t.slug, SQL: []string{}}
+	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
+	if err != nil || !ok {
+		return res, false
+	}
+	defer tx.Rollback()
+	var hash, fp, status string
+	if err := tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp, &status); err != nil {
+		return res, false
+	}
+	if hash != t.desiredHash || fp != t.fp || t.currentFP == "" {
+		return res, false
+	}
+	if err := p.recordBlocked(ctx, tx, t.slug, status, t.schema, t.hash, t.currentFP, gp.blocked); err != nil {
+		return res, false
+	}
+	if err := tx.Commit(); err != nil {
+		return res, false
+	}
+	res.Action, res.Status, res.Destructive, res.Duration = ActionBlocked, StatusBlocked, gp.destructiveSQL, time.Since(start)
+	return res, true
 }
 
 // execPlan runs unqualified statements in schemaName, in one round trip.
