@@ -89,33 +89,33 @@ func builtinSource(t *testing.T, name string) string {
 
 func (e *env) columns(schemaName, table string) []string {
 	e.t.Helper()
-	rows, err := e.db.QueryContext(e.ctx, `SELECT column_name FROM information_schema.columns
+	return e.strings(`SELECT column_name FROM information_schema.columns
 		WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, schemaName, table)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		rows.Scan(&c)
-		out = append(out, c)
-	}
-	return out
 }
 
 func (e *env) tables(schemaName string) []string {
 	e.t.Helper()
-	rows, err := e.db.QueryContext(e.ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, schemaName)
+	return e.strings(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, schemaName)
+}
+
+// strings runs a query of one text column and returns its values.
+func (e *env) strings(q string, args ...any) []string {
+	e.t.Helper()
+	rows, err := e.db.QueryContext(e.ctx, q, args...)
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var c string
-		rows.Scan(&c)
-		out = append(out, c)
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
 	}
 	return out
 }

@@ -75,13 +75,7 @@ func (b *bench) naiveCreate(ctx context.Context) ([]time.Duration, error) {
 	reg := b.p.Registry()
 	var times []time.Duration
 	var made []string
-	defer func() {
-		for _, s := range made {
-			if _, err := b.db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+ident.Quote(s)+" CASCADE"); err != nil {
-				b.logf("drop %s: %v", s, err)
-			}
-		}
-	}()
+	defer func() { b.dropSchemas(ctx, made) }()
 	for i := 1; i <= naiveCreates; i++ {
 		name := fmt.Sprintf("naive_create_%03d", i)
 		desired, err := reg.Desired(reg.Names(), name)
@@ -134,13 +128,7 @@ func (b *bench) rawCreate(ctx context.Context) ([]time.Duration, error) {
 	defer conn.Close()
 	var times []time.Duration
 	var made []string
-	defer func() {
-		for _, s := range made {
-			if _, err := b.db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+ident.Quote(s)+" CASCADE"); err != nil {
-				b.logf("drop %s: %v", s, err)
-			}
-		}
-	}()
+	defer func() { b.dropSchemas(ctx, made) }()
 	for i := 1; i <= naiveCreates; i++ {
 		name := fmt.Sprintf("raw_create_%03d", i)
 		q := "BEGIN; CREATE SCHEMA " + ident.Quote(name) + "; SET LOCAL search_path TO " + ident.Quote(name) + ";\n" + plan + ";\nCOMMIT"
@@ -152,4 +140,13 @@ func (b *bench) rawCreate(ctx context.Context) ([]time.Duration, error) {
 		made = append(made, name)
 	}
 	return times, nil
+}
+
+// dropSchemas drops schemas a scenario made for itself, even when ctx has ended.
+func (b *bench) dropSchemas(ctx context.Context, names []string) {
+	for _, s := range names {
+		if _, err := b.db.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+ident.Quote(s)+" CASCADE"); err != nil {
+			b.logf("drop %s: %v", s, err)
+		}
+	}
 }
