@@ -59,6 +59,7 @@ type Result struct {
 	SQL         []string      `json:"sql"`
 	Destructive []string      `json:"destructive_sql,omitempty"`
 	Unmanaged   []string      `json:"unmanaged,omitempty"`
+	Inspected   bool          `json:"inspected"` // Atlas inspected the schema (the slow path)
 	Duration    time.Duration `json:"duration_ns"`
 	Error       string        `json:"error,omitempty"`
 }
@@ -382,6 +383,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 	if err != nil {
 		return nil, err
 	}
+	res.Inspected = true
 	diff, err := p.planner.Diff(ctx, current, desired, prev)
 	if err != nil {
 		return nil, err
@@ -507,26 +509,30 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 	return res, true
 }
 
-// execPlan runs unqualified statements in schemaName, in one round trip.
+// execPlan runs a plan's statements in schemaName: CREATE SCHEMA first, on its own, then the
+// unqualified rest.
 func (p *Plane) execPlan(ctx context.Context, tx *sql.Tx, schemaName string, stmts []string) error {
+	if len(stmts) > 0 && strings.HasPrefix(stmts[0], "CREATE SCHEMA ") {
+		if _, err := tx.ExecContext(ctx, stmts[0]); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+		stmts = stmts[1:]
+	}
 	if len(stmts) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	for _, s := range stmts {
-		if strings.HasPrefix(s, "CREATE SCHEMA ") {
-			if _, err := tx.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("create schema: %w", err)
-			}
-			continue
-		}
-		b.WriteString(s)
-		b.WriteString(";\n")
+	return execInSchema(ctx, tx, schemaName, strings.Join(stmts, ";\n"))
+}
+
+// execInSchema runs unqualified SQL in schemaName. The SQL goes alone, in one round trip: the
+// expression trees PostgreSQL stores (defaults, checks) record their position in the query text,
+// and the fingerprint of the schema hashes them, so that the same plan must be the same text
+// for every tenant.
+func execInSchema(ctx context.Context, tx *sql.Tx, schemaName, stmts string) error {
+	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)); err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)+";\n"+b.String()+"RESET search_path"); err != nil {
+	if _, err := tx.ExecContext(ctx, stmts+";\nRESET search_path"); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	return nil

@@ -29,13 +29,30 @@ func result(pass *controlplane.Pass, slug string) controlplane.Result {
 	return controlplane.Result{}
 }
 
+// inspected lists the tenants a pass had to inspect with Atlas.
+func inspected(pass *controlplane.Pass) []string {
+	var out []string
+	for _, r := range pass.Results {
+		if r.Inspected {
+			out = append(out, r.Tenant)
+		}
+	}
+	return out
+}
+
 func TestNoOpPassSkipsEveryTenant(t *testing.T) {
 	e := newEnv(t)
+	// Slugs of different lengths: nothing about a tenant's name may reach its fingerprint.
+	e.create("ab")
 	e.create("acme")
+	e.create("a-much-longer-tenant-slug")
 	e.create("globex", "product")
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if pass.Counts[controlplane.ActionUnchanged] != 2 || len(pass.Results) != 2 {
+	if pass.Counts[controlplane.ActionUnchanged] != 4 || len(pass.Results) != 4 {
 		t.Fatalf("no-op pass: %+v", pass.Counts)
+	}
+	if got := inspected(pass); len(got) != 0 {
+		t.Fatalf("a no-op pass inspected %v", got)
 	}
 }
 
@@ -139,8 +156,12 @@ table "contacts" {
 	if n := e.count(`SELECT count(*) FROM tenant_acme.products`); n != 1 {
 		t.Fatal("acme lost its product")
 	}
+	// One inspection per group: the four tenants that follow all modules, and hooli.
+	if got := inspected(pass); len(got) != 2 {
+		t.Fatalf("rollout inspected %v, want one tenant of each of the two groups", got)
+	}
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if pass.Counts[controlplane.ActionUnchanged] != 5 {
+	if pass.Counts[controlplane.ActionUnchanged] != 5 || len(inspected(pass)) != 0 {
 		t.Fatalf("second pass not a no-op: %+v", pass.Results)
 	}
 }

@@ -160,8 +160,7 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 			}
 			return err
 		}
-		// One round trip for the whole plan; it names no schema, so it lands in this one.
-		if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)+";\n"+pl.sql); err != nil {
+		if err := execInSchema(ctx, tx, schemaName, pl.sql); err != nil {
 			return err
 		}
 		fp, err := pl.fingerprint(ctx, tx, schemaName)

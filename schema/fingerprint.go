@@ -6,53 +6,55 @@ import (
 )
 
 // fingerprintSQL hashes, per schema, what an Atlas diff looks at: tables, their columns (type,
-// nullability, identity, generation, collation, default), constraints and indexes, with the
-// schema's own name stripped so that two tenants in the same state hash alike. It reads the
+// nullability, identity, generation, collation, default), constraints and indexes. It reads the
 // catalog once for every schema, where an Atlas inspection scans the whole catalog per schema.
+//
 // It hashes raw catalog fields (type and operator class OIDs, key column numbers, expression
-// trees without their source positions) and deparses nothing: pg_get_constraintdef and
-// pg_get_indexdef cost twice as much, and pg_get_expr takes a lock on the table, so that one
-// ALTER TABLE in flight in any tenant would stall the query for every tenant.
+// trees) and deparses nothing: pg_get_constraintdef and pg_get_indexdef cost twice as much, and
+// pg_get_expr takes a lock on each table, so that one ALTER TABLE in flight in any tenant would
+// stall the query. No schema name enters the hash, so two tenants in the same state hash alike;
+// each row is hashed on its own and summed, so no sort is needed (10,000 schemas: 3.2 s against
+// 4.9 s for sorted string aggregation, same database, alternating runs).
+//
+// Expression trees carry the position of the expression in the SQL text that made it. Tenants
+// brought to a state by the same SQL text therefore hash alike, and erpctl runs a plan's text on
+// its own, never after a per-tenant prefix; a state reached by other SQL (a repair, a change by
+// hand) hashes differently and costs only an inspection. Stripping the positions with
+// regexp_replace costs 1.2 s more at 10,000 schemas.
 const fingerprintSQL = `
 WITH ns AS (
 	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %s
-), rels AS (
+), rels AS MATERIALIZED (
 	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
 	WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
 ), cols AS (
-	SELECT r.nsp, string_agg(
+	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || '.' || a.attname || ' ' || a.atttypid || ' ' || a.atttypmod || ' ' || a.attnotnull::text || ' '
-		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' ' || coalesce(regexp_replace(d.adbin::text, ' :location -?[0-9]+', '', 'g'), ''),
-		E'\n' ORDER BY r.relname, a.attname) AS x
+		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' ' || coalesce(d.adbin::text, ''), 0)::numeric) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 	LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
 	GROUP BY 1
 ), cons AS (
-	SELECT r.nsp, string_agg(
+	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || ' ' || con.conname || ' ' || con.contype::text || ' ' || coalesce(con.conkey::text, '') || ' '
 		|| coalesce(fr.relname, '') || ' ' || coalesce(con.confkey::text, '') || ' ' || con.confupdtype::text || con.confdeltype::text || con.confmatchtype::text
-		|| con.condeferrable::text || con.condeferred::text || con.convalidated::text || ' '
-		|| coalesce(regexp_replace(con.conbin::text, ' :location -?[0-9]+', '', 'g'), ''),
-		E'\n' ORDER BY r.relname, con.conname) AS x
+		|| con.condeferrable::text || con.condeferred::text || con.convalidated::text || ' ' || coalesce(con.conbin::text, ''), 0)::numeric) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_constraint con ON con.conrelid = r.oid
 	LEFT JOIN pg_catalog.pg_class fr ON fr.oid = con.confrelid
 	GROUP BY 1
 ), idx AS (
-	SELECT r.nsp, string_agg(
+	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || ' ' || ic.relname || ' ' || ic.relam || ' ' || i.indisunique::text || i.indisprimary::text || i.indnullsnotdistinct::text || ' '
 		|| i.indkey::text || ' ' || i.indclass::text || ' ' || i.indcollation::text || ' ' || i.indoption::text || ' '
-		|| coalesce(regexp_replace(i.indexprs::text, ' :location -?[0-9]+', '', 'g'), '') || ' ' || coalesce(regexp_replace(i.indpred::text, ' :location -?[0-9]+', '', 'g'), ''),
-		E'\n' ORDER BY ic.relname) AS x
+		|| coalesce(i.indexprs::text, '') || ' ' || coalesce(i.indpred::text, ''), 0)::numeric) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
 	JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 	GROUP BY 1
 )
-SELECT ns.nspname, md5(replace(
-	coalesce(cols.x, '') || E'\n--\n' || coalesce(cons.x, '') || E'\n--\n' || coalesce(idx.x, ''),
-	ns.nspname || '.', ''))
+SELECT ns.nspname, md5(concat_ws(' ', cols.n, cols.h, cons.n, cons.h, idx.n, idx.h))
 FROM ns
 LEFT JOIN cols ON cols.nsp = ns.oid
 LEFT JOIN cons ON cons.nsp = ns.oid

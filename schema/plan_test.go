@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"testing"
 
 	atlas "ariga.io/atlas/sql/schema"
@@ -47,16 +48,22 @@ func apply(t *testing.T, db *sql.DB, p *schema.Planner, desired *atlas.Schema) i
 	if err != nil {
 		t.Fatal(err)
 	}
-	stmts, err := p.Plan(ctx, d.Apply, desired.Name)
+	// As erpctl runs plans: unqualified, the same text for every schema, under search_path.
+	stmts, err := p.Plan(ctx, d.Apply, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Missing {
-		stmts = append([]string{`CREATE SCHEMA "` + desired.Name + `"`}, stmts...)
+		if _, err := tx.ExecContext(ctx, `CREATE SCHEMA "`+desired.Name+`"`); err != nil {
+			t.Fatal(err)
+		}
 	}
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
+	if len(stmts) > 0 {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO "`+desired.Name+`"`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, strings.Join(stmts, ";\n")); err != nil {
+			t.Fatalf("%v: %v", stmts, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
