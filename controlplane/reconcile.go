@@ -125,7 +125,6 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			o.OnResult(r)
 		}
 	}
-	var unchanged []string
 	groups := map[string][]*tenantRef{}
 	var order []string
 	now := time.Now()
@@ -136,7 +135,6 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		case t.hash == t.desiredHash && t.currentFP == t.fp && t.currentFP != "" &&
 			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
 			// A Blocked tenant stays Blocked until asked otherwise; a plan shows what it needs.
-			unchanged = append(unchanged, t.slug)
 			record(Result{Tenant: t.slug, Action: ActionUnchanged, Status: t.status, SQL: []string{}})
 			continue
 		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
@@ -197,11 +195,16 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		r, _ := p.reconcileSlow(ctx, reg, t, o, false)
 		record(r)
 	})
-	if len(unchanged) > 0 && !o.DryRun {
-		if _, err := p.db.ExecContext(ctx, `UPDATE erpctl.tenants SET last_reconciled_at = now() WHERE slug = ANY($1)`, unchanged); err != nil {
+	if !o.DryRun {
+		// One row for the pass, not one per unchanged tenant: rewriting 10,000 tenant rows took
+		// 0.36 s of a 4.5 s pass. ListTenants reads it as the last reconcile of the tenants the
+		// pass found as desired.
+		if _, err := p.db.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ('last_pass_at', now()::text)
+			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`); err != nil {
 			return nil, fmt.Errorf("record reconcile pass: %w", err)
 		}
 	}
+
 	pass.Duration = time.Since(start)
 	return pass, ctx.Err()
 }

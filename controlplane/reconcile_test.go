@@ -46,8 +46,13 @@ func TestNoOpPassSkipsEveryTenant(t *testing.T) {
 	e.create("ab")
 	e.create("acme")
 	e.create("a-much-longer-tenant-slug")
-	e.create("globex", "product")
+	before := e.create("globex", "product")
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	after, err := e.p.GetTenant(e.ctx, "globex")
+	if err != nil || !after.LastReconciledAt.After(*before.LastReconciledAt) {
+		t.Fatalf("a pass that found globex as desired did not count as its last reconcile: %v -> %v (%v)",
+			before.LastReconciledAt, after.LastReconciledAt, err)
+	}
 	if pass.Counts[controlplane.ActionUnchanged] != 4 || len(pass.Results) != 4 {
 		t.Fatalf("no-op pass: %+v", pass.Counts)
 	}

@@ -214,7 +214,11 @@ func insertEvent(ctx context.Context, db schema.Querier, slug, kind, stmts strin
 	return nil
 }
 
-const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at, last_reconciled_at,
+// tenantColumns reads a tenant; a pass that found a Ready or Blocked tenant as desired counts as
+// its last reconcile (ReconcileAll records passes, not each unchanged tenant).
+const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at,
+	CASE WHEN status IN ('Ready', 'Blocked') THEN greatest(last_reconciled_at,
+		(SELECT value::timestamptz FROM erpctl.meta WHERE key = 'last_pass_at')) ELSE last_reconciled_at END,
 	last_applied_at, last_error, blocked_sql, failures, next_attempt_at`
 
 func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
