@@ -72,6 +72,12 @@ func (b *bench) fleet(ctx context.Context) ([]result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Fresh planner statistics for the catalog, which just grew by n schemas: without them the
+	// naive baseline's inspection queries swing by 10x from run to run, depending on when
+	// autovacuum gets there.
+	if _, err := b.db.ExecContext(ctx, "ANALYZE"); err != nil {
+		return nil, fmt.Errorf("analyze after creating the fleet: %w", err)
+	}
 	r := result{Name: fmt.Sprintf("fleet creation, %d goroutines", fleetWorkers), Tenants: n, Unit: "tenants/s", Samples: 1,
 		Median: ptr(float64(n) / elapsed.Seconds())}
 	r.addNote("CreateTenant in-process: %d tenants in %.1f s, one run", n, elapsed.Seconds())
