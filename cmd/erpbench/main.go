@@ -46,7 +46,6 @@ import (
 const (
 	defaultTenants = 1000
 	tmpPrefix      = "erpbench-"
-	ownerFile      = "owner.pid"
 )
 
 // bench is the state the scenarios share: the database, the control plane and what earlier
@@ -57,6 +56,7 @@ type bench struct {
 	url        string // the bench database
 	adminURL   string // a maintenance database of the same server, for CREATE DATABASE
 	tmp        string // scratch directory: modules dir, the erpctl binary, wrk scripts
+	cluster    *pgcluster.Throwaway
 	modulesDir string
 	p          *controlplane.Plane
 	db         *sql.DB // a plain database/sql pool, as a user of the Atlas library has
@@ -94,19 +94,16 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	removeAbandoned()
-	tmp, err := os.MkdirTemp("", tmpPrefix)
+	// The bench's files share the temporary home of its cluster, removed at the end.
+	pgcluster.RemoveAbandoned(tmpPrefix)
+	cluster, err := pgcluster.NewThrowaway(tmpPrefix, pgcluster.Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
 		return 1
 	}
+	tmp := cluster.Home
 	defer os.RemoveAll(tmp)
-	b.tmp = tmp
-	// Lets a later run stop and remove this one's cluster if this process dies without cleaning up.
-	if err := os.WriteFile(filepath.Join(tmp, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
-		return 1
-	}
+	b.tmp, b.cluster = tmp, cluster
 	b.modulesDir = filepath.Join(tmp, "modules")
 	if err := os.Mkdir(b.modulesDir, 0o755); err != nil {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
@@ -231,26 +228,16 @@ func (b *bench) openDatabase(ctx context.Context) (cleanup func(), err error) {
 		}, nil
 	}
 
-	home := filepath.Join(b.tmp, "home")
-	if err := os.Mkdir(home, 0o755); err != nil { // 0755: as root, the postgres user must reach it
-		return nil, err
-	}
-	if err := os.Chmod(b.tmp, 0o755); err != nil {
-		return nil, err
-	}
-	c := pgcluster.Open(home)
+	c := b.cluster
 	cleanup = func() {
 		b.logf("stopping the embedded cluster")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		if err := c.Stop(ctx); err != nil {
+		if err := c.Remove(ctx); err != nil {
 			b.logf("%v", err)
 		}
-		if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
-			os.RemoveAll(c.DataDir)
-		}
 	}
-	b.logf("starting an embedded PostgreSQL in %s", home)
+	b.logf("starting an embedded PostgreSQL in %s", c.Home)
 	if err := c.Ensure(ctx); err != nil {
 		return cleanup, err
 	}
@@ -328,35 +315,4 @@ func (b *bench) serverInfo(ctx context.Context) string {
 		return "PostgreSQL ?"
 	}
 	return fmt.Sprintf("PostgreSQL %s (fsync %s, synchronous_commit %s, shared_buffers %s)", version, fsync, syncCommit, buffers)
-}
-
-// removeAbandoned stops and removes the clusters of earlier runs that died without cleaning up
-// (a panic, a kill -9): their owner process is gone.
-func removeAbandoned() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tmpPrefix+"*"))
-	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
-			continue // its owner is alive
-		}
-		home := filepath.Join(dir, "home")
-		c := pgcluster.Open(home)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = c.Stop(ctx)
-		cancel()
-		if err != nil {
-			continue
-		}
-		if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
-			os.RemoveAll(c.DataDir)
-		}
-		os.RemoveAll(dir)
-	}
 }

@@ -21,8 +21,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +36,8 @@ import (
 // EnvURL names the variable that points tests at an existing server.
 const EnvURL = "ERPCTL_TEST_DATABASE_URL"
 
-const (
-	homePrefix = "erpctl-pgtest-"
-	ownerFile  = "owner.pid"
-)
+// homePrefix names the temporary homes of test clusters.
+const homePrefix = "erpctl-pgtest-"
 
 // The one server of this test binary, set by Main.
 var adminURL string
@@ -64,40 +60,21 @@ func run(m *testing.M) int {
 		return m.Run()
 	}
 
-	removeAbandoned()
-	home, err := os.MkdirTemp("", homePrefix)
+	pgcluster.RemoveAbandoned(homePrefix)
+	cluster, err := pgcluster.NewThrowaway(homePrefix, pgcluster.Options{Ephemeral: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		return 1
 	}
-	// As root, the server runs as the postgres user, which must reach the home (else the data
-	// directory would go to /var/lib/erpctl/clusters).
-	if err := os.Chmod(home, 0o755); err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
-		os.RemoveAll(home)
-		return 1
-	}
-	cluster := pgcluster.OpenWithOptions(home, pgcluster.Options{Ephemeral: true})
 	var once sync.Once
 	cleanup := func() {
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := cluster.Stop(ctx); err != nil {
+			if err := cluster.Remove(ctx); err != nil {
 				fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 			}
-			if !strings.HasPrefix(cluster.DataDir, home+string(filepath.Separator)) {
-				os.RemoveAll(cluster.DataDir)
-			}
-			os.RemoveAll(home)
 		})
-	}
-	// The owner's pid lets a later run remove this cluster if we die without cleaning up (a test
-	// timeout panics, a kill -9).
-	if err := os.WriteFile(filepath.Join(home, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
-		cleanup()
-		return 1
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -208,41 +185,4 @@ func withDatabase(u, db string) (string, error) {
 	parsed.Path = "/" + db
 	parsed.RawPath = ""
 	return parsed.String(), nil
-}
-
-// removeAbandoned stops and removes the clusters of earlier test binaries that died without cleaning
-// up (their owner process is gone).
-func removeAbandoned() {
-	homes, _ := filepath.Glob(filepath.Join(os.TempDir(), homePrefix+"*"))
-	for _, home := range homes {
-		b, err := os.ReadFile(filepath.Join(home, ownerFile))
-		if err != nil {
-			// Being set up right now, or left by a run killed in its first instant.
-			if fi, err := os.Stat(home); err != nil || time.Since(fi.ModTime()) < 10*time.Minute {
-				continue
-			}
-		} else if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && ownerAlive(pid) {
-			continue
-		}
-		c := pgcluster.Open(home)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = c.Stop(ctx)
-		cancel()
-		if err != nil {
-			continue
-		}
-		if !strings.HasPrefix(c.DataDir, home+string(filepath.Separator)) {
-			os.RemoveAll(c.DataDir)
-		}
-		os.RemoveAll(home)
-	}
-}
-
-func ownerAlive(pid int) bool {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return false
-	}
-	err = p.Signal(syscall.Signal(0))
-	return err == nil || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM)
 }
