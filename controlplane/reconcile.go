@@ -105,7 +105,7 @@ type groupPlan struct {
 // match what was last applied are skipped without an inspection. The others are grouped by
 // (desired state, fingerprint, last applied state): one tenant of each group is inspected and
 // planned with Atlas, and its SQL is applied to the rest of its group, each in its own
-// transaction and checked by fingerprint afterwards.
+// transaction, after checking under the tenant's lock that it is still as the pass read it.
 func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, error) {
 	o = o.withDefaults()
 	start := time.Now()
@@ -152,22 +152,31 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		groups[key] = append(groups[key], t)
 	}
 
-	// Phase 1: one tenant of each group, planned with Atlas.
+	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
+	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
+	// not each inspect every tenant.
 	plans := make(map[string]*groupPlan, len(groups))
+	remaining := make(map[string][]*tenantRef, len(groups))
 	var pmu sync.Mutex
 	p.parallel(ctx, o.Workers, len(order), func(i int) {
 		key := order[i]
-		r, gp := p.reconcileSlow(ctx, reg, groups[key][0], o, false)
-		pmu.Lock()
-		plans[key] = gp
-		pmu.Unlock()
-		record(r)
+		members := groups[key]
+		for j, t := range members {
+			r, gp := p.reconcileSlow(ctx, reg, t, o, false)
+			record(r)
+			if r.Action != ActionSkipped {
+				pmu.Lock()
+				plans[key], remaining[key] = gp, members[j+1:]
+				pmu.Unlock()
+				return
+			}
+		}
 	})
 	// Phase 2: the rest of each group, from the group's plan.
 	var rest []*tenantRef
 	var restKey []string
 	for _, key := range order {
-		for _, t := range groups[key][1:] {
+		for _, t := range remaining[key] {
 			rest = append(rest, t)
 			restKey = append(restKey, key)
 		}

@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -342,5 +343,44 @@ func TestPlanAppliesNothing(t *testing.T) {
 	}
 	if slices.Contains(e.tables("tenant_acme"), "stock_items") {
 		t.Fatal("plan applied")
+	}
+}
+
+func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
+	e := newEnv(t)
+	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+		e.create(s)
+	}
+	// Another process holds acme, the first tenant of the group (tenants are taken by slug).
+	holder, err := e.db.BeginTx(e.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	h := fnv.New64a()
+	h.Write([]byte("erpctl tenant acme")) // the key controlplane locks a tenant with
+	if _, err := holder.ExecContext(e.ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(builtinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+    type = text
+    null = true
+  }
+  column "category_id" {`, 1)
+	e.writeModule("product", src)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionSkipped {
+		t.Fatalf("acme: %+v", r)
+	}
+	if pass.Counts[controlplane.ActionApplied] != 3 {
+		t.Fatalf("pass: %+v", pass.Counts)
+	}
+	if got := inspected(pass); !slices.Equal(got, []string{"globex"}) {
+		t.Fatalf("inspected %v, want globex alone standing in for the group", got)
+	}
+	holder.Rollback()
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := result(pass, "acme"); r.Action != controlplane.ActionApplied {
+		t.Fatalf("acme once free: %+v", r)
 	}
 }
