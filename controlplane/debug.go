@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -39,7 +38,9 @@ func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, er
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
-	tx, err := p.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// Not read-only: comparing check expressions creates the desired tables in a scratch schema,
+	// rolled back with the rest.
+	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
@@ -56,7 +57,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, er
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
-	diff, err := p.planner.Diff(ctx, current, desired, prev)
+	diff, err := p.diffTenant(ctx, tx, current, desired, prev)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}

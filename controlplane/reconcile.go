@@ -396,7 +396,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 		return nil, err
 	}
 	res.Inspected = true
-	diff, err := p.planner.Diff(ctx, current, desired, prev)
+	diff, err := p.diffTenant(ctx, tx, current, desired, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -471,6 +471,20 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 		gp.stmts = stmts[1:]
 	}
 	return gp, nil
+}
+
+// diffTenant diffs a tenant schema against its desired state. An existing schema is compared
+// with the desired state as PostgreSQL prints it back, so that a changed check expression is
+// seen (Atlas's default mode matches checks by name only).
+func (p *Plane) diffTenant(ctx context.Context, tx *sql.Tx, current, desired *atlas.Schema, prev schema.Managed) (*schema.Diff, error) {
+	if current == nil {
+		return p.planner.Diff(ctx, nil, desired, prev)
+	}
+	norm, err := p.planner.Normalize(ctx, tx, desired)
+	if err != nil {
+		return nil, err
+	}
+	return p.planner.Diff(ctx, current, norm, prev, atlas.DiffNormalized())
 }
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that

@@ -384,3 +384,64 @@ func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
 		t.Fatalf("acme once free: %+v", r)
 	}
 }
+
+func (e *env) checkDef(schemaName string) string {
+	e.t.Helper()
+	defs := e.strings(`SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+		WHERE c.conname = 'stock_items_quantity_check' AND c.connamespace = $1::regnamespace`, schemaName)
+	if len(defs) != 1 {
+		e.t.Fatalf("%s: %d quantity checks", schemaName, len(defs))
+	}
+	return defs[0]
+}
+
+func TestChangedCheckExpressionIsApplied(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	// Atlas's default diff matches checks by name and would see no change here.
+	src := strings.Replace(builtinSource(t, "inventory"), `expr = "(quantity >= 0)"`, `expr = "quantity <= 1000000"`, 1)
+	if src == builtinSource(t, "inventory") {
+		t.Fatal("test module edit did not apply")
+	}
+	e.writeModule("inventory", src)
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Counts[controlplane.ActionApplied] != 2 {
+		t.Fatalf("pass: %+v", pass.Results)
+	}
+	for _, s := range []string{"tenant_acme", "tenant_globex"} {
+		if def := e.checkDef(s); !strings.Contains(def, "quantity <= 1000000") {
+			t.Fatalf("%s: check is %s", s, def)
+		}
+	}
+	e.debugHealthy("acme")
+	if pass := reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Counts[controlplane.ActionUnchanged] != 2 {
+		t.Fatalf("second pass: %+v", pass.Results)
+	}
+}
+
+func TestCheckAlteredByHandIsDriftAndFixed(t *testing.T) {
+	e := newEnv(t)
+	e.create("acme")
+	e.create("globex")
+	e.exec(`ALTER TABLE tenant_acme.stock_items DROP CONSTRAINT stock_items_quantity_check,
+		ADD CONSTRAINT stock_items_quantity_check CHECK (quantity >= -5)`)
+	rep, err := e.p.DebugTables(e.ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Healthy {
+		t.Fatalf("a check changed by hand went unseen: %+v", rep.Tables)
+	}
+	e.debugHealthy("globex")
+	if _, err := e.p.Reconcile(e.ctx, "acme", controlplane.ReconcileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if def := e.checkDef("tenant_acme"); !strings.Contains(def, "quantity >= 0") {
+		t.Fatalf("check after fix: %s", def)
+	}
+	e.debugHealthy("acme")
+	if n := e.count(`SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'erpctl_normalize_%'`); n != 0 {
+		t.Fatalf("%d scratch schemas left behind", n)
+	}
+}

@@ -5,7 +5,9 @@ package schema
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -50,6 +52,47 @@ func (p *Planner) Inspect(ctx context.Context, q Querier, name string) (*atlas.S
 	return s, nil
 }
 
+// Normalize returns desired as PostgreSQL prints it back: it creates the tables in a scratch
+// schema inside tx, inspects them and rolls them back. Atlas compares check expressions only
+// between normalised schemas (a changed expression is otherwise no change at all), and an
+// expression is only comparable once PostgreSQL has rewritten it.
+func (p *Planner) Normalize(ctx context.Context, tx *sql.Tx, desired *atlas.Schema) (_ *atlas.Schema, err error) {
+	var suffix [6]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return nil, err
+	}
+	scratch := "erpctl_normalize_" + hex.EncodeToString(suffix[:])
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT erpctl_normalize"); err != nil {
+		return nil, fmt.Errorf("normalize schema %q: %w", desired.Name, err)
+	}
+	defer func() {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT erpctl_normalize; RELEASE SAVEPOINT erpctl_normalize"); rerr != nil && err == nil {
+			err = fmt.Errorf("normalize schema %q: %w", desired.Name, rerr)
+		}
+	}()
+	name := desired.Name
+	desired.Name = scratch
+	changes, err := p.drv.SchemaDiff(atlas.New(scratch), desired)
+	desired.Name = name
+	if err != nil {
+		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
+	}
+	stmts, err := p.Plan(ctx, changes, scratch)
+	if err != nil {
+		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
+	}
+	stmts = append([]string{"CREATE SCHEMA " + scratch}, stmts...)
+	if _, err := tx.ExecContext(ctx, strings.Join(stmts, ";\n")); err != nil {
+		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
+	}
+	norm, err := p.Inspect(ctx, tx, scratch)
+	if err != nil {
+		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
+	}
+	norm.Name = name
+	return norm, nil
+}
+
 // Diff is the gap between a schema and its desired state, sorted by what erpctl may do about it.
 type Diff struct {
 	Schema      string
@@ -66,7 +109,10 @@ func (d *Diff) Empty() bool { return !d.Missing && len(d.Apply) == 0 && len(d.De
 // Diff compares current (nil when the schema does not exist) with desired. prev is what erpctl
 // last applied to this schema: a drop of something in prev is destructive, a drop of anything
 // else is an unmanaged object and is left alone.
-func (p *Planner) Diff(ctx context.Context, current, desired *atlas.Schema, prev Managed) (*Diff, error) {
+//
+// With atlas.DiffNormalized() among opts, desired must come from Normalize: check expressions
+// are then compared too, which Atlas's default mode matches by name only.
+func (p *Planner) Diff(ctx context.Context, current, desired *atlas.Schema, prev Managed, opts ...atlas.DiffOption) (*Diff, error) {
 	d := &Diff{Schema: desired.Name, tables: map[string]*TableReport{}}
 	for _, t := range desired.Tables {
 		d.tables[t.Name] = &TableReport{Table: t.Name, Status: StatusOK}
@@ -78,7 +124,7 @@ func (p *Planner) Diff(ctx context.Context, current, desired *atlas.Schema, prev
 	if current.Name != desired.Name {
 		return nil, fmt.Errorf("diff schema %q: current state is of schema %q", desired.Name, current.Name)
 	}
-	changes, err := p.drv.SchemaDiff(current, desired)
+	changes, err := p.drv.SchemaDiff(current, desired, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("diff schema %q: %w", desired.Name, err)
 	}
