@@ -87,13 +87,13 @@ type tenantRef struct {
 	enabledErr      error
 }
 
-// groupPlan is what reconciling one tenant of a group taught: the SQL that brought a schema
-// from the group's fingerprint to the desired state, and the fingerprint that results.
+// groupPlan is what reconciling one tenant of a group taught, for the rest of the group: in a
+// dry run its plan; when it was Blocked, the destructive changes; otherwise the SQL that brought
+// it from the group's fingerprint to the desired state, and the fingerprint that results.
 type groupPlan struct {
 	stmts   []string
 	fpAfter string
 	managed []byte
-	ok      bool
 	dryRun  *Result // in a dry run, the plan of the group's first tenant
 
 	// The group's first tenant is Blocked: these changes would be destructive.
@@ -195,7 +195,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 				return
 			}
 		}
-		if gp != nil && gp.ok && !o.DryRun {
+		if gp != nil && gp.dryRun == nil && gp.blocked == nil {
 			if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
 				record(r)
 				return
@@ -401,10 +401,6 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 		return nil, err
 	}
 	res.Unmanaged = diff.Unmanaged
-	fpBefore, err := schema.Fingerprint(ctx, tx, schemaName)
-	if err != nil {
-		return nil, err
-	}
 	hash := reg.Hash(enabled)
 	changes := diff.Apply
 	if len(diff.Destructive) > 0 {
@@ -440,7 +436,12 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 	}
 	if len(diff.Destructive) > 0 && !o.AllowDestructive {
 		res.Action, res.Status = ActionBlocked, StatusBlocked
-		if err := p.recordBlocked(ctx, tx, slug, status, schemaName, hash, fpBefore, diff.Destructive); err != nil {
+		// Recorded so that the fast path keeps the tenant Blocked while nothing changes.
+		fp, err := schema.Fingerprint(ctx, tx, schemaName)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.recordBlocked(ctx, tx, slug, status, schemaName, hash, fp, diff.Destructive); err != nil {
 			return nil, err
 		}
 		return &groupPlan{blocked: diff.Destructive, destructiveSQL: res.Destructive}, nil
@@ -466,7 +467,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 	if len(stmts) == 0 {
 		res.Action = ActionUnchanged
 	}
-	gp := &groupPlan{stmts: stmts, fpAfter: fpAfter, managed: managed, ok: true}
+	gp := &groupPlan{stmts: stmts, fpAfter: fpAfter, managed: managed}
 	if diff.Missing {
 		gp.stmts = stmts[1:]
 	}
@@ -507,6 +508,14 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *sql.Tx, slug, prevStatus,
 	return insertEvent(ctx, tx, slug, "blocked", blocked, 0, "blocked", nil)
 }
 
+// changedSincePass re-reads a tenant under its lock and reports whether another process recorded
+// a reconcile of it since the pass read it; it returns the tenant's status too.
+func changedSincePass(ctx context.Context, tx *sql.Tx, t *tenantRef) (status string, changed bool, err error) {
+	var hash, fp string
+	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp, &status)
+	return status, hash != t.desiredHash || fp != t.fp, err
+}
+
 // blockGroupMember marks one more tenant of a Blocked group Blocked without inspecting it: it is
 // in the state the group's first tenant was inspected in. ok is false when it changed since the
 // pass read it.
@@ -518,11 +527,8 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 		return res, false
 	}
 	defer tx.Rollback()
-	var hash, fp, status string
-	if err := tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp, &status); err != nil {
-		return res, false
-	}
-	if hash != t.desiredHash || fp != t.fp || t.currentFP == "" {
+	status, changed, err := changedSincePass(ctx, tx, t)
+	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
 	if err := p.recordBlocked(ctx, tx, t.slug, status, t.schema, t.hash, t.currentFP, gp.blocked); err != nil {
@@ -628,11 +634,11 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		return res, false
 	}
 	// Another process may have reconciled the tenant since the pass read it.
-	var hash, fp string
-	if err := tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp); err != nil {
+	_, changed, err := changedSincePass(ctx, tx, t)
+	if err != nil {
 		return fallback("read tenant", err)
 	}
-	if hash != t.desiredHash || fp != t.fp {
+	if changed {
 		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, "reconciled by another process during this pass"
 		return res, true
 	}
