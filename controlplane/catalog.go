@@ -51,19 +51,15 @@ func (p *Plane) ensureCatalog(ctx context.Context) error {
 	if err := postgres.EvalHCLBytes(catalogHCL, &desired, nil); err != nil {
 		return fmt.Errorf("load catalog schema: %w", err)
 	}
-	tx, err := p.db.BeginTx(ctx, nil)
+	tx, err := schema.Begin(ctx, p.db)
 	if err != nil {
 		return fmt.Errorf("upgrade catalog: %w", err)
 	}
 	defer tx.Rollback()
 	// Citus must not distribute the catalog; the setting is a harmless placeholder elsewhere.
-	for _, q := range []string{
-		`SET LOCAL citus.enable_schema_based_sharding = off`,
-		fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey),
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("upgrade catalog: %w", err)
-		}
+	if err := tx.ExecStatements(ctx, `SET LOCAL citus.enable_schema_based_sharding = off`,
+		fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {
+		return fmt.Errorf("upgrade catalog: %w", err)
 	}
 	current, err := p.planner.Inspect(ctx, tx, catalogSchema)
 	if err != nil {
@@ -81,10 +77,8 @@ func (p *Plane) ensureCatalog(ctx context.Context) error {
 	if diff.Missing {
 		stmts = append([]string{"CREATE SCHEMA IF NOT EXISTS " + ident.Quote(catalogSchema)}, stmts...)
 	}
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("upgrade catalog: %s: %w", s, err)
-		}
+	if err := tx.ExecStatements(ctx, stmts...); err != nil {
+		return fmt.Errorf("upgrade catalog: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ('catalog_hash', $1)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, want); err != nil {

@@ -40,7 +40,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, er
 	}
 	// Not read-only: comparing check expressions creates the desired tables in a scratch schema,
 	// rolled back with the rest.
-	tx, err := p.db.BeginTx(ctx, nil)
+	tx, err := schema.Begin(ctx, p.db)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}

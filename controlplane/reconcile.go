@@ -303,13 +303,13 @@ func (p *Plane) Reconcile(ctx context.Context, slug string, o ReconcileOptions) 
 
 // lockTx begins a tenant's transaction: timeouts, then the tenant's advisory lock. With wait
 // false it gives up at once (ok false) when another process holds the tenant.
-func (p *Plane) lockTx(ctx context.Context, slug string, o ReconcileOptions, wait bool) (tx *sql.Tx, ok bool, err error) {
-	tx, err = p.db.BeginTx(ctx, nil)
+func (p *Plane) lockTx(ctx context.Context, slug string, o ReconcileOptions, wait bool) (tx *schema.Tx, ok bool, err error) {
+	tx, err = schema.Begin(ctx, p.db)
 	if err != nil {
 		return nil, false, err
 	}
-	_, err = tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d; SET LOCAL statement_timeout = %d",
-		o.LockTimeout.Milliseconds(), o.StatementTimeout.Milliseconds()))
+	err = tx.ExecStatements(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds()),
+		fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds()))
 	if err == nil {
 		q := `SELECT pg_try_advisory_xact_lock($1)`
 		if wait {
@@ -364,7 +364,7 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 
 var errTenantGone = errors.New("tenant no longer exists")
 
-func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Registry, slug string, o ReconcileOptions, res *Result) (*groupPlan, error) {
+func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.Registry, slug string, o ReconcileOptions, res *Result) (*groupPlan, error) {
 	var (
 		schemaName, status string
 		followAll          bool
@@ -477,7 +477,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *sql.Tx, reg *modules.Regi
 // diffTenant diffs a tenant schema against its desired state. An existing schema is compared
 // with the desired state as PostgreSQL prints it back, so that a changed check expression is
 // seen (Atlas's default mode matches checks by name only).
-func (p *Plane) diffTenant(ctx context.Context, tx *sql.Tx, current, desired *atlas.Schema, prev schema.Managed) (*schema.Diff, error) {
+func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed) (*schema.Diff, error) {
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
 	}
@@ -490,7 +490,7 @@ func (p *Plane) diffTenant(ctx context.Context, tx *sql.Tx, current, desired *at
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
 // a human can run it as it is. Nothing is applied.
-func (p *Plane) recordBlocked(ctx context.Context, tx *sql.Tx, slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change) error {
+func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change) error {
 	qualified, err := p.planner.Plan(ctx, destructive, schemaName)
 	if err != nil {
 		return err
@@ -510,7 +510,7 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *sql.Tx, slug, prevStatus,
 
 // changedSincePass re-reads a tenant under its lock and reports whether another process recorded
 // a reconcile of it since the pass read it; it returns the tenant's status too.
-func changedSincePass(ctx context.Context, tx *sql.Tx, t *tenantRef) (status string, changed bool, err error) {
+func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef) (status string, changed bool, err error) {
 	var hash, fp string
 	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp, &status)
 	return status, hash != t.desiredHash || fp != t.fp, err
@@ -541,36 +541,28 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 	return res, true
 }
 
-// execPlan runs a plan's statements in schemaName: CREATE SCHEMA first, on its own, then the
-// unqualified rest.
-func (p *Plane) execPlan(ctx context.Context, tx *sql.Tx, schemaName string, stmts []string) error {
+// execPlan runs a plan's statements in schemaName, in one round trip and each as exactly one
+// statement (see schema.Tx.ExecStatements): CREATE SCHEMA first when the plan starts with it,
+// then the unqualified rest under the schema's search_path. Each statement is sent as the same
+// text for every tenant, so that the expression positions PostgreSQL stores, which schema
+// fingerprints hash, are the same in every tenant the plan brings to a state.
+func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, stmts []string) error {
+	var batch []string
 	if len(stmts) > 0 && strings.HasPrefix(stmts[0], "CREATE SCHEMA ") {
-		if _, err := tx.ExecContext(ctx, stmts[0]); err != nil {
-			return fmt.Errorf("create schema: %w", err)
-		}
-		stmts = stmts[1:]
+		batch, stmts = append(batch, stmts[0]), stmts[1:]
 	}
-	if len(stmts) == 0 {
-		return nil
+	if len(stmts) > 0 {
+		batch = append(batch, "SET LOCAL search_path TO "+ident.Quote(schemaName))
+		batch = append(batch, stmts...)
+		batch = append(batch, "RESET search_path")
 	}
-	return execInSchema(ctx, tx, schemaName, strings.Join(stmts, ";\n"))
-}
-
-// execInSchema runs unqualified SQL in schemaName. The SQL goes alone, in one round trip: the
-// expression trees PostgreSQL stores (defaults, checks) record their position in the query text,
-// and the fingerprint of the schema hashes them, so that the same plan must be the same text
-// for every tenant.
-func execInSchema(ctx context.Context, tx *sql.Tx, schemaName, stmts string) error {
-	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+ident.Quote(schemaName)); err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, stmts+";\nRESET search_path"); err != nil {
+	if err := tx.ExecStatements(ctx, batch...); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
 }
 
-func (p *Plane) recordReady(ctx context.Context, tx *sql.Tx, slug, hash, fp string, managed []byte, stmts []string, d time.Duration) error {
+func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug, hash, fp string, managed []byte, stmts []string, d time.Duration) error {
 	q := `UPDATE erpctl.tenants SET status = 'Ready', desired_hash = $2, fingerprint = $3, managed = $4,
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
 		last_reconciled_at = now(), updated_at = now()`
@@ -596,7 +588,7 @@ func backoff(n int) time.Duration {
 }
 
 func (p *Plane) recordFailure(ctx context.Context, slug, stmts string, d time.Duration, cause error) error {
-	return p.inTx(ctx, func(tx *sql.Tx) error {
+	return p.inTx(ctx, func(tx *schema.Tx) error {
 		var failures int
 		err := tx.QueryRowContext(ctx, `UPDATE erpctl.tenants SET status = 'Failed', last_error = $2, failures = failures + 1,
 			last_reconciled_at = now(), updated_at = now() WHERE slug = $1 RETURNING failures`, slug, cause.Error()).Scan(&failures)

@@ -41,7 +41,7 @@ type CreateOptions struct {
 // it serves every tenant under its own search_path.
 type plan struct {
 	hash    string
-	sql     string
+	stmts   []string
 	managed []byte // JSON of schema.Managed
 
 	mu sync.Mutex
@@ -52,13 +52,15 @@ type plan struct {
 // database (a per-schema fingerprint scans pg_class: 50 ms with 1,000 tenants) and kept in
 // erpctl.meta, as the same SQL on an empty schema always gives the same result. Were it ever
 // wrong, the next pass would see the difference and inspect the tenant.
-func (pl *plan) fingerprint(ctx context.Context, tx *sql.Tx, schemaName string) (string, error) {
+func (pl *plan) fingerprint(ctx context.Context, tx *schema.Tx, schemaName string) (string, error) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.fp != "" {
 		return pl.fp, nil
 	}
-	key := "create_fingerprint:" + pl.hash
+	// v2: each statement now runs as its own query text, which moves the expression positions
+	// PostgreSQL stores (and fingerprints hash) from where they were in the ";"-joined plan.
+	key := "create_fingerprint:v2:" + pl.hash
 	err := tx.QueryRowContext(ctx, `SELECT value FROM erpctl.meta WHERE key = $1`, key).Scan(&pl.fp)
 	if err == nil {
 		return pl.fp, nil
@@ -102,7 +104,7 @@ func (p *Plane) createPlan(ctx context.Context, reg *modules.Registry, enabled [
 	if err != nil {
 		return nil, err
 	}
-	pl := &plan{hash: hash, sql: strings.Join(stmts, ";\n"), managed: managed}
+	pl := &plan{hash: hash, stmts: stmts, managed: managed}
 	p.plans[hash] = pl
 	return pl, nil
 }
@@ -121,6 +123,9 @@ func enabledModules(reg *modules.Registry, followAll bool, chosen []string) ([]s
 func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, error) {
 	if err := ident.ValidateSlug(o.Slug); err != nil {
 		return nil, fmt.Errorf("create tenant: %w: %w", ErrInvalid, err)
+	}
+	if err := validateTenantName(o.Name); err != nil {
+		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
 	}
 	if o.Name == "" {
 		o.Name = o.Slug
@@ -141,7 +146,7 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 	}
 	start := time.Now()
 	schemaName := ident.SchemaName(o.Slug)
-	err = p.inTx(ctx, func(tx *sql.Tx) error {
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
 		tag, err := tx.ExecContext(ctx, `INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status)
 			VALUES ($1, $2, $3, $4, $5, 'Pending') ON CONFLICT DO NOTHING`, o.Slug, o.Name, schemaName, followAll, chosen)
 		if err != nil {
@@ -160,7 +165,7 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 			}
 			return err
 		}
-		if err := execInSchema(ctx, tx, schemaName, pl.sql); err != nil {
+		if err := p.execPlan(ctx, tx, schemaName, pl.stmts); err != nil {
 			return err
 		}
 		fp, err := pl.fingerprint(ctx, tx, schemaName)
@@ -172,7 +177,7 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 			o.Slug, pl.hash, fp, pl.managed); err != nil {
 			return err
 		}
-		if err := insertEvent(ctx, tx, o.Slug, "create", pl.sql, time.Since(start), "applied", nil); err != nil {
+		if err := insertEvent(ctx, tx, o.Slug, "create", strings.Join(pl.stmts, ";\n"), time.Since(start), "applied", nil); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, o.Slug)
@@ -185,8 +190,8 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 }
 
 // inTx runs fn in a database/sql transaction, which Atlas and the rest of a tenant change share.
-func (p *Plane) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := p.db.BeginTx(ctx, nil)
+func (p *Plane) inTx(ctx context.Context, fn func(tx *schema.Tx) error) error {
+	tx, err := schema.Begin(ctx, p.db)
 	if err != nil {
 		return err
 	}
@@ -296,7 +301,7 @@ func (p *Plane) DeleteTenant(ctx context.Context, slug string) error {
 		return fmt.Errorf("delete tenant: %w: %w", ErrInvalid, err)
 	}
 	start := time.Now()
-	err := p.inTx(ctx, func(tx *sql.Tx) error {
+	err := p.inTx(ctx, func(tx *schema.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
 			return err
 		}
@@ -380,7 +385,7 @@ func (p *Plane) DisableModule(ctx context.Context, slug, module string) (*Tenant
 	if keep == nil {
 		keep = []string{}
 	}
-	err = p.inTx(ctx, func(tx *sql.Tx) error {
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
 			return err
 		}

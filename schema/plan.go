@@ -18,10 +18,14 @@ import (
 	atlas "ariga.io/atlas/sql/schema"
 )
 
-// Planner diffs and plans; it holds an Atlas driver over a *sql.DB, which diffing uses only to
-// compare default expressions.
+// Planner diffs and plans. It holds an Atlas driver over a *sql.DB for planning, and diffs
+// without a database: with one, Atlas compares two default expressions that differ in text by
+// running "SELECT <from> = <to>" with the module's text inlined, outside any transaction and
+// even in a plan. Diffs that matter compare against a normalised desired state, where both
+// sides are as PostgreSQL prints them and equal text is the right test.
 type Planner struct {
-	drv migrate.Driver
+	drv  migrate.Driver
+	diff atlas.Differ
 }
 
 // NewPlanner opens the Atlas PostgreSQL driver over db.
@@ -30,7 +34,7 @@ func NewPlanner(db *sql.DB) (*Planner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open atlas driver: %w", err)
 	}
-	return &Planner{drv: drv}, nil
+	return &Planner{drv: drv, diff: postgres.DefaultDiff}, nil
 }
 
 // Querier is what inspection needs: a *sql.Tx or a *sql.DB.
@@ -56,7 +60,7 @@ func (p *Planner) Inspect(ctx context.Context, q Querier, name string) (*atlas.S
 // schema inside tx, inspects them and rolls them back. Atlas compares check expressions only
 // between normalised schemas (a changed expression is otherwise no change at all), and an
 // expression is only comparable once PostgreSQL has rewritten it.
-func (p *Planner) Normalize(ctx context.Context, tx *sql.Tx, desired *atlas.Schema) (_ *atlas.Schema, err error) {
+func (p *Planner) Normalize(ctx context.Context, tx *Tx, desired *atlas.Schema) (_ *atlas.Schema, err error) {
 	var suffix [6]byte
 	if _, err := rand.Read(suffix[:]); err != nil {
 		return nil, err
@@ -66,13 +70,13 @@ func (p *Planner) Normalize(ctx context.Context, tx *sql.Tx, desired *atlas.Sche
 		return nil, fmt.Errorf("normalize schema %q: %w", desired.Name, err)
 	}
 	defer func() {
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT erpctl_normalize; RELEASE SAVEPOINT erpctl_normalize"); rerr != nil && err == nil {
+		if rerr := tx.ExecStatements(ctx, "ROLLBACK TO SAVEPOINT erpctl_normalize", "RELEASE SAVEPOINT erpctl_normalize"); rerr != nil && err == nil {
 			err = fmt.Errorf("normalize schema %q: %w", desired.Name, rerr)
 		}
 	}()
 	name := desired.Name
 	desired.Name = scratch
-	changes, err := p.drv.SchemaDiff(atlas.New(scratch), desired)
+	changes, err := p.diff.SchemaDiff(atlas.New(scratch), desired)
 	desired.Name = name
 	if err != nil {
 		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
@@ -82,7 +86,7 @@ func (p *Planner) Normalize(ctx context.Context, tx *sql.Tx, desired *atlas.Sche
 		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
 	}
 	stmts = append([]string{"CREATE SCHEMA " + scratch}, stmts...)
-	if _, err := tx.ExecContext(ctx, strings.Join(stmts, ";\n")); err != nil {
+	if err := tx.ExecStatements(ctx, stmts...); err != nil {
 		return nil, fmt.Errorf("normalize schema %q: %w", name, err)
 	}
 	norm, err := p.Inspect(ctx, tx, scratch)
@@ -124,7 +128,7 @@ func (p *Planner) Diff(ctx context.Context, current, desired *atlas.Schema, prev
 	if current.Name != desired.Name {
 		return nil, fmt.Errorf("diff schema %q: current state is of schema %q", desired.Name, current.Name)
 	}
-	changes, err := p.drv.SchemaDiff(current, desired, opts...)
+	changes, err := p.diff.SchemaDiff(current, desired, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("diff schema %q: %w", desired.Name, err)
 	}
@@ -300,21 +304,6 @@ func (p *Planner) Plan(ctx context.Context, changes []atlas.Change, qualifier st
 		out[i] = c.Cmd
 	}
 	return out, nil
-}
-
-// Execer runs one statement: a pgx transaction or a *sql.Tx through an adapter.
-type Execer interface {
-	Exec(ctx context.Context, sql string) error
-}
-
-// Apply runs statements in order on tx, stopping at the first error.
-func Apply(ctx context.Context, tx Execer, stmts []string) error {
-	for _, s := range stmts {
-		if err := tx.Exec(ctx, s); err != nil {
-			return fmt.Errorf("apply %q: %w", firstLine(s), err)
-		}
-	}
-	return nil
 }
 
 func firstLine(s string) string {

@@ -3,7 +3,6 @@ package schema_test
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"testing"
 
 	atlas "ariga.io/atlas/sql/schema"
@@ -35,7 +34,7 @@ func open(t *testing.T) (*sql.DB, *schema.Planner) {
 func apply(t *testing.T, db *sql.DB, p *schema.Planner, desired *atlas.Schema) int {
 	t.Helper()
 	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := schema.Begin(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,15 +53,12 @@ func apply(t *testing.T, db *sql.DB, p *schema.Planner, desired *atlas.Schema) i
 		t.Fatal(err)
 	}
 	if d.Missing {
-		if _, err := tx.ExecContext(ctx, `CREATE SCHEMA "`+desired.Name+`"`); err != nil {
+		if err := tx.ExecStatements(ctx, `CREATE SCHEMA "`+desired.Name+`"`); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if len(stmts) > 0 {
-		if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO "`+desired.Name+`"`); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.ExecContext(ctx, strings.Join(stmts, ";\n")); err != nil {
+		if err := tx.ExecStatements(ctx, append([]string{`SET LOCAL search_path TO "` + desired.Name + `"`}, stmts...)...); err != nil {
 			t.Fatalf("%v: %v", stmts, err)
 		}
 	}
