@@ -110,8 +110,10 @@ func Load(dir string) (*Registry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list modules in %s: %w", dir, err)
 		}
-		if _, err := os.Stat(dir); err != nil {
+		if st, err := os.Stat(dir); err != nil {
 			return nil, fmt.Errorf("read modules dir: %w", err)
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("read modules dir %s: it is a file, not a directory", dir)
 		}
 		for _, f := range files {
 			name := strings.TrimSuffix(filepath.Base(f), ".hcl")
@@ -148,6 +150,9 @@ func build(srcs map[string]*Module) (*Registry, error) {
 		f, diags := hclsyntax.ParseConfig(m.src, m.File, hcl.InitialPos)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("load module %q: %w", n, diags)
+		}
+		if err := checkIdentifiers(n, m.File, f.Body.(*hclsyntax.Body)); err != nil {
+			return nil, err
 		}
 		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 			pos := fmt.Sprintf("%s:%d", m.File, b.DefRange().Start.Line)
