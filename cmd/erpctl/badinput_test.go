@@ -89,6 +89,11 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"module", "show", "nope"}, `unknown module "nope"`},
 		tc{[]string{"token", "revoke", "abc"}, "invalid token ID"},
 		tc{[]string{"completion", "pwsh"}, "unsupported shell"},
+		tc{[]string{"tenant", "create", "newco", "--modules", ","}, `--modules "," names an empty module`},
+		tc{[]string{"tenant", "create", "newco", "--modules", "product,,inventory"}, "names an empty module"},
+		tc{[]string{"tenant", "create", "newco", "--modules", ""}, "--modules names no module"},
+		tc{[]string{"tenant", "create", "newco", "--name", strings.Repeat("n", 10000)}, "the tenant name is 10000 characters long, the limit is 200"},
+		tc{[]string{"tenant", "create", "newco", "--name", "a\x00b"}, "control character"},
 	)
 	for _, k := range cases {
 		t.Run(strings.Join(k.args, " "), func(t *testing.T) {
@@ -102,6 +107,10 @@ func TestBadInput(t *testing.T) {
 	path := c.writeModule("broken", "schema \"tenant\" {}\ntable \"things\" {\n  schema = schema.tenant\n  column \"a\" {\n    type =\n  }\n}\n")
 	c.expect(2, path, "tenant", "create", "newco")
 	c.expect(2, path, "reconcile", "--all")
+	// --modules-dir naming a file, not a directory.
+	c.modulesDir = path
+	c.expect(2, "it is a file, not a directory", "tenant", "create", "newco")
+	c.expect(2, "it is a file, not a directory", "module", "list")
 	c.modulesDir = ""
 
 	if after := c.dbState(); after != before {

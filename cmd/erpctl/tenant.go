@@ -36,9 +36,10 @@ type TenantCreateOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug    string
-	Name    string
-	Modules []string
+	Slug         string
+	Name         string
+	Modules      []string
+	ModulesGiven bool // --modules was on the command line, even if empty
 }
 
 // NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
@@ -58,13 +59,14 @@ added later.`,
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Slug, opts.Format = args[0], f.Format()
+			opts.ModulesGiven = cmd.Flags().Changed("modules")
 			if runF != nil {
 				return runF(opts)
 			}
 			return tenantCreateRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Name, "name", "", "display name (default: the slug)")
+	cmd.Flags().StringVar(&opts.Name, "name", "", fmt.Sprintf("display name, up to %d characters (default: the slug)", controlplane.MaxTenantNameLen))
 	cmd.Flags().StringSliceVar(&opts.Modules, "modules", nil, "modules to enable, comma-separated, with what they depend on (default: every module, now and later)")
 	_ = cmd.RegisterFlagCompletionFunc("modules", f.completeModules)
 	return cmd
@@ -76,9 +78,13 @@ func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
 	}
 	var mods []string
 	for _, m := range opts.Modules {
-		if m = strings.TrimSpace(m); m != "" {
-			mods = append(mods, m)
+		if m = strings.TrimSpace(m); m == "" {
+			return usageErrorf("--modules %q names an empty module: separate module names with single commas, or leave out --modules for every module", strings.Join(opts.Modules, ","))
 		}
+		mods = append(mods, m)
+	}
+	if opts.ModulesGiven && len(mods) == 0 {
+		return usageErrorf("--modules names no module: leave it out for every module")
 	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
