@@ -36,7 +36,7 @@ type TenantCreateOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug    string
+	Slug    ident.Slug
 	Name    string
 	Modules []string
 }
@@ -57,7 +57,11 @@ added later.`,
 		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -71,9 +75,6 @@ added later.`,
 }
 
 func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	var mods []string
 	for _, m := range opts.Modules {
 		if m = strings.TrimSpace(m); m != "" {
@@ -159,7 +160,7 @@ type TenantShowOptions struct {
 	Format term.Format
 	Now    func() time.Time
 
-	Slug string
+	Slug ident.Slug
 }
 
 // tenantDetail is what tenant show prints: the tenant and its last events.
@@ -176,7 +177,11 @@ func NewCmdTenantShow(f *Factory, runF func(*TenantShowOptions) error) *cobra.Co
 		Short: "Show a tenant: status, modules, last error, blocked SQL and its last 10 events",
 		Args:  exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -186,9 +191,6 @@ func NewCmdTenantShow(f *Factory, runF func(*TenantShowOptions) error) *cobra.Co
 }
 
 func tenantShowRun(ctx context.Context, opts *TenantShowOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -220,7 +222,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		{Label: "Slug", Value: t.Slug},
 		{Label: "Name", Value: t.Name},
 		{Label: "Schema", Value: t.Schema},
-		{Label: "Status", Value: st.Status(t.Status)},
+		{Label: "Status", Value: st.Status(t.Status) + " (" + orDash(t.Reason) + ", since " + stamp(now, t.LastTransitionAt) + ")"},
 		{Label: "Modules", Value: orDash(modules)},
 		{Label: "Created", Value: stamp(now, &t.CreatedAt)},
 		{Label: "Last reconcile", Value: stamp(now, t.LastReconciledAt)},
@@ -239,7 +241,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		return err
 	}
 	out := io.Out
-	if t.Status == controlplane.StatusBlocked && t.BlockedSQL != nil {
+	if t.Reason == controlplane.ReasonDestructiveChange && t.BlockedSQL != nil {
 		fmt.Fprintf(out, "\n%s (nothing was applied; apply it with: erpctl reconcile %s --allow-destructive)\n",
 			st.Bold.Render("Blocked on destructive SQL"), t.Slug)
 		fmt.Fprintln(out, indent(*t.BlockedSQL, "  "))
@@ -269,7 +271,7 @@ type TenantDeleteOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug string
+	Slug ident.Slug
 	Yes  bool
 }
 
@@ -281,7 +283,11 @@ func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobr
 		Short: "Delete a tenant: drop its schema with all its data, and its tokens",
 		Args:  exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -293,10 +299,7 @@ func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobr
 }
 
 func tenantDeleteRun(ctx context.Context, opts *TenantDeleteOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
-	schema := ident.SchemaName(opts.Slug)
+	schema := opts.Slug.Schema()
 	if !opts.Yes {
 		return usageErrorf("refusing to delete tenant %q without --yes: it drops schema %s and every row in it", opts.Slug, schema)
 	}
@@ -312,7 +315,7 @@ func tenantDeleteRun(ctx context.Context, opts *TenantDeleteOptions) error {
 		Slug    string `json:"slug"`
 		Schema  string `json:"schema"`
 		Deleted bool   `json:"deleted"`
-	}{opts.Slug, schema, true}
+	}{opts.Slug.String(), schema, true}
 	return opts.IO.Render(opts.Format, res, func() error {
 		fmt.Fprintf(opts.IO.Out, "%s Deleted tenant %s and dropped schema %s\n", opts.IO.Styles().Success.Render("✓"), opts.Slug, schema)
 		return nil
@@ -328,7 +331,7 @@ type TenantModuleOptions struct {
 	Format term.Format
 
 	Enable bool
-	Slug   string
+	Slug   ident.Slug
 	Module string
 }
 
@@ -349,7 +352,11 @@ func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enabl
 		Short: "Enable a module (and what it depends on) for a tenant and create its tables",
 		Args:  exactArgs("SLUG", "MODULE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Module, opts.Format = args[0], args[1], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Module, opts.Format = slug, args[1], f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -372,9 +379,6 @@ schema, no longer managed by erpctl, until the module is enabled again.`
 }
 
 func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -410,12 +414,12 @@ func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
 	if err != nil {
 		return err
 	}
-	if t.Status != controlplane.StatusReady {
+	if t.Reason != controlplane.ReasonUpToDate {
 		reason := ""
 		if t.LastError != nil {
 			reason = ": " + *t.LastError
 		}
-		return failedf("tenant %q is %s after the change%s", t.Slug, t.Status, reason)
+		return failedf("tenant %q is %s (%s) after the change%s", t.Slug, t.Status, t.Reason, reason)
 	}
 	return nil
 }
