@@ -176,6 +176,10 @@ func TestDestructiveChangeBlocksAndKeepsRows(t *testing.T) {
 	e.Create("acme")
 	e.Create("globex")
 	e.Exec(`INSERT INTO tenant_acme.products (sku, name, description) VALUES ('A1', 'Hammer', 'heavy')`)
+	created, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme"))
+	if created.Reason != controlplane.ReasonUpToDate || created.LastTransitionAt == nil {
+		t.Fatalf("acme after create: reason %q, transition %v", created.Reason, created.LastTransitionAt)
+	}
 	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "description" {
     type = text
     null = true
@@ -196,13 +200,19 @@ func TestDestructiveChangeBlocksAndKeepsRows(t *testing.T) {
 	if tn.Status != controlplane.StatusBlocked || tn.BlockedSQL == nil || !strings.Contains(*tn.BlockedSQL, `"description"`) {
 		t.Fatalf("acme: %+v", tn)
 	}
+	if tn.Reason != controlplane.ReasonDestructiveChange || tn.LastTransitionAt == nil || !tn.LastTransitionAt.After(*created.LastTransitionAt) {
+		t.Fatalf("acme blocked: reason %q, transition %v (created at %v)", tn.Reason, tn.LastTransitionAt, created.LastTransitionAt)
+	}
 	if n := e.Count(`SELECT count(*) FROM tenant_acme.products WHERE description = 'heavy'`); n != 1 {
 		t.Fatal("blocked tenant lost data")
 	}
-	// Blocked stays blocked, cheaply.
+	// Blocked stays blocked, cheaply, and its transition time stays.
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionUnchanged] != 2 {
 		t.Fatalf("second pass: %+v", pass.Results)
+	}
+	if again, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme")); !again.LastTransitionAt.Equal(*tn.LastTransitionAt) {
+		t.Fatalf("transition moved without a change of status: %v → %v", tn.LastTransitionAt, again.LastTransitionAt)
 	}
 	r, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("acme"), controlplane.ReconcileOptions{AllowDestructive: true})
 	if err != nil || r.Action != controlplane.ActionApplied {
