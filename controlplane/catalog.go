@@ -26,6 +26,15 @@ const catalogSchema = "erpctl"
 // catalogLockKey is the advisory lock that serialises catalog upgrades between processes.
 const catalogLockKey = 0x65727063746c // "erpctl"
 
+// catalogDataUpgrades fill what a catalog of an earlier erpctl lacks, after its schema upgrade.
+var catalogDataUpgrades = []string{
+	// Statuses recorded before reasons existed get the reason their status implies.
+	`UPDATE erpctl.tenants SET status_reason = CASE status
+		WHEN 'Ready' THEN '` + ReasonUpToDate + `' WHEN 'Blocked' THEN '` + ReasonDestructiveChange + `'
+		WHEN 'Failed' THEN '` + ReasonApplyFailed + `' ELSE '` + ReasonNew + `' END
+		WHERE status_reason = ''`,
+}
+
 func catalogHash() string {
 	sum := sha256.Sum256(catalogHCL)
 	return hex.EncodeToString(sum[:16])
@@ -79,6 +88,12 @@ func (p *Plane) ensureCatalog(ctx context.Context) error {
 	}
 	if err := tx.ExecStatements(ctx, stmts...); err != nil {
 		return fmt.Errorf("upgrade catalog: %w", err)
+	}
+	// Data upgrades after the schema's: each is idempotent and cheap once done.
+	for _, q := range catalogDataUpgrades {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("upgrade catalog: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ('catalog_hash', $1)
 		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, want); err != nil {

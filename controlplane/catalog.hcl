@@ -86,6 +86,16 @@ table "tenants" {
     type = timestamptz
     null = true
   }
+  # Beside status, as in a Kubernetes condition: a reason code that programs decide on (never the
+  # message), and when the status last changed.
+  column "status_reason" {
+    type    = text
+    default = ""
+  }
+  column "status_changed_at" {
+    type = timestamptz
+    null = true
+  }
   primary_key {
     columns = [column.slug]
   }

@@ -10,12 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpctl/erpctl/controlplane/cptest"
+
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/internal/pgtest"
 )
 
 // The child side of TestKillMidRollout: one reconcile pass, run in a process the test kills.
 func TestKillMidRolloutChild(t *testing.T) {
+	t.Parallel()
 	url := os.Getenv("ERPCTL_CRASH_CHILD_URL")
 	if url == "" {
 		t.Skip("runs only as the child of TestKillMidRollout")
@@ -31,13 +34,14 @@ func TestKillMidRolloutChild(t *testing.T) {
 // TestKillMidRollout kills a reconcile with SIGKILL while a tenant's transaction is half done
 // and checks that every tenant is fully old or fully new.
 func TestKillMidRollout(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := cptest.New(t)
 	const n = 12
 	for i := 0; i < n; i++ {
-		e.create(fmt.Sprintf("t%02d", i))
+		e.Create(fmt.Sprintf("t%02d", i))
 	}
 	// The rollout adds a table and a column: a half-done tenant would have one without the other.
-	e.writeModule("crm", `schema "tenant" {}
+	e.WriteModule("crm", `schema "tenant" {}
 table "contacts" {
   schema = schema.tenant
   column "email" {
@@ -45,26 +49,26 @@ table "contacts" {
   }
 }
 `)
-	src := strings.Replace(builtinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
     type = text
     null = true
   }
   column "category_id" {`, 1)
-	e.writeModule("product", src)
+	e.WriteModule("product", src)
 
 	// Hold a lock that tenant t06's ALTER TABLE waits for, so that the child is killed inside
 	// that tenant's transaction. SHARE mode lets reads (Atlas inspections) through.
-	blocker, err := e.db.BeginTx(e.ctx, nil)
+	blocker, err := e.DB.BeginTx(e.Ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer blocker.Rollback()
-	if _, err := blocker.ExecContext(e.ctx, `LOCK TABLE tenant_t06.products IN SHARE MODE`); err != nil {
+	if _, err := blocker.ExecContext(e.Ctx, `LOCK TABLE tenant_t06.products IN SHARE MODE`); err != nil {
 		t.Fatal(err)
 	}
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillMidRolloutChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "ERPCTL_CRASH_CHILD_URL="+e.url, "ERPCTL_CRASH_CHILD_MODULES="+e.modulesDir,
+	cmd.Env = append(os.Environ(), "ERPCTL_CRASH_CHILD_URL="+e.URL, "ERPCTL_CRASH_CHILD_MODULES="+e.ModulesDir,
 		pgtest.EnvURL+"="+pgtest.AdminURL())
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -74,7 +78,7 @@ table "contacts" {
 	// Wait until the child is blocked on t06's lock.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if e.count(`SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		if e.Count(`SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 			WHERE NOT l.granted AND l.mode = 'AccessExclusiveLock' AND c.relname = 'products' AND c.relnamespace = 'tenant_t06'::regnamespace`) > 0 {
 			break
 		}
@@ -94,8 +98,8 @@ table "contacts" {
 	var newCount, oldCount int
 	for i := 0; i < n; i++ {
 		s := fmt.Sprintf("tenant_t%02d", i)
-		hasTable := slices.Contains(e.tables(s), "contacts")
-		hasColumn := slices.Contains(e.columns(s, "products"), "barcode")
+		hasTable := slices.Contains(e.Tables(s), "contacts")
+		hasColumn := slices.Contains(e.Columns(s, "products"), "barcode")
 		switch {
 		case hasTable && hasColumn:
 			newCount++
@@ -108,7 +112,7 @@ table "contacts" {
 	if newCount == 0 || oldCount == 0 {
 		t.Fatalf("the kill did not land mid-rollout: %d new, %d old", newCount, oldCount)
 	}
-	if slices.Contains(e.tables("tenant_t06"), "contacts") {
+	if slices.Contains(e.Tables("tenant_t06"), "contacts") {
 		t.Fatal("t06 kept part of the killed transaction")
 	}
 	// The next pass finishes the rollout.
@@ -117,6 +121,6 @@ table "contacts" {
 		t.Fatalf("pass after the kill: %+v", pass.Counts)
 	}
 	for i := 0; i < n; i++ {
-		e.debugHealthy(fmt.Sprintf("t%02d", i))
+		e.DebugHealthy(fmt.Sprintf("t%02d", i))
 	}
 }

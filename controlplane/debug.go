@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/schema"
 )
 
@@ -28,7 +29,7 @@ type TableStatus struct {
 // DebugTables inspects a tenant schema and reports each table against the desired state. The
 // schema is healthy when every declared table, column, index and constraint is there as
 // declared; unmanaged tables do not make it unhealthy.
-func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, error) {
+func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport, error) {
 	t, err := p.GetTenant(ctx, slug)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables: %w", err)
@@ -46,7 +47,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, er
 	}
 	defer tx.Rollback()
 	var managedJSON []byte
-	if err := tx.QueryRowContext(ctx, `SELECT managed FROM erpctl.tenants WHERE slug = $1`, slug).Scan(&managedJSON); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT managed FROM erpctl.tenants WHERE slug = $1`, slug.String()).Scan(&managedJSON); err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
 	var prev schema.Managed
@@ -61,7 +62,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug string) (*TablesReport, er
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
-	rep := &TablesReport{Tenant: slug, Schema: t.Schema, Healthy: true, Tables: []TableStatus{}}
+	rep := &TablesReport{Tenant: slug.String(), Schema: t.Schema, Healthy: true, Tables: []TableStatus{}}
 	for _, tr := range diff.Tables() {
 		mod, _ := reg.ModuleOfTable(tr.Table)
 		if tr.Status == schema.StatusUnmanaged {

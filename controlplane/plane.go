@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -32,9 +31,10 @@ var (
 // Config says where the control plane's database and extra modules are.
 type Config struct {
 	DatabaseURL string
-	ModulesDir  string       // extra module HCL files; "" for the built-ins only
-	Logger      *slog.Logger // nil: discard
-	MaxConns    int32        // pool size; 0: 16
+	ModulesDir  string            // extra module HCL files; "" for the built-ins only
+	Registry    *modules.Registry // the modules, already loaded from ModulesDir; nil: Open loads them
+	Logger      *slog.Logger      // nil: discard
+	MaxConns    int32             // pool size; 0: 16
 }
 
 // Plane is the control plane over one database.
@@ -51,16 +51,16 @@ type Plane struct {
 	plansMu sync.Mutex
 	plans   map[string]*plan // create plans by desired hash
 
-	// authEpoch changes whenever this plane revokes a token, so that its data API drops cached
-	// token lookups at once; other processes notice within the API's cache TTL.
-	authEpoch atomic.Uint64
 }
 
 // Open connects, brings the catalog schema up to date and loads the modules.
 func Open(ctx context.Context, cfg Config) (*Plane, error) {
-	reg, err := modules.Load(cfg.ModulesDir)
-	if err != nil {
-		return nil, err
+	reg := cfg.Registry
+	if reg == nil {
+		var err error
+		if reg, err = modules.Load(cfg.ModulesDir); err != nil {
+			return nil, err
+		}
 	}
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
@@ -150,6 +150,8 @@ type Tenant struct {
 	LastReconciledAt *time.Time `json:"last_reconciled_at"`
 	LastAppliedAt    *time.Time `json:"last_applied_at"`
 	LastError        *string    `json:"last_error"`
+	Reason           string     `json:"reason"`             // why it has its status: one of the Reason constants
+	LastTransitionAt *time.Time `json:"last_transition_at"` // when its status last changed
 	BlockedSQL       *string    `json:"blocked_sql,omitempty"`
 	Failures         int        `json:"failures"`
 	NextAttemptAt    *time.Time `json:"next_attempt_at,omitempty"`
@@ -161,6 +163,15 @@ const (
 	StatusReady   = "Ready"
 	StatusBlocked = "Blocked"
 	StatusFailed  = "Failed"
+)
+
+// Reasons beside a status, as in a Kubernetes condition: what programs (the data API, the CLI's
+// exit codes) decide on, where a status string or a message is for people.
+const (
+	ReasonNew               = "New"               // Pending: recorded, its schema not made yet
+	ReasonUpToDate          = "UpToDate"          // Ready: the schema is the desired state
+	ReasonDestructiveChange = "DestructiveChange" // Blocked: only a drop or a narrowing change would make it match
+	ReasonApplyFailed       = "ApplyFailed"       // Failed: the last apply errored and was rolled back
 )
 
 // Event is one entry of a tenant's history.

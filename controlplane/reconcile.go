@@ -11,6 +11,7 @@ import (
 	"time"
 
 	atlas "ariga.io/atlas/sql/schema"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
@@ -69,6 +70,19 @@ type Pass struct {
 	Results  []Result       `json:"results"`
 	Duration time.Duration  `json:"duration_ns"`
 	Counts   map[string]int `json:"counts"`
+	// NextRetryAt is when the first Failed tenant's backoff ends, nil when none is Failed: the
+	// daemon's next pass is due then if that comes before its interval.
+	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+}
+
+// Result is the outcome for tenant slug; the zero Result when the pass did not reach it.
+func (p *Pass) Result(slug string) Result {
+	for _, r := range p.Results {
+		if r.Tenant == slug {
+			return r
+		}
+	}
+	return Result{}
 }
 
 // Failed reports whether any tenant failed.
@@ -76,7 +90,8 @@ func (p *Pass) Failed() bool { return p.Counts[ActionFailed] > 0 }
 
 // tenantRef is what a pass reads of each tenant from the catalog.
 type tenantRef struct {
-	slug, schema    string
+	slug            ident.Slug
+	schema          string
 	followAll       bool
 	chosen          []string
 	status          string
@@ -135,16 +150,16 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		case t.hash == t.desiredHash && t.currentFP == t.fp && t.currentFP != "" &&
 			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
 			// A Blocked tenant stays Blocked until asked otherwise; a plan shows what it needs.
-			record(Result{Tenant: t.slug, Action: ActionUnchanged, Status: t.status, SQL: []string{}})
+			record(Result{Tenant: t.slug.String(), Action: ActionUnchanged, Status: t.status, SQL: []string{}})
 			continue
 		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
-			record(Result{Tenant: t.slug, Action: ActionSkipped, Status: t.status, SQL: []string{},
+			record(Result{Tenant: t.slug.String(), Action: ActionSkipped, Status: t.status, SQL: []string{},
 				Error: fmt.Sprintf("backing off until %s", t.nextAttempt.Format(time.RFC3339))})
 			continue
 		}
 		key := t.hash + "|" + t.currentFP + "|" + t.desiredHash
 		if t.enabledErr != nil {
-			key = "error|" + t.slug
+			key = "error|" + t.slug.String()
 		}
 		if _, ok := groups[key]; !ok {
 			order = append(order, key)
@@ -185,7 +200,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		t, gp := rest[i], plans[restKey[i]]
 		if gp != nil && gp.dryRun != nil {
 			r := *gp.dryRun
-			r.Tenant, r.Duration = t.slug, 0
+			r.Tenant, r.Duration = t.slug.String(), 0
 			record(r)
 			return
 		}
@@ -212,6 +227,10 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`); err != nil {
 			return nil, fmt.Errorf("record reconcile pass: %w", err)
 		}
+	}
+	if err := p.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM erpctl.tenants WHERE status = 'Failed'`).
+		Scan(&pass.NextRetryAt); err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("read next retry: %w", err)
 	}
 
 	pass.Duration = time.Since(start)
@@ -255,7 +274,11 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantR
 	sets := map[string]enabledSet{}
 	for rows.Next() {
 		t := &tenantRef{}
-		if err := rows.Scan(&t.slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
+		var slug string
+		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
+			return nil, fmt.Errorf("read tenants: %w", err)
+		}
+		if t.slug, err = ident.ParseSlug(slug); err != nil {
 			return nil, fmt.Errorf("read tenants: %w", err)
 		}
 		key := fmt.Sprint(t.followAll, t.chosen)
@@ -286,11 +309,8 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantR
 // Reconcile brings one tenant to its desired state with a full Atlas inspection, waiting for
 // any other process that holds the tenant. It is what tenant create, debug tables --fix and
 // reconcile SLUG use.
-func (p *Plane) Reconcile(ctx context.Context, slug string, o ReconcileOptions) (*Result, error) {
+func (p *Plane) Reconcile(ctx context.Context, slug ident.Slug, o ReconcileOptions) (*Result, error) {
 	o = o.withDefaults()
-	if err := ident.ValidateSlug(slug); err != nil {
-		return nil, fmt.Errorf("reconcile: %w: %w", ErrInvalid, err)
-	}
 	if _, err := p.GetTenant(ctx, slug); err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
@@ -303,7 +323,7 @@ func (p *Plane) Reconcile(ctx context.Context, slug string, o ReconcileOptions) 
 
 // lockTx begins a tenant's transaction: timeouts, then the tenant's advisory lock. With wait
 // false it gives up at once (ok false) when another process holds the tenant.
-func (p *Plane) lockTx(ctx context.Context, slug string, o ReconcileOptions, wait bool) (tx *schema.Tx, ok bool, err error) {
+func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions, wait bool) (tx *schema.Tx, ok bool, err error) {
 	tx, err = schema.Begin(ctx, p.db)
 	if err != nil {
 		return nil, false, err
@@ -328,7 +348,7 @@ func (p *Plane) lockTx(ctx context.Context, slug string, o ReconcileOptions, wai
 // serves the rest of the tenant's group.
 func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *tenantRef, o ReconcileOptions, wait bool) (Result, *groupPlan) {
 	start := time.Now()
-	res := Result{Tenant: ref.slug, SQL: []string{}}
+	res := Result{Tenant: ref.slug.String(), SQL: []string{}}
 	tx, ok, err := p.lockTx(ctx, ref.slug, o, wait)
 	if err != nil {
 		res.Action, res.Error = ActionFailed, err.Error()
@@ -364,14 +384,14 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 
 var errTenantGone = errors.New("tenant no longer exists")
 
-func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.Registry, slug string, o ReconcileOptions, res *Result) (*groupPlan, error) {
+func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.Registry, slug ident.Slug, o ReconcileOptions, res *Result) (*groupPlan, error) {
 	var (
 		schemaName, status string
 		followAll          bool
 		chosen             []string
 		managedJSON        []byte
 	)
-	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed FROM erpctl.tenants WHERE slug = $1`, slug).
+	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed FROM erpctl.tenants WHERE slug = $1`, slug.String()).
 		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errTenantGone
@@ -460,7 +480,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 	if err != nil {
 		return nil, err
 	}
-	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, managed, stmts, time.Since(start)); err != nil {
+	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, managed, "apply", stmts, time.Since(start)); err != nil {
 		return nil, err
 	}
 	res.Action, res.Status = ActionApplied, StatusReady
@@ -490,16 +510,16 @@ func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired 
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
 // a human can run it as it is. Nothing is applied.
-func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change) error {
+func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change) error {
 	qualified, err := p.planner.Plan(ctx, destructive, schemaName)
 	if err != nil {
 		return err
 	}
 	blocked := strings.Join(qualified, ";\n")
 	msg := "only a destructive change would make the schema match; rerun with --allow-destructive to apply it"
-	if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Blocked', blocked_sql = $2, last_error = $3,
-		desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now() WHERE slug = $1`,
-		slug, blocked, msg, hash, fp); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET `+setStatus(StatusBlocked, ReasonDestructiveChange)+`,
+		blocked_sql = $2, last_error = $3, desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now()
+		WHERE slug = $1`, slug.String(), blocked, msg, hash, fp); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
 	if prevStatus == StatusBlocked {
@@ -512,7 +532,7 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug, prevStat
 // a reconcile of it since the pass read it; it returns the tenant's status too.
 func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef) (status string, changed bool, err error) {
 	var hash, fp string
-	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug).Scan(&hash, &fp, &status)
+	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status)
 	return status, hash != t.desiredHash || fp != t.fp, err
 }
 
@@ -521,7 +541,7 @@ func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef) (status 
 // pass read it.
 func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
-	res := Result{Tenant: t.slug, SQL: []string{}}
+	res := Result{Tenant: t.slug.String(), SQL: []string{}}
 	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
 	if err != nil || !ok {
 		return res, false
@@ -562,20 +582,53 @@ func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, 
 	return nil
 }
 
-func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug, hash, fp string, managed []byte, stmts []string, d time.Duration) error {
-	q := `UPDATE erpctl.tenants SET status = 'Ready', desired_hash = $2, fingerprint = $3, managed = $4,
+func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind string, stmts []string, d time.Duration) error {
+	q := `UPDATE erpctl.tenants SET ` + setStatus(StatusReady, ReasonUpToDate) + `, desired_hash = $2, fingerprint = $3, managed = $4,
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
 		last_reconciled_at = now(), updated_at = now()`
 	if len(stmts) > 0 {
 		q += `, last_applied_at = now()`
 	}
-	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug, hash, fp, managed); err != nil {
+	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, managed); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
 	if len(stmts) == 0 {
 		return nil
 	}
-	return insertEvent(ctx, tx, slug, "apply", strings.Join(stmts, ";\n"), d, "applied", nil)
+	return insertEvent(ctx, tx, slug, kind, strings.Join(stmts, ";\n"), d, "applied", nil)
+}
+
+// setStatus is the SET clause that gives a tenant a status and its reason; the transition time
+// moves only when the status changes. Both are constants of this package, never input.
+func setStatus(status, reason string) string {
+	return fmt.Sprintf(`status = '%[1]s', status_reason = '%[2]s',
+		status_changed_at = CASE WHEN status IS DISTINCT FROM '%[1]s' THEN now() ELSE coalesce(status_changed_at, now()) END`,
+		status, reason)
+}
+
+// reconcileNew is the reconciler's path for a tenant whose catalog row tx has just inserted: it
+// makes the schema from the cached create plan (no inspection) and records the tenant Ready.
+func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug, pl *plan) error {
+	start := time.Now()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
+		return err
+	}
+	schemaName := slug.Schema()
+	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+ident.Quote(schemaName)); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P06" {
+			return fmt.Errorf("schema %s already exists but no tenant owns it: drop it or choose another slug: %w", schemaName, ErrExists)
+		}
+		return err
+	}
+	if err := p.execPlan(ctx, tx, schemaName, pl.stmts); err != nil {
+		return err
+	}
+	fp, err := pl.fingerprint(ctx, tx, schemaName)
+	if err != nil {
+		return err
+	}
+	return p.recordReady(ctx, tx, slug, pl.hash, fp, pl.managed, "create", pl.stmts, time.Since(start))
 }
 
 // backoff is how long a tenant that failed n times in a row waits before the daemon retries it.
@@ -587,11 +640,12 @@ func backoff(n int) time.Duration {
 	return min(d, 10*time.Minute)
 }
 
-func (p *Plane) recordFailure(ctx context.Context, slug, stmts string, d time.Duration, cause error) error {
+func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, stmts string, d time.Duration, cause error) error {
 	return p.inTx(ctx, func(tx *schema.Tx) error {
 		var failures int
-		err := tx.QueryRowContext(ctx, `UPDATE erpctl.tenants SET status = 'Failed', last_error = $2, failures = failures + 1,
-			last_reconciled_at = now(), updated_at = now() WHERE slug = $1 RETURNING failures`, slug, cause.Error()).Scan(&failures)
+		err := tx.QueryRowContext(ctx, `UPDATE erpctl.tenants SET `+setStatus(StatusFailed, ReasonApplyFailed)+`,
+			last_error = $2, failures = failures + 1, last_reconciled_at = now(), updated_at = now()
+			WHERE slug = $1 RETURNING failures`, slug.String(), cause.Error()).Scan(&failures)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -599,7 +653,7 @@ func (p *Plane) recordFailure(ctx context.Context, slug, stmts string, d time.Du
 			return fmt.Errorf("record failure: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET next_attempt_at = now() + $2 * interval '1 millisecond' WHERE slug = $1`,
-			slug, backoff(failures).Milliseconds()); err != nil {
+			slug.String(), backoff(failures).Milliseconds()); err != nil {
 			return fmt.Errorf("record failure: %w", err)
 		}
 		return insertEvent(ctx, tx, slug, "apply", stmts, d, "failed", cause)
@@ -611,7 +665,7 @@ func (p *Plane) recordFailure(ctx context.Context, slug, stmts string, d time.Du
 // needs its own inspection.
 func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
-	res := Result{Tenant: t.slug, SQL: gp.stmts}
+	res := Result{Tenant: t.slug.String(), SQL: gp.stmts}
 	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
 	if err != nil || !ok {
 		return res, false
@@ -640,7 +694,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	if err := p.recordReady(ctx, tx, t.slug, t.hash, gp.fpAfter, gp.managed, stmts, time.Since(start)); err != nil {
+	if err := p.recordReady(ctx, tx, t.slug, t.hash, gp.fpAfter, gp.managed, "apply", stmts, time.Since(start)); err != nil {
 		return fallback("record", err)
 	}
 	if err := tx.Commit(); err != nil {

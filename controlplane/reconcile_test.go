@@ -9,25 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/internal/ident"
+
 	"github.com/erpctl/erpctl/controlplane"
 )
 
-func reconcileAll(t *testing.T, e *env, o controlplane.ReconcileOptions) *controlplane.Pass {
+func reconcileAll(t *testing.T, e *cptest.Env, o controlplane.ReconcileOptions) *controlplane.Pass {
 	t.Helper()
-	pass, err := e.p.ReconcileAll(e.ctx, o)
+	pass, err := e.P.ReconcileAll(e.Ctx, o)
 	if err != nil {
 		t.Fatalf("reconcile all: %v", err)
 	}
 	return pass
-}
-
-func result(pass *controlplane.Pass, slug string) controlplane.Result {
-	for _, r := range pass.Results {
-		if r.Tenant == slug {
-			return r
-		}
-	}
-	return controlplane.Result{}
 }
 
 // inspected lists the tenants a pass had to inspect with Atlas.
@@ -42,14 +36,15 @@ func inspected(pass *controlplane.Pass) []string {
 }
 
 func TestNoOpPassSkipsEveryTenant(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := cptest.New(t)
 	// Slugs of different lengths: nothing about a tenant's name may reach its fingerprint.
-	e.create("ab")
-	e.create("acme")
-	e.create("a-much-longer-tenant-slug")
-	before := e.create("globex", "product")
+	e.Create("ab")
+	e.Create("acme")
+	e.Create("a-much-longer-tenant-slug")
+	before := e.Create("globex", "product")
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	after, err := e.p.GetTenant(e.ctx, "globex")
+	after, err := e.P.GetTenant(e.Ctx, ident.MustParseSlug("globex"))
 	if err != nil || !after.LastReconciledAt.After(*before.LastReconciledAt) {
 		t.Fatalf("a pass that found globex as desired did not count as its last reconcile: %v -> %v (%v)",
 			before.LastReconciledAt, after.LastReconciledAt, err)
@@ -63,13 +58,14 @@ func TestNoOpPassSkipsEveryTenant(t *testing.T) {
 }
 
 func TestDriftRepairTouchesOnlyTheDriftedTenant(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	e.exec(`INSERT INTO tenant_globex.categories (name) VALUES ('kept')`)
-	e.exec(`DROP TABLE tenant_acme.stock_items`)
-	e.exec(`DROP INDEX tenant_acme.products_name_idx`)
-	rep, err := e.p.DebugTables(e.ctx, "acme")
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('kept')`)
+	e.Exec(`DROP TABLE tenant_acme.stock_items`)
+	e.Exec(`DROP INDEX tenant_acme.products_name_idx`)
+	rep, err := e.P.DebugTables(e.Ctx, ident.MustParseSlug("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,53 +79,55 @@ func TestDriftRepairTouchesOnlyTheDriftedTenant(t *testing.T) {
 	if status["stock_items"] != "missing" || status["products"] != "drifted" || status["categories"] != "ok" {
 		t.Fatalf("statuses: %v", status)
 	}
-	e.debugHealthy("globex")
+	e.DebugHealthy("globex")
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionApplied {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
 		t.Fatalf("acme: %+v", r)
 	}
-	if r := result(pass, "globex"); r.Action != controlplane.ActionUnchanged {
+	if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
 		t.Fatalf("globex: %+v", r)
 	}
-	e.debugHealthy("acme")
-	if n := e.count(`SELECT count(*) FROM tenant_globex.categories`); n != 1 {
+	e.DebugHealthy("acme")
+	if n := e.Count(`SELECT count(*) FROM tenant_globex.categories`); n != 1 {
 		t.Fatal("globex lost its row")
 	}
-	evs, err := e.p.TenantEvents(e.ctx, "acme", 5)
+	evs, err := e.P.TenantEvents(e.Ctx, ident.MustParseSlug("acme"), 5)
 	if err != nil || len(evs) < 2 || evs[0].Kind != "apply" || !strings.Contains(*evs[0].SQL, "stock_items") {
 		t.Fatalf("events: %+v %v", evs, err)
 	}
 }
 
 func TestSchemaDroppedByHandIsRecreated(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	e.exec(`DROP SCHEMA tenant_acme CASCADE`)
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`DROP SCHEMA tenant_acme CASCADE`)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionApplied {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
 		t.Fatalf("acme: %+v", r)
 	}
-	e.debugHealthy("acme")
-	if r := result(pass, "globex"); r.Action != controlplane.ActionUnchanged {
+	e.DebugHealthy("acme")
+	if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
 		t.Fatalf("globex: %+v", r)
 	}
 }
 
 func TestRolloutNewColumnAndModule(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := cptest.New(t)
 	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
-		e.create(s)
+		e.Create(s)
 	}
-	e.create("hooli", "product")
-	e.exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
-	src := strings.Replace(builtinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+	e.Create("hooli", "product")
+	e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
+	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
     type = text
     null = true
   }
   column "category_id" {`, 1)
-	e.writeModule("product", src)
-	e.writeModule("crm", `schema "tenant" {}
+	e.WriteModule("product", src)
+	e.WriteModule("crm", `schema "tenant" {}
 table "contacts" {
   schema = schema.tenant
   column "email" {
@@ -150,16 +148,16 @@ table "contacts" {
 		t.Fatalf("rollout: %+v", pass.Results)
 	}
 	for _, s := range []string{"acme", "globex", "initech", "umbrella", "hooli"} {
-		if !slices.Contains(e.columns("tenant_"+s, "products"), "barcode") {
+		if !slices.Contains(e.Columns("tenant_"+s, "products"), "barcode") {
 			t.Fatalf("%s has no barcode column", s)
 		}
-		e.debugHealthy(s)
+		e.DebugHealthy(s)
 	}
 	// Follow-all tenants get the new module; hooli chose product only.
-	if !slices.Contains(e.tables("tenant_acme"), "contacts") || slices.Contains(e.tables("tenant_hooli"), "contacts") {
-		t.Fatalf("crm reached the wrong tenants: acme %v hooli %v", e.tables("tenant_acme"), e.tables("tenant_hooli"))
+	if !slices.Contains(e.Tables("tenant_acme"), "contacts") || slices.Contains(e.Tables("tenant_hooli"), "contacts") {
+		t.Fatalf("crm reached the wrong tenants: acme %v hooli %v", e.Tables("tenant_acme"), e.Tables("tenant_hooli"))
 	}
-	if n := e.count(`SELECT count(*) FROM tenant_acme.products`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM tenant_acme.products`); n != 1 {
 		t.Fatal("acme lost its product")
 	}
 	// One inspection per group: the four tenants that follow all modules, and hooli.
@@ -173,59 +171,71 @@ table "contacts" {
 }
 
 func TestDestructiveChangeBlocksAndKeepsRows(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	e.exec(`INSERT INTO tenant_acme.products (sku, name, description) VALUES ('A1', 'Hammer', 'heavy')`)
-	src := strings.Replace(builtinSource(t, "product"), `  column "description" {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.products (sku, name, description) VALUES ('A1', 'Hammer', 'heavy')`)
+	created, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme"))
+	if created.Reason != controlplane.ReasonUpToDate || created.LastTransitionAt == nil {
+		t.Fatalf("acme after create: reason %q, transition %v", created.Reason, created.LastTransitionAt)
+	}
+	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "description" {
     type = text
     null = true
   }
   column "price" {`, `  column "price" {`, 1)
-	if src == builtinSource(t, "product") {
+	if src == cptest.BuiltinSource(t, "product") {
 		t.Fatal("test module edit did not apply")
 	}
-	e.writeModule("product", src)
+	e.WriteModule("product", src)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	for _, s := range []string{"acme", "globex"} {
-		r := result(pass, s)
+		r := pass.Result(s)
 		if r.Action != controlplane.ActionBlocked || len(r.Destructive) == 0 || !strings.Contains(r.Destructive[0], "DROP COLUMN") {
 			t.Fatalf("%s: %+v", s, r)
 		}
 	}
-	tn, _ := e.p.GetTenant(e.ctx, "acme")
+	tn, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme"))
 	if tn.Status != controlplane.StatusBlocked || tn.BlockedSQL == nil || !strings.Contains(*tn.BlockedSQL, `"description"`) {
 		t.Fatalf("acme: %+v", tn)
 	}
-	if n := e.count(`SELECT count(*) FROM tenant_acme.products WHERE description = 'heavy'`); n != 1 {
+	if tn.Reason != controlplane.ReasonDestructiveChange || tn.LastTransitionAt == nil || !tn.LastTransitionAt.After(*created.LastTransitionAt) {
+		t.Fatalf("acme blocked: reason %q, transition %v (created at %v)", tn.Reason, tn.LastTransitionAt, created.LastTransitionAt)
+	}
+	if n := e.Count(`SELECT count(*) FROM tenant_acme.products WHERE description = 'heavy'`); n != 1 {
 		t.Fatal("blocked tenant lost data")
 	}
-	// Blocked stays blocked, cheaply.
+	// Blocked stays blocked, cheaply, and its transition time stays.
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionUnchanged] != 2 {
 		t.Fatalf("second pass: %+v", pass.Results)
 	}
-	r, err := e.p.Reconcile(e.ctx, "acme", controlplane.ReconcileOptions{AllowDestructive: true})
+	if again, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme")); !again.LastTransitionAt.Equal(*tn.LastTransitionAt) {
+		t.Fatalf("transition moved without a change of status: %v → %v", tn.LastTransitionAt, again.LastTransitionAt)
+	}
+	r, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("acme"), controlplane.ReconcileOptions{AllowDestructive: true})
 	if err != nil || r.Action != controlplane.ActionApplied {
 		t.Fatalf("allow destructive: %+v %v", r, err)
 	}
-	if slices.Contains(e.columns("tenant_acme", "products"), "description") {
+	if slices.Contains(e.Columns("tenant_acme", "products"), "description") {
 		t.Fatal("description survived --allow-destructive")
 	}
-	if !slices.Contains(e.columns("tenant_globex", "products"), "description") {
+	if !slices.Contains(e.Columns("tenant_globex", "products"), "description") {
 		t.Fatal("globex changed with acme")
 	}
-	e.debugHealthy("acme")
+	e.DebugHealthy("acme")
 }
 
 func TestUnmanagedObjectsAreLeftAlone(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	e.exec(`CREATE TABLE tenant_acme.notes (body text)`)
-	e.exec(`ALTER TABLE tenant_acme.products ADD COLUMN legacy text`)
-	e.exec(`INSERT INTO tenant_acme.notes VALUES ('mine')`)
-	rep := e.debugHealthy("acme")
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`CREATE TABLE tenant_acme.notes (body text)`)
+	e.Exec(`ALTER TABLE tenant_acme.products ADD COLUMN legacy text`)
+	e.Exec(`INSERT INTO tenant_acme.notes VALUES ('mine')`)
+	rep := e.DebugHealthy("acme")
 	var found bool
 	for _, ts := range rep.Tables {
 		if ts.Table == "notes" && ts.Status == "unmanaged" {
@@ -236,74 +246,76 @@ func TestUnmanagedObjectsAreLeftAlone(t *testing.T) {
 		t.Fatalf("notes not reported unmanaged: %+v", rep.Tables)
 	}
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionUnchanged || len(r.SQL) != 0 {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionUnchanged || len(r.SQL) != 0 {
 		t.Fatalf("acme: %+v", r)
 	}
-	if n := e.count(`SELECT count(*) FROM tenant_acme.notes`); n != 1 || !slices.Contains(e.columns("tenant_acme", "products"), "legacy") {
+	if n := e.Count(`SELECT count(*) FROM tenant_acme.notes`); n != 1 || !slices.Contains(e.Columns("tenant_acme", "products"), "legacy") {
 		t.Fatal("unmanaged objects touched")
 	}
 }
 
 func TestFailingTenantDoesNotStopThePass(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
 	// A NOT NULL column without a default cannot be added to a table with rows.
-	e.exec(`INSERT INTO tenant_acme.categories (name) VALUES ('Tools')`)
-	src := strings.Replace(builtinSource(t, "product"), `  column "description" {`, `  column "code" {
+	e.Exec(`INSERT INTO tenant_acme.categories (name) VALUES ('Tools')`)
+	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "description" {`, `  column "code" {
     type = text
     null = false
   }
   column "description" {`, 1)
-	e.writeModule("product", src)
+	e.WriteModule("product", src)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionFailed || r.Error == "" {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionFailed || r.Error == "" {
 		t.Fatalf("acme: %+v", r)
 	}
-	if r := result(pass, "globex"); r.Action != controlplane.ActionApplied {
+	if r := pass.Result("globex"); r.Action != controlplane.ActionApplied {
 		t.Fatalf("globex: %+v", r)
 	}
 	if !pass.Failed() {
 		t.Fatal("pass does not report the failure")
 	}
-	tn, _ := e.p.GetTenant(e.ctx, "acme")
+	tn, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme"))
 	if tn.Status != controlplane.StatusFailed || tn.LastError == nil || tn.NextAttemptAt == nil || tn.Failures != 1 {
 		t.Fatalf("acme after failure: %+v", tn)
 	}
 	// Rolled back whole: the products change of the same plan did not land either.
-	if slices.Contains(e.columns("tenant_acme", "categories"), "code") {
+	if slices.Contains(e.Columns("tenant_acme", "categories"), "code") {
 		t.Fatal("half-applied")
 	}
 	// The backoff holds it off the next pass.
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionSkipped {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionSkipped {
 		t.Fatalf("acme in backoff: %+v", r)
 	}
 }
 
 func TestConcurrentPassesNeverCollide(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := cptest.New(t)
 	for _, s := range []string{"acme", "globex", "initech", "umbrella", "hooli", "stark"} {
-		e.create(s)
+		e.Create(s)
 	}
-	src := strings.Replace(builtinSource(t, "inventory"), `  column "quantity" {`, `  column "bin" {
+	src := strings.Replace(cptest.BuiltinSource(t, "inventory"), `  column "quantity" {`, `  column "bin" {
     type = text
     null = true
   }
   column "quantity" {`, 1)
-	e.writeModule("inventory", src)
-	other, err := controlplane.Open(e.ctx, controlplane.Config{DatabaseURL: e.url, ModulesDir: e.modulesDir})
+	e.WriteModule("inventory", src)
+	other, err := controlplane.Open(e.Ctx, controlplane.Config{DatabaseURL: e.URL, ModulesDir: e.ModulesDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close()
 	var wg sync.WaitGroup
 	passes := make([]*controlplane.Pass, 2)
-	for i, p := range []*controlplane.Plane{e.p, other} {
+	for i, p := range []*controlplane.Plane{e.P, other} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+			ctx, cancel := context.WithTimeout(e.Ctx, time.Minute)
 			defer cancel()
 			pass, err := p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 3})
 			if err != nil {
@@ -320,7 +332,7 @@ func TestConcurrentPassesNeverCollide(t *testing.T) {
 		}
 	}
 	// Every tenant was applied exactly once between the two.
-	if n := e.count(`SELECT count(*) FROM erpctl.events WHERE kind = 'apply'`); n != 6 {
+	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE kind = 'apply'`); n != 6 {
 		t.Fatalf("%d applies, want 6", n)
 	}
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
@@ -330,46 +342,48 @@ func TestConcurrentPassesNeverCollide(t *testing.T) {
 }
 
 func TestPlanAppliesNothing(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	e.exec(`DROP TABLE tenant_acme.stock_items`)
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`DROP TABLE tenant_acme.stock_items`)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{DryRun: true})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionPlanned || len(r.SQL) == 0 {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionPlanned || len(r.SQL) == 0 {
 		t.Fatalf("acme: %+v", r)
 	}
-	if r := result(pass, "globex"); r.Action != controlplane.ActionUnchanged {
+	if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
 		t.Fatalf("globex: %+v", r)
 	}
-	if slices.Contains(e.tables("tenant_acme"), "stock_items") {
+	if slices.Contains(e.Tables("tenant_acme"), "stock_items") {
 		t.Fatal("plan applied")
 	}
 }
 
 func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
-	e := newEnv(t)
+	t.Parallel()
+	e := cptest.New(t)
 	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
-		e.create(s)
+		e.Create(s)
 	}
 	// Another process holds acme, the first tenant of the group (tenants are taken by slug).
-	holder, err := e.db.BeginTx(e.ctx, nil)
+	holder, err := e.DB.BeginTx(e.Ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer holder.Rollback()
 	h := fnv.New64a()
 	h.Write([]byte("erpctl tenant acme")) // the key controlplane locks a tenant with
-	if _, err := holder.ExecContext(e.ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+	if _, err := holder.ExecContext(e.Ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
 		t.Fatal(err)
 	}
-	src := strings.Replace(builtinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
     type = text
     null = true
   }
   column "category_id" {`, 1)
-	e.writeModule("product", src)
+	e.WriteModule("product", src)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionSkipped {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionSkipped {
 		t.Fatalf("acme: %+v", r)
 	}
 	if pass.Counts[controlplane.ActionApplied] != 3 {
@@ -380,68 +394,70 @@ func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
 	}
 	holder.Rollback()
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := result(pass, "acme"); r.Action != controlplane.ActionApplied {
+	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
 		t.Fatalf("acme once free: %+v", r)
 	}
 }
 
-func (e *env) checkDef(schemaName string) string {
-	e.t.Helper()
-	defs := e.strings(`SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+func checkDef(e *cptest.Env, schemaName string) string {
+	e.T.Helper()
+	defs := e.Strings(`SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
 		WHERE c.conname = 'stock_items_quantity_check' AND c.connamespace = $1::regnamespace`, schemaName)
 	if len(defs) != 1 {
-		e.t.Fatalf("%s: %d quantity checks", schemaName, len(defs))
+		e.T.Fatalf("%s: %d quantity checks", schemaName, len(defs))
 	}
 	return defs[0]
 }
 
 func TestChangedCheckExpressionIsApplied(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
 	// Atlas's default diff matches checks by name and would see no change here.
-	src := strings.Replace(builtinSource(t, "inventory"), `expr = "(quantity >= 0)"`, `expr = "quantity <= 1000000"`, 1)
-	if src == builtinSource(t, "inventory") {
+	src := strings.Replace(cptest.BuiltinSource(t, "inventory"), `expr = "(quantity >= 0)"`, `expr = "quantity <= 1000000"`, 1)
+	if src == cptest.BuiltinSource(t, "inventory") {
 		t.Fatal("test module edit did not apply")
 	}
-	e.writeModule("inventory", src)
+	e.WriteModule("inventory", src)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionApplied] != 2 {
 		t.Fatalf("pass: %+v", pass.Results)
 	}
 	for _, s := range []string{"tenant_acme", "tenant_globex"} {
-		if def := e.checkDef(s); !strings.Contains(def, "quantity <= 1000000") {
+		if def := checkDef(e, s); !strings.Contains(def, "quantity <= 1000000") {
 			t.Fatalf("%s: check is %s", s, def)
 		}
 	}
-	e.debugHealthy("acme")
+	e.DebugHealthy("acme")
 	if pass := reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Counts[controlplane.ActionUnchanged] != 2 {
 		t.Fatalf("second pass: %+v", pass.Results)
 	}
 }
 
 func TestCheckAlteredByHandIsDriftAndFixed(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	e.exec(`ALTER TABLE tenant_acme.stock_items DROP CONSTRAINT stock_items_quantity_check,
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`ALTER TABLE tenant_acme.stock_items DROP CONSTRAINT stock_items_quantity_check,
 		ADD CONSTRAINT stock_items_quantity_check CHECK (quantity >= -5)`)
-	rep, err := e.p.DebugTables(e.ctx, "acme")
+	rep, err := e.P.DebugTables(e.Ctx, ident.MustParseSlug("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Healthy {
 		t.Fatalf("a check changed by hand went unseen: %+v", rep.Tables)
 	}
-	e.debugHealthy("globex")
-	if _, err := e.p.Reconcile(e.ctx, "acme", controlplane.ReconcileOptions{}); err != nil {
+	e.DebugHealthy("globex")
+	if _, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("acme"), controlplane.ReconcileOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if def := e.checkDef("tenant_acme"); !strings.Contains(def, "quantity >= 0") {
+	if def := checkDef(e, "tenant_acme"); !strings.Contains(def, "quantity >= 0") {
 		t.Fatalf("check after fix: %s", def)
 	}
-	e.debugHealthy("acme")
-	if n := e.count(`SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'erpctl_normalize_%'`); n != 0 {
+	e.DebugHealthy("acme")
+	if n := e.Count(`SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'erpctl_normalize_%'`); n != 0 {
 		t.Fatalf("%d scratch schemas left behind", n)
 	}
 }

@@ -13,26 +13,29 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
 )
 
-// notifyChannel carries the slug of a tenant that was created or whose modules changed.
-const notifyChannel = "erpctl_tenants"
+// The NOTIFY channels daemons listen on: NotifyTenants carries the slug of a tenant that was
+// created, deleted or whose modules changed; NotifyTokens the id of a revoked token.
+const (
+	NotifyTenants = "erpctl_tenants"
+	NotifyTokens  = "erpctl_tokens"
+)
 
 // tenantLockKey is the advisory lock key of a tenant: every change to its schema holds it.
-func tenantLockKey(slug string) int64 {
+func tenantLockKey(slug ident.Slug) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("erpctl tenant " + slug))
+	h.Write([]byte("erpctl tenant " + slug.String()))
 	return int64(h.Sum64())
 }
 
 // CreateOptions describe a new tenant.
 type CreateOptions struct {
-	Slug    string
+	Slug    ident.Slug
 	Name    string   // defaults to the slug
 	Modules []string // empty: every module, now and later
 }
@@ -118,17 +121,17 @@ func enabledModules(reg *modules.Registry, followAll bool, chosen []string) ([]s
 	return reg.Closure(chosen)
 }
 
-// CreateTenant makes the tenant's schema with every table of its modules and records it Ready,
-// all in one transaction: on any failure nothing is left behind.
+// CreateTenant records the tenant and has the reconciler make its schema with every table of its
+// modules, all in one transaction: on any failure nothing is left behind.
 func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, error) {
-	if err := ident.ValidateSlug(o.Slug); err != nil {
-		return nil, fmt.Errorf("create tenant: %w: %w", ErrInvalid, err)
+	if o.Slug.IsZero() {
+		return nil, fmt.Errorf("create tenant: %w: no slug", ErrInvalid)
 	}
 	if err := validateTenantName(o.Name); err != nil {
 		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
 	}
 	if o.Name == "" {
-		o.Name = o.Slug
+		o.Name = o.Slug.String()
 	}
 	reg := p.Registry()
 	followAll := len(o.Modules) == 0
@@ -144,49 +147,31 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 	if followAll {
 		chosen = []string{}
 	}
-	start := time.Now()
-	schemaName := ident.SchemaName(o.Slug)
 	err = p.inTx(ctx, func(tx *schema.Tx) error {
-		tag, err := tx.ExecContext(ctx, `INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status)
-			VALUES ($1, $2, $3, $4, $5, 'Pending') ON CONFLICT DO NOTHING`, o.Slug, o.Name, schemaName, followAll, chosen)
+		tag, err := tx.ExecContext(ctx, `INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status,
+			status_reason, status_changed_at) VALUES ($1, $2, $3, $4, $5, 'Pending', $6, now()) ON CONFLICT DO NOTHING`,
+			o.Slug.String(), o.Name, o.Slug.Schema(), followAll, chosen, ReasonNew)
 		if err != nil {
 			return err
 		}
 		if n, err := tag.RowsAffected(); err != nil || n == 0 {
 			return fmt.Errorf("tenant %w", ErrExists)
 		}
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(o.Slug)); err != nil {
+		if err := p.reconcileNew(ctx, tx, o.Slug, pl); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+ident.Quote(schemaName)); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "42P06" {
-				return fmt.Errorf("schema %s already exists but no tenant owns it: drop it or choose another slug: %w", schemaName, ErrExists)
-			}
-			return err
-		}
-		if err := p.execPlan(ctx, tx, schemaName, pl.stmts); err != nil {
-			return err
-		}
-		fp, err := pl.fingerprint(ctx, tx, schemaName)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET status = 'Ready', desired_hash = $2, fingerprint = $3,
-			managed = $4, last_reconciled_at = now(), last_applied_at = now(), updated_at = now() WHERE slug = $1`,
-			o.Slug, pl.hash, fp, pl.managed); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, o.Slug, "create", strings.Join(pl.stmts, ";\n"), time.Since(start), "applied", nil); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, o.Slug)
-		return err
+		return notifyTenant(ctx, tx, o.Slug)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
 	}
 	return p.GetTenant(ctx, o.Slug)
+}
+
+// notifyTenant tells every daemon that the tenant changed, when tx commits.
+func notifyTenant(ctx context.Context, tx schema.Querier, slug ident.Slug) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, NotifyTenants, slug.String())
+	return err
 }
 
 // inTx runs fn in a database/sql transaction, which Atlas and the rest of a tenant change share.
@@ -202,7 +187,7 @@ func (p *Plane) inTx(ctx context.Context, fn func(tx *schema.Tx) error) error {
 	return tx.Commit()
 }
 
-func insertEvent(ctx context.Context, db schema.Querier, slug, kind, stmts string, d time.Duration, outcome string, evErr error) error {
+func insertEvent(ctx context.Context, db schema.Querier, slug ident.Slug, kind, stmts string, d time.Duration, outcome string, evErr error) error {
 	var sqlArg, errArg *string
 	if stmts != "" {
 		sqlArg = &stmts
@@ -212,7 +197,7 @@ func insertEvent(ctx context.Context, db schema.Querier, slug, kind, stmts strin
 		errArg = &s
 	}
 	_, err := db.ExecContext(ctx, `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-		slug, kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg)
+		slug.String(), kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg)
 	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
@@ -224,13 +209,13 @@ func insertEvent(ctx context.Context, db schema.Querier, slug, kind, stmts strin
 const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at,
 	CASE WHEN status IN ('Ready', 'Blocked') THEN greatest(last_reconciled_at,
 		(SELECT value::timestamptz FROM erpctl.meta WHERE key = 'last_pass_at')) ELSE last_reconciled_at END,
-	last_applied_at, last_error, blocked_sql, failures, next_attempt_at`
+	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at)`
 
 func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
 	var t Tenant
 	var chosen []string
 	if err := row.Scan(&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
-		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt); err != nil {
+		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt); err != nil {
 		return nil, err
 	}
 	mods, err := enabledModules(p.Registry(), t.FollowAll, chosen)
@@ -245,11 +230,8 @@ func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
 }
 
 // GetTenant returns one tenant; ErrNotFound when there is none.
-func (p *Plane) GetTenant(ctx context.Context, slug string) (*Tenant, error) {
-	if err := ident.ValidateSlug(slug); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	t, err := p.scanTenant(p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug))
+func (p *Plane) GetTenant(ctx context.Context, slug ident.Slug) (*Tenant, error) {
+	t, err := p.scanTenant(p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug.String()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("tenant %q %w", slug, ErrNotFound)
 	}
@@ -281,9 +263,9 @@ func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
 }
 
 // TenantEvents returns a tenant's last events, newest first.
-func (p *Plane) TenantEvents(ctx context.Context, slug string, limit int) ([]Event, error) {
+func (p *Plane) TenantEvents(ctx context.Context, slug ident.Slug, limit int) ([]Event, error) {
 	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error
-		FROM erpctl.events WHERE tenant = $1 ORDER BY id DESC LIMIT $2`, slug, limit)
+		FROM erpctl.events WHERE tenant = $1 ORDER BY id DESC LIMIT $2`, slug.String(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events of tenant %q: %w", slug, err)
 	}
@@ -296,17 +278,14 @@ func (p *Plane) TenantEvents(ctx context.Context, slug string, limit int) ([]Eve
 
 // DeleteTenant drops the tenant's schema with everything in it and forgets the tenant and its
 // tokens. Its events stay, as an audit trail.
-func (p *Plane) DeleteTenant(ctx context.Context, slug string) error {
-	if err := ident.ValidateSlug(slug); err != nil {
-		return fmt.Errorf("delete tenant: %w: %w", ErrInvalid, err)
-	}
+func (p *Plane) DeleteTenant(ctx context.Context, slug ident.Slug) error {
 	start := time.Now()
 	err := p.inTx(ctx, func(tx *schema.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
 			return err
 		}
 		var schemaName string
-		err := tx.QueryRowContext(ctx, `DELETE FROM erpctl.tenants WHERE slug = $1 RETURNING schema_name`, slug).Scan(&schemaName)
+		err := tx.QueryRowContext(ctx, `DELETE FROM erpctl.tenants WHERE slug = $1 RETURNING schema_name`, slug.String()).Scan(&schemaName)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("tenant %w", ErrNotFound)
 		}
@@ -320,8 +299,7 @@ func (p *Plane) DeleteTenant(ctx context.Context, slug string) error {
 		if err := insertEvent(ctx, tx, slug, "delete", stmt, time.Since(start), "applied", nil); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, slug)
-		return err
+		return notifyTenant(ctx, tx, slug)
 	})
 	if err != nil {
 		return fmt.Errorf("delete tenant %q: %w", slug, err)
@@ -331,7 +309,7 @@ func (p *Plane) DeleteTenant(ctx context.Context, slug string) error {
 
 // EnableModule adds a module (and what it depends on) to a tenant and reconciles the tenant, so
 // that the tables exist when it returns.
-func (p *Plane) EnableModule(ctx context.Context, slug, module string) (*Tenant, error) {
+func (p *Plane) EnableModule(ctx context.Context, slug ident.Slug, module string) (*Tenant, error) {
 	t, err := p.GetTenant(ctx, slug)
 	if err != nil {
 		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
@@ -343,11 +321,14 @@ func (p *Plane) EnableModule(ctx context.Context, slug, module string) (*Tenant,
 	if slices.Contains(t.Modules, module) {
 		return t, nil
 	}
-	if _, err := p.pool.Exec(ctx, `UPDATE erpctl.tenants SET modules = array_append(modules, $2), updated_at = now()
-		WHERE slug = $1 AND NOT follow_all AND NOT $2 = ANY(modules)`, slug, module); err != nil {
-		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
-	}
-	if _, err := p.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, slug); err != nil {
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET modules = array_append(modules, $2), updated_at = now()
+			WHERE slug = $1 AND NOT follow_all AND NOT $2 = ANY(modules)`, slug.String(), module); err != nil {
+			return err
+		}
+		return notifyTenant(ctx, tx, slug)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
 	}
 	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{}); err != nil {
@@ -358,7 +339,7 @@ func (p *Plane) EnableModule(ctx context.Context, slug, module string) (*Tenant,
 
 // DisableModule removes a module from a tenant. Its tables and their rows stay in the schema,
 // no longer managed: erpctl leaves them alone until the module is enabled again.
-func (p *Plane) DisableModule(ctx context.Context, slug, module string) (*Tenant, error) {
+func (p *Plane) DisableModule(ctx context.Context, slug ident.Slug, module string) (*Tenant, error) {
 	t, err := p.GetTenant(ctx, slug)
 	if err != nil {
 		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
@@ -391,14 +372,13 @@ func (p *Plane) DisableModule(ctx context.Context, slug, module string) (*Tenant
 		}
 		// The module's tables leave the managed set, so no reconcile ever counts them as drops.
 		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET follow_all = false, modules = $2,
-			managed = managed - $3::text[], updated_at = now() WHERE slug = $1`, slug, keep, m.Tables); err != nil {
+			managed = managed - $3::text[], updated_at = now() WHERE slug = $1`, slug.String(), keep, m.Tables); err != nil {
 			return err
 		}
 		if err := insertEvent(ctx, tx, slug, "disable-module", "", 0, "applied", nil); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, slug)
-		return err
+		return notifyTenant(ctx, tx, slug)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -37,8 +38,8 @@ const maxTokenNameLen = 100
 // tokenEncoding renders the 32 random bytes of a secret: lowercase base32, no padding.
 var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// hashToken is what the catalog stores of a token secret.
-func hashToken(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
+// HashToken is what the catalog stores of a token secret, and what the data API caches.
+func HashToken(secret string) [sha256.Size]byte { return sha256.Sum256([]byte(secret)) }
 
 func validateTokenName(name string) error {
 	switch {
@@ -58,9 +59,9 @@ const tokenColumns = `id, tenant, name, created_at, revoked_at`
 
 // CreateToken makes a token for tenant slug and returns its record and its secret. The secret
 // (TokenPrefix and 256 random bits) is not stored and cannot be shown again.
-func (p *Plane) CreateToken(ctx context.Context, slug, name string) (*Token, string, error) {
-	if err := ident.ValidateSlug(slug); err != nil {
-		return nil, "", fmt.Errorf("create token: %w: %w", ErrInvalid, err)
+func (p *Plane) CreateToken(ctx context.Context, slug ident.Slug, name string) (*Token, string, error) {
+	if slug.IsZero() {
+		return nil, "", fmt.Errorf("create token: %w: no tenant", ErrInvalid)
 	}
 	if err := validateTokenName(name); err != nil {
 		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
@@ -70,10 +71,10 @@ func (p *Plane) CreateToken(ctx context.Context, slug, name string) (*Token, str
 		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
 	}
 	secret := TokenPrefix + tokenEncoding.EncodeToString(raw[:])
-	hash := hashToken(secret)
+	hash := HashToken(secret)
 	rows, err := p.pool.Query(ctx, `INSERT INTO erpctl.tokens (tenant, name, hash)
 		SELECT slug, $2, $3 FROM erpctl.tenants WHERE slug = $1
-		RETURNING `+tokenColumns, slug, name, hash[:])
+		RETURNING `+tokenColumns, slug.String(), name, hash[:])
 	if err != nil {
 		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
 	}
@@ -90,18 +91,15 @@ func (p *Plane) CreateToken(ctx context.Context, slug, name string) (*Token, str
 	return &tok, secret, nil
 }
 
-// ListTokens returns the tokens of tenant slug, or of every tenant when slug is "", by id.
-// Revoked tokens are listed too, with their revocation time.
-func (p *Plane) ListTokens(ctx context.Context, slug string) ([]Token, error) {
+// ListTokens returns the tokens of tenant slug, or of every tenant when slug is the zero Slug, by
+// id. Revoked tokens are listed too, with their revocation time.
+func (p *Plane) ListTokens(ctx context.Context, slug ident.Slug) ([]Token, error) {
 	what := "list tokens"
-	if slug != "" {
+	if !slug.IsZero() {
 		what = fmt.Sprintf("list tokens of tenant %q", slug)
-		if err := ident.ValidateSlug(slug); err != nil {
-			return nil, fmt.Errorf("list tokens: %w: %w", ErrInvalid, err)
-		}
 	}
 	rows, err := p.pool.Query(ctx, `SELECT `+tokenColumns+` FROM erpctl.tokens
-		WHERE $1 = '' OR tenant = $1 ORDER BY id`, slug)
+		WHERE $1 = '' OR tenant = $1 ORDER BY id`, slug.String())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -112,9 +110,9 @@ func (p *Plane) ListTokens(ctx context.Context, slug string) ([]Token, error) {
 	if toks == nil {
 		toks = []Token{}
 	}
-	if len(toks) == 0 && slug != "" {
+	if len(toks) == 0 && !slug.IsZero() {
 		var exists bool
-		if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.tenants WHERE slug = $1)`, slug).Scan(&exists); err != nil {
+		if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.tenants WHERE slug = $1)`, slug.String()).Scan(&exists); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if !exists {
@@ -124,17 +122,47 @@ func (p *Plane) ListTokens(ctx context.Context, slug string) ([]Token, error) {
 	return toks, nil
 }
 
-// RevokeToken revokes token id; revoking a revoked token again changes nothing. Data API handlers
-// in this process refuse the token at once, those of other processes within their cache TTL
-// (apiCacheTTL).
+// RevokeToken revokes token id; revoking a revoked token again changes nothing. It notifies
+// NotifyTokens in the same transaction, so that every daemon's data API forgets the token as soon
+// as the revocation commits, rather than when its cache entry expires.
 func (p *Plane) RevokeToken(ctx context.Context, id int64) error {
-	tag, err := p.pool.Exec(ctx, `UPDATE erpctl.tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
-	p.authEpoch.Add(1)
+	var n int64
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE erpctl.tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyTokens, strconv.FormatInt(id, 10))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("revoke token %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return fmt.Errorf("revoke token %d: token %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// TokenOwner is whom a valid token speaks for.
+type TokenOwner struct {
+	Tenant string // the slug of its tenant
+	Name   string // the token's name, written into created_by and updated_by
+}
+
+// LookupToken finds the owner of the token whose HashToken is hash; ok is false when no valid
+// (unrevoked) token has it.
+func (p *Plane) LookupToken(ctx context.Context, hash [sha256.Size]byte) (owner TokenOwner, ok bool, err error) {
+	err = p.pool.QueryRow(ctx, `SELECT tenant, name FROM erpctl.tokens WHERE hash = $1 AND revoked_at IS NULL`,
+		hash[:]).Scan(&owner.Tenant, &owner.Name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TokenOwner{}, false, nil
+	}
+	if err != nil {
+		return TokenOwner{}, false, fmt.Errorf("look up token: %w", err)
+	}
+	return owner, true, nil
 }

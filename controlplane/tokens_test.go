@@ -7,15 +7,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/internal/ident"
+
 	"github.com/erpctl/erpctl/controlplane"
 )
 
 func TestTokenLifecycle(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex", "product")
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex", "product")
 
-	tok, secret, err := e.p.CreateToken(e.ctx, "acme", "ci bot")
+	tok, secret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "ci bot")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,17 +31,17 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	// Only the hash is stored.
 	sum := sha256.Sum256([]byte(secret))
-	if n := e.count(`SELECT count(*) FROM erpctl.tokens WHERE hash = $1`, sum[:]); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens WHERE hash = $1`, sum[:]); n != 1 {
 		t.Fatalf("%d tokens with the secret's sha256", n)
 	}
-	if n := e.count(`SELECT count(*) FROM erpctl.tokens WHERE position($1::bytea in hash) > 0 OR name = $2`, []byte(secret), secret); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens WHERE position($1::bytea in hash) > 0 OR name = $2`, []byte(secret), secret); n != 0 {
 		t.Fatal("the secret is stored")
 	}
-	_, secret2, err := e.p.CreateToken(e.ctx, "acme", "ci bot")
+	_, secret2, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "ci bot")
 	if err != nil || secret2 == secret {
 		t.Fatalf("second token: %v (same secret: %v)", err, secret2 == secret)
 	}
-	gtok, _, err := e.p.CreateToken(e.ctx, "globex", "importer")
+	gtok, _, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("globex"), "importer")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,78 +55,79 @@ func TestTokenLifecycle(t *testing.T) {
 		}
 	}
 
-	all, err := e.p.ListTokens(e.ctx, "")
+	all, err := e.P.ListTokens(e.Ctx, ident.Slug{})
 	if err != nil || len(all) != 3 || all[0].ID != tok.ID || all[2].ID != gtok.ID {
 		t.Fatalf("list all: %+v %v", all, err)
 	}
-	acme, err := e.p.ListTokens(e.ctx, "acme")
+	acme, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("acme"))
 	if err != nil || len(acme) != 2 || acme[0].Tenant != "acme" || acme[1].Tenant != "acme" {
 		t.Fatalf("list acme: %+v %v", acme, err)
 	}
-	globex, err := e.p.ListTokens(e.ctx, "globex")
+	globex, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("globex"))
 	if err != nil || len(globex) != 1 || globex[0].ID != gtok.ID {
 		t.Fatalf("list globex: %+v %v", globex, err)
 	}
 
-	if err := e.p.RevokeToken(e.ctx, tok.ID); err != nil {
+	if err := e.P.RevokeToken(e.Ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.p.RevokeToken(e.ctx, tok.ID); err != nil {
+	if err := e.P.RevokeToken(e.Ctx, tok.ID); err != nil {
 		t.Fatalf("revoking twice: %v", err)
 	}
-	acme, _ = e.p.ListTokens(e.ctx, "acme")
+	acme, _ = e.P.ListTokens(e.Ctx, ident.MustParseSlug("acme"))
 	if acme[0].RevokedAt == nil || acme[1].RevokedAt != nil {
 		t.Fatalf("after revoke: %+v", acme)
 	}
-	if n := e.count(`SELECT count(*) FROM erpctl.tokens WHERE revoked_at IS NOT NULL`); n != 1 {
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens WHERE revoked_at IS NOT NULL`); n != 1 {
 		t.Fatalf("%d revoked tokens, want 1 (the other tenant's untouched)", n)
 	}
 
 	// Deleting a tenant deletes its tokens, and only its tokens.
-	if err := e.p.DeleteTenant(e.ctx, "globex"); err != nil {
+	if err := e.P.DeleteTenant(e.Ctx, ident.MustParseSlug("globex")); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.count(`SELECT count(*) FROM erpctl.tokens`); n != 2 {
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens`); n != 2 {
 		t.Fatalf("%d tokens after deleting globex, want acme's 2", n)
 	}
 }
 
 func TestTokenErrors(t *testing.T) {
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
 	cases := []struct {
 		slug, name string
 		want       error
 		msg        string
 	}{
 		{"nope", "bot", controlplane.ErrNotFound, `create token for tenant "nope"`},
-		{"Acme", "bot", controlplane.ErrInvalid, "create token"},
-		{"x'; drop table erpctl.tokens; --", "bot", controlplane.ErrInvalid, "create token"},
+		{"", "bot", controlplane.ErrInvalid, "create token"}, // the zero Slug: bad slugs never become one
 		{"acme", "", controlplane.ErrInvalid, `create token for tenant "acme"`},
 		{"acme", "   ", controlplane.ErrInvalid, `create token for tenant "acme"`},
 		{"acme", "line\nbreak", controlplane.ErrInvalid, `create token for tenant "acme"`},
 		{"acme", strings.Repeat("n", 101), controlplane.ErrInvalid, `create token for tenant "acme"`},
 	}
 	for _, c := range cases {
-		tok, secret, err := e.p.CreateToken(e.ctx, c.slug, c.name)
+		var slug ident.Slug
+		if c.slug != "" {
+			slug = ident.MustParseSlug(c.slug)
+		}
+		tok, secret, err := e.P.CreateToken(e.Ctx, slug, c.name)
 		if !errors.Is(err, c.want) || tok != nil || secret != "" || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("CreateToken(%q, %q) = %v, %q, %v; want %v containing %q", c.slug, c.name, tok, secret, err, c.want, c.msg)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM erpctl.tokens`); n != 0 {
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens`); n != 0 {
 		t.Fatalf("%d tokens after refused creates", n)
 	}
-	if _, err := e.p.ListTokens(e.ctx, "nope"); !errors.Is(err, controlplane.ErrNotFound) {
+	if _, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("nope")); !errors.Is(err, controlplane.ErrNotFound) {
 		t.Errorf("list tokens of a missing tenant: %v", err)
 	}
-	if _, err := e.p.ListTokens(e.ctx, "BAD"); !errors.Is(err, controlplane.ErrInvalid) {
-		t.Errorf("list tokens of a bad slug: %v", err)
-	}
-	if toks, err := e.p.ListTokens(e.ctx, "acme"); err != nil || toks == nil || len(toks) != 0 {
+	if toks, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("acme")); err != nil || toks == nil || len(toks) != 0 {
 		t.Errorf("list tokens of a tenant without any: %#v, %v", toks, err)
 	}
-	if err := e.p.RevokeToken(e.ctx, 12345); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), "12345") {
+	if err := e.P.RevokeToken(e.Ctx, 12345); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), "12345") {
 		t.Errorf("revoke a missing token: %v", err)
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/daemon"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -60,7 +62,7 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return out, err
 	}
-	_, token, err := b.p.CreateToken(ctx, slug, "erpbench")
+	_, token, err := b.p.CreateToken(ctx, ident.MustParseSlug(slug), "erpbench")
 	if err != nil {
 		return out, err
 	}
@@ -123,13 +125,12 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	return append(out, rs...), nil
 }
 
-// serveAPI runs the daemon in-process and returns its base URL. While RunDaemon does not mount the
-// data API yet, or when the daemon scenario found the daemon unusable, the API handler is served on
-// a listener of its own (how says which).
+// serveAPI runs the daemon in-process and returns its base URL. When the daemon scenario found
+// the daemon unusable, the data API is served on a listener of its own (how says which).
 func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), err error) {
 	if b.daemonBroken != "" {
-		base, stop, err := b.serveHandler(func() {})
-		return base, "APIHandler on a listener of its own, not the in-process daemon: the erpctl daemon is not usable (" +
+		base, stop, err := b.serveHandler()
+		return base, "the data API on a listener of its own, not the in-process daemon: the erpctl daemon is not usable (" +
 			b.daemonBroken + ")", stop, err
 	}
 	dctx, cancel := context.WithCancel(ctx)
@@ -137,15 +138,14 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), er
 	passc := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- b.p.RunDaemon(dctx, controlplane.DaemonOptions{
-			Listen: "127.0.0.1:0", Interval: time.Hour,
-			OnListening: func(a net.Addr) { addrc <- a },
-			OnPass: func(*controlplane.Pass) {
+		done <- daemon.Run(dctx, b.p, daemon.Config{
+			Loop: daemon.LoopConfig{Interval: time.Hour, OnPass: func(*controlplane.Pass) {
 				select {
 				case passc <- struct{}{}:
 				default:
 				}
-			},
+			}},
+			Server: daemon.ServerConfig{Listen: "127.0.0.1:0", OnListening: func(a net.Addr) { addrc <- a }},
 		})
 	}()
 	stop = func() {
@@ -168,35 +168,19 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), er
 			return "", "", nil, errors.New("the in-process daemon was not ready within 5 minutes")
 		}
 	}
-	base = "http://" + addr.String()
-	resp, err := http.Get(base + "/api/openapi.json")
-	if err != nil {
-		stop()
-		return "", "", nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		return base, "API served by the in-process daemon (RunDaemon)", stop, nil
-	}
-
-	// The daemon does not mount the API (yet): serve the handler beside it.
-	base, stop, err = b.serveHandler(stop)
-	return base, "APIHandler served beside the in-process daemon, which does not mount it yet", stop, err
+	return "http://" + addr.String(), "API served by the in-process daemon (daemon.Run)", stop, nil
 }
 
-// serveHandler serves the data API handler on a listener of its own; stop also calls then.
-func (b *bench) serveHandler(then func()) (base string, stop func(), err error) {
+// serveHandler serves the data API on a listener of its own.
+func (b *bench) serveHandler() (base string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		then()
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: b.p.APIHandler(controlplane.APIOptions{}), ReadHeaderTimeout: 10 * time.Second}
+	h := api.New(api.Config{Plane: b.p, DB: b.p.Pool()})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() {
-		srv.Close()
-		then()
-	}, nil
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
 // probe checks that GET url answers 200 with the token.

@@ -21,7 +21,7 @@ func (b *bench) create(ctx context.Context) ([]result, error) {
 	var times []time.Duration
 	for i := 1; i <= k; i++ {
 		start := time.Now()
-		if _, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: fmt.Sprintf("bench-create-%03d", i)}); err != nil {
+		if _, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(fmt.Sprintf("bench-create-%03d", i))}); err != nil {
 			return nil, err
 		}
 		times = append(times, time.Since(start))

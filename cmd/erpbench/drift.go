@@ -39,7 +39,7 @@ func (b *bench) drift(ctx context.Context) ([]result, error) {
 			return nil, fmt.Errorf("drift round %d: %d tenants drifted, the pass did %v", round+1, len(drifted), pass.Counts)
 		}
 		for _, slug := range spread(drifted, driftChecked) {
-			rep, err := b.p.DebugTables(ctx, slug)
+			rep, err := b.p.DebugTables(ctx, ident.MustParseSlug(slug))
 			if err != nil {
 				return nil, err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
 )
 
 const fleetWorkers = 4
@@ -40,7 +41,7 @@ func (b *bench) fleet(ctx context.Context) ([]result, error) {
 		go func() {
 			defer wg.Done()
 			for slug := range slugs {
-				if _, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: slug}); err != nil {
+				if _, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(slug)}); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err

@@ -24,9 +24,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -212,7 +210,7 @@ func (b *bench) openDatabase(ctx context.Context) (cleanup func(), err error) {
 	if u := os.Getenv("ERPCTL_BENCH_DATABASE_URL"); u != "" {
 		b.adminURL = u
 		name := "erpbench_" + randomHex(4)
-		if b.url, err = withDatabase(u, name); err != nil {
+		if b.url, err = pgcluster.WithDatabase(u, name); err != nil {
 			return nil, fmt.Errorf("ERPCTL_BENCH_DATABASE_URL: %w", err)
 		}
 		if err := execOn(ctx, u, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -250,7 +248,7 @@ func (b *bench) openDatabase(ctx context.Context) (cleanup func(), err error) {
 // function that drops it.
 func (b *bench) createDatabase(ctx context.Context, prefix string) (string, func(), error) {
 	name := prefix + "_" + randomHex(4)
-	u, err := withDatabase(b.adminURL, name)
+	u, err := pgcluster.WithDatabase(b.adminURL, name)
 	if err != nil {
 		return "", nil, err
 	}
@@ -274,17 +272,6 @@ func execOn(ctx context.Context, u, q string) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 	_, err = conn.Exec(ctx, q)
 	return err
-}
-
-// withDatabase returns the postgres:// URL u with its database replaced by db.
-func withDatabase(u, db string) (string, error) {
-	parsed, err := url.Parse(u)
-	if err != nil || (parsed.Scheme != "postgres" && parsed.Scheme != "postgresql") {
-		return "", errors.New("not a postgres:// URL")
-	}
-	parsed.Path = "/" + db
-	parsed.RawPath = ""
-	return parsed.String(), nil
 }
 
 func randomHex(n int) string {

@@ -40,7 +40,7 @@ func TestFlagParsing(t *testing.T) {
 		"acme", "--name", "ACME Corp", "--modules", "product,inventory"); err != nil {
 		t.Fatal(err)
 	}
-	if create.Slug != "acme" || create.Name != "ACME Corp" || !slices.Equal(create.Modules, []string{"product", "inventory"}) {
+	if create.Slug.String() != "acme" || create.Name != "ACME Corp" || !slices.Equal(create.Modules, []string{"product", "inventory"}) {
 		t.Fatalf("tenant create: %+v", create)
 	}
 
@@ -63,7 +63,7 @@ func TestFlagParsing(t *testing.T) {
 		"acme", "--allow-destructive", "--workers", "8", "--lock-timeout", "2s", "--statement-timeout", "1m"); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Slug != "acme" || rec.All || rec.Workers != 8 || rec.LockTimeout != 2*time.Second || rec.StatementTimeout != time.Minute || !rec.AllowDestructive {
+	if rec.Slug.String() != "acme" || rec.All || rec.Workers != 8 || rec.LockTimeout != 2*time.Second || rec.StatementTimeout != time.Minute || !rec.AllowDestructive {
 		t.Fatalf("reconcile flags: %+v", rec)
 	}
 
@@ -86,7 +86,7 @@ func TestFlagParsing(t *testing.T) {
 	if err := execCmd(NewCmdTokenCreate(f, func(o *TokenCreateOptions) error { tc = o; return nil }), "acme", "--name", "ci"); err != nil {
 		t.Fatal(err)
 	}
-	if tc.Slug != "acme" || tc.Name != "ci" {
+	if tc.Slug.String() != "acme" || tc.Name != "ci" {
 		t.Fatalf("token create: %+v", tc)
 	}
 	var tr *TokenRevokeOptions
@@ -94,7 +94,7 @@ func TestFlagParsing(t *testing.T) {
 		t.Fatalf("token revoke: %v %+v", err, tr)
 	}
 	var tl *TokenListOptions
-	if err := execCmd(NewCmdTokenList(f, func(o *TokenListOptions) error { tl = o; return nil })); err != nil || tl.Slug != "" {
+	if err := execCmd(NewCmdTokenList(f, func(o *TokenListOptions) error { tl = o; return nil })); err != nil || tl.Slug.String() != "" {
 		t.Fatalf("token list: %v %+v", err, tl)
 	}
 
@@ -103,7 +103,7 @@ func TestFlagParsing(t *testing.T) {
 		t.Fatalf("debug tables: %v %+v", err, dt)
 	}
 	var pl *PlanOptions
-	if err := execCmd(NewCmdPlan(f, func(o *PlanOptions) error { pl = o; return nil }), "acme"); err != nil || pl.Slug != "acme" || pl.All {
+	if err := execCmd(NewCmdPlan(f, func(o *PlanOptions) error { pl = o; return nil }), "acme"); err != nil || pl.Slug.String() != "acme" || pl.All {
 		t.Fatalf("plan: %v %+v", err, pl)
 	}
 }

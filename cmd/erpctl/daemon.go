@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/daemon"
 	"github.com/erpctl/erpctl/internal/term"
 )
 
@@ -84,13 +85,10 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	}
 	defer p.Close()
 	log.Info("daemon starting", "interval", opts.Interval.String(), "listen", opts.Listen, "workers", opts.Workers)
-	return p.RunDaemon(ctx, controlplane.DaemonOptions{
-		Interval:         opts.Interval,
-		Listen:           opts.Listen,
-		Workers:          opts.Workers,
-		LockTimeout:      opts.LockTimeout,
-		StatementTimeout: opts.StatementTimeout,
-		Logger:           log,
-		OnListening:      opts.OnListening,
+	return daemon.Run(ctx, p, daemon.Config{
+		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
+			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout},
+		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening},
+		Logger: log,
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
 )
 
@@ -20,7 +21,7 @@ type DebugTablesOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug string
+	Slug ident.Slug
 	Fix  bool
 }
 
@@ -39,7 +40,11 @@ report the tables again.`,
 		Example: "  erpctl debug tables acme\n  erpctl debug tables acme --fix",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -59,9 +64,6 @@ type fixedReport struct {
 }
 
 func debugTablesRun(ctx context.Context, opts *DebugTablesOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -103,7 +105,7 @@ func debugTablesRun(ctx context.Context, opts *DebugTablesOptions) error {
 			fmt.Fprintln(out, indent(s+";", "  "))
 		}
 		if len(res.Destructive) > 0 {
-			fmt.Fprintf(out, "  %s\n", st.Error.Render("-- not applied, destructive (erpctl reconcile "+opts.Slug+" --allow-destructive):"))
+			fmt.Fprintf(out, "  %s\n", st.Error.Render("-- not applied, destructive (erpctl reconcile "+opts.Slug.String()+" --allow-destructive):"))
 			for _, s := range res.Destructive {
 				fmt.Fprintln(out, indent(s+";", "  "))
 			}

@@ -79,8 +79,9 @@ func (f *Factory) Plane(ctx context.Context) (*controlplane.Plane, error) {
 
 // PlaneWithLogger is Plane with a logger for the control plane.
 func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*controlplane.Plane, error) {
-	// Load the modules first: a broken module file is the user's input to fix, not a failure.
-	if _, err := f.Registry(); err != nil {
+	// Load the modules first, once: a broken module file is the user's input to fix, not a failure.
+	reg, err := f.Registry()
+	if err != nil {
 		return nil, err
 	}
 	url := f.DatabaseURL
@@ -91,7 +92,7 @@ func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*contr
 		}
 		url = c.URL(pgcluster.DefaultDatabase)
 	}
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: f.ModulesDir, Logger: log})
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
 	if err != nil {
 		return nil, describeOpenError(err)
 	}

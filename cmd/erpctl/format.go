@@ -83,9 +83,10 @@ func firstLine(s string) string {
 	return s
 }
 
-// validSlug checks a tenant slug from the command line before anything reaches the database.
-func validSlug(slug string) error {
-	return badInput(ident.ValidateSlug(slug))
+// parseSlug parses a tenant slug from the command line, once, before anything reaches the database.
+func parseSlug(s string) (ident.Slug, error) {
+	slug, err := ident.ParseSlug(s)
+	return slug, badInput(err)
 }
 
 // indent prefixes every line of s.

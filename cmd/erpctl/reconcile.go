@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
 )
 
@@ -21,7 +22,7 @@ type PlanOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug    string
+	Slug    ident.Slug
 	All     bool
 	Workers int
 }
@@ -56,14 +57,16 @@ same SQL are shown together.`,
 }
 
 // slugOrAll checks that exactly one of SLUG and --all is given.
-func slugOrAll(cmd *cobra.Command, args []string, slug *string, all bool) error {
+func slugOrAll(cmd *cobra.Command, args []string, slug *ident.Slug, all bool) error {
 	switch {
 	case len(args) == 1 && all:
 		return usageErrorf("give either a tenant SLUG or --all, not both")
 	case len(args) == 0 && !all:
 		return usageErrorf("%s needs a tenant SLUG or --all", cmdPath(cmd))
 	case len(args) == 1:
-		*slug = args[0]
+		var err error
+		*slug, err = parseSlug(args[0])
+		return err
 	}
 	return nil
 }
@@ -78,11 +81,6 @@ type planGroup struct {
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
-	if !opts.All {
-		if err := validSlug(opts.Slug); err != nil {
-			return err
-		}
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -208,7 +206,7 @@ type ReconcileOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug             string
+	Slug             ident.Slug
 	All              bool
 	AllowDestructive bool
 	Workers          int
@@ -269,11 +267,6 @@ func validateTuning(workers int, lock, stmt time.Duration) error {
 }
 
 func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
-	if !opts.All {
-		if err := validSlug(opts.Slug); err != nil {
-			return err
-		}
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err

@@ -36,7 +36,7 @@ type TenantCreateOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug         string
+	Slug         ident.Slug
 	Name         string
 	Modules      []string
 	ModulesGiven bool // --modules was on the command line, even if empty
@@ -58,7 +58,11 @@ added later.`,
 		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			opts.ModulesGiven = cmd.Flags().Changed("modules")
 			if runF != nil {
 				return runF(opts)
@@ -73,9 +77,6 @@ added later.`,
 }
 
 func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	var mods []string
 	for _, m := range opts.Modules {
 		if m = strings.TrimSpace(m); m == "" {
@@ -165,7 +166,7 @@ type TenantShowOptions struct {
 	Format term.Format
 	Now    func() time.Time
 
-	Slug string
+	Slug ident.Slug
 }
 
 // tenantDetail is what tenant show prints: the tenant and its last events.
@@ -182,7 +183,11 @@ func NewCmdTenantShow(f *Factory, runF func(*TenantShowOptions) error) *cobra.Co
 		Short: "Show a tenant: status, modules, last error, blocked SQL and its last 10 events",
 		Args:  exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -192,9 +197,6 @@ func NewCmdTenantShow(f *Factory, runF func(*TenantShowOptions) error) *cobra.Co
 }
 
 func tenantShowRun(ctx context.Context, opts *TenantShowOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -226,7 +228,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		{Label: "Slug", Value: t.Slug},
 		{Label: "Name", Value: t.Name},
 		{Label: "Schema", Value: t.Schema},
-		{Label: "Status", Value: st.Status(t.Status)},
+		{Label: "Status", Value: st.Status(t.Status) + " (" + orDash(t.Reason) + ", since " + stamp(now, t.LastTransitionAt) + ")"},
 		{Label: "Modules", Value: orDash(modules)},
 		{Label: "Created", Value: stamp(now, &t.CreatedAt)},
 		{Label: "Last reconcile", Value: stamp(now, t.LastReconciledAt)},
@@ -245,7 +247,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		return err
 	}
 	out := io.Out
-	if t.Status == controlplane.StatusBlocked && t.BlockedSQL != nil {
+	if t.Reason == controlplane.ReasonDestructiveChange && t.BlockedSQL != nil {
 		fmt.Fprintf(out, "\n%s (nothing was applied; apply it with: erpctl reconcile %s --allow-destructive)\n",
 			st.Bold.Render("Blocked on destructive SQL"), t.Slug)
 		fmt.Fprintln(out, indent(*t.BlockedSQL, "  "))
@@ -275,7 +277,7 @@ type TenantDeleteOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug string
+	Slug ident.Slug
 	Yes  bool
 }
 
@@ -287,7 +289,11 @@ func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobr
 		Short: "Delete a tenant: drop its schema with all its data, and its tokens",
 		Args:  exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -299,10 +305,7 @@ func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobr
 }
 
 func tenantDeleteRun(ctx context.Context, opts *TenantDeleteOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
-	schema := ident.SchemaName(opts.Slug)
+	schema := opts.Slug.Schema()
 	if !opts.Yes {
 		return usageErrorf("refusing to delete tenant %q without --yes: it drops schema %s and every row in it", opts.Slug, schema)
 	}
@@ -318,7 +321,7 @@ func tenantDeleteRun(ctx context.Context, opts *TenantDeleteOptions) error {
 		Slug    string `json:"slug"`
 		Schema  string `json:"schema"`
 		Deleted bool   `json:"deleted"`
-	}{opts.Slug, schema, true}
+	}{opts.Slug.String(), schema, true}
 	return opts.IO.Render(opts.Format, res, func() error {
 		fmt.Fprintf(opts.IO.Out, "%s Deleted tenant %s and dropped schema %s\n", opts.IO.Styles().Success.Render("✓"), opts.Slug, schema)
 		return nil
@@ -334,7 +337,7 @@ type TenantModuleOptions struct {
 	Format term.Format
 
 	Enable bool
-	Slug   string
+	Slug   ident.Slug
 	Module string
 }
 
@@ -355,7 +358,11 @@ func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enabl
 		Short: "Enable a module (and what it depends on) for a tenant and create its tables",
 		Args:  exactArgs("SLUG", "MODULE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Module, opts.Format = args[0], args[1], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Module, opts.Format = slug, args[1], f.Format()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -378,9 +385,6 @@ schema, no longer managed by erpctl, until the module is enabled again.`
 }
 
 func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -416,12 +420,12 @@ func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
 	if err != nil {
 		return err
 	}
-	if t.Status != controlplane.StatusReady {
+	if t.Reason != controlplane.ReasonUpToDate {
 		reason := ""
 		if t.LastError != nil {
 			reason = ": " + *t.LastError
 		}
-		return failedf("tenant %q is %s after the change%s", t.Slug, t.Status, reason)
+		return failedf("tenant %q is %s (%s) after the change%s", t.Slug, t.Status, t.Reason, reason)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func TestTenantLifecycleTwoTenants(t *testing.T) {
 	}
 }
 
-// The JSON documents of DESIGN.md's contracts, each exactly one document on stdout.
+// The JSON documents of the CLI's contracts (docs/operations.md and --help), each exactly one document on stdout.
 func TestJSONContracts(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -113,7 +113,7 @@ func TestJSONContracts(t *testing.T) {
 		t.Fatalf("list: %v", list)
 	}
 	for _, tn := range list {
-		for _, k := range []string{"slug", "schema", "status", "modules", "created_at", "last_reconciled_at", "last_error"} {
+		for _, k := range []string{"slug", "schema", "status", "modules", "created_at", "last_reconciled_at", "last_error", "reason", "last_transition_at"} {
 			if _, ok := tn[k]; !ok {
 				t.Fatalf("tenant list -o json: %q missing from %v", k, tn)
 			}
@@ -126,6 +126,9 @@ func TestJSONContracts(t *testing.T) {
 		}
 		if tn["last_error"] != nil {
 			t.Fatalf("last_error of a Ready tenant: %v", tn["last_error"])
+		}
+		if tn["reason"] != "UpToDate" {
+			t.Fatalf("reason of a Ready tenant: %v", tn["reason"])
 		}
 	}
 	if list[0]["slug"] != "acme" || list[1]["slug"] != "globex" || list[1]["schema"] != "tenant_globex" {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
 )
 
@@ -41,7 +42,7 @@ type TokenCreateOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug string
+	Slug ident.Slug
 	Name string
 }
 
@@ -57,7 +58,11 @@ updated_by.`,
 		Example: "  TOKEN=$(erpctl token create acme --name ci)",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Slug, opts.Format = args[0], f.Format()
+			slug, err := parseSlug(args[0])
+			if err != nil {
+				return err
+			}
+			opts.Slug, opts.Format = slug, f.Format()
 			if opts.Name == "" {
 				return usageErrorf("token create needs --name NAME: who uses the token")
 			}
@@ -72,9 +77,6 @@ updated_by.`,
 }
 
 func tokenCreateRun(ctx context.Context, opts *TokenCreateOptions) error {
-	if err := validSlug(opts.Slug); err != nil {
-		return err
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -108,7 +110,7 @@ type TokenListOptions struct {
 	Format term.Format
 	Now    func() time.Time
 
-	Slug string // "": every tenant
+	Slug ident.Slug // "": every tenant
 }
 
 // NewCmdTokenList parses token list; runF replaces the run in tests.
@@ -122,7 +124,10 @@ func NewCmdTokenList(f *Factory, runF func(*TokenListOptions) error) *cobra.Comm
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Format = f.Format()
 			if len(args) == 1 {
-				opts.Slug = args[0]
+				var err error
+				if opts.Slug, err = parseSlug(args[0]); err != nil {
+					return err
+				}
 			}
 			if runF != nil {
 				return runF(opts)
@@ -133,11 +138,6 @@ func NewCmdTokenList(f *Factory, runF func(*TokenListOptions) error) *cobra.Comm
 }
 
 func tokenListRun(ctx context.Context, opts *TokenListOptions) error {
-	if opts.Slug != "" {
-		if err := validSlug(opts.Slug); err != nil {
-			return err
-		}
-	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err

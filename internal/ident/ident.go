@@ -68,6 +68,37 @@ func SchemaName(slug string) string {
 	return SchemaPrefix + strings.ReplaceAll(slug, "-", "_")
 }
 
+// Slug is a tenant slug that passed the slug rule. It is parsed once, where input arrives (a
+// flag, an argument, a URL), and passed on as a Slug, so that nothing below checks it again. The
+// zero Slug is no tenant.
+type Slug struct{ s string }
+
+// ParseSlug checks s against the slug rule (see ValidateSlug) and returns it as a Slug.
+func ParseSlug(s string) (Slug, error) {
+	if err := ValidateSlug(s); err != nil {
+		return Slug{}, err
+	}
+	return Slug{s}, nil
+}
+
+// MustParseSlug is ParseSlug for slugs written in the code itself; it panics on a bad one.
+func MustParseSlug(s string) Slug {
+	slug, err := ParseSlug(s)
+	if err != nil {
+		panic(err)
+	}
+	return slug
+}
+
+// String is the slug as the user wrote it.
+func (s Slug) String() string { return s.s }
+
+// IsZero reports whether s is the zero Slug.
+func (s Slug) IsZero() bool { return s.s == "" }
+
+// Schema is the tenant's PostgreSQL schema.
+func (s Slug) Schema() string { return SchemaName(s.s) }
+
 // Quote quotes each part of a possibly qualified identifier for SQL.
 func Quote(parts ...string) string {
 	return pgx.Identifier(parts).Sanitize()

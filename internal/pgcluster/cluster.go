@@ -567,3 +567,14 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// WithDatabase returns the postgres:// URL u with its database replaced by db.
+func WithDatabase(u, db string) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil || (parsed.Scheme != "postgres" && parsed.Scheme != "postgresql") {
+		return "", errors.New("not a postgres:// URL")
+	}
+	parsed.Path = "/" + db
+	parsed.RawPath = ""
+	return parsed.String(), nil
+}

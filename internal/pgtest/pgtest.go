@@ -16,9 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -51,7 +49,7 @@ func Main(m *testing.M) {
 
 func run(m *testing.M) int {
 	if u := os.Getenv(EnvURL); u != "" {
-		admin, err := withDatabase(u, "postgres")
+		admin, err := pgcluster.WithDatabase(u, "postgres")
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: %s: %v\n", EnvURL, err)
 			return 1
@@ -137,7 +135,7 @@ func NewDB(t testing.TB) string {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
-	u, err := withDatabase(adminURL, name)
+	u, err := pgcluster.WithDatabase(adminURL, name)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -174,15 +172,4 @@ func dbName(test string) string {
 	suffix := make([]byte, 5)
 	_, _ = rand.Read(suffix)
 	return "t_" + strings.Trim(b.String(), "_") + "_" + hex.EncodeToString(suffix)
-}
-
-// withDatabase returns the URL u with its database replaced by db.
-func withDatabase(u, db string) (string, error) {
-	parsed, err := url.Parse(u)
-	if err != nil || (parsed.Scheme != "postgres" && parsed.Scheme != "postgresql") {
-		return "", errors.New("not a postgres:// URL")
-	}
-	parsed.Path = "/" + db
-	parsed.RawPath = ""
-	return parsed.String(), nil
 }

@@ -1,4 +1,4 @@
-package controlplane
+package api
 
 import (
 	"context"
@@ -28,7 +28,7 @@ var paramRE = regexp.MustCompile(`parameter \$(\d+)`)
 // {"field": ["message"]}, found by SQLSTATE and column (the error's column, the Detail's
 // "Key (col)=", or the parameter it names), never by constraint name alone. argNames gives the
 // field (a write) or query parameter (a list) of each bind parameter.
-func (a *api) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op dbOp, err error, argNames []string) {
+func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op dbOp, err error, argNames []string) {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || r.Context().Err() != nil {
@@ -191,8 +191,8 @@ func dataErrorMessage(code string, res *modules.Resource, name string) string {
 
 // checkColumns finds the columns and definition of the check constraint a violation names,
 // from the catalog. Citus names a shard's constraint with the shard id appended.
-func (a *api) checkColumns(ctx context.Context, rc *reqCtx, name string) ([]string, string) {
-	rows, err := a.p.pool.Query(ctx, `SELECT c.conname, pg_get_constraintdef(c.oid),
+func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) ([]string, string) {
+	rows, err := a.db.Query(ctx, `SELECT c.conname, pg_get_constraintdef(c.oid),
 			coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
 				WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)), '{}')
 		FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'c'`, rc.t.qname)

@@ -1,4 +1,4 @@
-package controlplane
+package api
 
 import (
 	"encoding/json"
@@ -232,6 +232,7 @@ func FuzzDecodeBody(f *testing.F) {
 }
 
 func TestDecimal(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in, out          string
 		maxDigits, scale int
@@ -271,6 +272,7 @@ func TestDecimal(t *testing.T) {
 }
 
 func TestAppendJSONString(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "plain", `q"uote\`, "ctl\x00\x01\n\r\t\x1f", "é ü 日本", "\u2028\u2029", "bad\xffutf8", "<&>"} {
 		b := appendJSONString(nil, s)
 		var back string
@@ -284,6 +286,7 @@ func TestAppendJSONString(t *testing.T) {
 }
 
 func TestAppendTimestamp(t *testing.T) {
+	t.Parallel()
 	for _, ts := range []time.Time{
 		time.Date(2024, 2, 29, 23, 59, 59, 123456000, time.UTC),
 		time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),

@@ -1,4 +1,4 @@
-package controlplane_test
+package api_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/api"
 )
 
 // TestAPIIsolationStress runs both tenants' requests at once over a pool of 4 connections, so
@@ -18,8 +19,9 @@ import (
 // The tenants' ids overlap (each table has its own identity), so a request that reached the
 // wrong schema would find a row: the check is on what the rows say.
 func TestAPIIsolationStress(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{})
-	p4, err := controlplane.Open(a.ctx, controlplane.Config{DatabaseURL: a.url, MaxConns: 4})
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	p4, err := controlplane.Open(a.Ctx, controlplane.Config{DatabaseURL: a.URL, MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,7 @@ func TestAPIIsolationStress(t *testing.T) {
 	if n := p4.Pool().Config().MaxConns; n != 4 {
 		t.Fatalf("pool of %d", n)
 	}
-	srv := httptest.NewServer(p4.APIHandler(controlplane.APIOptions{}))
+	srv := httptest.NewServer(newHandler(p4, api.Config{}))
 	defer srv.Close()
 	client := srv.Client()
 	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 32
@@ -125,10 +127,10 @@ func TestAPIIsolationStress(t *testing.T) {
 	}
 	for _, tenant := range tenants {
 		s := "tenant_" + tenant
-		if n := a.count(`SELECT count(*) FROM ` + s + `.products`); n != workers*rounds {
+		if n := a.Count(`SELECT count(*) FROM ` + s + `.products`); n != workers*rounds {
 			t.Errorf("%s: %d products, want %d", tenant, n, workers*rounds)
 		}
-		if n := a.count(`SELECT count(*) FROM `+s+`.products WHERE sku NOT LIKE $1 OR created_by <> $2
+		if n := a.Count(`SELECT count(*) FROM `+s+`.products WHERE sku NOT LIKE $1 OR created_by <> $2
 			OR (description IS NOT NULL AND description <> $3)`, tenant+"-%", tenant+"-bot", tenant); n != 0 {
 			t.Errorf("%s: %d rows of the other tenant", tenant, n)
 		}

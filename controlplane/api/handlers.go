@@ -1,4 +1,4 @@
-package controlplane
+package api
 
 import (
 	"encoding/binary"
@@ -53,7 +53,7 @@ func writeFieldErrors(w http.ResponseWriter, errs fieldErrors) {
 }
 
 // serverError logs err and writes a 500 that does not repeat it.
-func (a *api) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (a *Handler) serverError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if r.Context().Err() != nil {
 		writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled.")
 		return
@@ -73,13 +73,13 @@ func baseURL(r *http.Request) string {
 
 func (rc *reqCtx) collectionPath() string {
 	res := rc.t.res
-	return "/api/" + rc.tenant.slug + "/" + res.Module + "/" + res.Name + "/"
+	return "/api/" + rc.tenant.slug.String() + "/" + res.Module + "/" + res.Name + "/"
 }
 
 // ---- GET /api/{tenant}/
 
-func (a *api) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	base := baseURL(r) + "/api/" + rc.tenant.slug + "/"
+func (a *Handler) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	base := baseURL(r) + "/api/" + rc.tenant.slug.String() + "/"
 	bp := getBuf()
 	b := append((*bp)[:0], '{')
 	for i, res := range rc.tenant.reg.Resources(rc.tenant.modules) {
@@ -98,7 +98,7 @@ func (a *api) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 
 // ---- GET /api/{tenant}/{module}/{resource}/
 
-func (a *api) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q, errs, detail := parseListQuery(rc.t.res, r.URL.RawQuery)
 	switch {
 	case detail != "":
@@ -116,7 +116,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
 	args := make([]any, 0, n+3)
 	args = append(append(append(args, t.listFmts), q.args...), q.limit, q.offset)
-	rows, err := a.p.pool.Query(r.Context(), stmt, args...)
+	rows, err := a.db.Query(r.Context(), stmt, args...)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, q.argNames)
 		return
@@ -192,8 +192,8 @@ func appendPageURL(b []byte, r *http.Request, limit, offset int64, ok bool) []by
 
 // ---- GET /api/{tenant}/{module}/{resource}/{id}/
 
-func (a *api) retrieve(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	rows, err := a.p.pool.Query(r.Context(), rc.t.getByID, rc.t.fmts, rc.id)
+func (a *Handler) retrieve(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	rows, err := a.db.Query(r.Context(), rc.t.getByID, rc.t.fmts, rc.id)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, nil)
 		return
@@ -202,7 +202,7 @@ func (a *api) retrieve(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 }
 
 // writeOneRow answers with the one row rows holds (a RETURNING or a get by id), or 404.
-func (a *api) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx, rows pgx.Rows, status int, op dbOp, argNames []string) {
+func (a *Handler) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx, rows pgx.Rows, status int, op dbOp, argNames []string) {
 	bp := getBuf()
 	defer putBuf(bp)
 	b := (*bp)[:0]
@@ -232,7 +232,7 @@ func (a *api) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx, ro
 
 // ---- POST /api/{tenant}/{module}/{resource}/
 
-func (a *api) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+func (a *Handler) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	body, ok := a.readBody(w, r)
 	if !ok {
 		return
@@ -247,7 +247,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	stmt, args, argNames := rc.t.writeSQL(false, vals, rc.actor, 0)
-	rows, err := a.p.pool.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
+	rows, err := a.db.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
 	if err != nil {
 		a.dbError(w, r, rc, opWrite, err, argNames)
 		return
@@ -257,7 +257,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 
 // ---- PUT and PATCH /api/{tenant}/{module}/{resource}/{id}/
 
-func (a *api) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, partial bool) {
+func (a *Handler) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, partial bool) {
 	// As DRF does, a missing object is a 404 before anything is said about the body.
 	refuse := func(write func()) {
 		if a.exists(w, r, rc) {
@@ -278,7 +278,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, partial
 		return
 	}
 	stmt, args, argNames := rc.t.writeSQL(true, vals, rc.actor, rc.id)
-	rows, err := a.p.pool.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
+	rows, err := a.db.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
 	if err != nil {
 		a.dbError(w, r, rc, opWrite, err, argNames)
 		return
@@ -288,7 +288,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, partial
 
 // readBodyOrDefer reads an update's body; when the body is refused, a missing object still
 // answers 404 first.
-func (a *api) readBodyOrDefer(w http.ResponseWriter, r *http.Request, rc *reqCtx) ([]byte, bool) {
+func (a *Handler) readBodyOrDefer(w http.ResponseWriter, r *http.Request, rc *reqCtx) ([]byte, bool) {
 	rec := &deferredWriter{header: http.Header{}}
 	body, ok := a.readBody(rec, r)
 	if ok {
@@ -324,9 +324,9 @@ func (d *deferredWriter) replay(w http.ResponseWriter) {
 
 // exists reports whether the request's object exists; when it does not, or the check fails,
 // it has written the answer.
-func (a *api) exists(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
+func (a *Handler) exists(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
 	var ok bool
-	err := a.p.pool.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok)
+	err := a.db.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return false
@@ -340,8 +340,8 @@ func (a *api) exists(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
 
 // ---- DELETE /api/{tenant}/{module}/{resource}/{id}/
 
-func (a *api) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	tag, err := a.p.pool.Exec(r.Context(), rc.t.delByID, rc.id)
+func (a *Handler) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	tag, err := a.db.Exec(r.Context(), rc.t.delByID, rc.id)
 	if err != nil {
 		a.dbError(w, r, rc, opDelete, err, nil)
 		return

@@ -1,4 +1,4 @@
-package controlplane_test
+package api_test
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/pgtest"
 )
 
@@ -22,11 +24,11 @@ func benchAPI(b *testing.B) (srv *httptest.Server, token string) {
 	}
 	b.Cleanup(p.Close)
 	for _, slug := range []string{"acme", "globex"} {
-		if _, err := p.CreateTenant(b.Context(), controlplane.CreateOptions{Slug: slug}); err != nil {
+		if _, err := p.CreateTenant(b.Context(), controlplane.CreateOptions{Slug: ident.MustParseSlug(slug)}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	_, token, err = p.CreateToken(b.Context(), "acme", "bench")
+	_, token, err = p.CreateToken(b.Context(), ident.MustParseSlug("acme"), "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +36,7 @@ func benchAPI(b *testing.B) (srv *httptest.Server, token string) {
 		SELECT 'S-' || i, 'Product ' || i, i * 1.5 FROM generate_series(1, 100) i`); err != nil {
 		b.Fatal(err)
 	}
-	srv = httptest.NewServer(p.APIHandler(controlplane.APIOptions{}))
+	srv = httptest.NewServer(newHandler(p, api.Config{}))
 	b.Cleanup(srv.Close)
 	srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = 256
 	return srv, token

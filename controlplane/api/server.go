@@ -1,7 +1,8 @@
-package controlplane
+package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,24 +14,44 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 )
 
-// APIOptions tune the data API.
-type APIOptions struct {
-	Logger    *slog.Logger  // access log and server errors; nil: the plane's logger
+// Plane is what the data API needs of the control plane: the modules, who a token speaks for,
+// whether a tenant is ready, and the reconciler for a tenant that is not.
+type Plane interface {
+	Registry() *modules.Registry
+	LookupToken(ctx context.Context, hash [sha256.Size]byte) (controlplane.TokenOwner, bool, error)
+	Readiness(ctx context.Context, slug ident.Slug) (*controlplane.Readiness, error)
+	Reconcile(ctx context.Context, slug ident.Slug, o controlplane.ReconcileOptions) (*controlplane.Result, error)
+}
+
+// DB runs the statements of requests against tenant schemas: a *pgxpool.Pool.
+type DB interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Config is what the data API runs on, and its limits.
+type Config struct {
+	Plane     Plane
+	DB        DB
+	Logger    *slog.Logger  // access log and server errors; nil: discard
 	MaxBody   int64         // largest request body in bytes; 0: 1 MiB
 	ReadyWait time.Duration // how long a request waits for its tenant to be reconciled; 0: 10s
 }
 
-// apiCacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
-// and name, and a tenant's schema, status and modules. A token revoked or a tenant deleted or
-// changed by another process takes effect within it; a token revoked through this process's
-// RevokeToken takes effect at once.
-const apiCacheTTL = 2 * time.Second
+// cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
+// and name, and a tenant's schema, status and modules. A tenant deleted or changed by another
+// process takes effect within it; a revoked token at once, where the daemon hears the revocation
+// (ForgetTokens), else within it.
+const cacheTTL = 2 * time.Second
 
 // The limits of list pages.
 const (
@@ -38,9 +59,10 @@ const (
 	maxPageLimit     = 1000
 )
 
-// api is the data API of one plane. It keeps its caches for its own lifetime.
-type api struct {
-	p         *Plane
+// Handler is the data API. It keeps its caches for its own lifetime.
+type Handler struct {
+	p         Plane
+	db        DB
 	log       *slog.Logger
 	maxBody   int64
 	readyWait time.Duration
@@ -53,7 +75,7 @@ type api struct {
 	openapi openapiCache
 }
 
-// APIHandler serves the data API (see DESIGN.md, "Data API"):
+// New returns the data API:
 //
 //	GET  /api/openapi.json                              the OpenAPI description (no token needed)
 //	GET  /api/{tenant}/                                 the tenant's resources and their URLs
@@ -63,10 +85,10 @@ type api struct {
 //	OPTIONS on any of the above                         DRF-style metadata
 //
 // Every tenant request needs "Authorization: Bearer TOKEN" with a token of that tenant.
-func (p *Plane) APIHandler(o APIOptions) http.Handler {
-	a := &api{p: p, log: o.Logger, maxBody: o.MaxBody, readyWait: o.ReadyWait}
+func New(cfg Config) *Handler {
+	a := &Handler{p: cfg.Plane, db: cfg.DB, log: cfg.Logger, maxBody: cfg.MaxBody, readyWait: cfg.ReadyWait}
 	if a.log == nil {
-		a.log = p.log
+		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = 1 << 20
@@ -84,8 +106,11 @@ func (p *Plane) APIHandler(o APIOptions) http.Handler {
 	return a
 }
 
+// ForgetTokens drops every cached token lookup, so that a revocation takes effect at once.
+func (a *Handler) ForgetTokens() { a.tokens.clear() }
+
 // ServeHTTP routes the request and writes its access log line.
-func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	a.mux.ServeHTTP(sw, r)
@@ -134,7 +159,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // serveFallback answers every path no route matches with a JSON 404. (A path that only lacks
 // its trailing slash never gets here: http.ServeMux redirects it, keeping the method.)
-func (a *api) serveFallback(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) serveFallback(w http.ResponseWriter, r *http.Request) {
 	writeDetail(w, http.StatusNotFound, "Not found.")
 }
 
@@ -164,10 +189,10 @@ type reqCtx struct {
 // (invalid: 404), the token (missing or bad: 401), the token's tenant (another tenant or none:
 // the same 404), the tenant's readiness (reconciled on demand; Blocked: 503), the resource
 // (module not enabled or unknown: 404) and the method (405).
-func (a *api) serveTenant(kind routeKind) http.HandlerFunc {
+func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		slug := r.PathValue("tenant")
-		if ident.ValidateSlug(slug) != nil {
+		slug, err := ident.ParseSlug(r.PathValue("tenant"))
+		if err != nil {
 			writeDetail(w, http.StatusNotFound, "Not found.")
 			return
 		}
@@ -175,7 +200,7 @@ func (a *api) serveTenant(kind routeKind) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if tok.tenant != slug {
+		if tok.tenant != slug.String() {
 			writeDetail(w, http.StatusNotFound, "Not found.")
 			return
 		}
@@ -232,7 +257,7 @@ type tokenEntry struct {
 
 // authenticate reads the bearer token and finds its tenant and name; on failure it has written
 // the 401.
-func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, bool) {
+func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, bool) {
 	fail := func(msg string) (tokenEntry, bool) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 		writeDetail(w, http.StatusUnauthorized, msg)
@@ -247,18 +272,17 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, 
 	if secret == "" || len(secret) > 256 || strings.ContainsAny(secret, " \t") {
 		return fail("Invalid token.")
 	}
-	hash := hashToken(secret)
-	epoch := a.p.authEpoch.Load()
+	hash := controlplane.HashToken(secret)
 	now := time.Now()
-	e, ok := a.tokens.get(hash, now, epoch)
+	e, ok := a.tokens.get(hash, now)
 	if !ok {
-		var err error
-		e, err = a.lookupToken(r.Context(), hash)
+		owner, valid, err := a.p.LookupToken(r.Context(), hash)
 		if err != nil {
 			a.serverError(w, r, "look up token", err)
 			return tokenEntry{}, false
 		}
-		a.tokens.put(hash, e, now.Add(apiCacheTTL), epoch)
+		e = tokenEntry{valid: valid, tenant: owner.Tenant, name: owner.Name}
+		a.tokens.put(hash, e, now.Add(cacheTTL))
 	}
 	if !e.valid {
 		return fail("Invalid token.")
@@ -266,49 +290,38 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, 
 	return e, true
 }
 
-func (a *api) lookupToken(ctx context.Context, hash [32]byte) (tokenEntry, error) {
-	e := tokenEntry{valid: true}
-	err := a.p.pool.QueryRow(ctx, `SELECT tenant, name FROM erpctl.tokens WHERE hash = $1 AND revoked_at IS NULL`,
-		hash[:]).Scan(&e.tenant, &e.name)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return tokenEntry{}, nil
-	}
-	return e, err
-}
-
 // ---- tenant readiness
 
-// tenantState is what the API knows of a tenant for up to apiCacheTTL.
+// tenantState is what the API knows of a tenant for up to cacheTTL.
 type tenantState struct {
-	slug, schema string
-	reg          *modules.Registry // the registry its modules and resources come from
-	modules      []string
-	ready        bool
-	// Not ready: notFound, or the 503's reason; retry says whether a reconcile may fix it.
+	slug     ident.Slug
+	schema   string
+	reg      *modules.Registry // the registry its modules and resources come from
+	modules  []string
+	ready    bool
 	notFound bool
-	reason   string
-	retry    bool
+	reason   string // not ready: the 503's message
 }
 
 // readyTenant returns the tenant, reconciling it first when it is not Ready; on failure it has
 // written the 404 or 503.
-func (a *api) readyTenant(w http.ResponseWriter, r *http.Request, slug string) (*tenantState, bool) {
+func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident.Slug) (*tenantState, bool) {
 	ctx := r.Context()
-	ts, ok := a.tenants.get(slug, time.Now(), 0)
+	ts, ok := a.tenants.get(slug.String(), time.Now())
 	if ok && ts.reg != a.p.Registry() {
 		ok = false // the modules were reloaded: the desired state may have changed
 	}
 	if !ok {
-		var err error
-		if ts, err = a.loadTenant(ctx, slug); err != nil {
+		rd, err := a.p.Readiness(ctx, slug)
+		if err != nil {
 			a.serverError(w, r, "read tenant", err)
 			return nil, false
 		}
-		if ts.retry {
+		ts = stateOf(slug, rd)
+		if rd.Reconcilable() {
 			// Not Ready, and a reconcile may fix it: one reconcile per tenant at a time, shared by
 			// every request waiting for it, bounded by ReadyWait.
-			reg := ts.reg
-			call := a.flight.DoChan(slug, func() (any, error) { return a.reconcileTenant(ctx, reg, slug), nil })
+			call := a.flight.DoChan(slug.String(), func() (any, error) { return a.reconcileTenant(ctx, rd.Registry, slug), nil })
 			select {
 			case res := <-call:
 				ts = res.Val.(*tenantState)
@@ -318,7 +331,7 @@ func (a *api) readyTenant(w http.ResponseWriter, r *http.Request, slug string) (
 			}
 		}
 		// A tenant that is not ready stays so for the TTL too: at most one reconcile per TTL.
-		a.tenants.put(slug, ts, time.Now().Add(apiCacheTTL), 0)
+		a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
 	}
 	switch {
 	case ts.ready:
@@ -332,42 +345,23 @@ func (a *api) readyTenant(w http.ResponseWriter, r *http.Request, slug string) (
 	return nil, false
 }
 
-// loadTenant reads a tenant from the catalog. It is ready when its status is Ready and what was
-// last applied is the desired state of the current module registry.
-func (a *api) loadTenant(ctx context.Context, slug string) (*tenantState, error) {
-	reg := a.p.Registry()
-	ts := &tenantState{slug: slug, reg: reg}
-	var (
-		status, desiredHash, blockedSQL string
-		followAll                       bool
-		chosen                          []string
-	)
-	err := a.p.pool.QueryRow(ctx, `SELECT schema_name, status, follow_all, modules, desired_hash, coalesce(blocked_sql, '')
-		FROM erpctl.tenants WHERE slug = $1`, slug).Scan(&ts.schema, &status, &followAll, &chosen, &desiredHash, &blockedSQL)
-	if errors.Is(err, pgx.ErrNoRows) {
-		ts.notFound = true
-		return ts, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	enabled, eerr := enabledModules(reg, followAll, chosen)
-	current := eerr == nil && desiredHash == reg.Hash(enabled)
-	ts.modules = enabled
+// stateOf is what a request may do with a tenant in the state rd describes.
+func stateOf(slug ident.Slug, rd *controlplane.Readiness) *tenantState {
+	ts := &tenantState{slug: slug, schema: rd.Schema, reg: rd.Registry, modules: rd.Modules}
 	switch {
-	case current && status == StatusReady:
+	case !rd.Found:
+		ts.notFound = true
+	case rd.Ready():
 		ts.ready = true
-	case current && status == StatusBlocked:
-		// Reconciling again would only block again; a change of the modules changes the hash.
-		ts.reason = blockedReason(slug, blockedSQL)
+	case rd.Reconcilable():
+		ts.reason = fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, rd.Status)
 	default:
-		ts.reason = fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, status)
-		ts.retry = true
+		ts.reason = blockedReason(slug, rd.BlockedSQL)
 	}
-	return ts, nil
+	return ts
 }
 
-func blockedReason(slug, stmts string) string {
+func blockedReason(slug ident.Slug, stmts string) string {
 	msg := fmt.Sprintf("Tenant %q is blocked: its schema needs a destructive change that is only applied on request "+
 		"(erpctl reconcile %s --allow-destructive)", slug, slug)
 	if stmts = strings.TrimSpace(stmts); stmts != "" {
@@ -376,48 +370,44 @@ func blockedReason(slug, stmts string) string {
 	return msg + "."
 }
 
-// reconcileTenant runs p.Reconcile for a request. It outlives a cancelled request (the others
+// reconcileTenant runs the reconciler for a request. It outlives a cancelled request (the others
 // waiting for it still want it) but not ReadyWait. reg is the registry the tenant was read with.
-func (a *api) reconcileTenant(ctx context.Context, reg *modules.Registry, slug string) *tenantState {
+func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, slug ident.Slug) *tenantState {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.readyWait)
 	defer cancel()
-	res, err := a.p.Reconcile(ctx, slug, ReconcileOptions{})
 	notReady := &tenantState{slug: slug, reg: reg, reason: fmt.Sprintf("Tenant %q is not ready yet; try again later.", slug)}
+	res, err := a.p.Reconcile(ctx, slug, controlplane.ReconcileOptions{})
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, controlplane.ErrNotFound):
 		return &tenantState{slug: slug, reg: reg, notFound: true}
 	case err != nil:
-		a.log.Error("api: reconcile tenant on demand", "tenant", slug, "err", err)
+		a.log.Error("api: reconcile tenant on demand", "tenant", slug.String(), "err", err)
 		return notReady
-	case res.Status == StatusBlocked:
-		return &tenantState{slug: slug, reg: reg, reason: blockedReason(slug, strings.Join(res.Destructive, ";\n"))}
-	case res.Status != StatusReady:
-		if res.Action == ActionSkipped && res.Status == "" {
-			return &tenantState{slug: slug, reg: reg, notFound: true}
-		}
-		if ctx.Err() == nil {
-			a.log.Error("api: reconcile tenant on demand", "tenant", slug, "status", res.Status, "err", res.Error)
-		}
-		return notReady
+	case res.Action == controlplane.ActionSkipped && res.Status == "":
+		return &tenantState{slug: slug, reg: reg, notFound: true} // deleted meanwhile
 	}
-	ts, err := a.loadTenant(ctx, slug)
+	rd, err := a.p.Readiness(ctx, slug)
 	if err != nil {
-		a.log.Error("api: read tenant after reconcile", "tenant", slug, "err", err)
+		a.log.Error("api: read tenant after reconcile", "tenant", slug.String(), "err", err)
 		return notReady
 	}
-	if ts.retry {
-		return notReady // changed again meanwhile
+	ts := stateOf(slug, rd)
+	if !ts.ready && !ts.notFound && rd.Reconcilable() {
+		if ctx.Err() == nil {
+			a.log.Error("api: reconcile tenant on demand", "tenant", slug.String(), "status", res.Status, "err", res.Error)
+		}
+		return notReady
 	}
 	return ts
 }
 
 // forgetTenant drops what the API knows of a tenant, after a query found its schema gone.
-func (a *api) forgetTenant(slug string) { a.tenants.del(slug) }
+func (a *Handler) forgetTenant(slug ident.Slug) { a.tenants.del(slug.String()) }
 
 // ---- caches
 
-// ttlCache is a map whose entries expire (by the monotonic clock that time.Now carries), and whose entries of an older epoch are misses. It
-// never grows past max entries: a full cache drops its expired entries, then everything.
+// ttlCache is a map whose entries expire (by the monotonic clock that time.Now carries). It never
+// grows past max entries: a full cache drops its expired entries, then everything.
 type ttlCache[K comparable, V any] struct {
 	mu  sync.RWMutex
 	m   map[K]ttlEntry[V]
@@ -427,21 +417,20 @@ type ttlCache[K comparable, V any] struct {
 type ttlEntry[V any] struct {
 	v       V
 	expires time.Time
-	epoch   uint64
 }
 
-func (c *ttlCache[K, V]) get(k K, now time.Time, epoch uint64) (V, bool) {
+func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	if !ok || !now.Before(e.expires) || e.epoch != epoch {
+	if !ok || !now.Before(e.expires) {
 		var zero V
 		return zero, false
 	}
 	return e.v, true
 }
 
-func (c *ttlCache[K, V]) put(k K, v V, expires time.Time, epoch uint64) {
+func (c *ttlCache[K, V]) put(k K, v V, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -458,11 +447,17 @@ func (c *ttlCache[K, V]) put(k K, v V, expires time.Time, epoch uint64) {
 			clear(c.m)
 		}
 	}
-	c.m[k] = ttlEntry[V]{v: v, expires: expires, epoch: epoch}
+	c.m[k] = ttlEntry[V]{v: v, expires: expires}
 }
 
 func (c *ttlCache[K, V]) del(k K) {
 	c.mu.Lock()
 	delete(c.m, k)
+	c.mu.Unlock()
+}
+
+func (c *ttlCache[K, V]) clear() {
+	c.mu.Lock()
+	clear(c.m)
 	c.mu.Unlock()
 }

@@ -1,4 +1,4 @@
-package controlplane
+package api
 
 import (
 	"bytes"
@@ -95,7 +95,7 @@ func fieldInfo(c *modules.Column) object {
 
 // options answers OPTIONS with DRF's metadata: on a collection the fields a POST takes, on an
 // object the fields a PUT takes (when the object exists).
-func (a *api) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind routeKind) {
+func (a *Handler) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind routeKind) {
 	var meta object
 	switch kind {
 	case routeRoot:
@@ -120,7 +120,7 @@ func (a *api) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind r
 		if kind == routeDetail {
 			action = "PUT"
 			var ok bool
-			if err := a.p.pool.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok); err != nil {
+			if err := a.db.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok); err != nil {
 				action = "" // DRF leaves out the actions of an object it cannot find
 			}
 		}
@@ -145,7 +145,7 @@ type openapiCache struct {
 	doc []byte
 }
 
-func (a *api) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodOptions:

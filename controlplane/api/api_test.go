@@ -1,4 +1,4 @@
-package controlplane_test
+package api_test
 
 import (
 	"bytes"
@@ -16,34 +16,44 @@ import (
 	"testing"
 	"time"
 
+	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/internal/ident"
+
 	"github.com/erpctl/erpctl/controlplane"
 )
 
 // apiEnv is a control plane with tenants acme and globex (every module), a token for each, and
 // the data API over it.
 type apiEnv struct {
-	*env
-	h    http.Handler
+	*cptest.Env
+	h    *api.Handler
 	tok  map[string]string // tenant → secret
 	name map[string]string // tenant → token name
 }
 
-func newAPIEnv(t *testing.T, o controlplane.APIOptions) *apiEnv {
+func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 	t.Helper()
-	e := newEnv(t)
-	e.create("acme")
-	e.create("globex")
-	a := &apiEnv{env: e, tok: map[string]string{}, name: map[string]string{}}
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	a := &apiEnv{Env: e, tok: map[string]string{}, name: map[string]string{}}
 	for _, slug := range []string{"acme", "globex"} {
 		a.name[slug] = slug + "-bot"
-		_, secret, err := e.p.CreateToken(e.ctx, slug, a.name[slug])
+		_, secret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug(slug), a.name[slug])
 		if err != nil {
 			t.Fatal(err)
 		}
 		a.tok[slug] = secret
 	}
-	a.h = e.p.APIHandler(o)
+	a.h = newHandler(e.P, o)
 	return a
+}
+
+// newHandler is the data API over p, as the daemon mounts it.
+func newHandler(p *controlplane.Plane, cfg api.Config) *api.Handler {
+	cfg.Plane, cfg.DB = p, p.Pool()
+	return api.New(cfg)
 }
 
 type apiResp struct {
@@ -67,7 +77,7 @@ func (r apiResp) obj(t *testing.T) map[string]any {
 // do sends a request with the tenant's token ("" for none, or a raw secret starting "raw:").
 // A non-empty body is JSON unless a "Content-Type" header is given in hdrs (name, value, ...).
 func (a *apiEnv) do(method, path, tenant, body string, hdrs ...string) apiResp {
-	a.t.Helper()
+	a.T.Helper()
 	return doWith(a.h, method, path, a.auth(tenant), body, hdrs...)
 }
 
@@ -103,15 +113,15 @@ func doWith(h http.Handler, method, path, auth, body string, hdrs ...string) api
 
 // must checks the status and returns the decoded object.
 func (a *apiEnv) must(status int, method, path, tenant, body string) map[string]any {
-	a.t.Helper()
+	a.T.Helper()
 	r := a.do(method, path, tenant, body)
 	if r.status != status {
-		a.t.Fatalf("%s %s: %s, want %d", method, path, r, status)
+		a.T.Fatalf("%s %s: %s, want %d", method, path, r, status)
 	}
 	if status == http.StatusNoContent {
 		return nil
 	}
-	return r.obj(a.t)
+	return r.obj(a.T)
 }
 
 func jsonEqual(t *testing.T, what string, got []byte, want string) {
@@ -146,7 +156,8 @@ func idOf(t *testing.T, m map[string]any) int64 {
 }
 
 func TestAPICreateReadUpdateDelete(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{})
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
 	cat := a.must(201, "POST", categoriesURL, "acme", `{"name": "Tools"}`)
 	catID := idOf(t, cat)
 
@@ -201,11 +212,10 @@ func TestAPICreateReadUpdateDelete(t *testing.T) {
 	}
 
 	// PATCH any subset; updated_at moves, created_at and created_by do not; updated_by is the caller.
-	_, secret2, err := a.p.CreateToken(a.ctx, "acme", "second-bot")
+	_, secret2, err := a.P.CreateToken(a.Ctx, ident.MustParseSlug("acme"), "second-bot")
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond)
 	r = doWith(a.h, "PATCH", detail, "Bearer "+secret2, `{"price": "10.25", "created_by": "x", "id": 5}`)
 	if r.status != 200 {
 		t.Fatalf("patch: %s", r)
@@ -236,10 +246,10 @@ func TestAPICreateReadUpdateDelete(t *testing.T) {
 		}
 		jsonEqual(t, m+" after delete", r.body, `{"detail": "Not found."}`)
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_acme.products`); n != 2 {
+	if n := a.Count(`SELECT count(*) FROM tenant_acme.products`); n != 2 {
 		t.Fatalf("%d products in acme", n)
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_globex.products`); n != 0 {
+	if n := a.Count(`SELECT count(*) FROM tenant_globex.products`); n != 0 {
 		t.Fatalf("%d products in globex", n)
 	}
 	// The tenant's resource list.
@@ -262,20 +272,21 @@ func TestAPICreateReadUpdateDelete(t *testing.T) {
 
 // rowCounts counts the rows of every table of both tenants.
 func (a *apiEnv) rowCounts() string {
-	a.t.Helper()
+	a.T.Helper()
 	var parts []string
 	for _, s := range []string{"tenant_acme", "tenant_globex"} {
 		for _, tb := range []string{"categories", "products", "warehouses", "stock_items"} {
-			parts = append(parts, fmt.Sprintf("%s.%s=%d", s, tb, a.count(`SELECT count(*) FROM `+s+`.`+tb)))
+			parts = append(parts, fmt.Sprintf("%s.%s=%d", s, tb, a.Count(`SELECT count(*) FROM `+s+`.`+tb)))
 		}
 	}
 	return strings.Join(parts, " ")
 }
 
 func TestAPIBadRequests(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{MaxBody: 4096})
-	a.create("initech", "product")
-	_, initechTok, err := a.p.CreateToken(a.ctx, "initech", "bot")
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{MaxBody: 4096})
+	a.Create("initech", "product")
+	_, initechTok, err := a.P.CreateToken(a.Ctx, ident.MustParseSlug("initech"), "bot")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,24 +439,26 @@ func TestAPIBadRequests(t *testing.T) {
 }
 
 func TestAPIAuthentication(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{})
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
 	a.must(201, "POST", "/api/acme/product/categories/", "acme", `{"name": "Tools"}`)
-	revoked, revokedSecret, err := a.p.CreateToken(a.ctx, "acme", "old")
+	revoked, revokedSecret, err := a.P.CreateToken(a.Ctx, ident.MustParseSlug("acme"), "old")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := a.do("GET", productsURL, "raw:Bearer "+revokedSecret, ""); r.status != 200 {
 		t.Fatalf("before revoke: %s", r)
 	}
-	if err := a.p.RevokeToken(a.ctx, revoked.ID); err != nil {
+	if err := a.P.RevokeToken(a.Ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
+	a.h.ForgetTokens() // what the daemon does when it hears the revocation
 	unauth := []struct{ name, auth, want string }{
 		{"no header", "", "Authentication credentials were not provided."},
 		{"other scheme", "raw:Basic YWxhZGRpbjpvcGVuc2VzYW1l", "Authentication credentials were not provided."},
 		{"empty bearer", "raw:Bearer ", "Invalid token."},
 		{"wrong token", "raw:Bearer erp_nottherightone", "Invalid token."},
-		{"revoked token (at once)", "raw:Bearer " + revokedSecret, "Invalid token."},
+		{"revoked token (once heard)", "raw:Bearer " + revokedSecret, "Invalid token."},
 		{"two words", "raw:Bearer " + a.tok["acme"] + " x", "Invalid token."},
 	}
 	for _, c := range unauth {
@@ -485,7 +498,7 @@ func TestAPIAuthentication(t *testing.T) {
 			t.Errorf("%s %s with acme's token: %s, want the same 404 as a missing tenant", c.method, c.path, r)
 		}
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_globex.categories`); n != 0 {
+	if n := a.Count(`SELECT count(*) FROM tenant_globex.categories`); n != 0 {
 		t.Fatalf("globex has %d categories", n)
 	}
 	// Invalid slugs are 404 before any lookup, token or not.
@@ -495,17 +508,18 @@ func TestAPIAuthentication(t *testing.T) {
 		}
 	}
 	// A deleted tenant's token stops working (its tokens go with it).
-	if err := a.p.DeleteTenant(a.ctx, "globex"); err != nil {
+	if err := a.P.DeleteTenant(a.Ctx, ident.MustParseSlug("globex")); err != nil {
 		t.Fatal(err)
 	}
-	fresh := a.p.APIHandler(controlplane.APIOptions{})
+	fresh := newHandler(a.P, api.Config{})
 	if r := doWith(fresh, "GET", "/api/globex/", "Bearer "+a.tok["globex"], ""); r.status != 401 {
 		t.Errorf("token of a deleted tenant: %s", r)
 	}
 }
 
 func TestAPIListPaginationFiltersOrdering(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{})
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
 	cat := idOf(t, a.must(201, "POST", categoriesURL, "acme", `{"name": "Tools"}`))
 	for i := 1; i <= 25; i++ {
 		body := fmt.Sprintf(`{"sku": "P-%02d", "name": "Product %d", "price": "%d.%02d"}`, i, i%5, 30-i, i)
@@ -619,13 +633,14 @@ func TestAPIListPaginationFiltersOrdering(t *testing.T) {
 			t.Errorf("%s: %s", q, r)
 		}
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_acme.products`); n != 25 {
+	if n := a.Count(`SELECT count(*) FROM tenant_acme.products`); n != 25 {
 		t.Fatalf("%d products", n)
 	}
 }
 
 func TestAPIOptionsAndOpenAPI(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{})
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
 	r := a.do("OPTIONS", productsURL, "acme", "")
 	if r.status != 200 || r.hdr.Get("Allow") != "GET, POST, HEAD, OPTIONS" {
 		t.Fatalf("OPTIONS: %s %v", r, r.hdr)
@@ -715,30 +730,31 @@ func TestAPIOptionsAndOpenAPI(t *testing.T) {
 }
 
 func TestAPITenantReadiness(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{ReadyWait: 30 * time.Second})
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{ReadyWait: 30 * time.Second})
 	a.must(201, "POST", productsURL, "acme", `{"sku": "A-1", "name": "Anvil", "description": "heavy"}`)
 
 	// A Pending tenant is reconciled on demand, then served.
-	a.exec(`UPDATE erpctl.tenants SET status = 'Pending' WHERE slug = 'acme'`)
-	h := a.p.APIHandler(controlplane.APIOptions{})
+	a.Exec(`UPDATE erpctl.tenants SET status = 'Pending' WHERE slug = 'acme'`)
+	h := newHandler(a.P, api.Config{})
 	if r := doWith(h, "GET", productsURL, a.auth("acme"), ""); r.status != 200 {
 		t.Fatalf("pending tenant: %s", r)
 	}
-	if n := a.count(`SELECT count(*) FROM erpctl.tenants WHERE slug = 'acme' AND status = 'Ready'`); n != 1 {
+	if n := a.Count(`SELECT count(*) FROM erpctl.tenants WHERE slug = 'acme' AND status = 'Ready'`); n != 1 {
 		t.Fatal("acme not Ready after the on-demand reconcile")
 	}
 
 	// The wait for a reconcile is bounded by ReadyWait: with the tenant's catalog row locked,
 	// the reconcile cannot finish, and the request gives up with a 503.
-	a.exec(`UPDATE erpctl.tenants SET status = 'Pending' WHERE slug = 'acme'`)
-	tx, err := a.db.BeginTx(a.ctx, nil)
+	a.Exec(`UPDATE erpctl.tenants SET status = 'Pending' WHERE slug = 'acme'`)
+	tx, err := a.DB.BeginTx(a.Ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tx.Exec(`SELECT * FROM erpctl.tenants WHERE slug = 'acme' FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
-	h = a.p.APIHandler(controlplane.APIOptions{ReadyWait: 300 * time.Millisecond})
+	h = newHandler(a.P, api.Config{ReadyWait: 300 * time.Millisecond})
 	began := time.Now()
 	r := doWith(h, "GET", productsURL, a.auth("acme"), "")
 	if r.status != 503 || r.hdr.Get("Retry-After") == "" || time.Since(began) > 5*time.Second {
@@ -748,14 +764,14 @@ func TestAPITenantReadiness(t *testing.T) {
 		t.Fatalf("globex while acme waits: %s", r)
 	}
 	tx.Rollback()
-	h = a.p.APIHandler(controlplane.APIOptions{})
+	h = newHandler(a.P, api.Config{})
 	if r := doWith(h, "GET", productsURL, a.auth("acme"), ""); r.status != 200 {
 		t.Fatalf("after the lock: %s", r)
 	}
 
 	// A Blocked tenant answers 503 with the reason.
-	a.exec(`UPDATE erpctl.tenants SET status = 'Blocked', blocked_sql = 'DROP TABLE "tenant_acme"."x"' WHERE slug = 'acme'`)
-	h = a.p.APIHandler(controlplane.APIOptions{})
+	a.Exec(`UPDATE erpctl.tenants SET status = 'Blocked', status_reason = 'DestructiveChange', blocked_sql = 'DROP TABLE "tenant_acme"."x"' WHERE slug = 'acme'`)
+	h = newHandler(a.P, api.Config{})
 	r = doWith(h, "GET", productsURL, a.auth("acme"), "")
 	if r.status != 503 || !strings.Contains(r.obj(t)["detail"].(string), `DROP TABLE "tenant_acme"."x"`) {
 		t.Fatalf("blocked tenant: %s", r)
@@ -763,35 +779,36 @@ func TestAPITenantReadiness(t *testing.T) {
 	if r := doWith(h, "GET", "/api/globex/product/products/", a.auth("globex"), ""); r.status != 200 {
 		t.Fatalf("globex while acme is blocked: %s", r)
 	}
-	a.exec(`UPDATE erpctl.tenants SET status = 'Ready', blocked_sql = NULL WHERE slug = 'acme'`)
+	a.Exec(`UPDATE erpctl.tenants SET status = 'Ready', blocked_sql = NULL WHERE slug = 'acme'`)
 
 	// A module change that adds a column reaches the tenant on its next request.
-	a.writeModule("product", strings.Replace(builtinSource(t, "product"), `  column "price" {`,
+	a.WriteModule("product", strings.Replace(cptest.BuiltinSource(t, "product"), `  column "price" {`,
 		"  column \"color\" {\n    type = text\n    null = true\n  }\n  column \"price\" {", 1))
 	p := a.must(201, "POST", productsURL, "acme", `{"sku": "C-1", "name": "Crayon", "color": "red"}`)
 	if p["color"] != "red" {
 		t.Fatalf("new column: %v", p)
 	}
 	// One that drops a column blocks the tenant: 503 with the SQL it would need; nothing changes.
-	src := builtinSource(t, "product")
+	src := cptest.BuiltinSource(t, "product")
 	start := strings.Index(src, `  column "description" {`)
 	end := start + strings.Index(src[start:], "}\n") + 2
 	src = src[:start] + src[end:]
 	start = strings.Index(src, `  column "description" {`)
 	end = start + strings.Index(src[start:], "}\n") + 2
-	a.writeModule("product", src[:start]+src[end:])
+	a.WriteModule("product", src[:start]+src[end:])
 	r = a.do("GET", productsURL, "acme", "")
 	if r.status != 503 || !strings.Contains(r.obj(t)["detail"].(string), "DROP COLUMN") || r.hdr.Get("Retry-After") == "" {
 		t.Fatalf("blocked by a drop: %s", r)
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_acme.products WHERE description = 'heavy'`); n != 1 {
+	if n := a.Count(`SELECT count(*) FROM tenant_acme.products WHERE description = 'heavy'`); n != 1 {
 		t.Fatal("the blocked change touched the data")
 	}
 }
 
 func TestAPIAccessLog(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
-	a := newAPIEnv(t, controlplane.APIOptions{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	a := newAPIEnv(t, api.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
 	a.must(201, "POST", productsURL, "acme", `{"sku": "A-1", "name": "Anvil"}`)
 	a.do("GET", productsURL+"?sku=secret-filter", "raw:Bearer wrong", "")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -869,8 +886,9 @@ table "things" {
 // TestAPIColumnKinds round-trips every kind of column through a module added at run time,
 // which the tenants get on their next request.
 func TestAPIColumnKinds(t *testing.T) {
-	a := newAPIEnv(t, controlplane.APIOptions{})
-	a.writeModule("misc", kindsModule)
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	a.WriteModule("misc", kindsModule)
 	const things = "/api/acme/misc/things/"
 	r := a.do("POST", things, "acme", `{"label": "a", "flag": "yes", "ratio": 0.25, "small": "12", "born": "2024-02-29",
 		"seen": "2024-03-01T10:00:00+02:00", "meta": {"k": [1, "two", null]}, "uid": "{6F9619FF-8B86-D011-B42D-00C04FC964FF}",
@@ -930,10 +948,10 @@ func TestAPIColumnKinds(t *testing.T) {
 	if r := a.do("GET", things+"?addr__gt=zzz", "acme", ""); r.status != 400 || r.obj(t)["addr__gt"] == nil {
 		t.Errorf("bad inet filter: %s", r)
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_acme.things`); n != 2 {
+	if n := a.Count(`SELECT count(*) FROM tenant_acme.things`); n != 2 {
 		t.Errorf("%d things in acme", n)
 	}
-	if n := a.count(`SELECT count(*) FROM tenant_globex.things`); n != 1 {
+	if n := a.Count(`SELECT count(*) FROM tenant_globex.things`); n != 1 {
 		t.Errorf("%d things in globex", n)
 	}
 }

@@ -1,4 +1,4 @@
-package controlplane
+package api
 
 import (
 	"bytes"
@@ -97,7 +97,7 @@ func jsonErrorText(err error) string {
 
 // readBody reads a request body of at most maxBody bytes. An empty body is fine (it means {});
 // a body that is not JSON is a 415, a body too large a 413, both written here.
-func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.ContentLength > a.maxBody {
 		writeDetail(w, http.StatusRequestEntityTooLarge, a.tooLarge())
 		return nil, false
@@ -123,6 +123,6 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return body, true
 }
 
-func (a *api) tooLarge() string {
+func (a *Handler) tooLarge() string {
 	return "Request body is larger than " + strconv.FormatInt(a.maxBody, 10) + " bytes."
 }

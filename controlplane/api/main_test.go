@@ -1,0 +1,9 @@
+package api_test
+
+import (
+	"testing"
+
+	"github.com/erpctl/erpctl/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -1,0 +1,144 @@
+// Package cptest gives the tests of controlplane and its sub-packages a control plane on a fresh
+// database of the test binary's throwaway cluster (see internal/pgtest), and helpers to look into it.
+package cptest
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/hcl"
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/internal/pgtest"
+)
+
+// Env is one test's control plane on a fresh database, with a modules dir the test may write to.
+type Env struct {
+	T          *testing.T
+	Ctx        context.Context
+	P          *controlplane.Plane
+	DB         *sql.DB // the same database through database/sql, for looking into it
+	URL        string
+	ModulesDir string
+}
+
+// New opens a control plane on a fresh database; everything is closed and dropped when the test ends.
+func New(t *testing.T) *Env {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	dir := t.TempDir()
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: dir})
+	if err != nil {
+		t.Fatalf("open control plane: %v", err)
+	}
+	t.Cleanup(p.Close)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: url, ModulesDir: dir}
+}
+
+// Create creates tenant slug with mods (none: every module).
+func (e *Env) Create(slug string, mods ...string) *controlplane.Tenant {
+	e.T.Helper()
+	tn, err := e.P.CreateTenant(e.Ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(slug), Modules: mods})
+	if err != nil {
+		e.T.Fatalf("create tenant %s: %v", slug, err)
+	}
+	return tn
+}
+
+// Exec runs a statement.
+func (e *Env) Exec(q string, args ...any) {
+	e.T.Helper()
+	if _, err := e.DB.ExecContext(e.Ctx, q, args...); err != nil {
+		e.T.Fatalf("%s: %v", q, err)
+	}
+}
+
+// Count runs a query of one integer.
+func (e *Env) Count(q string, args ...any) int {
+	e.T.Helper()
+	var n int
+	if err := e.DB.QueryRowContext(e.Ctx, q, args...).Scan(&n); err != nil {
+		e.T.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// WriteModule writes a module file into the modules dir and reloads the modules.
+func (e *Env) WriteModule(name, src string) {
+	e.T.Helper()
+	if err := os.WriteFile(filepath.Join(e.ModulesDir, name+".hcl"), []byte(src), 0o644); err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.P.ReloadModules(); err != nil {
+		e.T.Fatalf("reload modules: %v", err)
+	}
+}
+
+// BuiltinSource is the HCL of built-in module name.
+func BuiltinSource(t *testing.T, name string) string {
+	t.Helper()
+	b, err := hcl.FS.ReadFile(name + ".hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Columns lists a table's columns in order.
+func (e *Env) Columns(schemaName, table string) []string {
+	e.T.Helper()
+	return e.Strings(`SELECT column_name FROM information_schema.columns
+		WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, schemaName, table)
+}
+
+// Tables lists a schema's tables by name.
+func (e *Env) Tables(schemaName string) []string {
+	e.T.Helper()
+	return e.Strings(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, schemaName)
+}
+
+// Strings runs a query of one text column and returns its values.
+func (e *Env) Strings(q string, args ...any) []string {
+	e.T.Helper()
+	rows, err := e.DB.QueryContext(e.Ctx, q, args...)
+	if err != nil {
+		e.T.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			e.T.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		e.T.Fatal(err)
+	}
+	return out
+}
+
+// DebugHealthy runs debug tables and fails the test unless the tenant is healthy.
+func (e *Env) DebugHealthy(slug string) *controlplane.TablesReport {
+	e.T.Helper()
+	rep, err := e.P.DebugTables(e.Ctx, ident.MustParseSlug(slug))
+	if err != nil {
+		e.T.Fatalf("debug tables %s: %v", slug, err)
+	}
+	if !rep.Healthy {
+		e.T.Fatalf("tenant %s unhealthy: %+v", slug, rep.Tables)
+	}
+	return rep
+}

@@ -1,0 +1,131 @@
+// Package daemon runs `erpctl daemon`: the reconcile loop, the NOTIFY listener and the HTTP server
+// (health, readiness, metrics and the data API). Each is a service of its own with a Config and
+// its defaults and the same shape: Start returns once it runs, and it stops when the context given
+// to Start ends. Several daemons may run against one database: the reconciler's tenant locks keep
+// them apart, so there is no coordination between daemons here.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/api"
+)
+
+// Config is the whole daemon's.
+type Config struct {
+	Loop     LoopConfig
+	Server   ServerConfig
+	Listener ListenerConfig
+	Logger   *slog.Logger // nil: discard
+}
+
+// service is one part of the daemon.
+type service interface {
+	// Start begins the service and returns once it runs, or with why it could not start. The
+	// service runs until ctx ends.
+	Start(ctx context.Context) error
+	// Done is closed once the service has stopped; Err then says why, nil after ctx ended.
+	Done() <-chan struct{}
+	Err() error
+}
+
+// runner is the start/stop base of every service: run starts fn on its own goroutine and
+// records how it ended.
+type runner struct {
+	done chan struct{}
+	err  error
+}
+
+func (r *runner) run(ctx context.Context, fn func(ctx context.Context) error) {
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			r.err = err
+		}
+	}()
+}
+
+func (r *runner) Done() <-chan struct{} { return r.done }
+func (r *runner) Err() error            { return r.err }
+
+// Run starts every service of the daemon and runs until ctx ends or one of them fails; then it
+// stops them all and waits for them.
+func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	m := newMetrics()
+	loop := NewLoop(p, cfg.Loop, log, m)
+	var services []service
+	lcfg := cfg.Listener
+	lcfg.OnTenant = chain(loop.Wake, lcfg.OnTenant)
+	if cfg.Server.Listen != "" {
+		h := api.New(api.Config{Plane: p, DB: p.Pool(), Logger: log})
+		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
+		services = append(services, NewServer(cfg.Server, log, h, m.handler(), loop.health(p)))
+	}
+	services = append(services, NewListener(p.Pool(), lcfg, log), loop)
+
+	var started []service
+	var err error
+	for _, s := range services {
+		if err = s.Start(ctx); err != nil {
+			break
+		}
+		started = append(started, s)
+	}
+	if err == nil {
+		err = waitAny(ctx, started)
+	}
+	cancel()
+	for _, s := range started {
+		<-s.Done()
+		if serr := s.Err(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("daemon stopped")
+	return nil
+}
+
+// waitAny waits for ctx to end or for a service to stop on its own, and returns why it did.
+func waitAny(ctx context.Context, services []service) error {
+	stopped := make(chan service, len(services))
+	for _, s := range services {
+		go func() {
+			select {
+			case <-s.Done():
+				stopped <- s
+			case <-ctx.Done():
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case s := <-stopped:
+		if err := s.Err(); err != nil {
+			return err
+		}
+		return errors.New("daemon: a service stopped unexpectedly")
+	}
+}
+
+// chain calls the daemon's own a, then b (a test signal), which may be nil.
+func chain(a, b func()) func() {
+	if b == nil {
+		return a
+	}
+	return func() { a(); b() }
+}

@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/erpctl/erpctl/controlplane"
+)
+
+// ListenerConfig says what the NOTIFY listener does with each channel's notifications.
+type ListenerConfig struct {
+	OnTenant func() // a tenant was created or deleted, or its modules changed
+	OnToken  func() // a token was revoked
+	// MaxRetryDelay caps the wait between reconnects after the connection was lost; 0: 10s.
+	MaxRetryDelay time.Duration
+}
+
+// Listener holds one connection that LISTENs on the control plane's channels, reconnecting after
+// errors. Its connection never goes back to the pool: it is bound to its session.
+type Listener struct {
+	runner
+	pool *pgxpool.Pool
+	cfg  ListenerConfig
+	log  *slog.Logger
+}
+
+// NewListener returns a listener on pool's database.
+func NewListener(pool *pgxpool.Pool, cfg ListenerConfig, log *slog.Logger) *Listener {
+	if cfg.MaxRetryDelay <= 0 {
+		cfg.MaxRetryDelay = 10 * time.Second
+	}
+	return &Listener{pool: pool, cfg: cfg, log: log}
+}
+
+// Start starts listening in the background; a database that cannot be reached yet is retried.
+func (l *Listener) Start(ctx context.Context) error {
+	l.run(ctx, l.listen)
+	return nil
+}
+
+func (l *Listener) listen(ctx context.Context) error {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		l.log.Warn("change listener lost its connection; retrying", "err", err, "in", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil
+		}
+		delay = min(delay*2, l.cfg.MaxRetryDelay)
+	}
+	return nil
+}
+
+func (l *Listener) listenOnce(ctx context.Context) error {
+	pooled, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case controlplane.NotifyTenants:
+			call(l.cfg.OnTenant)
+		case controlplane.NotifyTokens:
+			call(l.cfg.OnToken)
+		}
+	}
+}
+
+func call(f func()) {
+	if f != nil {
+		f()
+	}
+}

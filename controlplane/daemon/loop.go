@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/erpctl/erpctl/controlplane"
+)
+
+// LoopConfig tunes the reconcile loop.
+type LoopConfig struct {
+	Interval         time.Duration // between passes; 0: 30s
+	Workers          int           // tenants reconciled at once; 0: 4
+	LockTimeout      time.Duration // 0: the reconciler's default
+	StatementTimeout time.Duration // 0: the reconciler's default
+	// Settle is how long a wake-up waits for a burst of changes to end; 0: 50ms.
+	Settle time.Duration
+	// OnPass is a test signal: called after every pass that completed.
+	OnPass func(*controlplane.Pass)
+}
+
+func (c LoopConfig) withDefaults() LoopConfig {
+	if c.Interval <= 0 {
+		c.Interval = 30 * time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4
+	}
+	if c.Settle <= 0 {
+		c.Settle = 50 * time.Millisecond
+	}
+	return c
+}
+
+// minRetryWait keeps a Failed tenant whose backoff has already ended (another process holds it)
+// from turning the loop into a busy one.
+const minRetryWait = time.Second
+
+// Loop reconciles every tenant on an interval, at once when woken, and when the first Failed
+// tenant's backoff ends if that comes before the interval.
+type Loop struct {
+	runner
+	p    *controlplane.Plane
+	cfg  LoopConfig
+	log  *slog.Logger
+	m    *metrics
+	wake chan struct{}
+
+	passed atomic.Bool            // a pass has completed
+	dbErr  atomic.Pointer[string] // why the last pass failed, nil after a good one
+}
+
+// NewLoop returns the loop over p; m may be nil.
+func NewLoop(p *controlplane.Plane, cfg LoopConfig, log *slog.Logger, m *metrics) *Loop {
+	if m == nil {
+		m = newMetrics()
+	}
+	return &Loop{p: p, cfg: cfg.withDefaults(), log: log, m: m, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks for a pass now; wake-ups that come while one is pending are one.
+func (l *Loop) Wake() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start starts the loop; its first pass begins at once.
+func (l *Loop) Start(ctx context.Context) error {
+	l.run(ctx, l.loop)
+	return nil
+}
+
+func (l *Loop) loop(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-l.wake:
+			select {
+			case <-time.After(l.cfg.Settle):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		wait := l.cfg.Interval
+		if pass := l.pass(ctx); pass != nil && pass.NextRetryAt != nil {
+			wait = min(wait, max(time.Until(*pass.NextRetryAt), minRetryWait))
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		timer.Stop()
+		select {
+		case <-timer.C:
+		default:
+		}
+		timer.Reset(wait)
+	}
+}
+
+// pass reloads the modules and runs one reconcile of every tenant; nil when it failed.
+func (l *Loop) pass(ctx context.Context) *controlplane.Pass {
+	if err := l.p.ReloadModules(); err != nil {
+		l.m.modules.Set(0)
+		l.log.Error("module files are invalid; keeping the last good modules", "err", err)
+	} else {
+		l.m.modules.Set(1)
+	}
+	pass, err := l.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: l.cfg.Workers,
+		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout})
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		msg := err.Error()
+		l.dbErr.Store(&msg)
+		l.log.Error("reconcile pass failed", "err", err)
+		return nil
+	}
+	l.dbErr.Store(nil)
+	l.passed.Store(true)
+	l.m.observe(pass)
+	level := slog.LevelDebug
+	if len(pass.Results) != pass.Counts[controlplane.ActionUnchanged] {
+		level = slog.LevelInfo
+	}
+	l.log.Log(ctx, level, "reconcile pass", "tenants", len(pass.Results), "unchanged", pass.Counts[controlplane.ActionUnchanged],
+		"applied", pass.Counts[controlplane.ActionApplied], "blocked", pass.Counts[controlplane.ActionBlocked],
+		"failed", pass.Counts[controlplane.ActionFailed], "skipped", pass.Counts[controlplane.ActionSkipped],
+		"duration", pass.Duration.Round(time.Millisecond))
+	for _, r := range pass.Results {
+		if r.Action == controlplane.ActionFailed || r.Action == controlplane.ActionBlocked {
+			l.log.Warn("tenant not reconciled", "tenant", r.Tenant, "action", r.Action, "err", r.Error)
+		}
+	}
+	if l.cfg.OnPass != nil {
+		l.cfg.OnPass(pass)
+	}
+	return pass
+}
+
+// health returns what /readyz reports: the problems that make the daemon not ready, none when it is.
+func (l *Loop) health(p *controlplane.Plane) func() []string {
+	return func() []string {
+		var problems []string
+		if !l.passed.Load() {
+			problems = append(problems, "first reconcile pass not finished")
+		}
+		if err := p.ModulesError(); err != nil {
+			problems = append(problems, "modules: "+err.Error()+" (serving the last good modules)")
+		}
+		if s := l.dbErr.Load(); s != nil {
+			problems = append(problems, "database: "+*s)
+		}
+		return problems
+	}
+}

@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/erpctl/erpctl/controlplane"
+)
+
+// metrics are one daemon's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg       *prometheus.Registry
+	passes    prometheus.Counter
+	passTime  prometheus.Histogram
+	applyTime prometheus.Histogram
+	failures  prometheus.Counter
+	tenants   *prometheus.GaugeVec
+	modules   prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		passes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "erpctl_reconcile_passes_total", Help: "Reconcile passes over every tenant."}),
+		passTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "erpctl_reconcile_pass_duration_seconds", Help: "Duration of a reconcile pass.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+		applyTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "erpctl_apply_duration_seconds", Help: "Duration of one tenant's apply transaction.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "erpctl_reconcile_failures_total", Help: "Tenant reconciles that failed."}),
+		tenants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "erpctl_tenants", Help: "Tenants by status after the last pass."}, []string{"status"}),
+		modules: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "erpctl_modules_healthy", Help: "1 when the module files last loaded cleanly, 0 when the last good set is in use."}),
+	}
+	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
+
+func (m *metrics) observe(pass *controlplane.Pass) {
+	m.passes.Inc()
+	m.passTime.Observe(pass.Duration.Seconds())
+	counts := map[string]float64{controlplane.StatusPending: 0, controlplane.StatusReady: 0,
+		controlplane.StatusBlocked: 0, controlplane.StatusFailed: 0}
+	for _, r := range pass.Results {
+		if r.Status != "" {
+			counts[r.Status]++
+		}
+		switch r.Action {
+		case controlplane.ActionApplied:
+			m.applyTime.Observe(r.Duration.Seconds())
+		case controlplane.ActionFailed:
+			m.failures.Inc()
+		}
+	}
+	for s, n := range counts {
+		m.tenants.WithLabelValues(s).Set(n)
+	}
+}

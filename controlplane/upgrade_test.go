@@ -1,0 +1,87 @@
+package controlplane_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/internal/pgtest"
+)
+
+// The token secret of tenant acme in testdata/catalog-e8397d3.sql.
+const oldAcmeToken = "erp_eok5z25r44uupgsdyd6noptk2pxpsmzph2digyhzpfaj7perej5a"
+
+// TestUpgradeFromOlderCatalog takes over a database an earlier erpctl made: its catalog is
+// upgraded in place, and tenants, rows, tokens (the revoked one still revoked) and events are kept.
+func TestUpgradeFromOlderCatalog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	dump, err := os.ReadFile("testdata/catalog-e8397d3.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The dump is a trusted fixture of many statements: the simple protocol runs it whole.
+	if _, err := conn.Exec(ctx, string(dump)); err != nil {
+		t.Fatalf("restore the old database: %v", err)
+	}
+	conn.Close(ctx)
+
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url})
+	if err != nil {
+		t.Fatalf("open an older catalog: %v", err)
+	}
+	defer p.Close()
+	tenants, err := p.ListTenants(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tenants) != 2 {
+		t.Fatalf("tenants after upgrade: %+v", tenants)
+	}
+	for _, tn := range tenants {
+		if tn.Status != controlplane.StatusReady || tn.Reason != controlplane.ReasonUpToDate || tn.LastTransitionAt == nil {
+			t.Errorf("%s after upgrade: status %s, reason %q, transition %v", tn.Slug, tn.Status, tn.Reason, tn.LastTransitionAt)
+		}
+	}
+	owner, ok, err := p.LookupToken(ctx, controlplane.HashToken(oldAcmeToken))
+	if err != nil || !ok || owner.Tenant != "acme" || owner.Name != "alice" {
+		t.Fatalf("old acme token: %+v %v %v", owner, ok, err)
+	}
+	toks, err := p.ListTokens(ctx, ident.MustParseSlug("globex"))
+	if err != nil || len(toks) != 1 || toks[0].RevokedAt == nil {
+		t.Fatalf("globex's revoked token: %+v %v", toks, err)
+	}
+	evs, err := p.TenantEvents(ctx, ident.MustParseSlug("acme"), 10)
+	if err != nil || len(evs) == 0 || evs[len(evs)-1].Kind != "create" {
+		t.Fatalf("acme's events: %+v %v", evs, err)
+	}
+	// The schemas the older erpctl made are as desired: nothing to apply, the rows are kept.
+	pass, err := p.ReconcileAll(ctx, controlplane.ReconcileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pass.Counts[controlplane.ActionApplied] != 0 || pass.Failed() {
+		t.Fatalf("first pass after upgrade: %+v", pass.Results)
+	}
+	var products, categories int
+	if err := p.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM tenant_acme.products),
+		(SELECT count(*) FROM tenant_globex.categories)`).Scan(&products, &categories); err != nil {
+		t.Fatal(err)
+	}
+	if products != 1 || categories != 1 {
+		t.Fatalf("rows after upgrade: %d acme products, %d globex categories", products, categories)
+	}
+	// And new tenants are made beside the old ones.
+	if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("initech")}); err != nil {
+		t.Fatal(err)
+	}
+}
