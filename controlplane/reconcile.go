@@ -416,7 +416,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		return nil, err
 	}
 	res.Inspected = true
-	diff, err := p.diffTenant(ctx, tx, current, desired, prev)
+	diff, err := p.diffTenant(ctx, tx, current, desired, prev, reg.Renames(enabled))
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +497,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 // diffTenant diffs a tenant schema against its desired state. An existing schema is compared
 // with the desired state as PostgreSQL prints it back, so that a changed check expression is
 // seen (Atlas's default mode matches checks by name only).
-func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed) (*schema.Diff, error) {
+func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
 	}
@@ -505,7 +505,7 @@ func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired 
 	if err != nil {
 		return nil, err
 	}
-	return p.planner.Diff(ctx, current, norm, prev, atlas.DiffNormalized())
+	return p.planner.DiffRenamed(ctx, current, norm, prev, renames, atlas.DiffNormalized())
 }
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that

@@ -78,6 +78,8 @@ type Module struct {
 	Builtin bool
 	Tables  []string // in file order
 	Deps    []string // modules whose tables this one references, sorted
+	Renames []Rename // rename blocks, in file order
+	Steps   []Step   // migration blocks, in file order
 	src     []byte
 }
 
@@ -173,12 +175,21 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				r.tableModule[t] = n
 				m.Tables = append(m.Tables, t)
 			default:
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\" and table blocks, not %q", n, pos, b.Type)
+				if ok, err := m.evolutionBlock(b, pos); ok {
+					if err != nil {
+						return nil, err
+					}
+					continue
+				}
+				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, rename and migration blocks, not %q", n, pos, b.Type)
 			}
 		}
 	}
 	realm, err := evalModules(srcs, names)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkRenames(declaredObjects(realm)); err != nil {
 		return nil, err
 	}
 	// Dependencies come from foreign keys; each module's tables are now known.
@@ -257,6 +268,7 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("load module %q: %w", n, diags)
 		}
+		stripEvolution(f)
 		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
 			if b.Type != "table" {
 				continue
