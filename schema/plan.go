@@ -17,6 +17,7 @@ import (
 	"ariga.io/atlas/sql/postgres"
 	atlas "ariga.io/atlas/sql/schema"
 
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 )
 
@@ -222,6 +223,11 @@ func (d *Diff) tableChange(t string, c atlas.Change, prev Managed) (string, chan
 		if c.Change.Is(atlas.ChangeType) && !widens(c.From.Type.Type, c.To.Type.Type) {
 			from, _ := postgres.FormatType(c.From.Type.Type)
 			to, _ := postgres.FormatType(c.To.Type.Type)
+			// PostgreSQL converts only with USING where no assignment cast exists (text to
+			// integer); the data check counts the values the cast fails on first.
+			if !hasAttr[*postgres.ConvertUsing](c.Extra) && to != "" {
+				c.Extra = append(c.Extra, &postgres.ConvertUsing{X: ident.Quote(c.To.Name) + "::" + to})
+			}
 			return fmt.Sprintf("column %s changes type from %s to %s, which can lose data", c.To.Name, from, to), changeDestructive
 		}
 		return what, changeSafe

@@ -94,3 +94,15 @@ func renameDetail(c atlas.Change) (table string, what []string) {
 	}
 	return "", nil
 }
+
+// CountRenames is how many of the statements Plan makes of changes are renames: they come
+// first, one statement each.
+func CountRenames(changes []atlas.Change) int {
+	n := 0
+	for _, c := range changes {
+		if isRename(c) {
+			n++
+		}
+	}
+	return n
+}
