@@ -201,7 +201,7 @@ func (p *Plane) recordSteps(ctx context.Context, tx *schema.Tx, slug ident.Slug,
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO erpctl.migration_steps (tenant, step, outcome)
 		SELECT $1, s, o FROM unnest($2::text[], $3::text[]) AS u(s, o) ON CONFLICT DO NOTHING`,
-		slug.String(), stringArray{&ids}, stringArray{&outcomes}); err != nil {
+		slug.String(), ids, outcomes); err != nil {
 		return fmt.Errorf("record migration steps of tenant %q: %w", slug, err)
 	}
 	return nil
