@@ -44,19 +44,23 @@ func (c DataCheck) CountSQL(schemaName string) string {
 // Failure says what is wrong with the rows, for a status message: table, column, count.
 func (c DataCheck) Failure(n int64) string {
 	cols := strings.Join(c.Columns, ", ")
+	rows := fmt.Sprintf("%d rows", n)
+	if n == 1 {
+		rows = "1 row"
+	}
 	switch c.Kind {
 	case CheckAddNotNull:
-		return fmt.Sprintf("table %s: new NOT NULL column %s has no default and %d rows would have no value", c.Table, cols, n)
+		return fmt.Sprintf("table %s: new NOT NULL column %s has no default, and %s would have no value", c.Table, cols, rows)
 	case CheckSetNotNull:
-		return fmt.Sprintf("table %s: column %s is made NOT NULL and %d rows hold NULL", c.Table, cols, n)
+		return fmt.Sprintf("table %s: column %s is made NOT NULL, and %s hold NULL", c.Table, cols, rows)
 	case CheckUnique:
-		return fmt.Sprintf("table %s: column %s is made unique and %d rows duplicate another", c.Table, cols, n)
+		return fmt.Sprintf("table %s: column %s is made unique, and %s duplicate another", c.Table, cols, rows)
 	case CheckConstraint:
-		return fmt.Sprintf("table %s: %d rows fail check %s", c.Table, n, cols)
+		return fmt.Sprintf("table %s: check %s fails on %s", c.Table, cols, rows)
 	case CheckForeignKey:
-		return fmt.Sprintf("table %s: column %s references rows that do not exist in %d rows", c.Table, cols, n)
+		return fmt.Sprintf("table %s: column %s references missing rows in %s", c.Table, cols, rows)
 	default:
-		return fmt.Sprintf("table %s: column %s: %d values do not convert to the new type", c.Table, cols, n)
+		return fmt.Sprintf("table %s: column %s: %s do not convert to the new type", c.Table, cols, strings.Replace(rows, "row", "value", 1))
 	}
 }
 
