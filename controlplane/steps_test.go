@@ -1,13 +1,18 @@
 package controlplane_test
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/cptest"
 	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/internal/pgtest"
 )
 
 // crmSteps is crmV1 made stricter: notes NOT NULL, filled first by a step, and a new column
@@ -187,5 +192,88 @@ func TestBadMigrationBlocksAreRefused(t *testing.T) {
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionUnchanged] != 2 {
 		t.Fatalf("pass after refused modules: %+v", pass.Results)
+	}
+}
+
+// TestKillMidMigrationStep kills a reconcile with SIGKILL between the two statements of a
+// migration step in one tenant: every tenant has the step fully run and recorded, or not at all.
+func TestKillMidMigrationStep(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.WriteModule("crm", crmV1)
+	const n = 8
+	for i := 0; i < n; i++ {
+		s := fmt.Sprintf("t%02d", i)
+		e.Create(s)
+		e.Exec(`INSERT INTO tenant_` + s + `.categories (name) VALUES ('c')`)
+		e.Exec(`INSERT INTO tenant_` + s + `.contacts (email) VALUES ('a@x')`)
+	}
+	e.WriteModule("crm", crmV1+`migration "mark" {
+  run = "after"
+  sql = [
+    "UPDATE categories SET description = 'step'",
+    "UPDATE contacts SET notes = 'step'",
+  ]
+}
+`)
+	// t04's second statement waits for this lock; SHARE mode lets its first one through.
+	blocker, err := e.DB.BeginTx(e.Ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback()
+	if _, err := blocker.ExecContext(e.Ctx, `LOCK TABLE tenant_t04.contacts IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillMidRolloutChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "ERPCTL_CRASH_CHILD_URL="+e.URL, "ERPCTL_CRASH_CHILD_MODULES="+e.ModulesDir,
+		pgtest.EnvURL+"="+pgtest.AdminURL())
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for e.Count(`SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		WHERE NOT l.granted AND c.relname = 'contacts' AND c.relnamespace = 'tenant_t04'::regnamespace`) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child never reached tenant t04's step; output:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	blocker.Rollback()
+
+	var ran, notRun int
+	for i := 0; i < n; i++ {
+		s := fmt.Sprintf("t%02d", i)
+		first := e.Count(`SELECT count(*) FROM tenant_` + s + `.categories WHERE description = 'step'`)
+		second := e.Count(`SELECT count(*) FROM tenant_` + s + `.contacts WHERE notes = 'step'`)
+		recorded := len(stepsOf(e, s))
+		switch {
+		case first == 1 && second == 1 && recorded == 1:
+			ran++
+		case first == 0 && second == 0 && recorded == 0:
+			notRun++
+		default:
+			t.Fatalf("%s has the step half done: first statement %d, second %d, recorded %d", s, first, second, recorded)
+		}
+	}
+	if ran == 0 || notRun == 0 {
+		t.Fatalf("the kill did not land mid-rollout: %d ran, %d not", ran, notRun)
+	}
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Failed() || pass.Counts[controlplane.ActionApplied] != notRun {
+		t.Fatalf("pass after the kill: %+v", pass.Counts)
+	}
+	for i := 0; i < n; i++ {
+		if s := fmt.Sprintf("t%02d", i); len(stepsOf(e, s)) != 1 || e.Count(`SELECT count(*) FROM tenant_`+s+`.contacts WHERE notes = 'step'`) != 1 {
+			t.Fatalf("%s after the next pass: %v", s, stepsOf(e, s))
+		}
 	}
 }
