@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -115,58 +116,62 @@ func hasModuleTables(reg *modules.Registry, current *atlas.Schema, m string) boo
 }
 
 // applyEvolution runs ev in schemaName: renames, before steps, data checks, the rest of the
-// plan, after steps. When a check fails (or in a dry run) it rolls back to where it started
-// and returns the failures; the caller records them. An error leaves tx to be rolled back.
+// plan, after steps, in as few round trips as it can (one without data checks, three with).
+// When a check fails (or in a dry run) it rolls back to where it started and returns the
+// failures; the caller records them. An error leaves tx to be rolled back.
 func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName string, ev *evolution, dryRun bool) ([]schema.CheckFailure, error) {
-	switch {
-	case ev.plain() && dryRun:
-		return nil, nil
-	case ev.plain():
-		return nil, p.execPlan(ctx, tx, schemaName, ev.stmts)
-	case dryRun && len(ev.checks) == 0:
-		return nil, nil // steps are shown, not run
+	renames, rest := ev.stmts[:ev.renames], ev.stmts[ev.renames:]
+	if len(ev.checks) == 0 {
+		if dryRun {
+			return nil, nil // steps are shown, not run
+		}
+		batch := append(planBatch(schemaName, renames), stepsBatch(schemaName, ev.before)...)
+		batch = append(append(batch, planBatch(schemaName, rest)...), stepsBatch(schemaName, ev.after)...)
+		return nil, execBatch(ctx, tx, batch)
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT erpctl_evolve"); err != nil {
-		return nil, fmt.Errorf("apply: %w", err)
-	}
-	if err := p.execPlan(ctx, tx, schemaName, ev.stmts[:ev.renames]); err != nil {
+	batch := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
+	batch = append(append(batch, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
+	if err := execBatch(ctx, tx, batch); err != nil {
 		return nil, err
 	}
-	if err := runSteps(ctx, tx, schemaName, ev.before); err != nil {
-		return nil, err
-	}
-	failures, err := schema.RunChecks(ctx, tx, schemaName, ev.checks)
+	failures, err := schema.CountChecks(ctx, tx, schemaName, ev.checks)
 	if err != nil {
 		return nil, err
 	}
 	if len(failures) > 0 || dryRun {
-		if err := tx.ExecStatements(ctx, "ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"); err != nil {
-			return nil, fmt.Errorf("apply: %w", err)
-		}
-		return failures, nil
+		return failures, execBatch(ctx, tx, []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"})
 	}
-	if err := p.execPlan(ctx, tx, schemaName, ev.stmts[ev.renames:]); err != nil {
-		return nil, err
-	}
-	if err := runSteps(ctx, tx, schemaName, ev.after); err != nil {
-		return nil, err
-	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT erpctl_evolve"); err != nil {
-		return nil, fmt.Errorf("apply: %w", err)
-	}
-	return nil, nil
+	batch = append(schema.CheckTeardown(ev.checks), planBatch(schemaName, rest)...)
+	batch = append(append(batch, stepsBatch(schemaName, ev.after)...), "RELEASE SAVEPOINT erpctl_evolve")
+	return nil, execBatch(ctx, tx, batch)
 }
 
-// runSteps runs migration steps under the tenant's search_path, each statement of each step
-// on its own (never split on ';').
-func runSteps(ctx context.Context, tx *schema.Tx, schemaName string, steps []modules.Step) error {
-	for _, s := range steps {
-		batch := append([]string{"SET LOCAL search_path TO " + ident.Quote(schemaName)}, s.SQL...)
-		if err := tx.ExecStatements(ctx, append(batch, "RESET search_path")...); err != nil {
-			return fmt.Errorf("migration step %s (%s): %w", s.ID(), s.Pos, err)
-		}
+func execBatch(ctx context.Context, tx *schema.Tx, batch []string) error {
+	if err := tx.ExecStatements(ctx, batch...); err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
+}
+
+// stepsBatch is the statements of migration steps under the tenant's search_path, each
+// statement of each step on its own (never split on ';'). A failing statement names its step.
+func stepsBatch(schemaName string, steps []modules.Step) []string {
+	var out []string
+	for _, s := range steps {
+		out = append(out, "SET LOCAL search_path TO "+ident.Quote(schemaName))
+		for _, q := range s.SQL {
+			out = append(out, stepComment(s)+q)
+		}
+		out = append(out, "RESET search_path")
+	}
+	return out
+}
+
+// stepComment leads each statement of a step, so that an error (which quotes the statement's
+// first line) names the step and the file and line that declare it. Step names are identifiers
+// and module file names match the module name rule, so nothing in it can end the comment.
+func stepComment(s modules.Step) string {
+	return "/* migration step " + s.ID() + " at " + filepath.Base(s.Pos) + " */ "
 }
 
 // recordedSteps reads the steps a tenant has run or recorded as not needed.

@@ -606,6 +606,11 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 // text for every tenant, so that the expression positions PostgreSQL stores, which schema
 // fingerprints hash, are the same in every tenant the plan brings to a state.
 func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, stmts []string) error {
+	return execBatch(ctx, tx, planBatch(schemaName, stmts))
+}
+
+// planBatch is a plan's statements as execPlan sends them.
+func planBatch(schemaName string, stmts []string) []string {
 	var batch []string
 	if len(stmts) > 0 && strings.HasPrefix(stmts[0], "CREATE SCHEMA ") {
 		batch, stmts = append(batch, stmts[0]), stmts[1:]
@@ -615,10 +620,7 @@ func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, 
 		batch = append(batch, stmts...)
 		batch = append(batch, "RESET search_path")
 	}
-	if err := tx.ExecStatements(ctx, batch...); err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
-	return nil
+	return batch
 }
 
 func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind string, stmts []string, d time.Duration) error {

@@ -317,36 +317,52 @@ type CheckFailure struct {
 	Message string `json:"message"`
 }
 
-// RunChecks counts, in schemaName as tx sees it, the rows each check would fail on, and returns
-// the checks that found any. The counts run inside a savepoint that is rolled back, so that
-// nothing they make (the conversion function) outlives them.
-func RunChecks(ctx context.Context, tx *Tx, schemaName string, checks []DataCheck) (_ []CheckFailure, err error) {
+// CheckSetup is what must run in a tenant's transaction before CountChecks, and CheckTeardown
+// what takes it away after: the function the conversion counts call, in pg_temp.
+func CheckSetup(checks []DataCheck) []string {
+	if needsConverts(checks) {
+		return []string{convertsFunc}
+	}
+	return nil
+}
+
+// CheckTeardown drops what CheckSetup made.
+func CheckTeardown(checks []DataCheck) []string {
+	if needsConverts(checks) {
+		return []string{"DROP FUNCTION IF EXISTS pg_temp.erpctl_converts(text, text, text)"}
+	}
+	return nil
+}
+
+func needsConverts(checks []DataCheck) bool {
+	for _, c := range checks {
+		if c.Kind == CheckConvert {
+			return true
+		}
+	}
+	return false
+}
+
+// CountChecks counts, in schemaName as tx sees it, the rows each check would fail on, all in
+// one query, and returns the checks that found any.
+func CountChecks(ctx context.Context, tx *Tx, schemaName string, checks []DataCheck) ([]CheckFailure, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
-	setup := []string{"SAVEPOINT erpctl_datacheck"}
-	for _, c := range checks {
-		if c.Kind == CheckConvert {
-			setup = append(setup, convertsFunc)
-			break
-		}
+	parts := make([]string, len(checks))
+	counts := make([]int64, len(checks))
+	dst := make([]any, len(checks))
+	for i, c := range checks {
+		parts[i] = "(" + c.CountSQL(schemaName) + ")::bigint"
+		dst[i] = &counts[i]
 	}
-	if err := tx.ExecStatements(ctx, setup...); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT "+strings.Join(parts, ", ")).Scan(dst...); err != nil {
 		return nil, fmt.Errorf("check data of schema %q: %w", schemaName, err)
 	}
-	defer func() {
-		if rerr := tx.ExecStatements(ctx, "ROLLBACK TO SAVEPOINT erpctl_datacheck", "RELEASE SAVEPOINT erpctl_datacheck"); rerr != nil && err == nil {
-			err = fmt.Errorf("check data of schema %q: %w", schemaName, rerr)
-		}
-	}()
 	var out []CheckFailure
-	for _, c := range checks {
-		var n int64
-		if err := tx.QueryRowContext(ctx, c.CountSQL(schemaName)).Scan(&n); err != nil {
-			return nil, fmt.Errorf("check data of schema %q: %s: %w", schemaName, c.Text, err)
-		}
-		if n > 0 {
-			out = append(out, CheckFailure{DataCheck: c, Rows: n, Message: c.Failure(n)})
+	for i, c := range checks {
+		if counts[i] > 0 {
+			out = append(out, CheckFailure{DataCheck: c, Rows: counts[i], Message: c.Failure(counts[i])})
 		}
 	}
 	return out, nil
