@@ -93,7 +93,7 @@ func TestDataDependentChangesApplyOnlyWhereTheRowsPass(t *testing.T) {
 				r.DataChecks[0].Rows != c.rows || !strings.Contains(r.DataChecks[0].Message, c.want) || r.DataChecks[0].Code == "" {
 				t.Fatalf("plan of bad: %+v", r)
 			}
-			if r := pass.Result("good"); r.Action != controlplane.ActionPlanned || len(r.DataChecks) != 0 {
+			if r := pass.Result("good"); r.Action != controlplane.ActionPlanned || len(r.DataChecks) != 0 || len(r.DataDependent) != 1 || !strings.Contains(r.DataDependent[0], ": ") {
 				t.Fatalf("plan of good: %+v", r)
 			}
 

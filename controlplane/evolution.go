@@ -40,6 +40,15 @@ func (ev *evolution) pendingNames() []string {
 	return out
 }
 
+// marks describes each data-dependent change, as CODE: text.
+func (ev *evolution) marks() []string {
+	var out []string
+	for _, c := range ev.checks {
+		out = append(out, c.Code+": "+c.Text)
+	}
+	return out
+}
+
 // withoutCreateSchema is ev for the rest of a group whose first tenant's plan began with
 // CREATE SCHEMA (which names that tenant).
 func (ev *evolution) withoutCreateSchema() *evolution {

@@ -54,17 +54,21 @@ const (
 
 // Result is the outcome of reconciling one tenant.
 type Result struct {
-	Tenant      string                `json:"tenant"`
-	Action      string                `json:"action"`
-	Status      string                `json:"status"`
-	SQL         []string              `json:"sql"`
-	Destructive []string              `json:"destructive_sql,omitempty"`
-	Unmanaged   []string              `json:"unmanaged,omitempty"`
-	Steps       []string              `json:"steps,omitempty"`       // migration steps run (planned, in a dry run), as module/name
-	DataChecks  []schema.CheckFailure `json:"data_checks,omitempty"` // data-dependent changes this tenant's rows fail: nothing applied
-	Inspected   bool                  `json:"inspected"`             // Atlas inspected the schema (the slow path)
-	Duration    time.Duration         `json:"duration_ns"`
-	Error       string                `json:"error,omitempty"`
+	Tenant      string   `json:"tenant"`
+	Action      string   `json:"action"`
+	Status      string   `json:"status"`
+	SQL         []string `json:"sql"`
+	Destructive []string `json:"destructive_sql,omitempty"`
+	Unmanaged   []string `json:"unmanaged,omitempty"`
+	Steps       []string `json:"steps,omitempty"` // migration steps run (planned, in a dry run), as module/name
+	// DataDependent marks each data-dependent change of the plan ("MF104: Modifying nullable
+	// column ..."), checked against the tenant's rows before the apply; DataChecks are those its
+	// rows fail, with counts, and then nothing is applied.
+	DataDependent []string              `json:"data_dependent,omitempty"`
+	DataChecks    []schema.CheckFailure `json:"data_checks,omitempty"`
+	Inspected     bool                  `json:"inspected"` // Atlas inspected the schema (the slow path)
+	Duration      time.Duration         `json:"duration_ns"`
+	Error         string                `json:"error,omitempty"`
 }
 
 // Pass is the outcome of one reconcile of every tenant.
@@ -478,7 +482,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 // dryRunInTx fills a dry run's result: the plan, the pending migration steps, and the data
 // checks the tenant's rows fail.
 func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, status string, ev *evolution, o ReconcileOptions, res *Result, missing bool) (*groupPlan, error) {
-	res.SQL, res.Steps = ev.stmts, ev.pendingNames()
+	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
 	res.Action, res.Status = ActionPlanned, status
 	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
 		res.Action = ActionUnchanged
@@ -504,7 +508,7 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, statu
 // DataCheckFailed and nothing applied when its rows fail a data check.
 func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash string, ev *evolution, gp *groupPlan, res *Result) error {
 	fpAfter := gp.fingerprint()
-	res.SQL, res.Steps = ev.stmts, ev.pendingNames()
+	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
 	start := time.Now()
 	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, false)
 	if err != nil {

@@ -78,6 +78,9 @@ type planGroup struct {
 	SQL         []string `json:"sql"`             // every statement, in order, as it would run in each schema
 	Destructive []string `json:"destructive_sql"` // those of SQL that reconcile applies only with --allow-destructive
 	Steps       []string `json:"steps"`           // migration steps that would run, as module/name
+	// DataDependent marks the changes whose success depends on the rows (Atlas's analyzer code
+	// and text): each tenant's rows are counted before they are applied.
+	DataDependent []string `json:"data_dependent"`
 	// DataChecks are the data-dependent changes the group's rows fail, with counts: reconcile
 	// applies nothing to these tenants.
 	DataChecks []string `json:"data_checks"`
@@ -131,6 +134,7 @@ func planOf(r controlplane.Result) planGroup {
 	if g.Steps == nil {
 		g.Steps = []string{}
 	}
+	g.DataDependent = append([]string{}, r.DataDependent...)
 	if g.SQL == nil {
 		g.SQL = []string{}
 	}
@@ -148,7 +152,7 @@ func groupPlans(results []controlplane.Result) []planGroup {
 	for _, r := range results {
 		g := planOf(r)
 		key := strings.Join([]string{g.Action, strings.Join(g.SQL, ";\x00"), strings.Join(g.Destructive, ";\x00"), g.Error,
-			strings.Join(g.Steps, "\x00"), strings.Join(g.DataChecks, "\x00")}, "\x01")
+			strings.Join(g.Steps, "\x00"), strings.Join(g.DataChecks, "\x00"), strings.Join(g.DataDependent, "\x00")}, "\x01")
 		i, ok := index[key]
 		if !ok {
 			i = len(groups)
@@ -196,6 +200,9 @@ func printPlan(io *term.IOStreams, groups []planGroup) error {
 		}
 		for _, s := range g.Steps {
 			fmt.Fprintln(out, indent("migration step "+s, "  + "))
+		}
+		for _, d := range g.DataDependent {
+			fmt.Fprintln(out, indent("data-dependent, rows checked first: "+d, "  ~ "))
 		}
 		destructive := map[string]bool{}
 		for _, d := range g.Destructive {
