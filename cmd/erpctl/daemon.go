@@ -25,6 +25,8 @@ type DaemonOptions struct {
 	Workers          int
 	LockTimeout      time.Duration
 	StatementTimeout time.Duration
+	DebugListen      string
+	DebugListenAny   bool
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
 	OnListening func(net.Addr)
@@ -54,6 +56,11 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 					return usageErrorf("invalid --listen address %q: use HOST:PORT, e.g. 127.0.0.1:8080", opts.Listen)
 				}
 			}
+			if opts.DebugListen != "" {
+				if err := daemon.CheckDebugListen(opts.DebugListen, opts.DebugListenAny); err != nil {
+					return usageErrorf("--debug-listen: %s; pass --debug-listen-any to allow it", err)
+				}
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -63,6 +70,8 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Interval, "interval", 30*time.Second, "time between reconcile passes")
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", `HTTP address for /healthz, /readyz, /metrics and the data API ("" serves nothing)`)
+	fl.StringVar(&opts.DebugListen, "debug-listen", "", `serve Go's pprof handlers (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 ("" serves nothing)`)
+	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	return cmd
 }
@@ -89,6 +98,7 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
 			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening},
+		Debug:  daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
 		Logger: log,
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/modules"
 )
 
@@ -36,6 +37,16 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 			return
 		}
 		a.serverError(w, r, "query", err)
+		return
+	}
+	if op != opRead {
+		a.p.NoteWrite(err)
+	}
+	if _, refused := controlplane.WriteRefusal(err); refused {
+		// A full disk, a read-only database: every write fails alike for a while; /readyz says
+		// which, the client only that it may try again.
+		w.Header().Set("Retry-After", "5")
+		writeDetail(w, http.StatusServiceUnavailable, "The database does not accept writes right now; try again later.")
 		return
 	}
 	res := rc.t.res

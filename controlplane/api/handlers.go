@@ -215,6 +215,9 @@ func (a *Handler) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		a.dbError(w, r, rc, op, err, argNames)
 		return
 	}
+	if op != opRead {
+		a.p.NoteWrite(nil)
+	}
 	if !found {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return
@@ -336,6 +339,7 @@ func (a *Handler) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		a.dbError(w, r, rc, opDelete, err, nil)
 		return
 	}
+	a.p.NoteWrite(nil)
 	if tag.RowsAffected() == 0 {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +28,9 @@ type Plane interface {
 	LookupToken(ctx context.Context, hash [sha256.Size]byte) (controlplane.TokenOwner, bool, error)
 	Readiness(ctx context.Context, slug ident.Slug) (*controlplane.Readiness, error)
 	Reconcile(ctx context.Context, slug ident.Slug, o controlplane.ReconcileOptions) (*controlplane.Result, error)
+	// NoteWrite is told how each write ended, so that the daemon's readiness can say when the
+	// database refuses writes.
+	NoteWrite(err error)
 }
 
 // DB runs the statements of requests against tenant schemas: a *pgxpool.Pool.
@@ -45,6 +47,7 @@ type Config struct {
 	Logger    *slog.Logger  // access log and server errors; nil: discard
 	MaxBody   int64         // largest request body in bytes; 0: 1 MiB
 	ReadyWait time.Duration // how long a request waits for its tenant to be reconciled; 0: 10s
+	Caches    CacheSizes
 }
 
 // cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
@@ -68,11 +71,13 @@ type Handler struct {
 	readyWait time.Duration
 	mux       *http.ServeMux
 
-	tokens  ttlCache[[32]byte, tokenEntry]
-	tenants ttlCache[string, *tenantState]
-	tables  tableCache
-	flight  singleflight.Group // one on-demand reconcile per tenant at a time
-	openapi openapiCache
+	tokens    *ttlLRU[[32]byte, tokenEntry]
+	badTokens *ttlLRU[[32]byte, tokenEntry]
+	tenants   *ttlLRU[string, *tenantState]
+	noTenants *ttlLRU[string, *tenantState]
+	tables    *tableCache
+	flight    singleflight.Group // one on-demand reconcile per tenant at a time
+	openapi   openapiCache
 }
 
 // New returns the data API:
@@ -96,7 +101,12 @@ func New(cfg Config) *Handler {
 	if a.readyWait <= 0 {
 		a.readyWait = 10 * time.Second
 	}
-	a.tokens.max, a.tenants.max = 100_000, 100_000
+	sz := cfg.Caches.withDefaults()
+	a.tables = newTableCache(sz.Tables)
+	a.tenants = newTTLLRU[string, *tenantState]("tenants", sz.Tenants)
+	a.noTenants = newTTLLRU[string, *tenantState]("unknown_tenants", sz.Negatives)
+	a.tokens = newTTLLRU[[32]byte, tokenEntry]("tokens", sz.Tokens)
+	a.badTokens = newTTLLRU[[32]byte, tokenEntry]("wrong_tokens", sz.Negatives)
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("/api/openapi.json", a.serveOpenAPI)
 	a.mux.HandleFunc("/api/{tenant}/{$}", a.serveTenant(routeRoot))
@@ -107,7 +117,7 @@ func New(cfg Config) *Handler {
 }
 
 // ForgetTokens drops every cached token lookup, so that a revocation takes effect at once.
-func (a *Handler) ForgetTokens() { a.tokens.clear() }
+func (a *Handler) ForgetTokens() { a.tokens.purge() }
 
 // ServeHTTP routes the request and writes its access log line.
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +226,7 @@ func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 				writeDetail(w, http.StatusNotFound, "Not found.")
 				return
 			}
-			rc.t = a.tables.get(ts.reg, ts.schema, res)
+			rc.t = a.tables.get(a.p.Registry(), ts.reg, ts.schema, res)
 		}
 		if kind == routeDetail {
 			id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -276,13 +286,20 @@ func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEnt
 	now := time.Now()
 	e, ok := a.tokens.get(hash, now)
 	if !ok {
+		e, ok = a.badTokens.get(hash, now)
+	}
+	if !ok {
 		owner, valid, err := a.p.LookupToken(r.Context(), hash)
 		if err != nil {
 			a.serverError(w, r, "look up token", err)
 			return tokenEntry{}, false
 		}
 		e = tokenEntry{valid: valid, tenant: owner.Tenant, name: owner.Name}
-		a.tokens.put(hash, e, now.Add(cacheTTL))
+		if valid {
+			a.tokens.put(hash, e, now.Add(cacheTTL))
+		} else {
+			a.badTokens.put(hash, e, now.Add(cacheTTL))
+		}
 	}
 	if !e.valid {
 		return fail("Invalid token.")
@@ -308,6 +325,9 @@ type tenantState struct {
 func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident.Slug) (*tenantState, bool) {
 	ctx := r.Context()
 	ts, ok := a.tenants.get(slug.String(), time.Now())
+	if !ok {
+		ts, ok = a.noTenants.get(slug.String(), time.Now())
+	}
 	if ok && ts.reg != a.p.Registry() {
 		ok = false // the modules were reloaded: the desired state may have changed
 	}
@@ -331,7 +351,11 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 			}
 		}
 		// A tenant that is not ready stays so for the TTL too: at most one reconcile per TTL.
-		a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		if ts.notFound {
+			a.noTenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		} else {
+			a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		}
 	}
 	switch {
 	case ts.ready:
@@ -402,62 +426,7 @@ func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, sl
 }
 
 // forgetTenant drops what the API knows of a tenant, after a query found its schema gone.
-func (a *Handler) forgetTenant(slug ident.Slug) { a.tenants.del(slug.String()) }
-
-// ---- caches
-
-// ttlCache is a map whose entries expire (by the monotonic clock that time.Now carries). It never
-// grows past max entries: a full cache drops its expired entries, then everything.
-type ttlCache[K comparable, V any] struct {
-	mu  sync.RWMutex
-	m   map[K]ttlEntry[V]
-	max int
-}
-
-type ttlEntry[V any] struct {
-	v       V
-	expires time.Time
-}
-
-func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	if !ok || !now.Before(e.expires) {
-		var zero V
-		return zero, false
-	}
-	return e.v, true
-}
-
-func (c *ttlCache[K, V]) put(k K, v V, expires time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[K]ttlEntry[V]{}
-	}
-	if len(c.m) >= c.max {
-		now := time.Now()
-		for k, e := range c.m {
-			if !now.Before(e.expires) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
-	}
-	c.m[k] = ttlEntry[V]{v: v, expires: expires}
-}
-
-func (c *ttlCache[K, V]) del(k K) {
-	c.mu.Lock()
-	delete(c.m, k)
-	c.mu.Unlock()
-}
-
-func (c *ttlCache[K, V]) clear() {
-	c.mu.Lock()
-	clear(c.m)
-	c.mu.Unlock()
+func (a *Handler) forgetTenant(slug ident.Slug) {
+	a.tenants.del(slug.String())
+	a.noTenants.del(slug.String())
 }

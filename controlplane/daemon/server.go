@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/erpctl/erpctl/controlplane/api"
 )
 
 // ServerConfig configures the HTTP server.
 type ServerConfig struct {
 	Listen string // HOST:PORT
+	Caches api.CacheSizes
 	// ShutdownTimeout bounds how long requests in flight may finish on stop; 0: 3s.
 	ShutdownTimeout time.Duration
 	// OnListening is a test signal: called with the address once the server listens.
