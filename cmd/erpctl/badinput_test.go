@@ -86,6 +86,8 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"daemon", "--interval", "0s"}, "--interval must be greater than 0"},
 		tc{[]string{"daemon", "--interval", "abc"}, `invalid argument "abc" for "--interval"`},
 		tc{[]string{"daemon", "--listen", "nowhere"}, `invalid --listen address "nowhere"`},
+		tc{[]string{"daemon", "--debug-listen", "0.0.0.0:6060"}, `is not loopback`},
+		tc{[]string{"daemon", "--debug-listen", "6060"}, `invalid debug address "6060"`},
 		tc{[]string{"module", "show", "nope"}, `unknown module "nope"`},
 		tc{[]string{"token", "revoke", "abc"}, "invalid token ID"},
 		tc{[]string{"completion", "pwsh"}, "unsupported shell"},

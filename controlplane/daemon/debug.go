@@ -18,6 +18,8 @@ type DebugConfig struct {
 	// AnyAddress allows an address other than loopback: profiles show the daemon's insides, and
 	// a CPU profile costs CPU, so by default only this machine may ask.
 	AnyAddress bool
+	// OnListening is a test signal: called with the address once the server listens.
+	OnListening func(net.Addr)
 }
 
 // CheckDebugListen refuses a debug address that is not loopback unless any is set.
@@ -67,6 +69,9 @@ func (s *DebugServer) Start(ctx context.Context) error {
 		return fmt.Errorf("daemon: listen for debug on %s: %w", s.cfg.Listen, err)
 	}
 	s.log.Info("serving pprof", "addr", ln.Addr().String())
+	if s.cfg.OnListening != nil {
+		s.cfg.OnListening(ln.Addr())
+	}
 	s.run(ctx, func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- s.srv.Serve(ln) }()
