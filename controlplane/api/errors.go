@@ -57,6 +57,10 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		a.forgetTenant(rc.tenant.slug)
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return
+	case code == "54000":
+		// An index row over PostgreSQL's limit (a value of a few KB in a unique text column).
+		// The error names only the index: the longest text given is the one to blame.
+		errs.add(longestText(res, rc.input), "Ensure this value is shorter: it is too long to be indexed.")
 	case code == "23505":
 		cols, _ := detailKey(pgErr.Detail)
 		switch {
@@ -254,4 +258,15 @@ func label(name string, capital bool) string {
 		s = strings.ToUpper(s[:1]) + s[1:]
 	}
 	return s
+}
+
+// longestText is the field of the longest string among a write's values.
+func longestText(res *modules.Resource, input []colArg) string {
+	name, n := "non_field_errors", -1
+	for _, in := range input {
+		if v, ok := in.val.(string); ok && len(v) > n {
+			name, n = res.Columns[in.col].Name, len(v)
+		}
+	}
+	return name
 }

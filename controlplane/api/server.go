@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -48,6 +49,13 @@ type Config struct {
 	MaxBody   int64         // largest request body in bytes; 0: 1 MiB
 	ReadyWait time.Duration // how long a request waits for its tenant to be reconciled; 0: 10s
 	Caches    CacheSizes
+	// PublicURL (scheme://host[:port]) is what every link in an answer (next, previous, Location,
+	// the tenant's resource list) is built from. "": the request's own scheme and Host.
+	PublicURL string
+	// AllowedHosts are the Host headers served, as Django's ALLOWED_HOSTS: "example.com",
+	// ".example.com" for it and its subdomains, "*" for any; a port is ignored. Any other Host
+	// gets a 400, so that no link points where the client did not ask. nil: any.
+	AllowedHosts []string
 }
 
 // cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
@@ -70,6 +78,8 @@ type Handler struct {
 	maxBody   int64
 	readyWait time.Duration
 	mux       *http.ServeMux
+	publicURL string
+	hosts     []string
 
 	tokens    *ttlLRU[[32]byte, tokenEntry]
 	badTokens *ttlLRU[[32]byte, tokenEntry]
@@ -101,6 +111,8 @@ func New(cfg Config) *Handler {
 	if a.readyWait <= 0 {
 		a.readyWait = 10 * time.Second
 	}
+	a.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	a.hosts = cfg.AllowedHosts
 	sz := cfg.Caches.withDefaults()
 	a.tables = newTableCache(sz.Tables)
 	a.tenants = newTTLLRU[string, *tenantState]("tenants", sz.Tenants)
@@ -123,7 +135,11 @@ func (a *Handler) ForgetTokens() { a.tokens.purge() }
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	a.mux.ServeHTTP(sw, r)
+	if !hostAllowed(a.hosts, r.Host) {
+		writeDetail(sw, http.StatusBadRequest, "Invalid Host header.")
+	} else {
+		a.mux.ServeHTTP(sw, r)
+	}
 	ctx := r.Context()
 	if !a.log.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -193,6 +209,7 @@ type reqCtx struct {
 	actor  string // the token's name: created_by and updated_by
 	t      *tableSQL
 	id     int64
+	input  []colArg // a write's decoded body, for errors that name no column
 }
 
 // serveTenant resolves, in this order and before any SQL runs against the tenant: the slug
@@ -380,18 +397,15 @@ func stateOf(slug ident.Slug, rd *controlplane.Readiness) *tenantState {
 	case rd.Reconcilable():
 		ts.reason = fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, rd.Status)
 	default:
-		ts.reason = blockedReason(slug, rd.BlockedSQL)
+		ts.reason = blockedReason(slug)
 	}
 	return ts
 }
 
-func blockedReason(slug ident.Slug, stmts string) string {
-	msg := fmt.Sprintf("Tenant %q is blocked: its schema needs a destructive change that is only applied on request "+
-		"(erpctl reconcile %s --allow-destructive)", slug, slug)
-	if stmts = strings.TrimSpace(stmts); stmts != "" {
-		msg += ": " + stmts
-	}
-	return msg + "."
+// blockedReason is what a client learns of a Blocked tenant: that an operator must act, and
+// nothing of the schema or the statements, which `erpctl tenant show` gives the operator.
+func blockedReason(slug ident.Slug) string {
+	return fmt.Sprintf("Tenant %q is waiting for a change that an operator must approve; try again later.", slug)
 }
 
 // reconcileTenant runs the reconciler for a request. It outlives a cancelled request (the others
@@ -429,4 +443,25 @@ func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, sl
 func (a *Handler) forgetTenant(slug ident.Slug) {
 	a.tenants.del(slug.String())
 	a.noTenants.del(slug.String())
+}
+
+// hostAllowed matches a Host header against allowed, as Django's validate_host does.
+func hostAllowed(allowed []string, host string) bool {
+	if allowed == nil {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	for _, p := range allowed {
+		p = strings.ToLower(p)
+		switch {
+		case p == "*", p == host:
+			return true
+		case strings.HasPrefix(p, ".") && (host == p[1:] || strings.HasSuffix(host, p)):
+			return true
+		}
+	}
+	return false
 }
