@@ -27,6 +27,8 @@ type ReconcileOptions struct {
 	IgnoreBackoff    bool          // retry Failed tenants now, not when their backoff ends
 	DryRun           bool          // plan, apply nothing (erpctl plan)
 	OnResult         func(Result)  // called as each tenant finishes, from several goroutines
+
+	enumValuesAdded bool // this reconcile has committed the enum values its plan adds (enum.go)
 }
 
 func (o ReconcileOptions) withDefaults() ReconcileOptions {
@@ -366,6 +368,14 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 		err = tx.Commit()
 	}
 	res.Duration = time.Since(start)
+	if err != nil && !o.DryRun && !o.enumValuesAdded && isUnsafeNewEnumValue(err) {
+		// The plan uses an enum value it adds: commit the values first, then plan again (enum.go).
+		tx.Rollback()
+		if aerr := p.addEnumValues(ctx, ref.slug, o, res.SQL); aerr == nil {
+			o.enumValuesAdded = true
+			return p.reconcileSlow(ctx, reg, ref, o, wait)
+		}
+	}
 	if err != nil {
 		tx.Rollback()
 		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()

@@ -87,6 +87,7 @@ type Registry struct {
 	byName      map[string]*Module
 	tableModule map[string]string
 	resources   []Resource
+	enums       map[string]*Enum
 }
 
 // Load reads the built-in modules and, when dir is not empty, every *.hcl file in dir; a file
@@ -131,7 +132,7 @@ func Load(dir string) (*Registry, error) {
 }
 
 func build(srcs map[string]*Module) (*Registry, error) {
-	r := &Registry{byName: srcs, tableModule: map[string]string{}}
+	r := &Registry{byName: srcs, tableModule: map[string]string{}, enums: map[string]*Enum{}}
 	names := make([]string, 0, len(srcs))
 	for n := range srcs {
 		names = append(names, n)
@@ -145,6 +146,7 @@ func build(srcs map[string]*Module) (*Registry, error) {
 		return a.Name < b.Name
 	})
 	where := map[string]string{} // table → "file:line" of its declaration
+	var enums []*Enum
 	for _, n := range names {
 		m := srcs[n]
 		f, diags := hclsyntax.ParseConfig(m.src, m.File, hcl.InitialPos)
@@ -172,9 +174,20 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				where[t] = pos
 				r.tableModule[t] = n
 				m.Tables = append(m.Tables, t)
+			case b.Type == "enum" && len(b.Labels) == 1:
+				e, err := checkEnum(n, pos, b)
+				if err != nil {
+					return nil, err
+				}
+				enums = append(enums, e)
 			default:
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\" and table blocks, not %q", n, pos, b.Type)
+				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table and enum blocks, not %q", n, pos, b.Type)
 			}
+		}
+	}
+	for _, e := range enums {
+		if err := r.addEnum(e, where); err != nil {
+			return nil, err
 		}
 	}
 	realm, err := evalModules(srcs, names)
@@ -185,6 +198,11 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	for _, s := range realm.Schemas {
 		for _, t := range s.Tables {
 			m := srcs[r.tableModule[t.Name]]
+			for _, dep := range r.enumDeps(t) {
+				if dep != m.Name && !slices.Contains(m.Deps, dep) {
+					m.Deps = append(m.Deps, dep)
+				}
+			}
 			for _, fk := range t.ForeignKeys {
 				if fk.RefTable == nil {
 					continue
@@ -251,13 +269,16 @@ func topoSort(srcs map[string]*Module, names []string) ([]*Module, error) {
 func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error) {
 	p := hclparse.NewParser()
 	declared := map[string]map[string]hcl.Range{} // table → tenant-aware column declared by the module → where
+	schemaSeen := false
 	for _, n := range names {
 		m := srcs[n]
 		f, diags := p.ParseHCL(m.src, m.File)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("load module %q: %w", n, diags)
 		}
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		body := f.Body.(*hclsyntax.Body)
+		body.Blocks, schemaSeen = dropRepeatedSchema(body.Blocks, schemaSeen)
+		for _, b := range body.Blocks {
 			if b.Type != "table" {
 				continue
 			}
@@ -284,6 +305,7 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 			s0.Tables = append(s0.Tables, t)
 		}
 	}
+	gatherObjects(s0, realm.Schemas[1:])
 	realm.Schemas = realm.Schemas[:1]
 	for _, t := range realm.Schemas[0].Tables {
 		for col, rng := range declared[t.Name] {
