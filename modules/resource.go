@@ -31,13 +31,13 @@ type Column struct {
 	Name       string
 	SQLType    string // as PostgreSQL formats it, e.g. "numeric(12,2)"
 	Kind       Kind
-	Null       bool   // accepts null
-	HasDefault bool   // may be left out on create
-	ReadOnly   bool   // one of the tenant-aware columns, set by the server
-	Unique     bool   // alone in a unique index
-	MaxDigits  int    // numeric precision, 0 when unbounded
-	Scale      int    // numeric scale
-	References string // "table" the column's foreign key points at, or ""
+	Null       bool     // accepts null
+	HasDefault bool     // may be left out on create
+	ReadOnly   bool     // one of the tenant-aware columns, set by the server
+	Unique     bool     // alone in a unique index
+	MaxDigits  int      // numeric precision, 0 when unbounded
+	Scale      int      // numeric scale
+	References string   // "table" the column's foreign key points at, or ""
 	Choices    []string // an enum column's values, in declared order
 }
 
