@@ -26,6 +26,12 @@ type ReconcileOptions struct {
 	StatementTimeout time.Duration // per statement; 0: 5m
 	IgnoreBackoff    bool          // retry Failed tenants now, not when their backoff ends
 	DryRun           bool          // plan, apply nothing (erpctl plan)
+	// Staged rollouts (rollout.go): a change group goes to Canary tenants first, then in waves
+	// that double what is done; MaxFailures failures in a group halt it and hold the rest.
+	// 0 turns either off. Resume continues halted rollouts.
+	Canary      int
+	MaxFailures int
+	Resume      bool
 	OnResult         func(Result)  // called as each tenant finishes, from several goroutines
 
 	enumValuesAdded bool // this reconcile has committed the enum values its plan adds (enum.go)
@@ -52,6 +58,7 @@ const (
 	ActionBlocked   = "blocked"   // only a destructive change would make it match; nothing applied
 	ActionFailed    = "failed"    // apply errored; rolled back
 	ActionSkipped   = "skipped"   // another process holds the tenant, or its backoff has not ended
+	ActionHeld      = "held"      // its change group's rollout is halted; nothing applied
 )
 
 // Result is the outcome of reconciling one tenant.
@@ -75,6 +82,8 @@ type Pass struct {
 	// NextRetryAt is when the first Failed tenant's backoff ends, nil when none is Failed: the
 	// daemon's next pass is due then if that comes before its interval.
 	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	// Rollouts are the staged rollouts of change groups this pass ran or held (rollout.go).
+	Rollouts []RolloutReport `json:"rollouts,omitempty"`
 }
 
 // Result is the outcome for tenant slug; the zero Result when the pass did not reach it.
@@ -172,8 +181,13 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
 	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
 	// not each inspect every tenant.
+	held, err := p.holdHaltedGroups(ctx, groups, &order, o, record)
+	if err != nil {
+		return nil, err
+	}
 	plans := make(map[string]*groupPlan, len(groups))
 	remaining := make(map[string][]*tenantRef, len(groups))
+	firsts := make(map[string]Result, len(groups))
 	var pmu sync.Mutex
 	p.parallel(ctx, o.Workers, len(order), func(i int) {
 		key := order[i]
@@ -183,44 +197,18 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			record(r)
 			if r.Action != ActionSkipped {
 				pmu.Lock()
-				plans[key], remaining[key] = gp, members[j+1:]
+				plans[key], remaining[key], firsts[key] = gp, members[j+1:], r
 				pmu.Unlock()
 				return
 			}
 		}
 	})
-	// Phase 2: the rest of each group, from the group's plan.
-	var rest []*tenantRef
-	var restKey []string
-	for _, key := range order {
-		for _, t := range remaining[key] {
-			rest = append(rest, t)
-			restKey = append(restKey, key)
-		}
+	// Phase 2: the rest of each group, from the group's plan, in waves (rollout.go).
+	rolls, err := p.rollOut(ctx, reg, order, plans, remaining, firsts, held, o, record)
+	pass.Rollouts = rolls
+	if err != nil {
+		return nil, err
 	}
-	p.parallel(ctx, o.Workers, len(rest), func(i int) {
-		t, gp := rest[i], plans[restKey[i]]
-		if gp != nil && gp.dryRun != nil {
-			r := *gp.dryRun
-			r.Tenant, r.Duration = t.slug.String(), 0
-			record(r)
-			return
-		}
-		if gp != nil && gp.blocked != nil {
-			if r, ok := p.blockGroupMember(ctx, t, gp, o); ok {
-				record(r)
-				return
-			}
-		}
-		if gp != nil && gp.dryRun == nil && gp.blocked == nil {
-			if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
-				record(r)
-				return
-			}
-		}
-		r, _ := p.reconcileSlow(ctx, reg, t, o, false)
-		record(r)
-	})
 	if !o.DryRun {
 		// One row for the pass, not one per unchanged tenant: rewriting 10,000 tenant rows took
 		// 0.36 s of a 4.5 s pass. ListTenants reads it as the last reconcile of the tenants the
@@ -237,6 +225,28 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 
 	pass.Duration = time.Since(start)
 	return pass, ctx.Err()
+}
+
+// reconcileMember reconciles one more tenant of a group from the group's plan gp (nil when the
+// group's first tenant failed), inspecting it itself when the plan does not fit.
+func (p *Plane) reconcileMember(ctx context.Context, reg *modules.Registry, t *tenantRef, gp *groupPlan, o ReconcileOptions) Result {
+	if gp != nil && gp.dryRun != nil {
+		r := *gp.dryRun
+		r.Tenant, r.Duration = t.slug.String(), 0
+		return r
+	}
+	if gp != nil && gp.blocked != nil {
+		if r, ok := p.blockGroupMember(ctx, t, gp, o); ok {
+			return r
+		}
+	}
+	if gp != nil && gp.dryRun == nil && gp.blocked == nil {
+		if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
+			return r
+		}
+	}
+	r, _ := p.reconcileSlow(ctx, reg, t, o, false)
+	return r
 }
 
 // parallel runs fn(0..n-1) on up to workers goroutines and stops handing out work when ctx ends.
