@@ -32,7 +32,7 @@ type ReconcileOptions struct {
 	Canary      int
 	MaxFailures int
 	Resume      bool
-	OnResult         func(Result)  // called as each tenant finishes, from several goroutines
+	OnResult    func(Result) // called as each tenant finishes, from several goroutines
 
 	enumValuesAdded bool // this reconcile has committed the enum values its plan adds (enum.go)
 }
