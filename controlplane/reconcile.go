@@ -181,7 +181,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
 	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
 	// not each inspect every tenant.
-	held, err := p.holdHaltedGroups(ctx, groups, &order, o, record)
+	held, err := p.holdHaltedGroups(ctx, groups, &order, o, record, func(r RolloutReport) { pass.Rollouts = append(pass.Rollouts, r) })
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +205,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	})
 	// Phase 2: the rest of each group, from the group's plan, in waves (rollout.go).
 	rolls, err := p.rollOut(ctx, reg, order, plans, remaining, firsts, held, o, record)
-	pass.Rollouts = rolls
+	pass.Rollouts = append(pass.Rollouts, rolls...)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,8 @@ func (p *Plane) readOpenRollouts(ctx context.Context) (map[string]openRollout, e
 // holdHaltedGroups takes out of order the groups whose rollout is halted, unless o resumes
 // them, records their tenants as held and returns the open rollouts for rollOut to continue.
 // It also marks superseded the open rollouts whose group no tenant is in any more.
-func (p *Plane) holdHaltedGroups(ctx context.Context, groups map[string][]*tenantRef, order *[]string, o ReconcileOptions, record func(Result)) (map[string]openRollout, error) {
+func (p *Plane) holdHaltedGroups(ctx context.Context, groups map[string][]*tenantRef, order *[]string, o ReconcileOptions,
+	record func(Result), report func(RolloutReport)) (map[string]openRollout, error) {
 	if o.DryRun {
 		return nil, nil
 	}
@@ -106,6 +107,8 @@ func (p *Plane) holdHaltedGroups(ctx context.Context, groups map[string][]*tenan
 		for _, t := range groups[key] {
 			record(Result{Tenant: t.slug.String(), Action: ActionHeld, Status: t.status, SQL: []string{}, Error: msg})
 		}
+		report(RolloutReport{ID: r.id, DesiredHash: key[:min(len(key), 32)], State: RolloutHalted, Tenants: r.applied + len(groups[key]),
+			Applied: r.applied, Failed: r.failed, Held: len(groups[key]), Waves: r.waves, Message: msg})
 	}
 	*order = kept
 	return open, nil

@@ -25,6 +25,7 @@ type DaemonOptions struct {
 	Workers          int
 	LockTimeout      time.Duration
 	StatementTimeout time.Duration
+	Rollout          rolloutFlags
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
 	OnListening func(net.Addr)
@@ -37,7 +38,9 @@ func NewCmdDaemon(f *Factory, runF func(*DaemonOptions) error) *cobra.Command {
 		Use:   "daemon",
 		Short: "Reconcile every tenant continuously and serve the health, metrics and data API endpoints",
 		Long: `Reconcile every tenant on an interval, and at once when a tenant or its modules change; back
-off tenants that fail; serve /healthz, /readyz, /metrics and the data API on --listen. Runs
+off tenants that fail, stage the rollout of each change (--canary, --max-failures: a halted
+rollout holds the rest of its tenants until the module changes or erpctl reconcile --all
+--resume); serve /healthz, /readyz, /metrics and the data API on --listen. Runs
 until SIGINT or SIGTERM, then shuts down cleanly. Several daemons may run against one database.
 
 Logs go to stderr: text on a terminal, JSON otherwise.`,
@@ -47,6 +50,9 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 				return usageErrorf("--interval must be greater than 0, got %s", opts.Interval)
 			}
 			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
+				return err
+			}
+			if err := opts.Rollout.validate(); err != nil {
 				return err
 			}
 			if opts.Listen != "" {
@@ -64,6 +70,7 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.DurationVar(&opts.Interval, "interval", 30*time.Second, "time between reconcile passes")
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", `HTTP address for /healthz, /readyz, /metrics and the data API ("" serves nothing)`)
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
+	opts.Rollout.add(cmd)
 	return cmd
 }
 
@@ -87,7 +94,8 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	log.Info("daemon starting", "interval", opts.Interval.String(), "listen", opts.Listen, "workers", opts.Workers)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
-			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout},
+			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,
+			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening},
 		Logger: log,
 	})
