@@ -171,6 +171,9 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				if prev, ok := where[t]; ok {
 					return nil, fmt.Errorf("load module %q: %s: table %q is already declared by module %q at %s", n, pos, t, r.tableModule[t], prev)
 				}
+				if err := checkTableBlock(n, b); err != nil {
+					return nil, err
+				}
 				where[t] = pos
 				r.tableModule[t] = n
 				m.Tables = append(m.Tables, t)
@@ -268,7 +271,7 @@ func topoSort(srcs map[string]*Module, names []string) ([]*Module, error) {
 // evaluates them together, so that foreign keys across files resolve.
 func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error) {
 	p := hclparse.NewParser()
-	declared := map[string]map[string]hcl.Range{} // table → tenant-aware column declared by the module → where
+	declared := map[string]tableDecl{} // table → what its block declares itself
 	schemaSeen := false
 	for _, n := range names {
 		m := srcs[n]
@@ -282,11 +285,12 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 			if b.Type != "table" {
 				continue
 			}
-			cols, err := addTenantAware(b)
+			d, err := addTenantAware(b)
 			if err != nil {
 				return nil, fmt.Errorf("load module %q: %w", n, err)
 			}
-			declared[b.Labels[0]] = cols
+			d.module = n
+			declared[b.Labels[0]] = d
 		}
 	}
 	var realm schema.Realm
@@ -308,14 +312,8 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 	gatherObjects(s0, realm.Schemas[1:])
 	realm.Schemas = realm.Schemas[:1]
 	for _, t := range realm.Schemas[0].Tables {
-		for col, rng := range declared[t.Name] {
-			c, _ := t.Column(col)
-			if s, err := postgres.FormatType(c.Type.Type); err != nil || s != tenantAwareType[col] {
-				return nil, fmt.Errorf("load modules: %s: column %q of table %q clashes with the tenant-aware column the loader adds; remove it or declare it as %s", rng, col, t.Name, tenantAwareType[col])
-			}
-		}
-		if pk := t.PrimaryKey; pk == nil || len(pk.Parts) != 1 || pk.Parts[0].C == nil || pk.Parts[0].C.Name != "id" {
-			return nil, fmt.Errorf("load modules: table %q: the primary key must be the tenant-aware column id", t.Name)
+		if err := checkTenantAware(t, declared[t.Name]); err != nil {
+			return nil, err
 		}
 	}
 	return &realm, nil
@@ -324,20 +322,21 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 // addTenantAware appends to a table block the tenant-aware columns (and primary key) it lacks,
 // and returns where the block itself declares any of them. The new blocks are parsed from
 // their own source so that positions in the module file stay true in error messages.
-func addTenantAware(table *hclsyntax.Block) (map[string]hcl.Range, error) {
+func addTenantAware(table *hclsyntax.Block) (tableDecl, error) {
 	have := map[string]hcl.Range{}
+	d := tableDecl{cols: have, block: table.DefRange()}
 	hasPK := false
 	for _, b := range table.Body.Blocks {
 		switch {
 		case b.Type == "column" && len(b.Labels) == 1 && tenantAwareType[b.Labels[0]] != "":
 			have[b.Labels[0]] = b.DefRange()
 		case b.Type == "primary_key":
-			hasPK = true
+			hasPK, d.pk = true, b.DefRange()
 		}
 	}
 	extra, diags := hclsyntax.ParseConfig([]byte(tenantAwareHCL), "tenant-aware columns", hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, diags
+		return d, diags
 	}
 	for _, b := range extra.Body.(*hclsyntax.Body).Blocks {
 		switch {
@@ -350,7 +349,7 @@ func addTenantAware(table *hclsyntax.Block) (map[string]hcl.Range, error) {
 			table.Body.Blocks = append(table.Body.Blocks, b)
 		}
 	}
-	return have, nil
+	return d, nil
 }
 
 // Modules returns every module, each after the modules it depends on.
