@@ -120,7 +120,7 @@ table "events" {
     type    = timestamptz
     default = sql("now()")
   }
-  # create, apply, blocked, failed, delete, enable-module, disable-module
+  # create, apply, blocked, failed, delete, enable-module, disable-module, rollout (held by a halted rollout)
   column "kind" {
     type = text
   }

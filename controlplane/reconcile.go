@@ -105,7 +105,7 @@ type tenantRef struct {
 	schema          string
 	followAll       bool
 	chosen          []string
-	status          string
+	status, reason  string
 	desiredHash, fp string
 	nextAttempt     *time.Time
 	enabled         []string
@@ -159,8 +159,9 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		case t.enabledErr != nil:
 			// Falls through to the slow path, which records the failure.
 		case t.hash == t.desiredHash && t.currentFP == t.fp && t.currentFP != "" &&
-			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
+			((t.status == StatusReady && t.reason != ReasonRolloutHalted) || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
 			// A Blocked tenant stays Blocked until asked otherwise; a plan shows what it needs.
+			// One held by a halted rollout whose change was taken back is recorded up to date.
 			record(Result{Tenant: t.slug.String(), Action: ActionUnchanged, Status: t.status, SQL: []string{}})
 			continue
 		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
@@ -271,7 +272,7 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 
 // loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
 func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantRef, error) {
-	rows, err := p.db.QueryContext(ctx, `SELECT slug, schema_name, follow_all, modules, status, desired_hash, fingerprint, next_attempt_at
+	rows, err := p.db.QueryContext(ctx, `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at
 		FROM erpctl.tenants ORDER BY slug`)
 	if err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
@@ -287,7 +288,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantR
 	for rows.Next() {
 		t := &tenantRef{}
 		var slug string
-		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
+		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
 			return nil, fmt.Errorf("read tenants: %w", err)
 		}
 		if t.slug, err = ident.ParseSlug(slug); err != nil {

@@ -106,6 +106,16 @@ func TestRolloutHaltsAtTheFailureLimit(t *testing.T) {
 	}
 	checkUntouched(e, slugs)
 
+	// Taking the change back releases the held tenants without applying anything.
+	e.WriteModule("crm", crmModule(""))
+	pass = reconcileAll(t, e, o)
+	if pass.Counts[controlplane.ActionApplied] != 0 || pass.Counts[controlplane.ActionHeld] != 0 {
+		t.Fatalf("change taken back: %+v", pass.Counts)
+	}
+	if tn, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug(slugs[5])); tn.Reason != controlplane.ReasonUpToDate || tn.LastError != nil {
+		t.Fatalf("%s after the change was taken back: %+v", slugs[5], tn)
+	}
+
 	// A fixed module is a new rollout: a canary, then waves, to every tenant.
 	e.WriteModule("crm", crmModule(`  column "score" {
     type    = integer
