@@ -163,20 +163,9 @@ func build(srcs map[string]*Module) (*Registry, error) {
 			case b.Type == "schema":
 				return nil, fmt.Errorf("load module %q: %s: declare only the placeholder schema \"tenant\", not %q", n, pos, strings.Join(b.Labels, " "))
 			case b.Type == "table" && len(b.Labels) == 1:
-				t := b.Labels[0]
-				if strings.HasPrefix(t, "pg_") {
-					// Tenant SQL runs unqualified under search_path, where pg_catalog comes first.
-					return nil, fmt.Errorf("load module %q: %s: table %q: names starting with pg_ are reserved by PostgreSQL", n, pos, t)
-				}
-				if prev, ok := where[t]; ok {
-					return nil, fmt.Errorf("load module %q: %s: table %q is already declared by module %q at %s", n, pos, t, r.tableModule[t], prev)
-				}
-				if err := checkTableBlock(n, b); err != nil {
+				if err := r.addTable(m, b, pos, where); err != nil {
 					return nil, err
 				}
-				where[t] = pos
-				r.tableModule[t] = n
-				m.Tables = append(m.Tables, t)
 			case b.Type == "enum" && len(b.Labels) == 1:
 				e, err := checkEnum(n, pos, b)
 				if err != nil {
@@ -230,6 +219,25 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	r.modules = order
 	r.resources = describe(r, realm)
 	return r, nil
+}
+
+// addTable records table block b of module m, declared at pos; where holds the tables seen so far.
+func (r *Registry) addTable(m *Module, b *hclsyntax.Block, pos string, where map[string]string) error {
+	t := b.Labels[0]
+	if strings.HasPrefix(t, "pg_") {
+		// Tenant SQL runs unqualified under search_path, where pg_catalog comes first.
+		return fmt.Errorf("load module %q: %s: table %q: names starting with pg_ are reserved by PostgreSQL", m.Name, pos, t)
+	}
+	if prev, ok := where[t]; ok {
+		return fmt.Errorf("load module %q: %s: table %q is already declared by module %q at %s", m.Name, pos, t, r.tableModule[t], prev)
+	}
+	if err := checkTableBlock(m.Name, b); err != nil {
+		return err
+	}
+	where[t] = pos
+	r.tableModule[t] = m.Name
+	m.Tables = append(m.Tables, t)
+	return nil
 }
 
 // topoSort orders modules so that each comes after the modules it depends on.
