@@ -52,3 +52,16 @@ func (p *Plane) addEnumValues(ctx context.Context, slug ident.Slug, o ReconcileO
 	}
 	return nil
 }
+
+// applyGroupPlanAfterEnums applies a group's plan to one more tenant, first committing the enum
+// values the group's first tenant had to commit before its plan (none, mostly). ok is false when
+// the tenant needs its own inspection.
+func (p *Plane) applyGroupPlanAfterEnums(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
+	if len(gp.enumFirst) > 0 && t.currentFP != "" {
+		if err := p.addEnumValues(ctx, t.slug, o, gp.enumFirst); err != nil {
+			p.log.Debug("enum values of the group plan did not fit; inspecting the tenant itself", "tenant", t.slug, "err", err)
+			return Result{}, false
+		}
+	}
+	return p.applyGroupPlan(ctx, t, gp, o)
+}

@@ -73,8 +73,8 @@ func TestEnumRollsOutPerTenant(t *testing.T) {
 	}
 	e.WriteModule("sales", salesModule(`"draft", "pending", "confirmed", "shipped"`, "shipped"))
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if pass.Counts[controlplane.ActionApplied] != 3 {
-		t.Fatalf("add a value the new default uses: %+v %+v", pass.Counts, pass.Results)
+	if pass.Counts[controlplane.ActionApplied] != 3 || len(inspected(pass)) != 1 {
+		t.Fatalf("add a value the new default uses: %+v, inspected %v: %+v", pass.Counts, inspected(pass), pass.Results)
 	}
 	want := []string{"draft", "pending", "confirmed", "shipped"}
 	for _, s := range []string{"tenant_acme", "tenant_globex", "tenant_initech"} {

@@ -125,6 +125,9 @@ type groupPlan struct {
 	// The group's first tenant is Blocked: these changes would be destructive.
 	blocked        []atlas.Change
 	destructiveSQL []string
+
+	// Enum values the group's first tenant committed before stmts, which use them (enum.go).
+	enumFirst []string
 }
 
 // ReconcileAll reconciles every tenant once. Tenants whose desired state and schema fingerprint
@@ -242,7 +245,7 @@ func (p *Plane) reconcileMember(ctx context.Context, reg *modules.Registry, t *t
 		}
 	}
 	if gp != nil && gp.dryRun == nil && gp.blocked == nil {
-		if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
+		if r, ok := p.applyGroupPlanAfterEnums(ctx, t, gp, o); ok {
 			return r
 		}
 	}
@@ -384,7 +387,11 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 		tx.Rollback()
 		if aerr := p.addEnumValues(ctx, ref.slug, o, res.SQL); aerr == nil {
 			o.enumValuesAdded = true
-			return p.reconcileSlow(ctx, reg, ref, o, wait)
+			r, gp := p.reconcileSlow(ctx, reg, ref, o, wait)
+			if gp != nil {
+				gp.enumFirst = enumValueStatements(res.SQL)
+			}
+			return r, gp
 		}
 	}
 	if err != nil {
