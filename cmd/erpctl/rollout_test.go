@@ -28,6 +28,7 @@ func TestReconcileAllStagedRollout(t *testing.T) {
 	c.writeModule("notes", fmt.Sprintf(notesModule, "  column \"n\" {\n    type    = integer\n    default = sql(\"1 / 0\")\n  }\n"))
 	c.expect(2, "--canary must be 0 or more", "reconcile", "--all", "--canary", "-1")
 	c.expect(2, "--resume", "reconcile", "a1", "--resume")
+	c.expect(2, "--max-failures must be 0 or more", "daemon", "--max-failures", "-2")
 	if n := c.count(`SELECT count(*) FROM erpctl.rollouts`); n != 0 {
 		t.Fatalf("bad flags recorded %d rollouts", n)
 	}
