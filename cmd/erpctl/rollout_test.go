@@ -48,3 +48,23 @@ func TestReconcileAllStagedRollout(t *testing.T) {
 		t.Fatal("tenants still shown held after the fix")
 	}
 }
+
+// module show lists an enum column's values.
+func TestModuleShowEnum(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.writeModule("sales", `schema "tenant" {}
+enum "order_status" {
+  schema = schema.tenant
+  values = ["draft", "shipped"]
+}
+table "orders" {
+  schema = schema.tenant
+  column "status" {
+    type = enum.order_status
+  }
+}
+`)
+	contains(t, "module show", c.ok("module", "show", "sales").stdout, "order_status", "one of draft, shipped")
+	contains(t, "module show -o json", c.ok("module", "show", "sales", "-o", "json").stdout, `"choices": [`, `"kind": "choice"`)
+}
