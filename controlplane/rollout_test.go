@@ -101,6 +101,15 @@ func TestRolloutHaltsAtTheFailureLimit(t *testing.T) {
 	if held := actionsOf(pass, controlplane.ActionHeld); !slices.Equal(held, slugs[3:]) || pass.Counts[controlplane.ActionFailed] != 0 {
 		t.Fatalf("second pass: %+v", pass.Counts)
 	}
+	// Once their backoff is over, the failed are held too, with no retry scheduled: the daemon
+	// would otherwise run a pass per backoff only to hold them again.
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{Canary: 3, MaxFailures: 2, IgnoreBackoff: true})
+	if held := actionsOf(pass, controlplane.ActionHeld); !slices.Equal(held, slugs) || pass.NextRetryAt != nil {
+		t.Fatalf("pass after the backoff: held %v, next retry %v", held, pass.NextRetryAt)
+	}
+	if tn, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug(slugs[0])); tn.Status != controlplane.StatusFailed || tn.Reason != controlplane.ReasonApplyFailed {
+		t.Fatalf("a failed tenant of the halted rollout: %+v", tn)
+	}
 	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE kind = 'rollout'`); n != 9 {
 		t.Fatalf("%d rollout events, want one per held tenant", n)
 	}
