@@ -109,6 +109,16 @@ func TestEnumRollsOutPerTenant(t *testing.T) {
 	if got := enumLabels(e, "tenant_acme"); !slices.Equal(got, want) {
 		t.Fatalf("drift in initech reached acme: %v", got)
 	}
+	rep := e.DebugHealthy("initech")
+	found := false
+	for _, tr := range rep.Tables {
+		if tr.Table == "enum order_status" {
+			found = tr.Module == "sales" && tr.Status == "ok" && strings.Contains(tr.Details, `value "lost" no longer declared`)
+		}
+	}
+	if !found {
+		t.Fatalf("debug tables does not report the extra enum value: %+v", rep.Tables)
+	}
 }
 
 func TestEnumBadValuesChangeNothing(t *testing.T) {

@@ -19,8 +19,9 @@ const enumsKey = "~enums"
 func (d *Diff) classifyObject(c atlas.Change, prev Managed) bool {
 	switch c := c.(type) {
 	case *atlas.AddObject:
-		if _, ok := c.O.(*atlas.EnumType); ok {
+		if e, ok := c.O.(*atlas.EnumType); ok {
 			d.Apply = append(d.Apply, c)
+			d.report(EnumReportName(e.T), StatusMissing, "enum type does not exist")
 			return true
 		}
 	case *atlas.ModifyObject:
@@ -30,10 +31,13 @@ func (d *Diff) classifyObject(c atlas.Change, prev Managed) bool {
 			return false
 		}
 		if gone := enumValuesLost(from.Values, to.Values); gone != "" {
-			d.Unmanaged = append(d.Unmanaged, fmt.Sprintf("enum %s: %s (PostgreSQL cannot drop or move an enum value; left alone)", from.T, gone))
+			what := fmt.Sprintf("enum %s: %s (PostgreSQL cannot drop or move an enum value; left alone)", from.T, gone)
+			d.Unmanaged = append(d.Unmanaged, what)
+			d.report(EnumReportName(from.T), StatusOK, what)
 			return true
 		}
 		d.Apply = append(d.Apply, c)
+		d.report(EnumReportName(from.T), StatusDrifted, "values are missing: "+strings.Join(enumValuesNew(from.Values, to.Values), ", "))
 		return true
 	case *atlas.DropObject:
 		e, ok := c.O.(*atlas.EnumType)
@@ -70,6 +74,20 @@ func enumValuesLost(from, to []string) string {
 		return "value " + strings.Join(missing, ", ") + " no longer declared"
 	}
 	return ""
+}
+
+// EnumReportName is how debug tables names an enum type among the tables.
+func EnumReportName(name string) string { return "enum " + name }
+
+// enumValuesNew lists the values of to that from lacks, quoted.
+func enumValuesNew(from, to []string) []string {
+	var out []string
+	for _, v := range to {
+		if !slices.Contains(from, v) {
+			out = append(out, fmt.Sprintf("%q", v))
+		}
+	}
+	return out
 }
 
 // managedEnums adds the enum types of s to m.
