@@ -15,6 +15,9 @@ type LoopConfig struct {
 	Workers          int           // tenants reconciled at once; 0: 4
 	LockTimeout      time.Duration // 0: the reconciler's default
 	StatementTimeout time.Duration // 0: the reconciler's default
+	// Canary and MaxFailures stage the rollout of a change (controlplane.ReconcileOptions);
+	// 0 turns either off. erpctl daemon's flags default to 3 and 3.
+	Canary, MaxFailures int
 	// Settle is how long a wake-up waits for a burst of changes to end; 0: 50ms.
 	Settle time.Duration
 	// OnPass is a test signal: called after every pass that completed.
@@ -114,17 +117,28 @@ func (l *Loop) pass(ctx context.Context) *controlplane.Pass {
 		l.m.modules.Set(1)
 	}
 	pass, err := l.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: l.cfg.Workers,
-		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout})
+		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout,
+		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures})
 	if ctx.Err() != nil {
 		return nil
 	}
 	if err != nil {
-		msg := err.Error()
+		l.p.NoteWrite(err)
+		msg := "the last reconcile pass failed (see the daemon's log)"
+		if reason, ok := controlplane.WriteRefusal(err); ok {
+			msg = reason
+		}
+		// /readyz is public: it says what is wrong in a few words; the log has the details.
 		l.dbErr.Store(&msg)
 		l.log.Error("reconcile pass failed", "err", err)
 		return nil
 	}
 	l.dbErr.Store(nil)
+	// A pass may write nothing (no tenant changed): a refusal seen earlier clears only once a
+	// write goes through.
+	if err := l.p.ProbeWrites(ctx); err != nil {
+		l.log.Warn("the database still refuses writes", "err", err)
+	}
 	l.passed.Store(true)
 	l.m.observe(pass)
 	level := slog.LevelDebug
@@ -158,6 +172,8 @@ func (l *Loop) health(p *controlplane.Plane) func() []string {
 		}
 		if s := l.dbErr.Load(); s != nil {
 			problems = append(problems, "database: "+*s)
+		} else if s := p.WritesRefused(); s != "" {
+			problems = append(problems, "database: "+s)
 		}
 		return problems
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/api"
 )
 
 // metrics are one daemon's Prometheus metrics, in a registry of its own.
@@ -18,6 +19,8 @@ type metrics struct {
 	failures  prometheus.Counter
 	tenants   *prometheus.GaugeVec
 	modules   prometheus.Gauge
+	rollouts  *prometheus.GaugeVec
+	rolled    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -38,7 +41,11 @@ func newMetrics() *metrics {
 		modules: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "erpctl_modules_healthy", Help: "1 when the module files last loaded cleanly, 0 when the last good set is in use."}),
 	}
-	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules,
+	m.rollouts = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_rollouts", Help: "Staged rollouts of changes in the last pass, by state (running, halted, done)."}, []string{"state"})
+	m.rolled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_rollout_tenants", Help: "Tenants of the last pass's rollouts: applied, failed, held (by a halted rollout), pending."}, []string{"state"})
+	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules, m.rollouts, m.rolled,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -63,5 +70,52 @@ func (m *metrics) observe(pass *controlplane.Pass) {
 	}
 	for s, n := range counts {
 		m.tenants.WithLabelValues(s).Set(n)
+	}
+	m.observeRollouts(pass)
+}
+
+// observeRollouts sets where the last pass left its rollouts. Held tenants of a rollout halted
+// in an earlier pass count too: the pass holds them again.
+func (m *metrics) observeRollouts(pass *controlplane.Pass) {
+	states := map[string]float64{controlplane.RolloutRunning: 0, controlplane.RolloutHalted: 0, controlplane.RolloutDone: 0}
+	tenants := map[string]float64{"applied": 0, "failed": 0, "held": float64(pass.Counts[controlplane.ActionHeld]), "pending": 0}
+	for _, r := range pass.Rollouts {
+		states[r.State]++
+		tenants["applied"] += float64(r.Applied)
+		tenants["failed"] += float64(r.Failed)
+		if r.State == controlplane.RolloutRunning {
+			tenants["pending"] += float64(r.Tenants - r.Applied - r.Failed)
+		}
+	}
+	for s, n := range states {
+		m.rollouts.WithLabelValues(s).Set(n)
+	}
+	for s, n := range tenants {
+		m.rolled.WithLabelValues(s).Set(n)
+	}
+}
+
+// cacheCollector reports the data API's cache sizes at each scrape.
+type cacheCollector struct {
+	stats         func() []api.CacheStat
+	entries, caps *prometheus.Desc
+}
+
+func newCacheCollector(stats func() []api.CacheStat) *cacheCollector {
+	return &cacheCollector{
+		stats: stats,
+		entries: prometheus.NewDesc("erpctl_cache_entries", "Entries in each of the data API's caches.",
+			[]string{"cache"}, nil),
+		caps: prometheus.NewDesc("erpctl_cache_capacity", "The most entries each of the data API's caches holds.",
+			[]string{"cache"}, nil),
+	}
+}
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.entries; ch <- c.caps }
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(s.Len), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.caps, prometheus.GaugeValue, float64(s.Cap), s.Name)
 	}
 }
