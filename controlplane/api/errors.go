@@ -39,13 +39,12 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		return
 	}
 	res := rc.t.res
+	if d, ok := driftOf(rc, r.Method, pgErr); ok {
+		a.driftError(w, rc, d)
+		return
+	}
 	var errs fieldErrors
 	switch code := pgErr.Code; {
-	case code == "42P01" || code == "3F000":
-		// The schema or table is gone: the tenant was deleted, or is being changed.
-		a.forgetTenant(rc.tenant.slug)
-		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
 	case code == "23505":
 		cols, _ := detailKey(pgErr.Detail)
 		switch {
