@@ -21,6 +21,8 @@ type DaemonOptions struct {
 	Plane func(context.Context, *slog.Logger) (*controlplane.Plane, error)
 
 	Interval         time.Duration
+	FullCheck        time.Duration
+	TrackChanges     bool
 	Listen           string
 	Workers          int
 	LockTimeout      time.Duration
@@ -40,11 +42,19 @@ func NewCmdDaemon(f *Factory, runF func(*DaemonOptions) error) *cobra.Command {
 off tenants that fail; serve /healthz, /readyz, /metrics and the data API on --listen. Runs
 until SIGINT or SIGTERM, then shuts down cleanly. Several daemons may run against one database.
 
+With --change-tracking (the default) and a superuser role, event triggers record DDL made on
+tenant schemas outside erpctl: the daemon reconciles those tenants within about a second, each
+--interval runs a pass over what changed, and every tenant is checked each --full-check. Without
+a superuser it says so once and checks every tenant each --interval.
+
 Logs go to stderr: text on a terminal, JSON otherwise.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval <= 0 {
 				return usageErrorf("--interval must be greater than 0, got %s", opts.Interval)
+			}
+			if opts.FullCheck <= 0 {
+				return usageErrorf("--full-check must be greater than 0, got %s", opts.FullCheck)
 			}
 			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
 				return err
@@ -62,6 +72,8 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Interval, "interval", 30*time.Second, "time between reconcile passes")
+	fl.DurationVar(&opts.FullCheck, "full-check", 5*time.Minute, "time between passes over every tenant while changes are tracked")
+	fl.BoolVar(&opts.TrackChanges, "change-tracking", true, "record DDL made by hand with event triggers (needs a superuser)")
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", `HTTP address for /healthz, /readyz, /metrics and the data API ("" serves nothing)`)
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	return cmd
@@ -84,10 +96,12 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		return err
 	}
 	defer p.Close()
-	log.Info("daemon starting", "interval", opts.Interval.String(), "listen", opts.Listen, "workers", opts.Workers)
+	log.Info("daemon starting", "interval", opts.Interval.String(), "full_check", opts.FullCheck.String(),
+		"listen", opts.Listen, "workers", opts.Workers)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
-			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout},
+			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,
+			TrackChanges: opts.TrackChanges, FullCheck: opts.FullCheck},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening},
 		Logger: log,
 	})
