@@ -12,6 +12,8 @@
 // Environment:
 //
 //	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
+//	BENCH_ONLY                  scenarios to run besides the fleet, by name, comma-separated
+//	                            (e.g. "incremental pass,no-op reconcile"); default all
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //
@@ -29,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -141,6 +144,7 @@ func run() int {
 		{"fleet creation", b.fleet},
 		{"tenant creation", b.create},
 		{"no-op reconcile", b.noop},
+		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
@@ -155,7 +159,11 @@ func run() int {
 	server := b.serverInfo(ctx)
 	var results []result
 	failed := false
+	only := os.Getenv("BENCH_ONLY")
 	for _, s := range scenarios {
+		if only != "" && s.name != "fleet creation" && !slices.Contains(strings.Split(only, ","), s.name) {
+			continue
+		}
 		b.logf("== %s", s.name)
 		rs, err := s.run(ctx)
 		if err != nil {
