@@ -59,8 +59,7 @@ type Loop struct {
 	passed atomic.Bool            // a pass has completed
 	dbErr  atomic.Pointer[string] // why the last pass failed, nil after a good one
 
-	tracking bool // change tracking is on: passes between full ones are incremental
-	pending  pendingChanges
+	pending pendingChanges // what woke the loop since its last pass
 }
 
 // NewLoop returns the loop over p; m may be nil.
@@ -97,9 +96,8 @@ func (l *Loop) Start(ctx context.Context) error {
 }
 
 func (l *Loop) loop(ctx context.Context) error {
-	l.tracking = l.startTracking(ctx)
 	fullEvery := l.cfg.Interval
-	if l.tracking {
+	if l.startTracking(ctx) {
 		fullEvery = l.cfg.FullCheck
 	}
 	timer := time.NewTimer(0)
@@ -118,11 +116,14 @@ func (l *Loop) loop(ctx context.Context) error {
 			}
 		}
 		full, slugs := l.pending.take()
-		if full || !time.Now().Before(nextFull) {
-			full, nextFull = true, time.Now().Add(fullEvery)
+		full = full || !time.Now().Before(nextFull)
+		pass := l.pass(ctx, full, slugs)
+		if full {
+			// From the end of the pass: a full pass longer than fullEvery must not run back to back.
+			nextFull = time.Now().Add(fullEvery)
 		}
 		wait := min(l.cfg.Interval, time.Until(nextFull))
-		if pass := l.pass(ctx, full, slugs); pass != nil && pass.NextRetryAt != nil {
+		if pass != nil && pass.NextRetryAt != nil {
 			wait = min(wait, max(time.Until(*pass.NextRetryAt), minRetryWait))
 		}
 		if ctx.Err() != nil {
