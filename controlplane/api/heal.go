@@ -78,7 +78,7 @@ func (a *Handler) driftError(w http.ResponseWriter, rc *reqCtx, d *drift) {
 	a.forgetTenant(rc.tenant.slug)
 	a.log.Warn("api: drift still there after a repair", "tenant", rc.tenant.slug.String(), "cause", d.String())
 	w.Header().Set("Retry-After", "1")
-	writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q is being repaired; try again.", rc.tenant.slug))
+	writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s right now; try again later.", rc.tenant.slug, d.resource))
 }
 
 // serveHealing runs the request, and when a statement met drift, repairs the tenant and runs it
