@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
@@ -144,5 +145,36 @@ func TestAPIConcurrentRequestsOnABrokenTenantMakeOneRepair(t *testing.T) {
 	}
 	if got, _ := a.repairEvents("globex"); got != 0 {
 		t.Fatalf("globex: %d repair events", got)
+	}
+}
+
+func TestAPIRepairThatCannotFinishAnswers503(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{ReadyWait: 300 * time.Millisecond})
+	a.Exec(`DROP TABLE tenant_acme.stock_items`)
+	// The repair's foreign keys need a lock on products, held here: it cannot finish in ReadyWait.
+	holder, err := a.DB.BeginTx(a.Ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(a.Ctx, `LOCK TABLE tenant_acme.products IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	r := a.do("GET", stockURL, "acme", "")
+	detail, _ := r.obj(t)["detail"].(string)
+	if r.status != 503 || r.hdr.Get("Retry-After") == "" || !strings.Contains(detail, "inventory/stock-items") ||
+		strings.Contains(detail, "tenant_acme") || strings.Contains(detail, "stock_items") {
+		t.Fatalf("a repair that cannot finish: %s", r)
+	}
+	if slices.Contains(a.Tables("tenant_acme"), "stock_items") {
+		t.Fatal("half a repair was applied")
+	}
+	a.must(200, "GET", "/api/globex/inventory/stock-items/", "globex", "")
+	holder.Rollback()
+	// Once the lock is gone, a request repairs the tenant (after the cached answer expires).
+	h := newHandler(a.P, api.Config{})
+	if r := doWith(h, "GET", stockURL, a.auth("acme"), ""); r.status != 200 {
+		t.Fatalf("after the lock: %s", r)
 	}
 }
