@@ -301,7 +301,7 @@ func (p *Plane) DeleteTenant(ctx context.Context, slug ident.Slug) error {
 			return err
 		}
 		stmt := "DROP SCHEMA IF EXISTS " + ident.Quote(schemaName) + " CASCADE"
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if err := tx.ExecStatements(ctx, markOwnDDL, stmt); err != nil {
 			return err
 		}
 		if err := insertEvent(ctx, tx, slug, "delete", stmt, time.Since(start), "applied", nil); err != nil {
