@@ -100,12 +100,7 @@ func (a *Handler) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 
 func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q, errs, detail := parseListQuery(rc.t.res, r.URL.RawQuery)
-	switch {
-	case detail != "":
-		writeDetail(w, http.StatusBadRequest, detail)
-		return
-	case len(errs) > 0:
-		writeFieldErrors(w, errs)
+	if refused(w, detail, errs) {
 		return
 	}
 	t := rc.t
@@ -238,12 +233,7 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	vals, errs, perr := decodeBody(rc.t.res, body, true)
-	switch {
-	case perr != "":
-		writeDetail(w, http.StatusBadRequest, perr)
-		return
-	case len(errs) > 0:
-		writeFieldErrors(w, errs)
+	if refused(w, perr, errs) {
 		return
 	}
 	stmt, args, argNames := rc.t.writeSQL(false, vals, rc.actor, 0)
@@ -351,4 +341,18 @@ func (a *Handler) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// refused writes the 400 for a request whose input did not parse (detail) or did not validate
+// (errs), and says whether it did.
+func refused(w http.ResponseWriter, detail string, errs fieldErrors) bool {
+	switch {
+	case detail != "":
+		writeDetail(w, http.StatusBadRequest, detail)
+	case len(errs) > 0:
+		writeFieldErrors(w, errs)
+	default:
+		return false
+	}
+	return true
 }
