@@ -39,32 +39,16 @@ func (d *drift) String() string {
 	return fmt.Sprintf("data API %s %s: SQLSTATE %s (%s): %s", d.method, d.resource, d.code, driftCodes[d.code], d.message)
 }
 
-// driftOf reports whether a failed statement met drift of the request's declared resource. An
-// undefined column counts only when the column is one the resource declares.
+// driftOf reports whether a failed statement met drift of the request's resource, one the
+// tenant's modules declare. Decided by SQLSTATE alone: the statements the API builds name only
+// the resource's table and its declared columns, so an undefined table or column is one of those.
 func driftOf(rc *reqCtx, method string, pgErr *pgconn.PgError) (*drift, bool) {
 	if _, ok := driftCodes[pgErr.Code]; !ok || rc.t == nil || !slices.Contains(rc.tenant.modules, rc.t.res.Module) {
-		return nil, false
-	}
-	if pgErr.Code == "42703" && !isColumn(rc.t.res, undefinedColumn(pgErr.Message)) {
 		return nil, false
 	}
 	// The message names the tenant's schema; the event names the tenant already.
 	msg := strings.ReplaceAll(pgErr.Message, rc.tenant.schema+".", "")
 	return &drift{method: method, resource: rc.t.res.Module + "/" + rc.t.res.Name, code: pgErr.Code, message: msg}, true
-}
-
-// undefinedColumn is the column a 42703 message names: `column "x" does not exist`,
-// `column "x" of relation "t" does not exist` or `column t.x does not exist`.
-func undefinedColumn(msg string) string {
-	rest, ok := strings.CutPrefix(msg, "column ")
-	if !ok {
-		return ""
-	}
-	name, _, _ := strings.Cut(rest, " ")
-	if i := strings.LastIndexByte(name, '.'); i >= 0 {
-		name = name[i+1:]
-	}
-	return strings.Trim(name, `"`)
 }
 
 // driftError answers a statement that met drift: on the first run it records the drift for
