@@ -103,6 +103,12 @@ table "tenants" {
     unique  = true
     columns = [column.schema_name]
   }
+  # The Failed tenants whose backoff ends first: an incremental pass looks them up without
+  # reading every tenant.
+  index "tenants_failed_next_attempt_idx" {
+    columns = [column.next_attempt_at]
+    where   = "status = 'Failed'"
+  }
 }
 
 table "events" {

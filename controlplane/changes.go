@@ -97,7 +97,8 @@ func (p *Plane) EnableChangeTracking(ctx context.Context) (bool, error) {
 func (p *Plane) ChangedTenants(ctx context.Context) ([]ident.Slug, error) {
 	rows, err := p.pool.Query(ctx, `WITH claimed AS (DELETE FROM erpctl.changed_schemas RETURNING schema_name)
 		SELECT slug FROM erpctl.tenants WHERE schema_name IN (SELECT schema_name FROM claimed)
-			OR (status = 'Failed' AND next_attempt_at <= now())`)
+		UNION
+		SELECT slug FROM erpctl.tenants WHERE status = 'Failed' AND next_attempt_at <= now()`)
 	if err != nil {
 		return nil, fmt.Errorf("read changed tenants: %w", err)
 	}
