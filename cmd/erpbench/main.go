@@ -14,6 +14,8 @@
 // Environment:
 //
 //	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
+//	BENCH_ONLY                  scenarios to run besides the fleet, by name, comma-separated
+//	                            (e.g. "incremental pass,no-op reconcile"); default all
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //	SOAK_MINUTES                the soak's length (default 5 with soak, 1 in the full run)
@@ -35,6 +37,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -171,6 +174,7 @@ func run() int {
 		{"fleet creation", b.fleet},
 		{"tenant creation", b.create},
 		{"no-op reconcile", b.noop},
+		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
@@ -189,7 +193,11 @@ func run() int {
 	server := b.serverInfo(ctx)
 	var results []result
 	failed := false
+	only := os.Getenv("BENCH_ONLY")
 	for _, s := range scenarios {
+		if only != "" && s.name != "fleet creation" && !slices.Contains(strings.Split(only, ","), s.name) {
+			continue
+		}
 		b.logf("== %s", s.name)
 		rs, err := s.run(ctx)
 		if err != nil {
