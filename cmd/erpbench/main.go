@@ -14,8 +14,8 @@
 // Environment:
 //
 //	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
-//	BENCH_ONLY                  run only these scenarios (comma-separated names, "module evolution"),
-//	                            after the fleet creation every scenario needs
+//	BENCH_ONLY                  scenarios to run besides the fleet, by name, comma-separated
+//	                            (e.g. "incremental pass,no-op reconcile"); default all
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //	SOAK_MINUTES                the soak's length (default 5 with soak, 1 in the full run)
@@ -174,6 +174,7 @@ func run() int {
 		{"fleet creation", b.fleet},
 		{"tenant creation", b.create},
 		{"no-op reconcile", b.noop},
+		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
