@@ -101,21 +101,29 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cfg.OnListening(ln.Addr())
 	}
 	s.run(ctx, func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- s.srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("daemon: serve http: %w", err)
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		defer cancel()
-		s.srv.Shutdown(sctx)
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("daemon: serve http: %w", err)
-		}
-		return nil
+		return serveUntil(ctx, s.srv, ln, "http", func() {
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			s.srv.Shutdown(sctx)
+		})
 	})
+	return nil
+}
+
+// serveUntil serves srv on ln until ctx ends, then stops it with stop and waits for Serve to
+// return.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, what string, stop func()) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("daemon: serve %s: %w", what, err)
+	case <-ctx.Done():
+	}
+	stop()
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("daemon: serve %s: %w", what, err)
+	}
 	return nil
 }
 
