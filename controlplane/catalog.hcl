@@ -286,3 +286,31 @@ table "rollouts" {
     columns = [column.group_key, column.id]
   }
 }
+
+# The migration steps of module files each tenant has run ("ran") or did not need because it got
+# the step's tables in their final form ("not_needed"), recorded in the tenant's reconcile
+# transaction. A step is module/name.
+table "migration_steps" {
+  schema = schema.erpctl
+  column "tenant" {
+    type = text
+  }
+  column "step" {
+    type = text
+  }
+  column "outcome" {
+    type = text
+  }
+  column "at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.tenant, column.step]
+  }
+  foreign_key "migration_steps_tenant_fkey" {
+    columns     = [column.tenant]
+    ref_columns = [table.tenants.column.slug]
+    on_delete   = CASCADE
+  }
+}

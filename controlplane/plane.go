@@ -173,6 +173,7 @@ const (
 	ReasonUpToDate          = "UpToDate"          // Ready: the schema is the desired state
 	ReasonDestructiveChange = "DestructiveChange" // Blocked: only a drop or a narrowing change would make it match
 	ReasonApplyFailed       = "ApplyFailed"       // Failed: the last apply errored and was rolled back
+	ReasonDataCheckFailed   = "DataCheckFailed"   // Blocked: its rows would make a data-dependent change fail; nothing applied
 	ReasonRolloutHalted     = "RolloutHalted"     // Ready or Failed: held at its schema by a halted rollout of a change
 )
 

@@ -31,7 +31,7 @@ func (r *Readiness) Ready() bool {
 // Reconcilable reports whether reconciling the tenant now may make it ready: not for a tenant
 // that is blocked in its current desired state, which would only block again.
 func (r *Readiness) Reconcilable() bool {
-	return r.Found && !r.Ready() && !(r.Current && r.Reason == ReasonDestructiveChange)
+	return r.Found && !r.Ready() && !(r.Current && (r.Reason == ReasonDestructiveChange || r.Reason == ReasonDataCheckFailed))
 }
 
 // Readiness reads a tenant from the catalog and judges it against the current module registry.

@@ -71,15 +71,21 @@ const (
 
 // Result is the outcome of reconciling one tenant.
 type Result struct {
-	Tenant      string        `json:"tenant"`
-	Action      string        `json:"action"`
-	Status      string        `json:"status"`
-	SQL         []string      `json:"sql"`
-	Destructive []string      `json:"destructive_sql,omitempty"`
-	Unmanaged   []string      `json:"unmanaged,omitempty"`
-	Inspected   bool          `json:"inspected"` // Atlas inspected the schema (the slow path)
-	Duration    time.Duration `json:"duration_ns"`
-	Error       string        `json:"error,omitempty"`
+	Tenant      string   `json:"tenant"`
+	Action      string   `json:"action"`
+	Status      string   `json:"status"`
+	SQL         []string `json:"sql"`
+	Destructive []string `json:"destructive_sql,omitempty"`
+	Unmanaged   []string `json:"unmanaged,omitempty"`
+	Steps       []string `json:"steps,omitempty"` // migration steps run (planned, in a dry run), as module/name
+	// DataDependent marks each data-dependent change of the plan ("MF104: Modifying nullable
+	// column ..."), checked against the tenant's rows before the apply; DataChecks are those its
+	// rows fail, with counts, and then nothing is applied.
+	DataDependent []string              `json:"data_dependent,omitempty"`
+	DataChecks    []schema.CheckFailure `json:"data_checks,omitempty"`
+	Inspected     bool                  `json:"inspected"` // Atlas inspected the schema (the slow path)
+	Duration      time.Duration         `json:"duration_ns"`
+	Error         string                `json:"error,omitempty"`
 }
 
 // Pass is the outcome of one reconcile of every tenant.
@@ -125,10 +131,12 @@ type tenantRef struct {
 // dry run its plan; when it was Blocked, the destructive changes; otherwise the SQL that brought
 // it from the group's fingerprint to the desired state, and the fingerprint that results.
 type groupPlan struct {
-	stmts   []string
-	fpAfter string
+	ev      *evolution
 	managed []byte
 	dryRun  *Result // in a dry run, the plan of the group's first tenant
+
+	fpMu    sync.Mutex
+	fpAfter string // "" until a tenant of the group has applied the plan
 
 	// The group's first tenant is Blocked: these changes would be destructive.
 	blocked        []atlas.Change
@@ -276,9 +284,7 @@ func cmpBool(a, b bool) int {
 // group's first tenant failed), inspecting it itself when the plan does not fit.
 func (p *Plane) reconcileMember(ctx context.Context, reg *modules.Registry, t *tenantRef, gp *groupPlan, o ReconcileOptions) Result {
 	if gp != nil && gp.dryRun != nil {
-		r := *gp.dryRun
-		r.Tenant, r.Duration = t.slug.String(), 0
-		return r
+		return p.dryRunGroupMember(ctx, t, gp, o)
 	}
 	if gp != nil && gp.blocked != nil {
 		if r, ok := p.blockGroupMember(ctx, t, gp, o); ok {
@@ -489,7 +495,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		return nil, err
 	}
 	res.Inspected = true
-	diff, err := p.diffTenant(ctx, tx, current, desired, prev)
+	diff, err := p.diffTenant(ctx, tx, current, desired, prev, reg.Renames(enabled))
 	if err != nil {
 		return nil, err
 	}
@@ -509,23 +515,16 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 	if err != nil {
 		return nil, err
 	}
+	ev, err := p.evolutionOf(ctx, tx, reg, enabled, slug, current, changes, stmts)
+	if err != nil {
+		return nil, err
+	}
 	if diff.Missing {
-		stmts = append([]string{"CREATE SCHEMA " + ident.Quote(schemaName)}, stmts...)
+		ev.stmts = append([]string{"CREATE SCHEMA " + ident.Quote(schemaName)}, ev.stmts...)
+		ev.renames = 0
 	}
 	if o.DryRun {
-		res.SQL = stmts
-		res.Action, res.Status = ActionPlanned, status
-		if len(stmts) == 0 {
-			res.Action = ActionUnchanged
-		}
-		if len(res.Destructive) > 0 && !o.AllowDestructive {
-			res.Action = ActionBlocked
-		}
-		if diff.Missing {
-			return nil, nil // CREATE SCHEMA names the tenant
-		}
-		r := *res
-		return &groupPlan{dryRun: &r}, nil
+		return p.dryRunInTx(ctx, tx, schemaName, status, ev, o, res, diff.Missing)
 	}
 	if len(diff.Destructive) > 0 && !o.AllowDestructive {
 		res.Action, res.Status = ActionBlocked, StatusBlocked
@@ -539,38 +538,82 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		}
 		return &groupPlan{blocked: diff.Destructive, destructiveSQL: res.Destructive}, nil
 	}
-
-	res.SQL = stmts
-	start := time.Now()
-	if err := p.execPlan(ctx, tx, schemaName, stmts); err != nil {
-		return nil, err
-	}
-	fpAfter, err := schema.Fingerprint(ctx, tx, schemaName)
-	if err != nil {
-		return nil, err
-	}
 	managed, err := json.Marshal(schema.ManagedOf(desired))
 	if err != nil {
 		return nil, err
 	}
-	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, managed, o.eventKind(), o.Cause, stmts, time.Since(start)); err != nil {
+	gp := &groupPlan{ev: ev, managed: managed}
+	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, ev, gp, res); err != nil {
 		return nil, err
 	}
-	res.Action, res.Status = ActionApplied, StatusReady
-	if len(stmts) == 0 {
-		res.Action = ActionUnchanged
-	}
-	gp := &groupPlan{stmts: stmts, fpAfter: fpAfter, managed: managed}
 	if diff.Missing {
-		gp.stmts = stmts[1:]
+		gp.ev = ev.withoutCreateSchema()
 	}
 	return gp, nil
+}
+
+// dryRunInTx fills a dry run's result: the plan, the pending migration steps, and the data
+// checks the tenant's rows fail.
+func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, status string, ev *evolution, o ReconcileOptions, res *Result, missing bool) (*groupPlan, error) {
+	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
+	res.Action, res.Status = ActionPlanned, status
+	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
+		res.Action = ActionUnchanged
+	}
+	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, true)
+	if err != nil {
+		return nil, err
+	}
+	res.DataChecks = failures
+	if (len(res.Destructive) > 0 && !o.AllowDestructive) || len(failures) > 0 {
+		res.Action = ActionBlocked
+	}
+	if missing {
+		return nil, nil // CREATE SCHEMA names the tenant
+	}
+	r := *res
+	return &groupPlan{dryRun: &r, ev: ev}, nil
+}
+
+// applyInTx applies a plan to one tenant in tx and records the outcome: Ready with the
+// fingerprint that results (the group's, or computed and taught to the group when it has none
+// yet), or Blocked with reason
+// DataCheckFailed and nothing applied when its rows fail a data check.
+func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash, kind, why string, ev *evolution, gp *groupPlan, res *Result) error {
+	fpAfter := gp.fingerprint()
+	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
+	start := time.Now()
+	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, false)
+	if err != nil {
+		return err
+	}
+	if len(failures) > 0 {
+		res.Action, res.Status, res.DataChecks = ActionBlocked, StatusBlocked, failures
+		return p.recordRefused(ctx, tx, slug, status, schemaName, hash, ev.stmts, failures)
+	}
+	if fpAfter == "" {
+		if fpAfter, err = schema.Fingerprint(ctx, tx, schemaName); err != nil {
+			return err
+		}
+		gp.learnFingerprint(fpAfter)
+	}
+	if err := p.recordSteps(ctx, tx, slug, ev); err != nil {
+		return err
+	}
+	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, gp.managed, kind, why, ev.stmts, time.Since(start)); err != nil {
+		return err
+	}
+	res.Action, res.Status = ActionApplied, StatusReady
+	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
+		res.Action = ActionUnchanged
+	}
+	return nil
 }
 
 // diffTenant diffs a tenant schema against its desired state. An existing schema is compared
 // with the desired state as PostgreSQL prints it back, so that a changed check expression is
 // seen (Atlas's default mode matches checks by name only).
-func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed) (*schema.Diff, error) {
+func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
 	}
@@ -578,7 +621,7 @@ func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired 
 	if err != nil {
 		return nil, err
 	}
-	return p.planner.Diff(ctx, current, norm, prev, atlas.DiffNormalized())
+	return p.planner.DiffRenamed(ctx, current, norm, prev, renames, atlas.DiffNormalized())
 }
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
@@ -643,6 +686,11 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 // text for every tenant, so that the expression positions PostgreSQL stores, which schema
 // fingerprints hash, are the same in every tenant the plan brings to a state.
 func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, stmts []string) error {
+	return execBatch(ctx, tx, planBatch(schemaName, stmts))
+}
+
+// planBatch is a plan's statements as execPlan sends them.
+func planBatch(schemaName string, stmts []string) []string {
 	var batch []string
 	if len(stmts) > 0 && strings.HasPrefix(stmts[0], "CREATE SCHEMA ") {
 		batch, stmts = append(batch, stmts[0]), stmts[1:]
@@ -652,10 +700,7 @@ func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, 
 		batch = append(batch, stmts...)
 		batch = append(batch, "RESET search_path")
 	}
-	if err := tx.ExecStatements(ctx, batch...); err != nil {
-		return fmt.Errorf("apply: %w", err)
-	}
-	return nil
+	return batch
 }
 
 func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
@@ -704,6 +749,10 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 	if err != nil {
 		return err
 	}
+	// A tenant made now gets the final tables: every migration step is already done.
+	if err := p.recordSteps(ctx, tx, slug, &evolution{notNeeded: pl.steps}); err != nil {
+		return err
+	}
 	return p.recordReady(ctx, tx, slug, pl.hash, fp, pl.managed, "create", "", pl.stmts, time.Since(start))
 }
 
@@ -736,27 +785,27 @@ func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, kind, why, s
 	})
 }
 
-// applyGroupPlan applies a group's plan to one more tenant of the group. ok is false when the
-// tenant did not end where the plan should have taken it (it is rolled back untouched) and
-// needs its own inspection.
+// applyGroupPlan applies a group's plan to one more tenant of the group, data checks first. ok
+// is false when the tenant did not end where the plan should have taken it (it is rolled back
+// untouched) and needs its own inspection.
 func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
-	res := Result{Tenant: t.slug.String(), SQL: gp.stmts}
+	res := Result{Tenant: t.slug.String(), SQL: gp.ev.stmts}
 	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
 	if err != nil || !ok {
 		return res, false
 	}
 	defer tx.Rollback()
-	stmts := gp.stmts
+	ev := gp.ev
 	if t.currentFP == "" {
-		stmts = append([]string{"CREATE SCHEMA " + ident.Quote(t.schema)}, stmts...)
+		ev = ev.withCreateSchema(t.schema)
 	}
 	fallback := func(why string, err error) (Result, bool) {
 		p.log.Debug("group plan did not fit; inspecting the tenant itself", "tenant", t.slug, "why", why, "err", err)
 		return res, false
 	}
 	// Another process may have reconciled the tenant since the pass read it.
-	_, changed, err := changedSincePass(ctx, tx, t)
+	status, changed, err := changedSincePass(ctx, tx, t)
 	if err != nil {
 		return fallback("read tenant", err)
 	}
@@ -764,22 +813,15 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, "reconciled by another process during this pass"
 		return res, true
 	}
-	if err := p.execPlan(ctx, tx, t.schema, stmts); err != nil {
-		return fallback("apply", err)
-	}
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	if err := p.recordReady(ctx, tx, t.slug, t.hash, gp.fpAfter, gp.managed, "apply", "", stmts, time.Since(start)); err != nil {
-		return fallback("record", err)
+	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.hash, "apply", "", ev, gp, &res); err != nil {
+		return fallback("apply", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fallback("commit", err)
 	}
-	res.SQL = stmts
-	res.Action, res.Status, res.Duration = ActionApplied, StatusReady, time.Since(start)
-	if len(stmts) == 0 {
-		res.Action = ActionUnchanged
-	}
+	res.Duration = time.Since(start)
 	return res, true
 }

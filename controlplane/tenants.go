@@ -45,7 +45,8 @@ type CreateOptions struct {
 type plan struct {
 	hash    string
 	stmts   []string
-	managed []byte // JSON of schema.Managed
+	managed []byte         // JSON of schema.Managed
+	steps   []modules.Step // migration steps a new tenant records as not needed
 
 	mu sync.Mutex
 	fp string // the fingerprint the plan leaves, learnt from its first use
@@ -107,7 +108,7 @@ func (p *Plane) createPlan(ctx context.Context, reg *modules.Registry, enabled [
 	if err != nil {
 		return nil, err
 	}
-	pl := &plan{hash: hash, stmts: stmts, managed: managed}
+	pl := &plan{hash: hash, stmts: stmts, managed: managed, steps: reg.Steps(enabled)}
 	p.plans[hash] = pl
 	return pl, nil
 }

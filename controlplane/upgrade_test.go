@@ -93,6 +93,12 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	if products != 1 || categories != 1 {
 		t.Fatalf("rows after upgrade: %d acme products, %d globex categories", products, categories)
 	}
+	// The catalog gained the table of migration steps, empty: the old tenants have run none, and
+	// a step of a module added now would be pending for them.
+	var steps int
+	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.migration_steps`).Scan(&steps); err != nil || steps != 0 {
+		t.Fatalf("migration steps after upgrade: %d %v", steps, err)
+	}
 	// And new tenants are made beside the old ones.
 	for _, s := range []string{"initech", "hooli"} {
 		if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(s)}); err != nil {

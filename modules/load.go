@@ -79,6 +79,8 @@ type Module struct {
 	Builtin bool
 	Tables  []string // in file order
 	Deps    []string // modules whose tables this one references, sorted
+	Renames []Rename // rename blocks, in file order
+	Steps   []Step   // migration blocks, in file order
 	src     []byte
 }
 
@@ -215,7 +217,13 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				}
 				enums = append(enums, e)
 			default:
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table and enum blocks, not %q", n, pos, b.Type)
+				if ok, err := m.evolutionBlock(b, pos); ok {
+					if err != nil {
+						return nil, err
+					}
+					continue
+				}
+				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, enum, rename and migration blocks, not %q", n, pos, b.Type)
 			}
 		}
 	}
@@ -226,6 +234,9 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	}
 	realm, err := evalModules(srcs, names)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.checkRenames(declaredObjects(realm)); err != nil {
 		return nil, err
 	}
 	// Dependencies come from foreign keys; each module's tables are now known.
@@ -329,6 +340,7 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("load module %q: %w", n, diags)
 		}
+		stripEvolution(f)
 		body := f.Body.(*hclsyntax.Body)
 		body.Blocks, schemaSeen = dropRepeatedSchema(body.Blocks, schemaSeen)
 		for _, b := range body.Blocks {

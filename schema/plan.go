@@ -16,6 +16,9 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
 	atlas "ariga.io/atlas/sql/schema"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/modules"
 )
 
 // Planner diffs and plans. It holds an Atlas driver over a *sql.DB for planning, and diffs
@@ -117,6 +120,13 @@ func (d *Diff) Empty() bool { return !d.Missing && len(d.Apply) == 0 && len(d.De
 // With atlas.DiffNormalized() among opts, desired must come from Normalize: check expressions
 // are then compared too, which Atlas's default mode matches by name only.
 func (p *Planner) Diff(ctx context.Context, current, desired *atlas.Schema, prev Managed, opts ...atlas.DiffOption) (*Diff, error) {
+	return p.DiffRenamed(ctx, current, desired, prev, nil, opts...)
+}
+
+// DiffRenamed is Diff after the renames the modules declare: each one whose old name current
+// has (and whose new name it lacks) becomes an Atlas rename change, planned first, in place of
+// the drop and add a diff would see. current is changed in place.
+func (p *Planner) DiffRenamed(ctx context.Context, current, desired *atlas.Schema, prev Managed, renames []modules.Rename, opts ...atlas.DiffOption) (*Diff, error) {
 	d := &Diff{Schema: desired.Name, tables: map[string]*TableReport{}}
 	for _, t := range desired.Tables {
 		d.tables[t.Name] = &TableReport{Table: t.Name, Status: StatusOK}
@@ -127,6 +137,13 @@ func (p *Planner) Diff(ctx context.Context, current, desired *atlas.Schema, prev
 	}
 	if current.Name != desired.Name {
 		return nil, fmt.Errorf("diff schema %q: current state is of schema %q", desired.Name, current.Name)
+	}
+	for _, c := range applyRenames(current, renames) {
+		d.Apply = append(d.Apply, c)
+		t, what := renameDetail(c)
+		for _, w := range what {
+			d.report(t, StatusDrifted, w)
+		}
 	}
 	changes, err := p.diff.SchemaDiff(current, desired, opts...)
 	if err != nil {
@@ -208,6 +225,11 @@ func (d *Diff) tableChange(t string, c atlas.Change, prev Managed) (string, chan
 		if c.Change.Is(atlas.ChangeType) && !widens(c.From.Type.Type, c.To.Type.Type) {
 			from, _ := postgres.FormatType(c.From.Type.Type)
 			to, _ := postgres.FormatType(c.To.Type.Type)
+			// PostgreSQL converts only with USING where no assignment cast exists (text to
+			// integer); the data check counts the values the cast fails on first.
+			if !hasAttr[*postgres.ConvertUsing](c.Extra) && to != "" {
+				c.Extra = append(c.Extra, &postgres.ConvertUsing{X: ident.Quote(c.To.Name) + "::" + to})
+			}
 			return fmt.Sprintf("column %s changes type from %s to %s, which can lose data", c.To.Name, from, to), changeDestructive
 		}
 		return what, changeSafe
@@ -292,6 +314,28 @@ func widens(from, to atlas.Type) bool {
 // Plan returns the SQL for changes, with every name qualified by qualifier, or by nothing when
 // qualifier is "" (then the statements run under the tenant's search_path).
 func (p *Planner) Plan(ctx context.Context, changes []atlas.Change, qualifier string) ([]string, error) {
+	// Renames go first and on their own: the changes after them name objects by their new names,
+	// and Atlas orders the changes of one plan as it sees fit.
+	var renames, rest []atlas.Change
+	for _, c := range changes {
+		if isRename(c) {
+			renames = append(renames, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	if len(renames) > 0 {
+		first, err := p.planOnly(ctx, renames, qualifier)
+		if err != nil {
+			return nil, err
+		}
+		then, err := p.planOnly(ctx, rest, qualifier)
+		return append(first, then...), err
+	}
+	return p.planOnly(ctx, changes, qualifier)
+}
+
+func (p *Planner) planOnly(ctx context.Context, changes []atlas.Change, qualifier string) ([]string, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}

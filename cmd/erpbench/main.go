@@ -179,6 +179,7 @@ func run() int {
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
 		{"data API", b.api},
+		{"module evolution", b.evolution},
 		{"soak", soakRun},
 	}
 	if soakOnly {

@@ -77,7 +77,14 @@ type planGroup struct {
 	Action      string   `json:"action"`          // unchanged, planned, blocked, failed or skipped
 	SQL         []string `json:"sql"`             // every statement, in order, as it would run in each schema
 	Destructive []string `json:"destructive_sql"` // those of SQL that reconcile applies only with --allow-destructive
-	Error       string   `json:"error,omitempty"`
+	Steps       []string `json:"steps"`           // migration steps that would run, as module/name
+	// DataDependent marks the changes whose success depends on the rows (Atlas's analyzer code
+	// and text): each tenant's rows are counted before they are applied.
+	DataDependent []string `json:"data_dependent"`
+	// DataChecks are the data-dependent changes the group's rows fail, with counts: reconcile
+	// applies nothing to these tenants.
+	DataChecks []string `json:"data_checks"`
+	Error      string   `json:"error,omitempty"`
 }
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
@@ -120,7 +127,14 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 // planOf is what a dry run says a tenant needs. SQL and destructive SQL come unqualified, so
 // tenants in the same state compare equal.
 func planOf(r controlplane.Result) planGroup {
-	g := planGroup{Tenants: []string{}, Action: r.Action, SQL: r.SQL, Destructive: r.Destructive, Error: r.Error}
+	g := planGroup{Tenants: []string{}, Action: r.Action, SQL: r.SQL, Destructive: r.Destructive, Steps: r.Steps, DataChecks: []string{}, Error: r.Error}
+	for _, f := range r.DataChecks {
+		g.DataChecks = append(g.DataChecks, f.Message)
+	}
+	if g.Steps == nil {
+		g.Steps = []string{}
+	}
+	g.DataDependent = append([]string{}, r.DataDependent...)
 	if g.SQL == nil {
 		g.SQL = []string{}
 	}
@@ -137,7 +151,8 @@ func groupPlans(results []controlplane.Result) []planGroup {
 	index := map[string]int{}
 	for _, r := range results {
 		g := planOf(r)
-		key := strings.Join([]string{g.Action, strings.Join(g.SQL, ";\x00"), strings.Join(g.Destructive, ";\x00"), g.Error}, "\x01")
+		key := strings.Join([]string{g.Action, strings.Join(g.SQL, ";\x00"), strings.Join(g.Destructive, ";\x00"), g.Error,
+			strings.Join(g.Steps, "\x00"), strings.Join(g.DataChecks, "\x00"), strings.Join(g.DataDependent, "\x00")}, "\x01")
 		i, ok := index[key]
 		if !ok {
 			i = len(groups)
@@ -168,15 +183,26 @@ func printPlan(io *term.IOStreams, groups []planGroup) error {
 		case g.Action == controlplane.ActionFailed || g.Action == controlplane.ActionSkipped:
 			fmt.Fprintf(out, "%s: %s: %s\n", who, st.Status(g.Action), oneSentence(g.Error))
 			continue
-		case len(g.SQL) == 0 && len(g.Destructive) == 0:
+		case len(g.SQL) == 0 && len(g.Destructive) == 0 && len(g.Steps) == 0:
 			fmt.Fprintf(out, "%s: %s\n", who, st.Success.Render("no changes"))
 			continue
 		case len(g.Destructive) > 0:
 			fmt.Fprintf(out, "%s: %s\n", who, st.Error.Render(fmt.Sprintf(
 				"blocked: %s destructive, applied only by erpctl reconcile --allow-destructive",
 				plural(len(g.Destructive), "statement is", "statements are"))))
+		case len(g.DataChecks) > 0:
+			fmt.Fprintf(out, "%s: %s\n", who, st.Error.Render("refused: their rows fail a data check, reconcile applies nothing to them"))
+			for _, m := range g.DataChecks {
+				fmt.Fprintln(out, indent(m, "  ! "))
+			}
 		default:
 			fmt.Fprintf(out, "%s:\n", who)
+		}
+		for _, s := range g.Steps {
+			fmt.Fprintln(out, indent("migration step "+s, "  + "))
+		}
+		for _, d := range g.DataDependent {
+			fmt.Fprintln(out, indent("data-dependent, rows checked first: "+d, "  ~ "))
 		}
 		destructive := map[string]bool{}
 		for _, d := range g.Destructive {
@@ -351,7 +377,7 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 		parts = append(parts, fmt.Sprintf("%s failed (%s)", plural(len(failed), "tenant", "tenants"), listNames(failed, 10)))
 	}
 	if len(blocked) > 0 {
-		parts = append(parts, fmt.Sprintf("%s blocked (%s; see erpctl tenant show SLUG, apply with --allow-destructive)",
+		parts = append(parts, fmt.Sprintf("%s blocked (%s; see erpctl tenant show SLUG: a destructive change needs --allow-destructive, rows that fail a data check need fixing)",
 			plural(len(blocked), "tenant is", "tenants are"), listNames(blocked, 10)))
 	}
 	for _, r := range pass.Rollouts {
@@ -375,7 +401,10 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 			continue
 		}
 		details := r.Error
-		if r.Action == controlplane.ActionBlocked {
+		switch {
+		case len(r.DataChecks) > 0:
+			details = "data check failed: " + r.DataChecks[0].Message
+		case r.Action == controlplane.ActionBlocked:
 			details = fmt.Sprintf("needs %s; rerun with --allow-destructive", plural(len(r.Destructive), "destructive statement", "destructive statements"))
 		}
 		tbl.Row(r.Tenant, st.Status(r.Action), st.Status(orDash(r.Status)), fmt.Sprint(len(r.SQL)), humanDuration(r.Duration), firstLine(details))
@@ -425,6 +454,18 @@ func printSQL(io *term.IOStreams, r controlplane.Result) {
 		fmt.Fprintf(io.Out, "\n%s\n", st.Bold.Render("Applied"))
 		for _, s := range r.SQL {
 			fmt.Fprintln(io.Out, indent(s+";", "  "))
+		}
+	}
+	if len(r.Steps) > 0 && r.Action == controlplane.ActionApplied {
+		fmt.Fprintf(io.Out, "\n%s\n", st.Bold.Render("Migration steps run"))
+		for _, s := range r.Steps {
+			fmt.Fprintln(io.Out, indent(s, "  "))
+		}
+	}
+	if len(r.DataChecks) > 0 {
+		fmt.Fprintf(io.Out, "\n%s\n", st.Error.Render("Refused: the rows fail these data checks; nothing was applied"))
+		for _, f := range r.DataChecks {
+			fmt.Fprintln(io.Out, indent(f.Message, "  "))
 		}
 	}
 	if len(r.Destructive) > 0 && r.Action == controlplane.ActionBlocked {
