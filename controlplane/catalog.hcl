@@ -189,3 +189,45 @@ table "tokens" {
     on_delete   = CASCADE
   }
 }
+
+# Archived tenants: `tenant delete` renames the tenant's schema to schema_name and moves its
+# catalog row and tokens here, so that `tenant restore` can put them back as they were. Only
+# `tenant purge` drops the schema. One archive per slug: the slug stays reserved until purged.
+table "archives" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "slug" {
+    type = text
+  }
+  column "schema_name" {
+    type = text
+  }
+  # The tenant's erpctl.tenants row and its erpctl.tokens rows, as to_jsonb gave them.
+  column "tenant" {
+    type = jsonb
+  }
+  column "tokens" {
+    type    = jsonb
+    default = sql("'[]'::jsonb")
+  }
+  column "archived_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "archives_slug_key" {
+    unique  = true
+    columns = [column.slug]
+  }
+  index "archives_schema_name_key" {
+    unique  = true
+    columns = [column.schema_name]
+  }
+}
