@@ -43,7 +43,8 @@ type TenantCreateOptions struct {
 	Slug         ident.Slug
 	Name         string
 	Modules      []string
-	ModulesGiven bool // --modules was on the command line, even if empty
+	ModulesGiven bool   // --modules was on the command line, even if empty
+	From         string // --from: clone this tenant's schema and rows
 }
 
 // NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
@@ -59,7 +60,7 @@ A slug is 2 to 50 characters of lowercase letters, digits and '-', starts with a
 not end with '-' or contain '--', and is not reserved (public, erpctl, admin, api,
 information-schema, pg-*). Without --modules the tenant gets every module, including modules
 added later.`,
-		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory",
+		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory\n  erpctl tenant create initech --from demo",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			slug, err := parseSlug(args[0])
@@ -77,10 +78,14 @@ added later.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", fmt.Sprintf("display name, up to %d characters (default: the slug)", controlplane.MaxTenantNameLen))
 	cmd.Flags().StringSliceVar(&opts.Modules, "modules", nil, "modules to enable, comma-separated, with what they depend on (default: every module, now and later)")
 	_ = cmd.RegisterFlagCompletionFunc("modules", f.completeModules)
+	cmd.Flags().StringVar(&opts.From, "from", "", "clone this tenant: its modules and every row, copied inside the database in one transaction")
 	return cmd
 }
 
 func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
+	if opts.From != "" {
+		return tenantCloneRun(ctx, opts)
+	}
 	var mods []string
 	for _, m := range opts.Modules {
 		if m = strings.TrimSpace(m); m == "" {

@@ -35,6 +35,12 @@ func TestTenantExportImportCLI(t *testing.T) {
 		t.Fatalf("imported rows:\n%s\nwant\n%s", got, acme)
 	}
 
+	contains(t, "clone", c.ok("tenant", "create", "initech", "--from", "acme").stdout, "Created tenant initech", "from acme", "2 rows")
+	if got := strings.ReplaceAll(c.snapshot("tenant_initech"), "tenant_initech", "tenant_acme"); got != acme {
+		t.Fatalf("cloned rows:\n%s\nwant\n%s", got, acme)
+	}
+	c.expect(2, "do not go together", "tenant", "create", "xy", "--from", "acme", "--modules", "product")
+
 	before := c.dbState()
 	bad := filepath.Join(dir, "bad.erpctl")
 	if err := os.WriteFile(bad, b[:len(b)-10], 0o644); err != nil {
