@@ -35,8 +35,8 @@ func TestTenantExportImportCLI(t *testing.T) {
 		t.Fatalf("imported rows:\n%s\nwant\n%s", got, acme)
 	}
 
-	contains(t, "clone", c.ok("tenant", "create", "initech", "--from", "acme").stdout, "Created tenant initech", "from acme", "2 rows")
-	if got := strings.ReplaceAll(c.snapshot("tenant_initech"), "tenant_initech", "tenant_acme"); got != acme {
+	contains(t, "clone", c.ok("tenant", "create", "hooli", "--from", "acme").stdout, "Created tenant hooli", "from acme", "2 rows")
+	if got := strings.ReplaceAll(c.snapshot("tenant_hooli"), "tenant_hooli", "tenant_acme"); got != acme {
 		t.Fatalf("cloned rows:\n%s\nwant\n%s", got, acme)
 	}
 	c.expect(2, "do not go together", "tenant", "create", "xy", "--from", "acme", "--modules", "product")
