@@ -184,3 +184,71 @@ func TestExportUnderConcurrentWritesIsConsistent(t *testing.T) {
 		t.Fatal("globex got rows")
 	}
 }
+
+// A file from an older desired state: a column dropped since is left out and a column added
+// with a default takes it, each reported; a NOT NULL column without a default is refused, and
+// nothing is written.
+func TestImportAcrossModuleChanges(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	crm := `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "name" {
+    type = text
+  }
+  column "phone" {
+    type = text
+    null = true
+  }
+  column "score" {
+    type = integer
+    null = true
+  }
+}`
+	e.WriteModule("crm", crm)
+	e.Create("acme", "crm")
+	e.Create("globex", "crm")
+	e.Exec(`INSERT INTO tenant_acme.contacts (name, phone, score) VALUES ('Ann', '555', 7), ('Bob', NULL, NULL)`)
+	e.Exec(`INSERT INTO tenant_globex.contacts (name) VALUES ('Gus')`)
+	file := export(t, e, "acme")
+
+	// phone dropped, score widened to bigint, email added with a default.
+	e.WriteModule("crm", strings.Replace(strings.Replace(crm, `  column "phone" {
+    type = text
+    null = true
+  }`, `  column "email" {
+    type    = text
+    default = "unknown"
+  }`, 1), "type = integer", "type = bigint", 1))
+	rep, err := importFile(e, "acme2", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(rep.Notes, "\n")
+	for _, want := range []string{"contacts.phone is in the file but not in the desired state here", "contacts.email is not in the file: it takes its default",
+		"contacts.score is integer in the file and bigint here", "module crm differs"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if got := strings.Join(e.Strings(`SELECT name||'/'||email||'/'||coalesce(score::text, '-') FROM tenant_acme2.contacts ORDER BY id`), ","); got != "Ann/unknown/7,Bob/unknown/-" {
+		t.Fatalf("imported contacts: %s", got)
+	}
+
+	// A NOT NULL column without a default cannot be filled from the file.
+	e.WriteModule("crm", strings.Replace(crm, `  column "score" {`, `  column "code" {
+    type = text
+  }
+  column "score" {`, 1))
+	n := e.Count(`SELECT count(*) FROM erpctl.tenants`)
+	if _, err := importFile(e, "acme3", file); !errors.Is(err, controlplane.ErrInvalid) || !strings.Contains(err.Error(), "contacts.code is NOT NULL without a default") {
+		t.Fatalf("import into an incompatible desired state: %v", err)
+	}
+	if m := e.Count(`SELECT count(*) FROM erpctl.tenants`); m != n || e.Count(`SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_acme3'`) != 0 {
+		t.Fatal("a refused import left something behind")
+	}
+	if e.Count(`SELECT count(*) FROM tenant_globex.contacts`) != 1 {
+		t.Fatal("globex changed")
+	}
+}
