@@ -231,3 +231,23 @@ table "archives" {
     columns = [column.schema_name]
   }
 }
+
+# Seed rows a tenant has had: each is inserted once, so that a seed row the tenant edits or
+# deletes stays so. Kept while a tenant is archived (restore brings the tenant back as it was);
+# purge forgets them.
+table "seeds" {
+  schema = schema.erpctl
+  column "tenant" {
+    type = text
+  }
+  column "key" {
+    type = text
+  }
+  column "at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.tenant, column.key]
+  }
+}

@@ -250,6 +250,9 @@ func (p *Plane) PurgeTenant(ctx context.Context, slug ident.Slug) (*Archive, err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM erpctl.archives WHERE id = $1`, a.ID); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM erpctl.seeds WHERE tenant = $1`, slug.String()); err != nil {
+			return err
+		}
 		stmt := "DROP SCHEMA IF EXISTS " + ident.Quote(a.Schema) + " CASCADE"
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return err

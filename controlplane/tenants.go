@@ -163,6 +163,11 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 		if err := checkNotArchived(ctx, tx, o.Slug); err != nil {
 			return err
 		}
+		if o.fill != nil {
+			if err := p.markSeeds(ctx, tx, o.Slug); err != nil {
+				return err
+			}
+		}
 		if err := p.reconcileNew(ctx, tx, o.Slug, pl); err != nil {
 			return err
 		}

@@ -78,6 +78,7 @@ type Module struct {
 	Builtin bool
 	Tables  []string // in file order
 	Deps    []string // modules whose tables this one references, sorted
+	Seeds   []Seed   // rows every tenant gets once, in file order
 	src     []byte
 }
 
@@ -160,6 +161,12 @@ func build(srcs map[string]*Module) (*Registry, error) {
 			case b.Type == "schema" && len(b.Labels) == 1 && b.Labels[0] == Placeholder:
 			case b.Type == "schema":
 				return nil, fmt.Errorf("load module %q: %s: declare only the placeholder schema \"tenant\", not %q", n, pos, strings.Join(b.Labels, " "))
+			case b.Type == "seed" && len(b.Labels) == 1:
+				seed, err := parseSeed(pos, b)
+				if err != nil {
+					return nil, fmt.Errorf("load module %q: %w", n, err)
+				}
+				m.Seeds = append(m.Seeds, seed)
 			case b.Type == "table" && len(b.Labels) == 1:
 				t := b.Labels[0]
 				if strings.HasPrefix(t, "pg_") {
@@ -173,13 +180,18 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				r.tableModule[t] = n
 				m.Tables = append(m.Tables, t)
 			default:
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\" and table blocks, not %q", n, pos, b.Type)
+				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table and seed blocks, not %q", n, pos, b.Type)
 			}
 		}
 	}
 	realm, err := evalModules(srcs, names)
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range names {
+		if err := checkSeeds(srcs[n], realm); err != nil {
+			return nil, err
+		}
 	}
 	// Dependencies come from foreign keys; each module's tables are now known.
 	for _, s := range realm.Schemas {
@@ -257,7 +269,10 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 		if diags.HasErrors() {
 			return nil, fmt.Errorf("load module %q: %w", n, diags)
 		}
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+		body := f.Body.(*hclsyntax.Body)
+		// Seeds are erpctl's, not Atlas's: they leave the body Atlas evaluates.
+		body.Blocks = slices.DeleteFunc(body.Blocks, func(b *hclsyntax.Block) bool { return b.Type == "seed" })
+		for _, b := range body.Blocks {
 			if b.Type != "table" {
 				continue
 			}
