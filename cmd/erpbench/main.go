@@ -12,6 +12,8 @@
 // Environment:
 //
 //	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
+//	BENCH_ONLY                  run only the scenarios whose name contains this ("export"), without the fleet
+//	BENCH_STOCK                 stock items of the exported tenant (default 1000000)
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //
@@ -29,6 +31,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -145,6 +148,16 @@ func run() int {
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
 		{"data API", b.api},
+		{"tenant export and import", b.lifecycle},
+	}
+	if only := os.Getenv("BENCH_ONLY"); only != "" {
+		// One scenario alone (and no fleet): its figures then come from an almost empty database.
+		scenarios = slices.DeleteFunc(scenarios, func(s struct {
+			name string
+			run  func(context.Context) ([]result, error)
+		}) bool {
+			return !strings.Contains(s.name, only)
+		})
 	}
 	out := filepath.Join(pgcluster.DefaultHome(), "bench", "results.json")
 	loadStart := loadAvg()
