@@ -24,8 +24,15 @@ const lifecycleStock = 1_000_000
 // stock items, beside pg_dump and pg_restore of the same schema in the same run, and reports the
 // peak RSS of the erpctl process (flat memory: the rows stream).
 func (b *bench) lifecycle(ctx context.Context) ([]result, error) {
-	exp := result{Name: "tenant export, 1M stock items", Tenants: b.n}
-	imp := result{Name: "tenant import, 1M stock items", Tenants: b.n}
+	stock := lifecycleStock
+	if s := os.Getenv("BENCH_STOCK"); s != "" {
+		var err error
+		if stock, err = strconv.Atoi(s); err != nil || stock < 1000 {
+			return nil, fmt.Errorf("BENCH_STOCK=%q: want a whole number of at least 1000", s)
+		}
+	}
+	exp := result{Name: fmt.Sprintf("tenant export, %d stock items", stock), Tenants: b.n}
+	imp := result{Name: fmt.Sprintf("tenant import, %d stock items", stock), Tenants: b.n}
 	if b.erpctl == "" {
 		exp.Skipped = fmt.Sprintf("cmd/erpctl does not build: %v", b.erpctlErr)
 		imp.Skipped = exp.Skipped
@@ -34,12 +41,6 @@ func (b *bench) lifecycle(ctx context.Context) ([]result, error) {
 	pgDump, pgRestore, err := b.pgTools(ctx)
 	if err != nil {
 		return nil, err
-	}
-	stock := lifecycleStock
-	if s := os.Getenv("BENCH_STOCK"); s != "" {
-		if stock, err = strconv.Atoi(s); err != nil || stock < 1000 {
-			return nil, fmt.Errorf("BENCH_STOCK=%q: want a whole number of at least 1000", s)
-		}
 	}
 	slug := "bench-export"
 	if err := b.bigTenant(ctx, slug, stock); err != nil {
