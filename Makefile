@@ -8,7 +8,7 @@ DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all build run test bench postgres fmt clean
+.PHONY: all build run test bench soak postgres fmt clean
 
 all: build
 
@@ -29,6 +29,10 @@ test: postgres
 
 bench: postgres build
 	$(GO) run ./cmd/erpbench
+
+# The daemon under steady traffic for SOAK_MINUTES (default 5); fails when its memory grows.
+soak: postgres build
+	$(GO) run ./cmd/erpbench soak
 
 fmt:
 	gofmt -w .

@@ -50,7 +50,7 @@ type Plane struct {
 	regErr  error // the last failed module load; the registry stays the last good one
 	plansMu sync.Mutex
 	plans   map[string]*plan // create plans by desired hash
-
+	writes  writeState
 }
 
 // Open connects, brings the catalog schema up to date and loads the modules.
@@ -118,10 +118,11 @@ func (p *Plane) Registry() *modules.Registry {
 	return p.reg
 }
 
-// ReloadModules reads the module files again. On error the last good registry stays in use
-// and ModulesError reports the error until a load succeeds.
+// ReloadModules reads the module files again; when they are unchanged the registry stays the
+// same value. On error the last good registry stays in use and ModulesError reports the error
+// until a load succeeds.
 func (p *Plane) ReloadModules() error {
-	reg, err := modules.Load(p.modulesDir)
+	reg, err := modules.Reload(p.modulesDir, p.Registry())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.regErr = err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -84,6 +85,7 @@ type Module struct {
 
 // Registry holds every loaded module in dependency order.
 type Registry struct {
+	sum         [sha256.Size]byte // of every source's name, file and text: equal sums load equally
 	modules     []*Module
 	byName      map[string]*Module
 	tableModule map[string]string
@@ -92,7 +94,47 @@ type Registry struct {
 
 // Load reads the built-in modules and, when dir is not empty, every *.hcl file in dir; a file
 // in dir with a built-in module's name replaces it.
-func Load(dir string) (*Registry, error) {
+func Load(dir string) (*Registry, error) { return Reload(dir, nil) }
+
+// Reload is Load, except that when the files hold exactly what prev was built from it returns
+// prev itself: whatever is keyed by the registry (the data API's prepared SQL, the OpenAPI
+// document) stays valid instead of being built again on every daemon pass.
+func Reload(dir string, prev *Registry) (*Registry, error) {
+	srcs, err := readSources(dir)
+	if err != nil {
+		return nil, err
+	}
+	sum := sourcesSum(srcs)
+	if prev != nil && prev.sum == sum {
+		return prev, nil
+	}
+	r, err := build(srcs)
+	if err != nil {
+		return nil, err
+	}
+	r.sum = sum
+	return r, nil
+}
+
+// sourcesSum hashes the module sources in name order, each framed by its length so that no two
+// different sets hash alike.
+func sourcesSum(srcs map[string]*Module) [sha256.Size]byte {
+	names := slices.Sorted(maps.Keys(srcs))
+	h := sha256.New()
+	for _, n := range names {
+		m := srcs[n]
+		for _, part := range [][]byte{[]byte(m.Name), []byte(m.File), m.src} {
+			fmt.Fprintf(h, "%d:", len(part))
+			h.Write(part)
+		}
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// readSources reads the module files, without parsing them.
+func readSources(dir string) (map[string]*Module, error) {
 	srcs := map[string]*Module{}
 	entries, err := fs.ReadDir(builtin.FS, ".")
 	if err != nil {
@@ -128,7 +170,7 @@ func Load(dir string) (*Registry, error) {
 			srcs[name] = &Module{Name: name, File: f, src: b}
 		}
 	}
-	return build(srcs)
+	return srcs, nil
 }
 
 func build(srcs map[string]*Module) (*Registry, error) {

@@ -27,6 +27,9 @@ func (b *bench) cliCreates() int {
 // fleet creates the fleet with fleetWorkers goroutines calling CreateTenant, and reports the rate.
 func (b *bench) fleet(ctx context.Context) ([]result, error) {
 	n := b.n - b.inProcessCreates() - b.cliCreates()
+	if b.soakOnly {
+		n = b.n // no tenant-creation scenario runs to make up the rest
+	}
 	slugs := make(chan string)
 	var (
 		done     atomic.Int64

@@ -2,7 +2,9 @@
 // measured in the same run, prints a table and writes the same figures as JSON to
 // $ERPCTL_HOME/bench/results.json.
 //
-//	go run ./cmd/erpbench
+//	go run ./cmd/erpbench        every scenario, the soak for one minute
+//	go run ./cmd/erpbench soak   the fleet, then only the soak (SOAK_MINUTES, default 5); exit 1
+//	                             when the daemon's memory grows
 //
 // It starts a throwaway embedded PostgreSQL of its own (internal/pgcluster, default settings, in a
 // fresh temporary home that it removes at the end), unless ERPCTL_BENCH_DATABASE_URL names a server
@@ -16,6 +18,10 @@
 //	BENCH_STOCK                 stock items of the exported tenant (default 1000000)
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
+//	SOAK_MINUTES                the soak's length (default 5 with soak, 1 in the full run)
+//	SOAK_WARMUP_MINUTES         growth is measured from its end (default 1, or a fifth of the run)
+//	SOAK_SAMPLE_SECONDS         how often the daemon is sampled (default 5)
+//	SOAK_MIX                    full (default: with wrong tokens and unknown tenants) or valid
 //
 // Progress goes to stderr, the table to stdout. The exit code is 1 when a scenario failed to
 // run (a missed target is reported in the table, not in the exit code).
@@ -65,7 +71,8 @@ type bench struct {
 	erpctl    string // path of the built erpctl binary; "" when it did not build
 	erpctlErr error  // why it did not
 
-	slugs []string // every tenant, sorted, once the fleet is created
+	soakOnly bool     // `erpbench soak`: the fleet, then the soak alone
+	slugs    []string // every tenant, sorted, once the fleet is created
 	// naiveNoop is the median time of the naive no-op inspect+diff of one tenant, for the drift
 	// scenario's baseline; 0 when it was not measured.
 	naiveNoop time.Duration
@@ -78,12 +85,38 @@ func (b *bench) logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "erpbench %7.1fs  %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, a...))
 }
 
+// scenario is one part of the run: its rows in the table.
+type scenario struct {
+	name string
+	run  func(context.Context) ([]result, error)
+}
+
 func main() {
 	os.Exit(run())
 }
 
 func run() int {
 	b := &bench{start: time.Now(), n: defaultTenants}
+	soakOnly := len(os.Args) > 1 && os.Args[1] == "soak"
+	b.soakOnly = soakOnly
+	if len(os.Args) > 1 && !soakOnly {
+		fmt.Fprintf(os.Stderr, "erpbench: unknown argument %q: run it without one, or with soak\n", os.Args[1])
+		return 2
+	}
+	soakCfg, err := soakConfigFromEnv(map[bool]float64{true: 5, false: 1}[soakOnly])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
+		return 2
+	}
+	soakOK := true
+	soakRun := func(ctx context.Context) ([]result, error) {
+		if err := b.loadSlugs(ctx); err != nil {
+			return nil, err
+		}
+		rs, ok, err := b.soak(ctx, soakCfg)
+		soakOK = ok
+		return rs, err
+	}
 	if s := os.Getenv("BENCH_TENANTS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 10 {
@@ -137,10 +170,7 @@ func run() int {
 	defer b.db.Close()
 
 	// The fleet first, so that every per-tenant figure is taken with N tenants in the database.
-	scenarios := []struct {
-		name string
-		run  func(context.Context) ([]result, error)
-	}{
+	scenarios := []scenario{
 		{"fleet creation", b.fleet},
 		{"tenant creation", b.create},
 		{"no-op reconcile", b.noop},
@@ -149,15 +179,14 @@ func run() int {
 		{"daemon memory", b.memory},
 		{"data API", b.api},
 		{"tenant export and import", b.lifecycle},
+		{"soak", soakRun},
+	}
+	if soakOnly {
+		scenarios = []scenario{scenarios[0], scenarios[len(scenarios)-1]} // the fleet, the soak
 	}
 	if only := os.Getenv("BENCH_ONLY"); only != "" {
 		// One scenario alone (and no fleet): its figures then come from an almost empty database.
-		scenarios = slices.DeleteFunc(scenarios, func(s struct {
-			name string
-			run  func(context.Context) ([]result, error)
-		}) bool {
-			return !strings.Contains(s.name, only)
-		})
+		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return !strings.Contains(s.name, only) })
 	}
 	out := filepath.Join(pgcluster.DefaultHome(), "bench", "results.json")
 	loadStart := loadAvg()
@@ -211,7 +240,7 @@ func run() int {
 		return 1
 	}
 	fmt.Printf("results written to %s\n", out)
-	if failed {
+	if failed || (soakOnly && !soakOK) {
 		return 1
 	}
 	return 0

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
+	"net/url"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +28,10 @@ type DaemonOptions struct {
 	Workers          int
 	LockTimeout      time.Duration
 	StatementTimeout time.Duration
+	DebugListen      string
+	DebugListenAny   bool
+	PublicURL        string
+	AllowedHosts     []string
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
 	OnListening func(net.Addr)
@@ -54,6 +61,21 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 					return usageErrorf("invalid --listen address %q: use HOST:PORT, e.g. 127.0.0.1:8080", opts.Listen)
 				}
 			}
+			if opts.PublicURL != "" {
+				if err := checkPublicURL(opts.PublicURL); err != nil {
+					return usageErrorf("--public-url %q: %s", opts.PublicURL, err)
+				}
+			}
+			for _, h := range opts.AllowedHosts {
+				if h == "" || strings.ContainsAny(h, "/ :@") {
+					return usageErrorf("--allowed-hosts: %q is not a host name (give names like api.example.com or .example.com, without scheme or port)", h)
+				}
+			}
+			if opts.DebugListen != "" {
+				if err := daemon.CheckDebugListen(opts.DebugListen, opts.DebugListenAny); err != nil {
+					return usageErrorf("--debug-listen: %s; pass --debug-listen-any to allow it", err)
+				}
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -63,6 +85,10 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Interval, "interval", 30*time.Second, "time between reconcile passes")
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", `HTTP address for /healthz, /readyz, /metrics and the data API ("" serves nothing)`)
+	fl.StringVar(&opts.PublicURL, "public-url", "", "the URL clients reach the data API at (e.g. https://erp.example.com): every link in an answer is built from it")
+	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, `Host headers the data API answers, as Django's ALLOWED_HOSTS (".example.com" for subdomains too, "*" for any); default: localhost, 127.0.0.1, ::1 and the --listen host`)
+	fl.StringVar(&opts.DebugListen, "debug-listen", "", `serve Go's pprof handlers (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 ("" serves nothing)`)
+	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	return cmd
 }
@@ -84,11 +110,47 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		return err
 	}
 	defer p.Close()
+	if h, _, _ := net.SplitHostPort(opts.Listen); (h == "" || h == "0.0.0.0" || h == "::") && opts.PublicURL == "" && len(opts.AllowedHosts) == 0 {
+		log.Warn("listening on every interface, but the data API answers only the Host headers localhost, 127.0.0.1 and ::1; set --allowed-hosts or --public-url")
+	}
 	log.Info("daemon starting", "interval", opts.Interval.String(), "listen", opts.Listen, "workers", opts.Workers)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
 			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout},
-		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening},
+		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
+			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts)},
+		Debug:  daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
 		Logger: log,
 	})
+}
+
+// checkPublicURL accepts scheme://host[:port] with no path, query or user.
+func checkPublicURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("use http:// or https://")
+	case u.Host == "" || u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+		return errors.New("give only a scheme and a host, e.g. https://erp.example.com")
+	}
+	return nil
+}
+
+// allowedHosts is --allowed-hosts, or else the loopback names and the --listen host, so that a
+// daemon only links to a host the operator named. With --public-url, links never come from the
+// Host header, so any is answered unless a list is given.
+func allowedHosts(opts *DaemonOptions) []string {
+	if len(opts.AllowedHosts) > 0 {
+		return opts.AllowedHosts
+	}
+	if opts.PublicURL != "" {
+		return nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(opts.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }

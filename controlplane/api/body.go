@@ -19,6 +19,9 @@ import (
 // column has is an error. parseErr is set when the body is not JSON at all.
 func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []colArg, errs fieldErrors, parseErr string) {
 	var obj map[string]json.RawMessage
+	if msg := jsonTextProblem(body); msg != "" {
+		return nil, nil, "JSON parse error - " + msg
+	}
 	if len(body) > 0 {
 		trimmed := bytes.TrimLeft(body, " \t\r\n")
 		if len(trimmed) == 0 || trimmed[0] != '{' {

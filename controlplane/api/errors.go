@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/modules"
 )
 
@@ -38,6 +39,16 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		a.serverError(w, r, "query", err)
 		return
 	}
+	if op != opRead {
+		a.p.NoteWrite(err)
+	}
+	if _, refused := controlplane.WriteRefusal(err); refused {
+		// A full disk, a read-only database: every write fails alike for a while; /readyz says
+		// which, the client only that it may try again.
+		w.Header().Set("Retry-After", "5")
+		writeDetail(w, http.StatusServiceUnavailable, "The database does not accept writes right now; try again later.")
+		return
+	}
 	res := rc.t.res
 	var errs fieldErrors
 	switch code := pgErr.Code; {
@@ -46,6 +57,10 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		a.forgetTenant(rc.tenant.slug)
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return
+	case code == "54000":
+		// An index row over PostgreSQL's limit (a value of a few KB in a unique text column).
+		// The error names only the index: the longest text given is the one to blame.
+		errs.add(longestText(res, rc.input), "Ensure this value is shorter: it is too long to be indexed.")
 	case code == "23505":
 		cols, _ := detailKey(pgErr.Detail)
 		switch {
@@ -243,4 +258,15 @@ func label(name string, capital bool) string {
 		s = strings.ToUpper(s[:1]) + s[1:]
 	}
 	return s
+}
+
+// longestText is the field of the longest string among a write's values.
+func longestText(res *modules.Resource, input []colArg) string {
+	name, n := "non_field_errors", -1
+	for _, in := range input {
+		if v, ok := in.val.(string); ok && len(v) > n {
+			name, n = res.Columns[in.col].Name, len(v)
+		}
+	}
+	return name
 }

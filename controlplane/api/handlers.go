@@ -3,12 +3,15 @@ package api
 import (
 	"encoding/binary"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ---- responses
@@ -58,12 +61,38 @@ func (a *Handler) serverError(w http.ResponseWriter, r *http.Request, what strin
 		writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled.")
 		return
 	}
+	if unavailable(err) {
+		a.log.Warn("api: "+what+": the database is unavailable", "method", r.Method, "route", r.Pattern, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeDetail(w, http.StatusServiceUnavailable, "The service is unavailable; try again later.")
+		return
+	}
 	a.log.Error("api: "+what, "method", r.Method, "route", r.Pattern, "err", err)
 	writeDetail(w, http.StatusInternalServerError, "A server error occurred.")
 }
 
-// baseURL is the scheme and host the client used, for absolute URLs.
-func baseURL(r *http.Request) string {
+// unavailable says whether err is the database out of reach: no connection could be made, or
+// the one in use broke (a restart, a failover), rather than a fault of the request.
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), pgconn.SafeToRetry(err):
+		return true
+	case errors.As(err, &pgErr):
+		// admin_shutdown, crash_shutdown, cannot_connect_now
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return false
+}
+
+// baseURL is where links point: the configured public URL, else the scheme and the Host the
+// client used (which ServeHTTP has checked against the allowed hosts, when there is a list).
+func (a *Handler) baseURL(r *http.Request) string {
+	if a.publicURL != "" {
+		return a.publicURL
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -79,7 +108,7 @@ func (rc *reqCtx) collectionPath() string {
 // ---- GET /api/{tenant}/
 
 func (a *Handler) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	base := baseURL(r) + "/api/" + rc.tenant.slug.String() + "/"
+	base := a.baseURL(r) + "/api/" + rc.tenant.slug.String() + "/"
 	bp := getBuf()
 	b := append((*bp)[:0], '{')
 	for i, res := range rc.tenant.reg.Resources(rc.tenant.modules) {
@@ -100,12 +129,7 @@ func (a *Handler) root(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 
 func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q, errs, detail := parseListQuery(rc.t.res, r.URL.RawQuery)
-	switch {
-	case detail != "":
-		writeDetail(w, http.StatusBadRequest, detail)
-		return
-	case len(errs) > 0:
-		writeFieldErrors(w, errs)
+	if refused(w, detail, errs) {
 		return
 	}
 	t := rc.t
@@ -139,9 +163,10 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	b := append((*bp)[:0], `{"count":`...)
 	b = strconv.AppendInt(b, count, 10)
 	b = append(b, `,"next":`...)
-	b = appendPageURL(b, r, q.limit, q.offset+q.limit, q.offset+q.limit < count)
+	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
+	b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, q.offset < count-q.limit)
 	b = append(b, `,"previous":`...)
-	b = appendPageURL(b, r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+	b = appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
 	b = append(b, `,"results":[`...)
 	if !empty {
 		b = t.appendRow(b, rows, 1)
@@ -175,7 +200,7 @@ func rawInt64(format int16, raw []byte) (int64, bool) {
 
 // appendPageURL appends the absolute URL of another page, as DRF's LimitOffsetPagination
 // builds it (offset left out on the first page), or null.
-func appendPageURL(b []byte, r *http.Request, limit, offset int64, ok bool) []byte {
+func appendPageURL(b []byte, base string, r *http.Request, limit, offset int64, ok bool) []byte {
 	if !ok {
 		return append(b, "null"...)
 	}
@@ -187,7 +212,7 @@ func appendPageURL(b []byte, r *http.Request, limit, offset int64, ok bool) []by
 		q.Del("offset")
 	}
 	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
-	return appendJSONString(b, baseURL(r)+u.RequestURI())
+	return appendJSONString(b, base+u.RequestURI())
 }
 
 // ---- GET /api/{tenant}/{module}/{resource}/{id}/
@@ -220,12 +245,15 @@ func (a *Handler) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		a.dbError(w, r, rc, op, err, argNames)
 		return
 	}
+	if op != opRead {
+		a.p.NoteWrite(nil)
+	}
 	if !found {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return
 	}
 	if status == http.StatusCreated && id > 0 {
-		w.Header().Set("Location", baseURL(r)+rc.collectionPath()+strconv.FormatInt(id, 10)+"/")
+		w.Header().Set("Location", a.baseURL(r)+rc.collectionPath()+strconv.FormatInt(id, 10)+"/")
 	}
 	writeBody(w, status, b)
 }
@@ -238,12 +266,8 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	vals, errs, perr := decodeBody(rc.t.res, body, true)
-	switch {
-	case perr != "":
-		writeDetail(w, http.StatusBadRequest, perr)
-		return
-	case len(errs) > 0:
-		writeFieldErrors(w, errs)
+	rc.input = vals
+	if refused(w, perr, errs) {
 		return
 	}
 	stmt, args, argNames := rc.t.writeSQL(false, vals, rc.actor, 0)
@@ -269,6 +293,7 @@ func (a *Handler) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, par
 		return
 	}
 	vals, errs, perr := decodeBody(rc.t.res, body, !partial)
+	rc.input = vals
 	switch {
 	case perr != "":
 		refuse(func() { writeDetail(w, http.StatusBadRequest, perr) })
@@ -346,9 +371,24 @@ func (a *Handler) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		a.dbError(w, r, rc, opDelete, err, nil)
 		return
 	}
+	a.p.NoteWrite(nil)
 	if tag.RowsAffected() == 0 {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// refused writes the 400 for a request whose input did not parse (detail) or did not validate
+// (errs), and says whether it did.
+func refused(w http.ResponseWriter, detail string, errs fieldErrors) bool {
+	switch {
+	case detail != "":
+		writeDetail(w, http.StatusBadRequest, detail)
+	case len(errs) > 0:
+		writeFieldErrors(w, errs)
+	default:
+		return false
+	}
+	return true
 }

@@ -225,107 +225,13 @@ func schemaName(res *modules.Resource) string {
 
 func ref(name string) object { return object{{"$ref", "#/components/schemas/" + name}} }
 
-// openAPIDoc describes every resource of the registry (OpenAPI 3.0).
+// openAPIDoc describes every resource of reg as OpenAPI 3.0.3, in DRF's shapes.
 func openAPIDoc(reg *modules.Registry) object {
 	schemas := object{}
 	paths := object{}
-	tenantParam := object{{"name", "tenant"}, {"in", "path"}, {"required", true},
-		{"description", "The tenant's slug."}, {"schema", object{{"type", "string"}, {"pattern", `^[a-z][a-z0-9-]{0,48}[a-z0-9]$`}}}}
-	idParam := object{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", object{{"type", "integer"}, {"format", "int64"}}}}
-	jsonBody := func(s object) object { return object{{"application/json", object{{"schema", s}}}} }
-	errorResp := func(desc string) object {
-		return object{{"description", desc}, {"content", jsonBody(object{{"type", "object"}, {"additionalProperties", true}})}}
-	}
-	common := object{
-		{"401", errorResp("No token, or an invalid one: {\"detail\": ...}")},
-		{"404", errorResp("Not found, or a token of another tenant: {\"detail\": \"Not found.\"}")},
-		{"503", errorResp("The tenant is not ready, or is blocked: {\"detail\": ...}")},
-	}
-	respond := func(code, desc string, content object) object {
-		rs := object{{code, object{{"description", desc}, {"content", content}}}}
-		if code == "204" {
-			rs = object{{code, object{{"description", desc}}}}
-		}
-		return append(rs, common...)
-	}
 	for _, res := range reg.Resources(reg.Names()) {
-		name := schemaName(&res)
-		props := object{}
-		var required []string
-		for i := range res.Columns {
-			c := &res.Columns[i]
-			props = append(props, member{c.Name, schemaOf(c)})
-			if c.Required() {
-				required = append(required, c.Name)
-			}
-		}
-		sch := object{{"type", "object"}, {"properties", props}}
-		if len(required) > 0 {
-			sch = append(sch, member{"required", required})
-		}
-		sch = append(sch, member{"additionalProperties", false})
-		schemas = append(schemas, member{name, sch})
-		patchSch := object{{"type", "object"}, {"properties", props}, {"additionalProperties", false}}
-		schemas = append(schemas, member{"Patched" + name, patchSch})
-		page := object{{"type", "object"}, {"required", []string{"count", "results"}}, {"properties", object{
-			{"count", object{{"type", "integer"}}},
-			{"next", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
-			{"previous", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
-			{"results", object{{"type", "array"}, {"items", ref(name)}}},
-		}}}
-		schemas = append(schemas, member{"Paginated" + name + "List", page})
-
-		params := []object{
-			{{"name", "limit"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 1}, {"maximum", maxPageLimit}, {"default", defaultPageLimit}}}},
-			{{"name", "offset"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 0}}}},
-			{{"name", "ordering"}, {"in", "query"}, {"description", "Comma-separated fields; a leading '-' sorts descending."},
-				{"schema", object{{"type", "string"}}}},
-		}
-		for i := range res.Columns {
-			c := &res.Columns[i]
-			if c.Kind != modules.KindJSON {
-				for _, lk := range []string{"", "__gt", "__gte", "__lt", "__lte", "__in"} {
-					p := object{{"name", c.Name + lk}, {"in", "query"}, {"schema", object{{"type", "string"}}}}
-					if lk == "__in" {
-						p = append(p, member{"description", "Comma-separated values."})
-					}
-					params = append(params, p)
-				}
-				if isText(c) {
-					params = append(params, object{{"name", c.Name + "__contains"}, {"in", "query"}, {"schema", object{{"type", "string"}}}})
-				}
-			}
-			params = append(params, object{{"name", c.Name + "__isnull"}, {"in", "query"}, {"schema", object{{"type", "boolean"}}}})
-		}
-		tag := []string{res.Module}
-		op := func(id, summary string) object {
-			return object{{"operationId", id}, {"summary", summary}, {"tags", tag}}
-		}
-		base := "/api/{tenant}/" + res.Module + "/" + res.Name + "/"
-		opName := strings.ReplaceAll(res.Module+"_"+res.Table, "-", "_")
-		list := append(op(opName+"_list", "List "+res.Name), member{"parameters", params},
-			member{"responses", append(respond("200", "A page of "+res.Name, jsonBody(ref("Paginated"+name+"List"))),
-				member{"400", errorResp("A bad query parameter: {\"param\": [\"message\"]}")})})
-		create := append(op(opName+"_create", "Create a "+singular(res.Table)),
-			member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
-			member{"responses", append(respond("201", "Created", jsonBody(ref(name))),
-				member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")})})
-		paths = append(paths, member{base, object{{"parameters", []object{tenantParam}}, {"get", list}, {"post", create}}})
-		retrieve := append(op(opName+"_retrieve", "Get a "+singular(res.Table)),
-			member{"responses", respond("200", "The "+singular(res.Table), jsonBody(ref(name)))})
-		update := append(op(opName+"_update", "Replace a "+singular(res.Table)),
-			member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
-			member{"responses", append(respond("200", "Updated", jsonBody(ref(name))),
-				member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")})})
-		patch := append(op(opName+"_partial_update", "Update some fields of a "+singular(res.Table)),
-			member{"requestBody", object{{"content", jsonBody(ref("Patched" + name))}}},
-			member{"responses", append(respond("200", "Updated", jsonBody(ref(name))),
-				member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")})})
-		del := append(op(opName+"_destroy", "Delete a "+singular(res.Table)),
-			member{"responses", append(respond("204", "Deleted", nil),
-				member{"409", errorResp("Other rows still refer to it")})})
-		paths = append(paths, member{base + "{id}/", object{{"parameters", []object{tenantParam, idParam}},
-			{"get", retrieve}, {"put", update}, {"patch", patch}, {"delete", del}}})
+		schemas = append(schemas, resourceSchemas(&res)...)
+		paths = append(paths, resourcePaths(&res)...)
 	}
 	return object{
 		{"openapi", "3.0.3"},
@@ -337,5 +243,127 @@ func openAPIDoc(reg *modules.Registry) object {
 			{"securitySchemes", object{{"bearerAuth", object{{"type", "http"}, {"scheme", "bearer"}}}}},
 		}},
 		{"security", []object{{{"bearerAuth", []string{}}}}},
+	}
+}
+
+// resourceSchemas is a resource's three component schemas: the row, the partial row a PATCH
+// takes, and a page of rows.
+func resourceSchemas(res *modules.Resource) object {
+	name := schemaName(res)
+	props := object{}
+	var required []string
+	for i := range res.Columns {
+		c := &res.Columns[i]
+		props = append(props, member{c.Name, schemaOf(c)})
+		if c.Required() {
+			required = append(required, c.Name)
+		}
+	}
+	sch := object{{"type", "object"}, {"properties", props}}
+	if len(required) > 0 {
+		sch = append(sch, member{"required", required})
+	}
+	sch = append(sch, member{"additionalProperties", false})
+	page := object{{"type", "object"}, {"required", []string{"count", "results"}}, {"properties", object{
+		{"count", object{{"type", "integer"}}},
+		{"next", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
+		{"previous", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
+		{"results", object{{"type", "array"}, {"items", ref(name)}}},
+	}}}
+	return object{
+		{name, sch},
+		{"Patched" + name, object{{"type", "object"}, {"properties", props}, {"additionalProperties", false}}},
+		{"Paginated" + name + "List", page},
+	}
+}
+
+// listParams is the query parameters of a resource's list: paging, ordering and DRF's
+// field lookups.
+func listParams(res *modules.Resource) []object {
+	params := []object{
+		{{"name", "limit"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 1}, {"maximum", maxPageLimit}, {"default", defaultPageLimit}}}},
+		{{"name", "offset"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 0}}}},
+		{{"name", "ordering"}, {"in", "query"}, {"description", "Comma-separated fields; a leading '-' sorts descending."},
+			{"schema", object{{"type", "string"}}}},
+	}
+	for i := range res.Columns {
+		c := &res.Columns[i]
+		if c.Kind != modules.KindJSON {
+			for _, lk := range []string{"", "__gt", "__gte", "__lt", "__lte", "__in"} {
+				p := object{{"name", c.Name + lk}, {"in", "query"}, {"schema", object{{"type", "string"}}}}
+				if lk == "__in" {
+					p = append(p, member{"description", "Comma-separated values."})
+				}
+				params = append(params, p)
+			}
+			if isText(c) {
+				params = append(params, object{{"name", c.Name + "__contains"}, {"in", "query"}, {"schema", object{{"type", "string"}}}})
+			}
+		}
+		params = append(params, object{{"name", c.Name + "__isnull"}, {"in", "query"}, {"schema", object{{"type", "boolean"}}}})
+	}
+	return params
+}
+
+func tenantParam() object {
+	return object{{"name", "tenant"}, {"in", "path"}, {"required", true},
+		{"description", "The tenant's slug."}, {"schema", object{{"type", "string"}, {"pattern", `^[a-z][a-z0-9-]{0,48}[a-z0-9]$`}}}}
+}
+
+func idParam() object {
+	return object{{"name", "id"}, {"in", "path"}, {"required", true}, {"schema", object{{"type", "integer"}, {"format", "int64"}}}}
+}
+
+func jsonBody(s object) object { return object{{"application/json", object{{"schema", s}}}} }
+
+func errorResp(desc string) object {
+	return object{{"description", desc}, {"content", jsonBody(object{{"type", "object"}, {"additionalProperties", true}})}}
+}
+
+// respond is one success response plus the errors every tenant operation can answer.
+func respond(code, desc string, content object) object {
+	rs := object{{code, object{{"description", desc}, {"content", content}}}}
+	if code == "204" {
+		rs = object{{code, object{{"description", desc}}}}
+	}
+	return append(rs,
+		member{"401", errorResp("No token, or an invalid one: {\"detail\": ...}")},
+		member{"404", errorResp("Not found, or a token of another tenant: {\"detail\": \"Not found.\"}")},
+		member{"503", errorResp("The tenant is not ready, or is blocked: {\"detail\": ...}")},
+	)
+}
+
+// resourcePaths is a resource's two paths, the collection and one row, with their operations.
+func resourcePaths(res *modules.Resource) object {
+	name := schemaName(res)
+	tag := []string{res.Module}
+	op := func(id, summary string) object {
+		return object{{"operationId", id}, {"summary", summary}, {"tags", tag}}
+	}
+	invalid := member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")}
+	base := "/api/{tenant}/" + res.Module + "/" + res.Name + "/"
+	opName := strings.ReplaceAll(res.Module+"_"+res.Table, "-", "_")
+	one := singular(res.Table)
+	list := append(op(opName+"_list", "List "+res.Name), member{"parameters", listParams(res)},
+		member{"responses", append(respond("200", "A page of "+res.Name, jsonBody(ref("Paginated"+name+"List"))),
+			member{"400", errorResp("A bad query parameter: {\"param\": [\"message\"]}")})})
+	create := append(op(opName+"_create", "Create a "+one),
+		member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
+		member{"responses", append(respond("201", "Created", jsonBody(ref(name))), invalid)})
+	retrieve := append(op(opName+"_retrieve", "Get a "+one),
+		member{"responses", respond("200", "The "+one, jsonBody(ref(name)))})
+	update := append(op(opName+"_update", "Replace a "+one),
+		member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
+		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), invalid)})
+	patch := append(op(opName+"_partial_update", "Update some fields of a "+one),
+		member{"requestBody", object{{"content", jsonBody(ref("Patched" + name))}}},
+		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), invalid)})
+	del := append(op(opName+"_destroy", "Delete a "+one),
+		member{"responses", append(respond("204", "Deleted", nil),
+			member{"409", errorResp("Other rows still refer to it")})})
+	return object{
+		{base, object{{"parameters", []object{tenantParam()}}, {"get", list}, {"post", create}}},
+		{base + "{id}/", object{{"parameters", []object{tenantParam(), idParam()}},
+			{"get", retrieve}, {"put", update}, {"patch", patch}, {"delete", del}}},
 	}
 }

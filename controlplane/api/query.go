@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -54,6 +55,10 @@ func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs 
 			continue
 		}
 		v := vs[0]
+		if !utf8.ValidString(key) || !utf8.ValidString(v) {
+			errs.add(key, "Enter valid UTF-8 text: this parameter's percent-encoded bytes are not UTF-8.")
+			continue
+		}
 		switch key {
 		case "limit":
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)

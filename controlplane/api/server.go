@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +29,9 @@ type Plane interface {
 	LookupToken(ctx context.Context, hash [sha256.Size]byte) (controlplane.TokenOwner, bool, error)
 	Readiness(ctx context.Context, slug ident.Slug) (*controlplane.Readiness, error)
 	Reconcile(ctx context.Context, slug ident.Slug, o controlplane.ReconcileOptions) (*controlplane.Result, error)
+	// NoteWrite is told how each write ended, so that the daemon's readiness can say when the
+	// database refuses writes.
+	NoteWrite(err error)
 }
 
 // DB runs the statements of requests against tenant schemas: a *pgxpool.Pool.
@@ -45,6 +48,14 @@ type Config struct {
 	Logger    *slog.Logger  // access log and server errors; nil: discard
 	MaxBody   int64         // largest request body in bytes; 0: 1 MiB
 	ReadyWait time.Duration // how long a request waits for its tenant to be reconciled; 0: 10s
+	Caches    CacheSizes
+	// PublicURL (scheme://host[:port]) is what every link in an answer (next, previous, Location,
+	// the tenant's resource list) is built from. "": the request's own scheme and Host.
+	PublicURL string
+	// AllowedHosts are the Host headers served, as Django's ALLOWED_HOSTS: "example.com",
+	// ".example.com" for it and its subdomains, "*" for any; a port is ignored. Any other Host
+	// gets a 400, so that no link points where the client did not ask. nil: any.
+	AllowedHosts []string
 }
 
 // cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
@@ -67,12 +78,16 @@ type Handler struct {
 	maxBody   int64
 	readyWait time.Duration
 	mux       *http.ServeMux
+	publicURL string
+	hosts     []string
 
-	tokens  ttlCache[[32]byte, tokenEntry]
-	tenants ttlCache[string, *tenantState]
-	tables  tableCache
-	flight  singleflight.Group // one on-demand reconcile per tenant at a time
-	openapi openapiCache
+	tokens    *ttlLRU[[32]byte, tokenEntry]
+	badTokens *ttlLRU[[32]byte, tokenEntry]
+	tenants   *ttlLRU[string, *tenantState]
+	noTenants *ttlLRU[string, *tenantState]
+	tables    *tableCache
+	flight    singleflight.Group // one on-demand reconcile per tenant at a time
+	openapi   openapiCache
 }
 
 // New returns the data API:
@@ -96,7 +111,14 @@ func New(cfg Config) *Handler {
 	if a.readyWait <= 0 {
 		a.readyWait = 10 * time.Second
 	}
-	a.tokens.max, a.tenants.max = 100_000, 100_000
+	a.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	a.hosts = cfg.AllowedHosts
+	sz := cfg.Caches.withDefaults()
+	a.tables = newTableCache(sz.Tables)
+	a.tenants = newTTLLRU[string, *tenantState]("tenants", sz.Tenants)
+	a.noTenants = newTTLLRU[string, *tenantState]("unknown_tenants", sz.Negatives)
+	a.tokens = newTTLLRU[[32]byte, tokenEntry]("tokens", sz.Tokens)
+	a.badTokens = newTTLLRU[[32]byte, tokenEntry]("wrong_tokens", sz.Negatives)
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("/api/openapi.json", a.serveOpenAPI)
 	a.mux.HandleFunc("/api/{tenant}/{$}", a.serveTenant(routeRoot))
@@ -107,13 +129,17 @@ func New(cfg Config) *Handler {
 }
 
 // ForgetTokens drops every cached token lookup, so that a revocation takes effect at once.
-func (a *Handler) ForgetTokens() { a.tokens.clear() }
+func (a *Handler) ForgetTokens() { a.tokens.purge() }
 
 // ServeHTTP routes the request and writes its access log line.
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	a.mux.ServeHTTP(sw, r)
+	if !hostAllowed(a.hosts, r.Host) {
+		writeDetail(sw, http.StatusBadRequest, "Invalid Host header.")
+	} else {
+		a.mux.ServeHTTP(sw, r)
+	}
 	ctx := r.Context()
 	if !a.log.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -183,6 +209,7 @@ type reqCtx struct {
 	actor  string // the token's name: created_by and updated_by
 	t      *tableSQL
 	id     int64
+	input  []colArg // a write's decoded body, for errors that name no column
 }
 
 // serveTenant resolves, in this order and before any SQL runs against the tenant: the slug
@@ -216,7 +243,7 @@ func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 				writeDetail(w, http.StatusNotFound, "Not found.")
 				return
 			}
-			rc.t = a.tables.get(ts.reg, ts.schema, res)
+			rc.t = a.tables.get(a.p.Registry(), ts.reg, ts.schema, res)
 		}
 		if kind == routeDetail {
 			id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -276,13 +303,20 @@ func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEnt
 	now := time.Now()
 	e, ok := a.tokens.get(hash, now)
 	if !ok {
+		e, ok = a.badTokens.get(hash, now)
+	}
+	if !ok {
 		owner, valid, err := a.p.LookupToken(r.Context(), hash)
 		if err != nil {
 			a.serverError(w, r, "look up token", err)
 			return tokenEntry{}, false
 		}
 		e = tokenEntry{valid: valid, tenant: owner.Tenant, name: owner.Name}
-		a.tokens.put(hash, e, now.Add(cacheTTL))
+		if valid {
+			a.tokens.put(hash, e, now.Add(cacheTTL))
+		} else {
+			a.badTokens.put(hash, e, now.Add(cacheTTL))
+		}
 	}
 	if !e.valid {
 		return fail("Invalid token.")
@@ -308,6 +342,9 @@ type tenantState struct {
 func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident.Slug) (*tenantState, bool) {
 	ctx := r.Context()
 	ts, ok := a.tenants.get(slug.String(), time.Now())
+	if !ok {
+		ts, ok = a.noTenants.get(slug.String(), time.Now())
+	}
 	if ok && ts.reg != a.p.Registry() {
 		ok = false // the modules were reloaded: the desired state may have changed
 	}
@@ -331,7 +368,11 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 			}
 		}
 		// A tenant that is not ready stays so for the TTL too: at most one reconcile per TTL.
-		a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		if ts.notFound {
+			a.noTenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		} else {
+			a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		}
 	}
 	switch {
 	case ts.ready:
@@ -356,18 +397,15 @@ func stateOf(slug ident.Slug, rd *controlplane.Readiness) *tenantState {
 	case rd.Reconcilable():
 		ts.reason = fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, rd.Status)
 	default:
-		ts.reason = blockedReason(slug, rd.BlockedSQL)
+		ts.reason = blockedReason(slug)
 	}
 	return ts
 }
 
-func blockedReason(slug ident.Slug, stmts string) string {
-	msg := fmt.Sprintf("Tenant %q is blocked: its schema needs a destructive change that is only applied on request "+
-		"(erpctl reconcile %s --allow-destructive)", slug, slug)
-	if stmts = strings.TrimSpace(stmts); stmts != "" {
-		msg += ": " + stmts
-	}
-	return msg + "."
+// blockedReason is what a client learns of a Blocked tenant: that an operator must act, and
+// nothing of the schema or the statements, which `erpctl tenant show` gives the operator.
+func blockedReason(slug ident.Slug) string {
+	return fmt.Sprintf("Tenant %q is waiting for a change that an operator must approve; try again later.", slug)
 }
 
 // reconcileTenant runs the reconciler for a request. It outlives a cancelled request (the others
@@ -402,62 +440,28 @@ func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, sl
 }
 
 // forgetTenant drops what the API knows of a tenant, after a query found its schema gone.
-func (a *Handler) forgetTenant(slug ident.Slug) { a.tenants.del(slug.String()) }
-
-// ---- caches
-
-// ttlCache is a map whose entries expire (by the monotonic clock that time.Now carries). It never
-// grows past max entries: a full cache drops its expired entries, then everything.
-type ttlCache[K comparable, V any] struct {
-	mu  sync.RWMutex
-	m   map[K]ttlEntry[V]
-	max int
+func (a *Handler) forgetTenant(slug ident.Slug) {
+	a.tenants.del(slug.String())
+	a.noTenants.del(slug.String())
 }
 
-type ttlEntry[V any] struct {
-	v       V
-	expires time.Time
-}
-
-func (c *ttlCache[K, V]) get(k K, now time.Time) (V, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	if !ok || !now.Before(e.expires) {
-		var zero V
-		return zero, false
+// hostAllowed matches a Host header against allowed, as Django's validate_host does.
+func hostAllowed(allowed []string, host string) bool {
+	if allowed == nil {
+		return true
 	}
-	return e.v, true
-}
-
-func (c *ttlCache[K, V]) put(k K, v V, expires time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[K]ttlEntry[V]{}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
 	}
-	if len(c.m) >= c.max {
-		now := time.Now()
-		for k, e := range c.m {
-			if !now.Before(e.expires) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= c.max {
-			clear(c.m)
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	for _, p := range allowed {
+		p = strings.ToLower(p)
+		switch {
+		case p == "*", p == host:
+			return true
+		case strings.HasPrefix(p, ".") && (host == p[1:] || strings.HasSuffix(host, p)):
+			return true
 		}
 	}
-	c.m[k] = ttlEntry[V]{v: v, expires: expires}
-}
-
-func (c *ttlCache[K, V]) del(k K) {
-	c.mu.Lock()
-	delete(c.m, k)
-	c.mu.Unlock()
-}
-
-func (c *ttlCache[K, V]) clear() {
-	c.mu.Lock()
-	clear(c.m)
-	c.mu.Unlock()
+	return false
 }

@@ -19,44 +19,6 @@ import (
 	"github.com/erpctl/erpctl/modules"
 )
 
-// tableCache holds the SQL of each (registry, schema, resource), built once. Every statement
-// names the tenant schema, quoted, so that pgx's statement cache keys differ per tenant and no
-// statement depends on a connection's search_path. Identifiers come from the registry only.
-type tableCache struct {
-	mu sync.RWMutex
-	m  map[tableKey]*tableSQL
-}
-
-type tableKey struct {
-	reg          *modules.Registry
-	schema, name string
-	module       string
-}
-
-// maxCachedTables bounds the cache; past it (thousands of tenants at once) it starts again.
-const maxCachedTables = 50_000
-
-func (c *tableCache) get(reg *modules.Registry, schemaName string, res *modules.Resource) *tableSQL {
-	k := tableKey{reg: reg, schema: schemaName, module: res.Module, name: res.Name}
-	c.mu.RLock()
-	t, ok := c.m[k]
-	c.mu.RUnlock()
-	if ok {
-		return t
-	}
-	t = newTableSQL(schemaName, res)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedTables {
-		c.m = map[tableKey]*tableSQL{}
-	}
-	if old, ok := c.m[k]; ok {
-		return old
-	}
-	c.m[k] = t
-	return t
-}
-
 // tableSQL is one resource of one tenant schema: its statements and how to encode its rows.
 type tableSQL struct {
 	res     *modules.Resource

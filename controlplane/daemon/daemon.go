@@ -19,6 +19,7 @@ type Config struct {
 	Loop     LoopConfig
 	Server   ServerConfig
 	Listener ListenerConfig
+	Debug    DebugConfig
 	Logger   *slog.Logger // nil: discard
 }
 
@@ -68,9 +69,14 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	lcfg := cfg.Listener
 	lcfg.OnTenant = chain(loop.Wake, lcfg.OnTenant)
 	if cfg.Server.Listen != "" {
-		h := api.New(api.Config{Plane: p, DB: p.Pool(), Logger: log})
+		h := api.New(api.Config{Plane: p, DB: p.Pool(), Logger: log, Caches: cfg.Server.Caches,
+			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts})
+		m.reg.MustRegister(newCacheCollector(h.CacheStats))
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
 		services = append(services, NewServer(cfg.Server, log, h, m.handler(), loop.health(p)))
+	}
+	if cfg.Debug.Listen != "" {
+		services = append(services, NewDebugServer(cfg.Debug, log))
 	}
 	services = append(services, NewListener(p.Pool(), lcfg, log), loop)
 

@@ -45,7 +45,7 @@ func startDaemonWith(t *testing.T, e *cptest.Env, cfg daemon.Config) *testDaemon
 	d.cancel = cancel
 	cfg.Loop.Workers = 2
 	cfg.Loop.OnPass = func(pass *controlplane.Pass) { d.passes <- pass }
-	cfg.Server = daemon.ServerConfig{Listen: "127.0.0.1:0", OnListening: func(a net.Addr) { listening <- a.String() }}
+	cfg.Server.Listen, cfg.Server.OnListening = "127.0.0.1:0", func(a net.Addr) { listening <- a.String() }
 	go func() { d.done <- daemon.Run(ctx, p, cfg) }()
 	select {
 	case d.addr = <-listening:

@@ -119,12 +119,22 @@ func (l *Loop) pass(ctx context.Context) *controlplane.Pass {
 		return nil
 	}
 	if err != nil {
-		msg := err.Error()
+		l.p.NoteWrite(err)
+		msg := "the last reconcile pass failed (see the daemon's log)"
+		if reason, ok := controlplane.WriteRefusal(err); ok {
+			msg = reason
+		}
+		// /readyz is public: it says what is wrong in a few words; the log has the details.
 		l.dbErr.Store(&msg)
 		l.log.Error("reconcile pass failed", "err", err)
 		return nil
 	}
 	l.dbErr.Store(nil)
+	// A pass may write nothing (no tenant changed): a refusal seen earlier clears only once a
+	// write goes through.
+	if err := l.p.ProbeWrites(ctx); err != nil {
+		l.log.Warn("the database still refuses writes", "err", err)
+	}
 	l.passed.Store(true)
 	l.m.observe(pass)
 	level := slog.LevelDebug
@@ -158,6 +168,8 @@ func (l *Loop) health(p *controlplane.Plane) func() []string {
 		}
 		if s := l.dbErr.Load(); s != nil {
 			problems = append(problems, "database: "+*s)
+		} else if s := p.WritesRefused(); s != "" {
+			problems = append(problems, "database: "+s)
 		}
 		return problems
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/api"
 )
 
 // metrics are one daemon's Prometheus metrics, in a registry of its own.
@@ -63,5 +64,30 @@ func (m *metrics) observe(pass *controlplane.Pass) {
 	}
 	for s, n := range counts {
 		m.tenants.WithLabelValues(s).Set(n)
+	}
+}
+
+// cacheCollector reports the data API's cache sizes at each scrape.
+type cacheCollector struct {
+	stats         func() []api.CacheStat
+	entries, caps *prometheus.Desc
+}
+
+func newCacheCollector(stats func() []api.CacheStat) *cacheCollector {
+	return &cacheCollector{
+		stats: stats,
+		entries: prometheus.NewDesc("erpctl_cache_entries", "Entries in each of the data API's caches.",
+			[]string{"cache"}, nil),
+		caps: prometheus.NewDesc("erpctl_cache_capacity", "The most entries each of the data API's caches holds.",
+			[]string{"cache"}, nil),
+	}
+}
+
+func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.entries; ch <- c.caps }
+
+func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.stats() {
+		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(s.Len), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.caps, prometheus.GaugeValue, float64(s.Cap), s.Name)
 	}
 }

@@ -8,11 +8,26 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/erpctl/erpctl/controlplane/api"
+	"golang.org/x/net/netutil"
 )
 
-// ServerConfig configures the HTTP server.
+// ServerConfig configures the HTTP server. Its limits keep clients that hold connections open,
+// send slowly or read slowly from exhausting the daemon.
 type ServerConfig struct {
-	Listen string // HOST:PORT
+	Listen       string // HOST:PORT
+	Caches       api.CacheSizes
+	PublicURL    string   // see api.Config
+	AllowedHosts []string // see api.Config
+	// MaxConns caps open connections; past it new ones wait to be accepted. 0: 4096.
+	MaxConns int
+	// ReadHeaderTimeout bounds reading a request's headers; 0: 10s. ReadTimeout the whole
+	// request, body included; 0: 30s. WriteTimeout writing the answer; 0: 60s. IdleTimeout a
+	// kept-alive connection between requests; 0: 60s.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers; 0: 64 KiB.
+	MaxHeaderBytes int
 	// ShutdownTimeout bounds how long requests in flight may finish on stop; 0: 3s.
 	ShutdownTimeout time.Duration
 	// OnListening is a test signal: called with the address once the server listens.
@@ -29,9 +44,7 @@ type Server struct {
 
 // NewServer returns the server; problems says what keeps the daemon from being ready.
 func NewServer(cfg ServerConfig, log *slog.Logger, dataAPI, metrics http.Handler, problems func() []string) *Server {
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 3 * time.Second
-	}
+	cfg = cfg.withDefaults()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -48,7 +61,31 @@ func NewServer(cfg ServerConfig, log *slog.Logger, dataAPI, metrics http.Handler
 	})
 	mux.Handle("GET /metrics", metrics)
 	mux.Handle("/", dataAPI)
-	return &Server{cfg: cfg, log: log, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	return &Server{cfg: cfg, log: log, srv: &http.Server{Handler: mux,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes,
+		// net/http's own complaints (TLS handshakes, accept errors, panics) go to the same log.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ShutdownTimeout, 3*time.Second)
+	def(&c.ReadHeaderTimeout, 10*time.Second)
+	def(&c.ReadTimeout, 30*time.Second)
+	def(&c.WriteTimeout, 60*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	if c.MaxConns <= 0 {
+		c.MaxConns = 4096
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 64 << 10
+	}
+	return c
 }
 
 // Start listens, and returns an error when it cannot; it then serves until ctx ends and shuts
@@ -58,7 +95,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: listen on %s: %w", s.cfg.Listen, err)
 	}
-	s.log.Info("serving", "addr", ln.Addr().String())
+	ln = netutil.LimitListener(ln, s.cfg.MaxConns)
+	s.log.Info("serving", "addr", ln.Addr().String(), "max_conns", s.cfg.MaxConns)
 	if s.cfg.OnListening != nil {
 		s.cfg.OnListening(ln.Addr())
 	}

@@ -1,0 +1,89 @@
+package api_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/cptest"
+)
+
+func cacheLen(h *api.Handler, name string) int {
+	for _, s := range h.CacheStats() {
+		if s.Name == name {
+			return s.Len
+		}
+	}
+	return -1
+}
+
+// Reloading unchanged module files keeps the registry and the SQL the API built; a changed file
+// replaces both, and the next request serves the new column. Each tenant keeps its own entries.
+func TestAPICachesFollowTheModules(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	for _, slug := range []string{"acme", "globex"} {
+		a.must(200, "GET", "/api/"+slug+"/product/products/", slug, "")
+		a.must(200, "GET", "/api/"+slug+"/product/categories/", slug, "")
+	}
+	if n := cacheLen(a.h, "tables"); n != 4 {
+		t.Fatalf("tables cached after 2 tenants x 2 resources: %d", n)
+	}
+	reg := a.P.Registry()
+	if err := a.P.ReloadModules(); err != nil || a.P.Registry() != reg {
+		t.Fatalf("an unchanged reload replaced the registry (%v)", err)
+	}
+	a.must(200, "GET", "/api/acme/product/products/", "acme", "")
+	if n := cacheLen(a.h, "tables"); n != 4 {
+		t.Fatalf("tables cached after an unchanged reload: %d, want the same 4", n)
+	}
+
+	a.WriteModule("product", strings.Replace(cptest.BuiltinSource(t, "product"),
+		"table \"products\" {\n  schema = schema.tenant\n",
+		"table \"products\" {\n  schema = schema.tenant\n  column \"barcode\" {\n    type = text\n    null = true\n  }\n", 1))
+	if a.P.Registry() == reg {
+		t.Fatal("a changed module file kept the old registry")
+	}
+	got := a.must(200, "GET", "/api/acme/product/products/", "acme", "")
+	if n := cacheLen(a.h, "tables"); n != 1 {
+		t.Fatalf("tables cached after a change and one request: %d, want the old ones gone", n)
+	}
+	if fmt.Sprint(got["count"]) != "0" {
+		t.Fatalf("acme products: %v", got)
+	}
+	a.must(201, "POST", "/api/acme/product/products/", "acme", `{"sku": "a1", "name": "A", "barcode": "123"}`)
+	if r := a.do("GET", "/api/globex/product/products/?barcode=123", "globex", ""); r.status != 200 || !strings.Contains(string(r.body), `"count":0`) {
+		t.Fatalf("globex after acme's write: %s", r)
+	}
+}
+
+// Wrong tokens fill a cache of their own, bounded, unknown tenants none, and never evict a valid
+// tenant's entries.
+func TestAPINegativeCachesAreBounded(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{Caches: api.CacheSizes{Negatives: 8}})
+	a.must(200, "GET", "/api/acme/product/products/", "acme", "")
+	for i := range 50 {
+		if r := a.do("GET", "/api/acme/product/products/", fmt.Sprintf("raw:Bearer junk-%d", i), ""); r.status != 401 {
+			t.Fatalf("junk token %d: %s", i, r)
+		}
+		if r := a.do("GET", fmt.Sprintf("/api/nobody%d/product/products/", i), "globex", ""); r.status != 404 {
+			t.Fatalf("unknown tenant %d: %s", i, r)
+		}
+	}
+	if n := cacheLen(a.h, "wrong_tokens"); n != 8 {
+		t.Fatalf("wrong tokens cached: %d, want the bound 8", n)
+	}
+	// A slug is looked up only for a token of that tenant: unknown slugs cost nothing.
+	if n := cacheLen(a.h, "unknown_tenants"); n != 0 {
+		t.Fatalf("unknown tenants cached: %d, want none", n)
+	}
+	if n := cacheLen(a.h, "tokens"); n != 2 {
+		t.Fatalf("valid tokens cached: %d, want acme's and globex's", n)
+	}
+	if n := cacheLen(a.h, "tenants"); n != 1 {
+		t.Fatalf("tenants cached: %d, want acme only", n)
+	}
+	a.must(200, "GET", "/api/acme/product/products/", "acme", "")
+}

@@ -1,0 +1,102 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/erpctl/erpctl/controlplane/api"
+)
+
+// Bodies and query strings that encoding/json or net/url would quietly repair are refused with
+// a 400 that names the problem, and nothing is written to either tenant.
+func TestAPIRefusesBrokenText(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	url := "/api/acme/product/categories/"
+	for name, body := range map[string]string{
+		"invalid UTF-8":       "{\"name\": \"caf\xe9\"}",
+		"lone high surrogate": `{"name": "x\ud800y"}`,
+		"lone low surrogate":  `{"name": "\udc00"}`,
+		"high then not low":   `{"name": "\ud800\u0041"}`,
+	} {
+		r := a.do("POST", url, "acme", body)
+		if r.status != 400 || !strings.Contains(string(r.body), "JSON parse error") {
+			t.Errorf("%s: %s", name, r)
+		}
+	}
+	// A real pair and an escaped backslash before "u" are fine.
+	a.must(201, "POST", url, "acme", `{"name": "smile \ud83d\ude00"}`)
+	a.must(201, "POST", url, "acme", `{"name": "C:\\ud800"}`)
+	if r := a.do("GET", url+"?name=%C3%28", "acme", ""); r.status != 400 || !strings.Contains(string(r.body), "UTF-8") {
+		t.Errorf("invalid UTF-8 in the query: %s", r)
+	}
+	if got := a.rowCounts(); !strings.Contains(got, "tenant_acme.categories=2") || !strings.Contains(got, "tenant_globex.categories=0") {
+		t.Fatalf("rows after the refused requests: %s", got)
+	}
+}
+
+// A value too long for its unique index is a 400 naming the field, not a 500.
+func TestAPIValueTooLongToIndex(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	// Random text: PostgreSQL compresses a repeated one below the index limit.
+	buf := make([]byte, 50_000)
+	rand.Read(buf)
+	long := hex.EncodeToString(buf)
+	r := a.do("POST", "/api/acme/product/products/", "acme", fmt.Sprintf(`{"sku": %q, "name": "Long"}`, long))
+	if r.status != 400 || !strings.Contains(string(r.body), `"sku"`) {
+		t.Fatalf("100 KB sku: %.300s", r)
+	}
+	if got := a.rowCounts(); !strings.Contains(got, "tenant_acme.products=0") {
+		t.Fatalf("rows after the refused request: %s", got)
+	}
+}
+
+// Links come from the public URL when one is set; otherwise a Host outside the allowed list is a
+// 400, and the other tenant is unaffected.
+func TestAPILinksAndHosts(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	for range 3 {
+		a.must(201, "POST", "/api/acme/product/categories/", "acme", fmt.Sprintf(`{"name": "c%d"}`, a.Count(`SELECT count(*) FROM tenant_acme.categories`)))
+	}
+	pub := newHandler(a.P, api.Config{PublicURL: "https://erp.example.com/"})
+	r := doWith(pub, "GET", "/api/acme/product/categories/?limit=1", a.auth("acme"), "", "Host", "evil.example")
+	if m := r.obj(t); r.status != 200 || m["next"] != "https://erp.example.com/api/acme/product/categories/?limit=1&offset=1" {
+		t.Fatalf("next with a public URL: %s", r)
+	}
+	hosts := newHandler(a.P, api.Config{AllowedHosts: []string{"api.example.com", ".corp.example"}})
+	for host, want := range map[string]int{"api.example.com": 200, "api.example.com:8080": 200, "x.corp.example": 200,
+		"corp.example": 200, "evil.example": 400, "api.example.com.evil": 400} {
+		if r := doWith(hosts, "GET", "/api/globex/product/categories/", a.auth("globex"), "", "Host", host); r.status != want {
+			t.Errorf("Host %s: %s, want %d", host, r, want)
+		}
+	}
+	// The last page's next is null even for an offset that would overflow.
+	r = a.do("GET", "/api/acme/product/categories/?offset=9223372036854775807", "acme", "")
+	if m := r.obj(t); r.status != 200 || m["next"] != nil {
+		t.Fatalf("huge offset: %s", r)
+	}
+}
+
+// With the database out of reach, a request gets a 503 with Retry-After, not a 500.
+func TestAPIDatabaseUnreachable(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	dead, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dead.Close)
+	h := api.New(api.Config{Plane: a.P, DB: dead})
+	r := doWith(h, "GET", "/api/acme/product/categories/", a.auth("acme"), "")
+	if r.status != 503 || r.hdr.Get("Retry-After") == "" || strings.Contains(string(r.body), "127.0.0.1") {
+		t.Fatalf("database unreachable: %s", r)
+	}
+}
