@@ -51,17 +51,19 @@ func (p *Plane) CloneTenant(ctx context.Context, o CreateOptions, from ident.Slu
 				return err
 			}
 		}
-		for _, t := range tableOrder(desired) {
-			if srcCols[t.Name] == nil || dstCols[t.Name] == nil {
-				continue
+		return bulkLoad(ctx, tx, schemaName, func() error {
+			for _, t := range tableOrder(desired) {
+				if srcCols[t.Name] == nil || dstCols[t.Name] == nil {
+					continue
+				}
+				n, err := copyTable(ctx, tx, src.Schema, schemaName, t.Name, srcCols[t.Name], dstCols[t.Name], selfReferencing(t))
+				if err != nil {
+					return fmt.Errorf("copy table %s: %w", t.Name, err)
+				}
+				counts = append(counts, TableCount{Table: t.Name, Rows: n})
 			}
-			n, err := copyTable(ctx, tx, src.Schema, schemaName, t.Name, srcCols[t.Name], dstCols[t.Name], selfReferencing(t))
-			if err != nil {
-				return fmt.Errorf("copy table %s: %w", t.Name, err)
-			}
-			counts = append(counts, TableCount{Table: t.Name, Rows: n})
-		}
-		return syncIdentities(ctx, tx, schemaName, dstCols)
+			return syncIdentities(ctx, tx, schemaName, dstCols)
+		})
 	}
 	tn, err := p.CreateTenant(ctx, o)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/cptest"
 	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/schema"
 )
 
 func export(t *testing.T, e *cptest.Env, slug string) []byte {
@@ -63,6 +64,24 @@ func TestExportImportRoundTripTwoTenants(t *testing.T) {
 		t.Fatal("export or import changed acme or globex")
 	}
 	e.DebugHealthy("acme-copy")
+	// The foreign keys and indexes set aside for the load came back as they were: the fast
+	// path knows the tenant (nothing applied), and a bad row is still refused.
+	fp, err := schema.Fingerprint(e.Ctx, e.DB, "tenant_acme_copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recorded := e.Strings(`SELECT fingerprint FROM erpctl.tenants WHERE slug = 'acme-copy'`); len(recorded) != 1 || recorded[0] != fp {
+		t.Fatalf("fingerprint after import %s, recorded %v", fp, recorded)
+	}
+	if pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{}); err != nil || pass.Counts[controlplane.ActionApplied] != 0 || pass.Failed() {
+		t.Fatalf("pass after import: %+v %v", pass, err)
+	}
+	if _, err := e.DB.ExecContext(e.Ctx, `INSERT INTO tenant_acme_copy.stock_items (product_id, warehouse_id) VALUES (999999, 1)`); err == nil {
+		t.Fatal("the imported tenant takes a stock item of no product")
+	}
+	if _, err := e.DB.ExecContext(e.Ctx, `INSERT INTO tenant_acme_copy.categories (name) VALUES ('acme-tools')`); err == nil {
+		t.Fatal("the imported tenant takes a duplicate category name")
+	}
 	// The name came with the file; the module set too.
 	if rep.Tenant.Name != "acme" || strings.Join(rep.Tenant.Modules, ",") != "product,inventory" {
 		t.Fatalf("imported tenant: %+v", rep.Tenant)

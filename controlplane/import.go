@@ -90,6 +90,12 @@ func loadExport(ctx context.Context, tx *schema.Tx, fr *frameReader, schemaName 
 	if err != nil {
 		return err
 	}
+	return bulkLoad(ctx, tx, schemaName, func() error { return loadTables(ctx, tx, fr, schemaName, have, rep, progress) })
+}
+
+// loadTables loads every table the file holds, up to and including its trailer.
+func loadTables(ctx context.Context, tx *schema.Tx, fr *frameReader, schemaName string, have map[string][]column,
+	rep *ImportReport, progress Progress) error {
 	for {
 		kind, b, err := fr.next()
 		if err != nil {
