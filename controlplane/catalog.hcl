@@ -120,7 +120,7 @@ table "events" {
     type    = timestamptz
     default = sql("now()")
   }
-  # create, apply, blocked, failed, delete, enable-module, disable-module
+  # create, apply, blocked, failed, delete, enable-module, disable-module, rollout (held by a halted rollout)
   column "kind" {
     type = text
   }
@@ -187,6 +187,75 @@ table "tokens" {
     columns     = [column.tenant]
     ref_columns = [table.tenants.column.slug]
     on_delete   = CASCADE
+  }
+}
+
+# Staged rollouts of reconcile --all and the daemon: one row per change group (tenants going from
+# the same state to the same desired state), rolled out to a canary, then in growing waves.
+table "rollouts" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  # desired-state hash | schema fingerprint | last applied hash, as the reconciler groups tenants
+  column "group_key" {
+    type = text
+  }
+  column "desired_hash" {
+    type = text
+  }
+  # running, halted (failures reached the limit; the rest are held), done
+  column "state" {
+    type = text
+  }
+  column "tenants" {
+    type    = integer
+    default = 0
+  }
+  column "applied" {
+    type    = integer
+    default = 0
+  }
+  column "failed" {
+    type    = integer
+    default = 0
+  }
+  column "held" {
+    type    = integer
+    default = 0
+  }
+  column "waves" {
+    type    = integer
+    default = 0
+  }
+  column "canary" {
+    type    = integer
+    default = 0
+  }
+  column "max_failures" {
+    type    = integer
+    default = 0
+  }
+  column "message" {
+    type    = text
+    default = ""
+  }
+  column "started_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "updated_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "rollouts_group_key_idx" {
+    columns = [column.group_key, column.id]
   }
 }
 

@@ -65,6 +65,9 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 	rep := &TablesReport{Tenant: slug.String(), Schema: t.Schema, Healthy: true, Tables: []TableStatus{}}
 	for _, tr := range diff.Tables() {
 		mod, _ := reg.ModuleOfTable(tr.Table)
+		if e, ok := reg.Enum(strings.TrimPrefix(tr.Table, schema.EnumReportName(""))); ok && tr.Table == schema.EnumReportName(e.Name) {
+			mod = e.Module
+		}
 		if tr.Status == schema.StatusUnmanaged {
 			mod = ""
 		}

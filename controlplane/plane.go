@@ -173,6 +173,7 @@ const (
 	ReasonUpToDate          = "UpToDate"          // Ready: the schema is the desired state
 	ReasonDestructiveChange = "DestructiveChange" // Blocked: only a drop or a narrowing change would make it match
 	ReasonApplyFailed       = "ApplyFailed"       // Failed: the last apply errored and was rolled back
+	ReasonRolloutHalted     = "RolloutHalted"     // Ready or Failed: held at its schema by a halted rollout of a change
 )
 
 // Event is one entry of a tenant's history.

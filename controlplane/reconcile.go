@@ -27,7 +27,15 @@ type ReconcileOptions struct {
 	StatementTimeout time.Duration // per statement; 0: 5m
 	IgnoreBackoff    bool          // retry Failed tenants now, not when their backoff ends
 	DryRun           bool          // plan, apply nothing (erpctl plan)
-	OnResult         func(Result)  // called as each tenant finishes, from several goroutines
+	// Staged rollouts (rollout.go): a change group goes to Canary tenants first, then in waves
+	// that double what is done; MaxFailures failures in a group halt it and hold the rest.
+	// 0 turns either off. Resume continues halted rollouts.
+	Canary      int
+	MaxFailures int
+	Resume      bool
+	OnResult    func(Result) // called as each tenant finishes, from several goroutines
+
+	enumValuesAdded bool // this reconcile has committed the enum values its plan adds (enum.go)
 }
 
 func (o ReconcileOptions) withDefaults() ReconcileOptions {
@@ -51,6 +59,7 @@ const (
 	ActionBlocked   = "blocked"   // only a destructive change would make it match; nothing applied
 	ActionFailed    = "failed"    // apply errored; rolled back
 	ActionSkipped   = "skipped"   // another process holds the tenant, or its backoff has not ended
+	ActionHeld      = "held"      // its change group's rollout is halted; nothing applied
 )
 
 // Result is the outcome of reconciling one tenant.
@@ -74,6 +83,8 @@ type Pass struct {
 	// NextRetryAt is when the first Failed tenant's backoff ends, nil when none is Failed: the
 	// daemon's next pass is due then if that comes before its interval.
 	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	// Rollouts are the staged rollouts of change groups this pass ran or held (rollout.go).
+	Rollouts []RolloutReport `json:"rollouts,omitempty"`
 }
 
 // Result is the outcome for tenant slug; the zero Result when the pass did not reach it.
@@ -95,7 +106,7 @@ type tenantRef struct {
 	schema          string
 	followAll       bool
 	chosen          []string
-	status          string
+	status, reason  string
 	desiredHash, fp string
 	nextAttempt     *time.Time
 	enabled         []string
@@ -115,6 +126,9 @@ type groupPlan struct {
 	// The group's first tenant is Blocked: these changes would be destructive.
 	blocked        []atlas.Change
 	destructiveSQL []string
+
+	// Enum values the group's first tenant committed before stmts, which use them (enum.go).
+	enumFirst []string
 }
 
 // ReconcileAll reconciles every tenant once. Tenants whose desired state and schema fingerprint
@@ -149,8 +163,9 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		case t.enabledErr != nil:
 			// Falls through to the slow path, which records the failure.
 		case t.hash == t.desiredHash && t.currentFP == t.fp && t.currentFP != "" &&
-			(t.status == StatusReady || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
+			((t.status == StatusReady && t.reason != ReasonRolloutHalted) || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
 			// A Blocked tenant stays Blocked until asked otherwise; a plan shows what it needs.
+			// One held by a halted rollout whose change was taken back is recorded up to date.
 			record(Result{Tenant: t.slug.String(), Action: ActionUnchanged, Status: t.status, SQL: []string{}})
 			continue
 		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
@@ -173,8 +188,13 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
 	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
 	// not each inspect every tenant.
+	held, err := p.holdHaltedGroups(ctx, groups, &order, o, record, func(r RolloutReport) { pass.Rollouts = append(pass.Rollouts, r) })
+	if err != nil {
+		return nil, err
+	}
 	plans := make(map[string]*groupPlan, len(groups))
 	remaining := make(map[string][]*tenantRef, len(groups))
+	firsts := make(map[string]Result, len(groups))
 	var pmu sync.Mutex
 	p.parallel(ctx, o.Workers, len(order), func(i int) {
 		key := order[i]
@@ -184,44 +204,18 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			record(r)
 			if r.Action != ActionSkipped {
 				pmu.Lock()
-				plans[key], remaining[key] = gp, members[j+1:]
+				plans[key], remaining[key], firsts[key] = gp, members[j+1:], r
 				pmu.Unlock()
 				return
 			}
 		}
 	})
-	// Phase 2: the rest of each group, from the group's plan.
-	var rest []*tenantRef
-	var restKey []string
-	for _, key := range order {
-		for _, t := range remaining[key] {
-			rest = append(rest, t)
-			restKey = append(restKey, key)
-		}
+	// Phase 2: the rest of each group, from the group's plan, in waves (rollout.go).
+	rolls, err := p.rollOut(ctx, reg, order, plans, remaining, firsts, held, o, record)
+	pass.Rollouts = append(pass.Rollouts, rolls...)
+	if err != nil {
+		return nil, err
 	}
-	p.parallel(ctx, o.Workers, len(rest), func(i int) {
-		t, gp := rest[i], plans[restKey[i]]
-		if gp != nil && gp.dryRun != nil {
-			r := *gp.dryRun
-			r.Tenant, r.Duration = t.slug.String(), 0
-			record(r)
-			return
-		}
-		if gp != nil && gp.blocked != nil {
-			if r, ok := p.blockGroupMember(ctx, t, gp, o); ok {
-				record(r)
-				return
-			}
-		}
-		if gp != nil && gp.dryRun == nil && gp.blocked == nil {
-			if r, ok := p.applyGroupPlan(ctx, t, gp, o); ok {
-				record(r)
-				return
-			}
-		}
-		r, _ := p.reconcileSlow(ctx, reg, t, o, false)
-		record(r)
-	})
 	if !o.DryRun {
 		// One row for the pass, not one per unchanged tenant: rewriting 10,000 tenant rows took
 		// 0.36 s of a 4.5 s pass. ListTenants reads it as the last reconcile of the tenants the
@@ -271,6 +265,28 @@ func cmpBool(a, b bool) int {
 	return -1
 }
 
+// reconcileMember reconciles one more tenant of a group from the group's plan gp (nil when the
+// group's first tenant failed), inspecting it itself when the plan does not fit.
+func (p *Plane) reconcileMember(ctx context.Context, reg *modules.Registry, t *tenantRef, gp *groupPlan, o ReconcileOptions) Result {
+	if gp != nil && gp.dryRun != nil {
+		r := *gp.dryRun
+		r.Tenant, r.Duration = t.slug.String(), 0
+		return r
+	}
+	if gp != nil && gp.blocked != nil {
+		if r, ok := p.blockGroupMember(ctx, t, gp, o); ok {
+			return r
+		}
+	}
+	if gp != nil && gp.dryRun == nil && gp.blocked == nil {
+		if r, ok := p.applyGroupPlanAfterEnums(ctx, t, gp, o); ok {
+			return r
+		}
+	}
+	r, _ := p.reconcileSlow(ctx, reg, t, o, false)
+	return r
+}
+
 // parallel runs fn(0..n-1) on up to workers goroutines and stops handing out work when ctx ends.
 func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 	next := make(chan int)
@@ -293,7 +309,7 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 
 // loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
 func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantRef, error) {
-	rows, err := p.db.QueryContext(ctx, `SELECT slug, schema_name, follow_all, modules, status, desired_hash, fingerprint, next_attempt_at
+	rows, err := p.db.QueryContext(ctx, `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at
 		FROM erpctl.tenants ORDER BY slug`)
 	if err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
@@ -309,7 +325,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantR
 	for rows.Next() {
 		t := &tenantRef{}
 		var slug string
-		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
+		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
 			return nil, fmt.Errorf("read tenants: %w", err)
 		}
 		if t.slug, err = ident.ParseSlug(slug); err != nil {
@@ -401,6 +417,18 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 		p.NoteWrite(err)
 	}
 	res.Duration = time.Since(start)
+	if err != nil && !o.DryRun && !o.enumValuesAdded && isUnsafeNewEnumValue(err) {
+		// The plan uses an enum value it adds: commit the values first, then plan again (enum.go).
+		tx.Rollback()
+		if aerr := p.addEnumValues(ctx, ref.slug, o, res.SQL); aerr == nil {
+			o.enumValuesAdded = true
+			r, gp := p.reconcileSlow(ctx, reg, ref, o, wait)
+			if gp != nil {
+				gp.enumFirst = enumValueStatements(res.SQL)
+			}
+			return r, gp
+		}
+	}
 	if err != nil {
 		tx.Rollback()
 		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()

@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,8 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	}
 	conn.Close(ctx)
 
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url})
+	modulesDir := t.TempDir()
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: modulesDir})
 	if err != nil {
 		t.Fatalf("open an older catalog: %v", err)
 	}
@@ -101,7 +103,41 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 		t.Fatalf("rows after archive and restore: %d acme products, %d globex categories", products, categories)
 	}
 	// And new tenants are made beside the old ones.
-	if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("initech")}); err != nil {
+	for _, s := range []string{"initech", "hooli"} {
+		if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(s)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The upgraded catalog records staged rollouts: a new module with an enum reaches the old
+	// tenants and the new one in waves, and their rows stay.
+	if err := os.WriteFile(filepath.Join(modulesDir, "sales.hcl"), []byte(`schema "tenant" {}
+enum "order_status" {
+  schema = schema.tenant
+  values = ["draft", "done"]
+}
+table "orders" {
+  schema = schema.tenant
+  column "status" {
+    type = enum.order_status
+  }
+}
+`), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if err := p.ReloadModules(); err != nil {
+		t.Fatal(err)
+	}
+	pass, err = p.ReconcileAll(ctx, controlplane.ReconcileOptions{Canary: 1, MaxFailures: 1})
+	// acme has chosen its modules; globex (made by the older erpctl) and the two new tenants, in
+	// one state, follow every module.
+	if err != nil || pass.Counts[controlplane.ActionApplied] != 3 || pass.Counts[controlplane.ActionUnchanged] != 1 {
+		t.Fatalf("rollout after upgrade: %+v %+v %v", pass.Counts, pass.Rollouts, err)
+	}
+	var rollouts int
+	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.rollouts WHERE state = 'done' AND applied = 2 AND waves = 2`).Scan(&rollouts); err != nil || rollouts != 1 {
+		t.Fatalf("recorded rollouts: %d %v", rollouts, err)
+	}
+	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM tenant_acme.products`).Scan(&products); err != nil || products != 1 {
+		t.Fatalf("acme's products after the rollout: %d %v", products, err)
 	}
 }

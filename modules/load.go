@@ -90,6 +90,7 @@ type Registry struct {
 	byName      map[string]*Module
 	tableModule map[string]string
 	resources   []Resource
+	enums       map[string]*Enum
 }
 
 // Load reads the built-in modules and, when dir is not empty, every *.hcl file in dir; a file
@@ -174,7 +175,7 @@ func readSources(dir string) (map[string]*Module, error) {
 }
 
 func build(srcs map[string]*Module) (*Registry, error) {
-	r := &Registry{byName: srcs, tableModule: map[string]string{}}
+	r := &Registry{byName: srcs, tableModule: map[string]string{}, enums: map[string]*Enum{}}
 	names := make([]string, 0, len(srcs))
 	for n := range srcs {
 		names = append(names, n)
@@ -188,6 +189,7 @@ func build(srcs map[string]*Module) (*Registry, error) {
 		return a.Name < b.Name
 	})
 	where := map[string]string{} // table → "file:line" of its declaration
+	var enums []*Enum
 	for _, n := range names {
 		m := srcs[n]
 		f, diags := hclsyntax.ParseConfig(m.src, m.File, hcl.InitialPos)
@@ -210,20 +212,23 @@ func build(srcs map[string]*Module) (*Registry, error) {
 				}
 				m.Seeds = append(m.Seeds, seed)
 			case b.Type == "table" && len(b.Labels) == 1:
-				t := b.Labels[0]
-				if strings.HasPrefix(t, "pg_") {
-					// Tenant SQL runs unqualified under search_path, where pg_catalog comes first.
-					return nil, fmt.Errorf("load module %q: %s: table %q: names starting with pg_ are reserved by PostgreSQL", n, pos, t)
+				if err := r.addTable(m, b, pos, where); err != nil {
+					return nil, err
 				}
-				if prev, ok := where[t]; ok {
-					return nil, fmt.Errorf("load module %q: %s: table %q is already declared by module %q at %s", n, pos, t, r.tableModule[t], prev)
+			case b.Type == "enum" && len(b.Labels) == 1:
+				e, err := checkEnum(n, pos, b)
+				if err != nil {
+					return nil, err
 				}
-				where[t] = pos
-				r.tableModule[t] = n
-				m.Tables = append(m.Tables, t)
+				enums = append(enums, e)
 			default:
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table and seed blocks, not %q", n, pos, b.Type)
+				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, enum and seed blocks, not %q", n, pos, b.Type)
 			}
+		}
+	}
+	for _, e := range enums {
+		if err := r.addEnum(e, where); err != nil {
+			return nil, err
 		}
 	}
 	realm, err := evalModules(srcs, names)
@@ -239,6 +244,11 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	for _, s := range realm.Schemas {
 		for _, t := range s.Tables {
 			m := srcs[r.tableModule[t.Name]]
+			for _, dep := range r.enumDeps(t) {
+				if dep != m.Name && !slices.Contains(m.Deps, dep) {
+					m.Deps = append(m.Deps, dep)
+				}
+			}
 			for _, fk := range t.ForeignKeys {
 				if fk.RefTable == nil {
 					continue
@@ -263,6 +273,25 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	r.modules = order
 	r.resources = describe(r, realm)
 	return r, nil
+}
+
+// addTable records table block b of module m, declared at pos; where holds the tables seen so far.
+func (r *Registry) addTable(m *Module, b *hclsyntax.Block, pos string, where map[string]string) error {
+	t := b.Labels[0]
+	if strings.HasPrefix(t, "pg_") {
+		// Tenant SQL runs unqualified under search_path, where pg_catalog comes first.
+		return fmt.Errorf("load module %q: %s: table %q: names starting with pg_ are reserved by PostgreSQL", m.Name, pos, t)
+	}
+	if prev, ok := where[t]; ok {
+		return fmt.Errorf("load module %q: %s: table %q is already declared by module %q at %s", m.Name, pos, t, r.tableModule[t], prev)
+	}
+	if err := checkTableBlock(m.Name, b); err != nil {
+		return err
+	}
+	where[t] = pos
+	r.tableModule[t] = m.Name
+	m.Tables = append(m.Tables, t)
+	return nil
 }
 
 // topoSort orders modules so that each comes after the modules it depends on.
@@ -304,7 +333,8 @@ func topoSort(srcs map[string]*Module, names []string) ([]*Module, error) {
 // evaluates them together, so that foreign keys across files resolve.
 func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error) {
 	p := hclparse.NewParser()
-	declared := map[string]map[string]hcl.Range{} // table → tenant-aware column declared by the module → where
+	declared := map[string]tableDecl{} // table → what its block declares itself
+	schemaSeen := false
 	for _, n := range names {
 		m := srcs[n]
 		f, diags := p.ParseHCL(m.src, m.File)
@@ -312,17 +342,19 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 			return nil, fmt.Errorf("load module %q: %w", n, diags)
 		}
 		body := f.Body.(*hclsyntax.Body)
+		body.Blocks, schemaSeen = dropRepeatedSchema(body.Blocks, schemaSeen)
 		// Seeds are erpctl's, not Atlas's: they leave the body Atlas evaluates.
 		body.Blocks = slices.DeleteFunc(body.Blocks, func(b *hclsyntax.Block) bool { return b.Type == "seed" })
 		for _, b := range body.Blocks {
 			if b.Type != "table" {
 				continue
 			}
-			cols, err := addTenantAware(b)
+			d, err := addTenantAware(b)
 			if err != nil {
 				return nil, fmt.Errorf("load module %q: %w", n, err)
 			}
-			declared[b.Labels[0]] = cols
+			d.module = n
+			declared[b.Labels[0]] = d
 		}
 	}
 	var realm schema.Realm
@@ -341,16 +373,11 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 			s0.Tables = append(s0.Tables, t)
 		}
 	}
+	gatherObjects(s0, realm.Schemas[1:])
 	realm.Schemas = realm.Schemas[:1]
 	for _, t := range realm.Schemas[0].Tables {
-		for col, rng := range declared[t.Name] {
-			c, _ := t.Column(col)
-			if s, err := postgres.FormatType(c.Type.Type); err != nil || s != tenantAwareType[col] {
-				return nil, fmt.Errorf("load modules: %s: column %q of table %q clashes with the tenant-aware column the loader adds; remove it or declare it as %s", rng, col, t.Name, tenantAwareType[col])
-			}
-		}
-		if pk := t.PrimaryKey; pk == nil || len(pk.Parts) != 1 || pk.Parts[0].C == nil || pk.Parts[0].C.Name != "id" {
-			return nil, fmt.Errorf("load modules: table %q: the primary key must be the tenant-aware column id", t.Name)
+		if err := checkTenantAware(t, declared[t.Name]); err != nil {
+			return nil, err
 		}
 	}
 	return &realm, nil
@@ -359,20 +386,21 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 // addTenantAware appends to a table block the tenant-aware columns (and primary key) it lacks,
 // and returns where the block itself declares any of them. The new blocks are parsed from
 // their own source so that positions in the module file stay true in error messages.
-func addTenantAware(table *hclsyntax.Block) (map[string]hcl.Range, error) {
+func addTenantAware(table *hclsyntax.Block) (tableDecl, error) {
 	have := map[string]hcl.Range{}
+	d := tableDecl{cols: have, block: table.DefRange()}
 	hasPK := false
 	for _, b := range table.Body.Blocks {
 		switch {
 		case b.Type == "column" && len(b.Labels) == 1 && tenantAwareType[b.Labels[0]] != "":
 			have[b.Labels[0]] = b.DefRange()
 		case b.Type == "primary_key":
-			hasPK = true
+			hasPK, d.pk = true, b.DefRange()
 		}
 	}
 	extra, diags := hclsyntax.ParseConfig([]byte(tenantAwareHCL), "tenant-aware columns", hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, diags
+		return d, diags
 	}
 	for _, b := range extra.Body.(*hclsyntax.Body).Blocks {
 		switch {
@@ -385,7 +413,7 @@ func addTenantAware(table *hclsyntax.Block) (map[string]hcl.Range, error) {
 			table.Body.Blocks = append(table.Body.Blocks, b)
 		}
 	}
-	return have, nil
+	return d, nil
 }
 
 // Modules returns every module, each after the modules it depends on.

@@ -94,6 +94,107 @@ table "pg_x" {
 `, "crm.hcl:2"},
 		{"bad name", "Crm.hcl", `schema "tenant" {}
 `, "module name"},
+		{"partitioned table", "crm.hcl", `schema "tenant" {}
+table "visits" {
+  schema = schema.tenant
+  column "at" {
+    type = timestamptz
+  }
+  partition {
+    type    = RANGE
+    columns = [column.at]
+  }
+}
+`, `crm.hcl:7: table "visits" is partitioned`},
+		{"id without identity", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "id" {
+    type = bigint
+    null = false
+  }
+}
+`, `crm.hcl:4: column "id" of table "contacts": the tenant-aware id needs identity`},
+		{"nullable id", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "id" {
+    type = bigint
+    null = true
+    identity {
+      generated = BY_DEFAULT
+    }
+  }
+}
+`, `crm.hcl:4: column "id" of table "contacts": the tenant-aware id must be null = false`},
+		{"created_at without default", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "name" {
+    type = text
+  }
+  column "created_at" {
+    type = timestamptz
+    null = false
+  }
+}
+`, `crm.hcl:7: column "created_at" of table "contacts": the tenant-aware created_at needs null = false and default`},
+		{"nullable updated_at", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "updated_at" {
+    type    = timestamptz
+    null    = true
+    default = sql("now()")
+  }
+}
+`, `crm.hcl:4: column "updated_at"`},
+		{"index named like the primary key", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "name" {
+    type = text
+  }
+  index "contacts_pkey" {
+    columns = [column.name]
+  }
+}
+`, `crm.hcl:7: index "contacts_pkey" has the name of the primary key's own index`},
+		{"custom primary key", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "code" {
+    type = text
+  }
+  primary_key {
+    columns = [column.code]
+  }
+}
+`, `crm.hcl:7: table "contacts": the primary key must be the tenant-aware column id`},
+		{"id of another type", "crm.hcl", `schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "id" {
+    type = integer
+  }
+}
+`, `crm.hcl:4: column "id" of table "contacts" clashes`},
+		{"enum named like a table", "crm.hcl", `schema "tenant" {}
+enum "products" {
+  schema = schema.tenant
+  values = ["a"]
+}
+`, `crm.hcl:2: enum "products" has the name of table "products"`},
+		{"enum of another module", "crm.hcl", `schema "tenant" {}
+enum "x" {
+  schema = schema.tenant
+  values = ["a"]
+}
+enum "x" {
+  schema = schema.tenant
+  values = ["b"]
+}
+`, `crm.hcl:6: enum "x" is already declared by module "crm" at `},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -173,5 +274,30 @@ table "contacts" {
 	}
 	if d := r.Dependents("inventory", r.Names()); !slices.Equal(d, []string{"crm"}) {
 		t.Fatalf("dependents: %v", d)
+	}
+}
+
+// A tenant-aware column declared in full, as the loader would add it, is accepted.
+func TestTenantAwareDeclaredInFull(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "crm.hcl"), []byte(`schema "tenant" {}
+table "contacts" {
+  schema = schema.tenant
+  column "id" {
+    type = bigint
+    null = false
+    identity {
+      generated = BY_DEFAULT
+    }
+  }
+  column "created_at" {
+    type    = timestamptz
+    null    = false
+    default = sql("now()")
+  }
+}
+`), 0o644)
+	if _, err := Load(dir); err != nil {
+		t.Fatal(err)
 	}
 }

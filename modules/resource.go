@@ -22,6 +22,7 @@ const (
 	KindDate    Kind = "date"     // YYYY-MM-DD string
 	KindJSON    Kind = "json"     // any JSON value
 	KindUUID    Kind = "uuid"     // JSON string
+	KindChoice  Kind = "choice"   // JSON string, one of Choices (an enum type)
 	KindOther   Kind = "string"   // text form of the value
 )
 
@@ -30,13 +31,14 @@ type Column struct {
 	Name       string
 	SQLType    string // as PostgreSQL formats it, e.g. "numeric(12,2)"
 	Kind       Kind
-	Null       bool   // accepts null
-	HasDefault bool   // may be left out on create
-	ReadOnly   bool   // one of the tenant-aware columns, set by the server
-	Unique     bool   // alone in a unique index
-	MaxDigits  int    // numeric precision, 0 when unbounded
-	Scale      int    // numeric scale
-	References string // "table" the column's foreign key points at, or ""
+	Null       bool     // accepts null
+	HasDefault bool     // may be left out on create
+	ReadOnly   bool     // one of the tenant-aware columns, set by the server
+	Unique     bool     // alone in a unique index
+	MaxDigits  int      // numeric precision, 0 when unbounded
+	Scale      int      // numeric scale
+	References string   // "table" the column's foreign key points at, or ""
+	Choices    []string // an enum column's values, in declared order
 }
 
 // Required reports whether a create must give the column.
@@ -131,6 +133,8 @@ func describeColumn(t *schema.Table, c *schema.Column) Column {
 		col.Kind = KindJSON
 	case *schema.UUIDType:
 		col.Kind = KindUUID
+	case *schema.EnumType:
+		col.Kind, col.Choices, col.SQLType = KindChoice, ct.Values, ct.T
 	default:
 		col.Kind = KindOther
 	}

@@ -178,7 +178,9 @@ func (d *Diff) classify(c atlas.Change, prev Managed) {
 			d.Destructive = append(d.Destructive, &atlas.ModifyTable{T: c.T, Changes: destructive})
 		}
 	default:
-		// Schema-level attributes (comments, ownership) are not erpctl's to manage.
+		// Of schema-level objects erpctl manages enum types (enum.go); attributes (comments,
+		// ownership) are not its to manage.
+		d.classifyObject(c, prev)
 	}
 }
 
@@ -396,6 +398,7 @@ func ManagedOf(s *atlas.Schema) Managed {
 		sort.Strings(objs)
 		m[t.Name] = objs
 	}
+	managedEnums(s, m)
 	return m
 }
 

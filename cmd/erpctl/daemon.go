@@ -32,6 +32,7 @@ type DaemonOptions struct {
 	DebugListenAny   bool
 	PublicURL        string
 	AllowedHosts     []string
+	Rollout          rolloutFlags
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
 	OnListening func(net.Addr)
@@ -44,7 +45,9 @@ func NewCmdDaemon(f *Factory, runF func(*DaemonOptions) error) *cobra.Command {
 		Use:   "daemon",
 		Short: "Reconcile every tenant continuously and serve the health, metrics and data API endpoints",
 		Long: `Reconcile every tenant on an interval, and at once when a tenant or its modules change; back
-off tenants that fail; serve /healthz, /readyz, /metrics and the data API on --listen. Runs
+off tenants that fail, stage the rollout of each change (--canary, --max-failures: a halted
+rollout holds the rest of its tenants until the module changes or erpctl reconcile --all
+--resume); serve /healthz, /readyz, /metrics and the data API on --listen. Runs
 until SIGINT or SIGTERM, then shuts down cleanly. Several daemons may run against one database.
 
 Logs go to stderr: text on a terminal, JSON otherwise.`,
@@ -54,6 +57,9 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 				return usageErrorf("--interval must be greater than 0, got %s", opts.Interval)
 			}
 			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
+				return err
+			}
+			if err := opts.Rollout.validate(); err != nil {
 				return err
 			}
 			if opts.Listen != "" {
@@ -90,6 +96,7 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.StringVar(&opts.DebugListen, "debug-listen", "", `serve Go's pprof handlers (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 ("" serves nothing)`)
 	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
+	opts.Rollout.add(cmd)
 	return cmd
 }
 
@@ -116,7 +123,8 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	log.Info("daemon starting", "interval", opts.Interval.String(), "listen", opts.Listen, "workers", opts.Workers)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
-			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout},
+			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,
+			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
 			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts)},
 		Debug:  daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},

@@ -41,14 +41,15 @@ type tableView struct {
 }
 
 type columnView struct {
-	Name       string `json:"name"`
-	Type       string `json:"type"`
-	Kind       string `json:"kind"`
-	Null       bool   `json:"null"`
-	Required   bool   `json:"required"`
-	ReadOnly   bool   `json:"read_only"`
-	Unique     bool   `json:"unique"`
-	References string `json:"references,omitempty"`
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	Kind       string   `json:"kind"`
+	Null       bool     `json:"null"`
+	Required   bool     `json:"required"`
+	ReadOnly   bool     `json:"read_only"`
+	Unique     bool     `json:"unique"`
+	References string   `json:"references,omitempty"`
+	Choices    []string `json:"choices,omitempty"` // an enum column's values
 }
 
 func viewModule(m *modules.Module) moduleView {
@@ -163,7 +164,7 @@ func moduleShowRun(opts *ModuleShowOptions) error {
 		tv := tableView{Table: r.Table, Resource: r.Name, Path: fmt.Sprintf("/api/{tenant}/%s/%s/", r.Module, r.Name), Columns: []columnView{}}
 		for _, c := range r.Columns {
 			tv.Columns = append(tv.Columns, columnView{Name: c.Name, Type: c.SQLType, Kind: string(c.Kind), Null: c.Null,
-				Required: c.Required(), ReadOnly: c.ReadOnly, Unique: c.Unique, References: c.References})
+				Required: c.Required(), ReadOnly: c.ReadOnly, Unique: c.Unique, References: c.References, Choices: c.Choices})
 		}
 		v.Details = append(v.Details, tv)
 	}
@@ -193,6 +194,9 @@ func moduleShowRun(opts *ModuleShowOptions) error {
 				}
 				if c.References != "" {
 					notes = append(notes, "→ "+c.References)
+				}
+				if len(c.Choices) > 0 {
+					notes = append(notes, "one of "+strings.Join(c.Choices, ", "))
 				}
 				null := "no"
 				if c.Null {

@@ -212,6 +212,8 @@ type ReconcileOptions struct {
 	Workers          int
 	LockTimeout      time.Duration
 	StatementTimeout time.Duration
+	Rollout          rolloutFlags
+	Resume           bool
 }
 
 // NewCmdReconcile parses reconcile; runF replaces the run in tests.
@@ -223,8 +225,13 @@ func NewCmdReconcile(f *Factory, runF func(*ReconcileOptions) error) *cobra.Comm
 		Long: `Bring a tenant, or every tenant, to the tables of its modules: one pass, then exit. Each tenant
 changes in one transaction or not at all. Destructive changes (dropped tables or columns,
 narrowing types) are applied only with --allow-destructive; without it such a tenant becomes
-Blocked. Exits 1 when a tenant failed or is blocked.`,
-		Example: "  erpctl reconcile acme\n  erpctl reconcile --all --workers 8",
+Blocked.
+
+With --all, tenants that need the same change roll out in stages: --canary tenants first, then
+waves that double the tenants done. When --max-failures of them have failed, the rollout halts:
+the rest keep their schema (reason RolloutHalted) until the module changes or --resume.
+Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
+		Example: "  erpctl reconcile acme\n  erpctl reconcile --all --workers 8\n  erpctl reconcile --all --canary 10 --max-failures 1\n  erpctl reconcile --all --resume",
 		Args:    maxArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := slugOrAll(cmd, args, &opts.Slug, opts.All); err != nil {
@@ -232,6 +239,12 @@ Blocked. Exits 1 when a tenant failed or is blocked.`,
 			}
 			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
 				return err
+			}
+			if err := opts.Rollout.validate(); err != nil {
+				return err
+			}
+			if opts.Resume && !opts.All {
+				return usageErrorf("--resume continues halted rollouts of reconcile --all; reconcile SLUG applies to that tenant regardless")
 			}
 			opts.Format = f.Format()
 			if runF != nil {
@@ -244,6 +257,8 @@ Blocked. Exits 1 when a tenant failed or is blocked.`,
 	fl.BoolVar(&opts.All, "all", false, "reconcile every tenant")
 	fl.BoolVar(&opts.AllowDestructive, "allow-destructive", false, "also apply drops and narrowing type changes")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
+	opts.Rollout.add(cmd)
+	fl.BoolVar(&opts.Resume, "resume", false, "continue rollouts that halted at --max-failures")
 	return cmd
 }
 
@@ -278,6 +293,9 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 		LockTimeout:      opts.LockTimeout,
 		StatementTimeout: opts.StatementTimeout,
 		IgnoreBackoff:    true, // asked for now, so now
+		Canary:           opts.Rollout.Canary,
+		MaxFailures:      opts.Rollout.MaxFailures,
+		Resume:           opts.Resume,
 	}
 	var pass *controlplane.Pass
 	var passErr error // the pass was interrupted
@@ -336,6 +354,11 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 		parts = append(parts, fmt.Sprintf("%s blocked (%s; see erpctl tenant show SLUG, apply with --allow-destructive)",
 			plural(len(blocked), "tenant is", "tenants are"), listNames(blocked, 10)))
 	}
+	for _, r := range pass.Rollouts {
+		if r.State == controlplane.RolloutHalted {
+			parts = append(parts, r.Message)
+		}
+	}
 	if len(parts) > 0 {
 		return failedf("%s", strings.Join(parts, " and "))
 	}
@@ -368,7 +391,7 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 	}
 	var counts []string
 	for _, a := range []string{controlplane.ActionUnchanged, controlplane.ActionApplied, controlplane.ActionBlocked,
-		controlplane.ActionFailed, controlplane.ActionSkipped} {
+		controlplane.ActionFailed, controlplane.ActionSkipped, controlplane.ActionHeld} {
 		if n := countAction(pass.Results, a); n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, st.Status(a)))
 		}
@@ -378,6 +401,10 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 		summary += ": " + strings.Join(counts, ", ")
 	}
 	fmt.Fprintln(io.Out, summary)
+	for _, r := range pass.Rollouts {
+		fmt.Fprintf(io.Out, "rollout %d: %s, %d of %d tenants applied, %d failed, %d held, %s\n", r.ID, st.Status(r.State),
+			r.Applied, r.Tenants, r.Failed, r.Held, plural(r.Waves, "wave", "waves"))
+	}
 	return nil
 }
 
@@ -406,4 +433,26 @@ func printSQL(io *term.IOStreams, r controlplane.Result) {
 			fmt.Fprintln(io.Out, indent(s+";", "  "))
 		}
 	}
+}
+
+// rolloutFlags are the staged-rollout settings reconcile --all and the daemon share.
+type rolloutFlags struct {
+	Canary      int
+	MaxFailures int
+}
+
+func (r *rolloutFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&r.Canary, "canary", 3, "tenants of a change that go first, before waves that double (0: all at once)")
+	fl.IntVar(&r.MaxFailures, "max-failures", 3, "failed tenants that halt a change's rollout (0: never halt)")
+}
+
+func (r *rolloutFlags) validate() error {
+	switch {
+	case r.Canary < 0:
+		return usageErrorf("--canary must be 0 or more, got %d", r.Canary)
+	case r.MaxFailures < 0:
+		return usageErrorf("--max-failures must be 0 or more, got %d", r.MaxFailures)
+	}
+	return nil
 }

@@ -167,7 +167,12 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 		now := opts.Now()
 		tbl := opts.IO.NewTable("slug", "schema", "status", "modules", "last reconcile")
 		for _, t := range tenants {
-			tbl.Row(t.Slug, t.Schema, st.Status(t.Status), strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt))
+			status := st.Status(t.Status)
+			if t.Reason == controlplane.ReasonRolloutHalted {
+				// Ready, but held at its schema by a halted rollout: say so where operators look.
+				status += " (rollout halted)"
+			}
+			tbl.Row(t.Slug, t.Schema, status, strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt))
 		}
 		return tbl.Render()
 	})

@@ -168,23 +168,52 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	b = append(b, `,"previous":`...)
 	b = appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
 	b = append(b, `,"results":[`...)
+	// A page of large rows is sent as it is read, in chunks, so that the memory a request holds
+	// is bounded by the chunk and not by the page (1,000 rows of 1 MB would be 1 GB); a page
+	// that fits in one chunk keeps its Content-Length.
+	streaming := false
+	flush := func() {
+		if !streaming {
+			w.Header()["Content-Type"] = jsonContentType
+			w.WriteHeader(http.StatusOK)
+			streaming = true
+		}
+		w.Write(b)
+		b = b[:0]
+	}
 	if !empty {
 		b = t.appendRow(b, rows, 1)
 		for rows.Next() {
+			if len(b) >= streamChunk {
+				flush()
+			}
 			b = append(b, ',')
 			b = t.appendRow(b, rows, 1)
 		}
 	}
 	rows.Close()
+	*bp = b
 	if err := rows.Err(); err != nil {
-		*bp = b
+		if streaming {
+			// The status is sent: cut the connection, so that the client sees a broken answer
+			// rather than a short page.
+			a.log.Error("api: list: failed mid-answer", "route", r.Pattern, "err", err)
+			panic(http.ErrAbortHandler)
+		}
 		a.dbError(w, r, rc, opRead, err, q.argNames)
 		return
 	}
 	b = append(b, ']', '}')
 	*bp = b
+	if streaming {
+		w.Write(b)
+		return
+	}
 	writeBody(w, http.StatusOK, b)
 }
+
+// streamChunk is how much of a list answer is held before it is sent.
+const streamChunk = 256 << 10
 
 // rawInt64 decodes a bigint result value in either format.
 func rawInt64(format int16, raw []byte) (int64, bool) {

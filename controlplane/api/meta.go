@@ -89,6 +89,13 @@ func fieldInfo(c *modules.Column) object {
 		if n := maxLength(c.SQLType); n > 0 {
 			info = append(info, member{"max_length", n})
 		}
+	case modules.KindChoice:
+		// DRF lists a ChoiceField's choices as value and display name; an enum value is both.
+		choices := make([]object, len(c.Choices))
+		for i, v := range c.Choices {
+			choices[i] = object{{"value", v}, {"display_name", v}}
+		}
+		info = append(info, member{"choices", choices})
 	}
 	return info
 }
@@ -200,6 +207,16 @@ func schemaOf(c *modules.Column) object {
 		s = object{{"type", "string"}, {"format", "uuid"}}
 	case modules.KindJSON:
 		s = object{}
+	case modules.KindChoice:
+		// OpenAPI 3.0 checks enum before nullable: a nullable column lists null among its values.
+		values := make([]any, 0, len(c.Choices)+1)
+		for _, v := range c.Choices {
+			values = append(values, v)
+		}
+		if c.Null {
+			values = append(values, nil)
+		}
+		s = object{{"type", "string"}, {"enum", values}}
 	default:
 		s = object{{"type", "string"}}
 		if n := maxLength(c.SQLType); n > 0 {

@@ -171,6 +171,8 @@ func convert(c *modules.Column, in input) (any, string) {
 			return nil, msgInvalidUUID
 		}
 		return u, ""
+	case modules.KindChoice:
+		return convertChoice(c, in)
 	case modules.KindJSON:
 		if in.raw == nil {
 			return nil, msgInvalidValue // JSON columns take JSON, not query-string values
@@ -446,4 +448,28 @@ func (d decimal) String() string {
 		b.WriteString(d.digits)
 	}
 	return b.String()
+}
+
+// convertChoice takes one of an enum column's values. DRF's ChoiceField looks up str(value), so
+// a number matches a value of the same text and true matches "True"; the message quotes the
+// input as DRF does.
+func convertChoice(c *modules.Column, in input) (any, string) {
+	var s string
+	switch in.typ {
+	case 's', 'n':
+		s = in.s
+	case 'b':
+		s = "False"
+		if in.b {
+			s = "True"
+		}
+	default:
+		s = string(in.raw)
+	}
+	for _, v := range c.Choices {
+		if v == s {
+			return s, ""
+		}
+	}
+	return nil, fmt.Sprintf("%q is not a valid choice.", s)
 }

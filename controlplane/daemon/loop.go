@@ -15,6 +15,9 @@ type LoopConfig struct {
 	Workers          int           // tenants reconciled at once; 0: 4
 	LockTimeout      time.Duration // 0: the reconciler's default
 	StatementTimeout time.Duration // 0: the reconciler's default
+	// Canary and MaxFailures stage the rollout of a change (controlplane.ReconcileOptions);
+	// 0 turns either off. erpctl daemon's flags default to 3 and 3.
+	Canary, MaxFailures int
 	// Settle is how long a wake-up waits for a burst of changes to end; 0: 50ms.
 	Settle time.Duration
 	// OnPass is a test signal: called after every pass that completed.
@@ -114,7 +117,8 @@ func (l *Loop) pass(ctx context.Context) *controlplane.Pass {
 		l.m.modules.Set(1)
 	}
 	pass, err := l.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: l.cfg.Workers,
-		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout})
+		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout,
+		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures})
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -19,6 +19,8 @@ type metrics struct {
 	failures  prometheus.Counter
 	tenants   *prometheus.GaugeVec
 	modules   prometheus.Gauge
+	rollouts  *prometheus.GaugeVec
+	rolled    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -39,7 +41,11 @@ func newMetrics() *metrics {
 		modules: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "erpctl_modules_healthy", Help: "1 when the module files last loaded cleanly, 0 when the last good set is in use."}),
 	}
-	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules,
+	m.rollouts = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_rollouts", Help: "Staged rollouts of changes in the last pass, by state (running, halted, done)."}, []string{"state"})
+	m.rolled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_rollout_tenants", Help: "Tenants of the last pass's rollouts: applied, failed, held (by a halted rollout), pending."}, []string{"state"})
+	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules, m.rollouts, m.rolled,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -64,6 +70,28 @@ func (m *metrics) observe(pass *controlplane.Pass) {
 	}
 	for s, n := range counts {
 		m.tenants.WithLabelValues(s).Set(n)
+	}
+	m.observeRollouts(pass)
+}
+
+// observeRollouts sets where the last pass left its rollouts. Held tenants of a rollout halted
+// in an earlier pass count too: the pass holds them again.
+func (m *metrics) observeRollouts(pass *controlplane.Pass) {
+	states := map[string]float64{controlplane.RolloutRunning: 0, controlplane.RolloutHalted: 0, controlplane.RolloutDone: 0}
+	tenants := map[string]float64{"applied": 0, "failed": 0, "held": float64(pass.Counts[controlplane.ActionHeld]), "pending": 0}
+	for _, r := range pass.Rollouts {
+		states[r.State]++
+		tenants["applied"] += float64(r.Applied)
+		tenants["failed"] += float64(r.Failed)
+		if r.State == controlplane.RolloutRunning {
+			tenants["pending"] += float64(r.Tenants - r.Applied - r.Failed)
+		}
+	}
+	for s, n := range states {
+		m.rollouts.WithLabelValues(s).Set(n)
+	}
+	for s, n := range tenants {
+		m.rolled.WithLabelValues(s).Set(n)
 	}
 }
 
