@@ -54,6 +54,11 @@ func TestTenantExportImportCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nope.erpctl")); !os.IsNotExist(err) {
 		t.Fatal("a failed export left a file")
 	}
+	c.expect(2, "more than zero", "tenant", "purge", "--older-than", "0d", "--yes")
+	c.expect(2, "not a duration", "tenant", "purge", "--older-than", "soon", "--yes")
+	c.expect(2, "not both", "tenant", "purge", "acme", "--older-than", "30d", "--yes")
+	c.expect(2, "give the slug", "tenant", "purge", "--yes")
+	c.expect(2, "no archive", "tenant", "restore", "acme")
 	if got := c.dbState(); got != before {
 		t.Fatalf("refused imports changed the database:\n%s\n%s", before, got)
 	}
