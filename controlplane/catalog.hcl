@@ -103,6 +103,12 @@ table "tenants" {
     unique  = true
     columns = [column.schema_name]
   }
+  # The Failed tenants whose backoff ends first: an incremental pass looks them up without
+  # reading every tenant.
+  index "tenants_failed_next_attempt_idx" {
+    columns = [column.next_attempt_at]
+    where   = "status = 'Failed'"
+  }
 }
 
 table "events" {
@@ -120,9 +126,15 @@ table "events" {
     type    = timestamptz
     default = sql("now()")
   }
-  # create, apply, blocked, failed, delete, enable-module, disable-module, rollout (held by a halted rollout)
+  # create, apply, repair, blocked, failed, delete, enable-module, disable-module, rollout (held by a halted rollout)
   column "kind" {
     type = text
+  }
+  # Why it happened, when something other than a pass asked for it: for a repair, the SQLSTATE
+  # and the object the data API found missing or changed.
+  column "reason" {
+    type = text
+    null = true
   }
   column "sql" {
     type = text
@@ -144,6 +156,22 @@ table "events" {
   }
   index "events_tenant_id_idx" {
     columns = [column.tenant, column.id]
+  }
+}
+
+# Tenant schemas changed by DDL since a daemon last looked, written by the event triggers of
+# change tracking (changes.go) and claimed by the daemon's incremental pass.
+table "changed_schemas" {
+  schema = schema.erpctl
+  column "schema_name" {
+    type = text
+  }
+  column "changed_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.schema_name]
   }
 }
 

@@ -16,6 +16,12 @@ type TablesReport struct {
 	Schema  string        `json:"schema"`
 	Healthy bool          `json:"healthy"`
 	Tables  []TableStatus `json:"tables"`
+	// The tenant's status as the data API judges it, and the last repair the API or the daemon
+	// made of it (nil when none).
+	Status     string  `json:"status"`
+	Reason     string  `json:"reason"`
+	LastError  *string `json:"last_error"`
+	LastRepair *Event  `json:"last_repair"`
 }
 
 // TableStatus is one table of a tenant schema: ok, missing, drifted or unmanaged.
@@ -62,7 +68,11 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
-	rep := &TablesReport{Tenant: slug.String(), Schema: t.Schema, Healthy: true, Tables: []TableStatus{}}
+	rep := &TablesReport{Tenant: slug.String(), Schema: t.Schema, Healthy: true, Tables: []TableStatus{},
+		Status: t.Status, Reason: t.Reason, LastError: t.LastError}
+	if rep.LastRepair, err = p.lastRepair(ctx, slug); err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
 	for _, tr := range diff.Tables() {
 		mod, _ := reg.ModuleOfTable(tr.Table)
 		if e, ok := reg.Enum(strings.TrimPrefix(tr.Table, schema.EnumReportName(""))); ok && tr.Table == schema.EnumReportName(e.Name) {

@@ -76,7 +76,7 @@ func (p *Plane) ArchiveTenant(ctx context.Context, slug ident.Slug) (*Archive, e
 			return err
 		}
 		stmt := "ALTER SCHEMA " + ident.Quote(schemaName) + " RENAME TO " + ident.Quote(arch)
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if err := tx.ExecStatements(ctx, markOwnDDL, stmt); err != nil {
 			return err
 		}
 		if err := insertEvent(ctx, tx, slug, "delete", stmt, time.Since(start), "archived", nil); err != nil {
@@ -184,7 +184,7 @@ func (p *Plane) RestoreTenant(ctx context.Context, slug ident.Slug) (*Tenant, er
 			return err
 		}
 		stmt := "ALTER SCHEMA " + ident.Quote(arch) + " RENAME TO " + ident.Quote(t.Schema)
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if err := tx.ExecStatements(ctx, markOwnDDL, stmt); err != nil {
 			return err
 		}
 		if err := insertEvent(ctx, tx, slug, "restore", stmt, time.Since(start), "applied", nil); err != nil {
@@ -254,7 +254,7 @@ func (p *Plane) PurgeTenant(ctx context.Context, slug ident.Slug) (*Archive, err
 			return err
 		}
 		stmt := "DROP SCHEMA IF EXISTS " + ident.Quote(a.Schema) + " CASCADE"
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if err := tx.ExecStatements(ctx, markOwnDDL, stmt); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, slug, "purge", stmt, time.Since(start), "applied", nil)

@@ -186,4 +186,5 @@ type Event struct {
 	DurationMS float64   `json:"duration_ms"`
 	Outcome    string    `json:"outcome"`
 	Error      *string   `json:"error"`
+	Reason     *string   `json:"reason,omitempty"` // why, when something other than a pass asked: a repair's cause
 }

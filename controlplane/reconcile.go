@@ -27,13 +27,20 @@ type ReconcileOptions struct {
 	StatementTimeout time.Duration // per statement; 0: 5m
 	IgnoreBackoff    bool          // retry Failed tenants now, not when their backoff ends
 	DryRun           bool          // plan, apply nothing (erpctl plan)
+	OnResult         func(Result)  // called as each tenant finishes, from several goroutines
+	// Cause says why this reconcile runs when something other than a pass asked for it (the data
+	// API's repair of a statement that met drift): what it applies is recorded as a "repair"
+	// event with the cause as its reason. "" for a pass.
+	Cause string
+	// Only, when not nil, limits ReconcileAll to these tenants (an incremental pass over the
+	// schemas change tracking saw change); the rest are neither read nor fingerprinted.
+	Only []ident.Slug
 	// Staged rollouts (rollout.go): a change group goes to Canary tenants first, then in waves
 	// that double what is done; MaxFailures failures in a group halt it and hold the rest.
 	// 0 turns either off. Resume continues halted rollouts.
 	Canary      int
 	MaxFailures int
 	Resume      bool
-	OnResult    func(Result) // called as each tenant finishes, from several goroutines
 
 	enumValuesAdded bool // this reconcile has committed the enum values its plan adds (enum.go)
 }
@@ -140,7 +147,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	o = o.withDefaults()
 	start := time.Now()
 	reg := p.Registry()
-	refs, err := p.loadRefs(ctx, reg)
+	refs, err := p.loadRefs(ctx, reg, o.Only)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +223,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	if err != nil {
 		return nil, err
 	}
-	if !o.DryRun {
+	if !o.DryRun && o.Only == nil {
 		// One row for the pass, not one per unchanged tenant: rewriting 10,000 tenant rows took
 		// 0.36 s of a 4.5 s pass. ListTenants reads it as the last reconcile of the tenants the
 		// pass found as desired.
@@ -308,9 +315,8 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 }
 
 // loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
-func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantRef, error) {
-	rows, err := p.db.QueryContext(ctx, `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at
-		FROM erpctl.tenants ORDER BY slug`)
+func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug) ([]*tenantRef, error) {
+	rows, err := p.queryTenantRefs(ctx, only)
 	if err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
 	}
@@ -346,7 +352,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry) ([]*tenantR
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
 	}
-	fps, err := schema.Fingerprints(ctx, p.db, ident.SchemaPrefix)
+	fps, err := p.fingerprintRefs(ctx, refs, only != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +385,7 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 		return nil, false, err
 	}
 	err = tx.ExecStatements(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds()),
-		fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds()))
+		fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds()), markOwnDDL)
 	if err == nil {
 		q := `SELECT pg_try_advisory_xact_lock($1)`
 		if wait {
@@ -433,7 +439,7 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 		tx.Rollback()
 		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()
 		if !errors.Is(err, errTenantGone) && !o.DryRun {
-			ferr := p.recordFailure(ctx, ref.slug, strings.Join(res.SQL, ";\n"), res.Duration, err)
+			ferr := p.recordFailure(ctx, ref.slug, o.eventKind(), o.Cause, strings.Join(res.SQL, ";\n"), res.Duration, err)
 			p.NoteWrite(ferr)
 			if ferr != nil {
 				// The catalog may still say Ready: the next pass checks this tenant first.
@@ -528,7 +534,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		if err != nil {
 			return nil, err
 		}
-		if err := p.recordBlocked(ctx, tx, slug, status, schemaName, hash, fp, diff.Destructive); err != nil {
+		if err := p.recordBlocked(ctx, tx, slug, status, schemaName, hash, fp, diff.Destructive, o.Cause); err != nil {
 			return nil, err
 		}
 		return &groupPlan{blocked: diff.Destructive, destructiveSQL: res.Destructive}, nil
@@ -547,7 +553,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 	if err != nil {
 		return nil, err
 	}
-	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, managed, "apply", stmts, time.Since(start)); err != nil {
+	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, managed, o.eventKind(), o.Cause, stmts, time.Since(start)); err != nil {
 		return nil, err
 	}
 	res.Action, res.Status = ActionApplied, StatusReady
@@ -577,22 +583,25 @@ func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired 
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
 // a human can run it as it is. Nothing is applied.
-func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change) error {
+func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change, why string) error {
 	qualified, err := p.planner.Plan(ctx, destructive, schemaName)
 	if err != nil {
 		return err
 	}
 	blocked := strings.Join(qualified, ";\n")
 	msg := "only a destructive change would make the schema match; rerun with --allow-destructive to apply it"
+	if why != "" {
+		msg += " (found by " + why + ")"
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET `+setStatus(StatusBlocked, ReasonDestructiveChange)+`,
 		blocked_sql = $2, last_error = $3, desired_hash = $4, fingerprint = $5, last_reconciled_at = now(), updated_at = now()
 		WHERE slug = $1`, slug.String(), blocked, msg, hash, fp); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
-	if prevStatus == StatusBlocked {
+	if prevStatus == StatusBlocked && why == "" {
 		return nil
 	}
-	return insertEvent(ctx, tx, slug, "blocked", blocked, 0, "blocked", nil)
+	return insertEventWhy(ctx, tx, slug, "blocked", why, blocked, 0, "blocked", nil)
 }
 
 // changedSincePass re-reads a tenant under its lock and reports whether another process recorded
@@ -618,7 +627,7 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
-	if err := p.recordBlocked(ctx, tx, t.slug, status, t.schema, t.hash, t.currentFP, gp.blocked); err != nil {
+	if err := p.recordBlocked(ctx, tx, t.slug, status, t.schema, t.hash, t.currentFP, gp.blocked, ""); err != nil {
 		return res, false
 	}
 	if err := tx.Commit(); err != nil {
@@ -649,7 +658,7 @@ func (p *Plane) execPlan(ctx context.Context, tx *schema.Tx, schemaName string, 
 	return nil
 }
 
-func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind string, stmts []string, d time.Duration) error {
+func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
 	if err := p.applySeeds(ctx, tx, slug); err != nil {
 		return err
 	}
@@ -665,7 +674,7 @@ func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug,
 	if len(stmts) == 0 {
 		return nil
 	}
-	return insertEvent(ctx, tx, slug, kind, strings.Join(stmts, ";\n"), d, "applied", nil)
+	return insertEventWhy(ctx, tx, slug, kind, why, strings.Join(stmts, ";\n"), d, "applied", nil)
 }
 
 // setStatus is the SET clause that gives a tenant a status and its reason; the transition time
@@ -680,7 +689,7 @@ func setStatus(status, reason string) string {
 // makes the schema from the cached create plan (no inspection) and records the tenant Ready.
 func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug, pl *plan) error {
 	start := time.Now()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
+	if err := tx.ExecStatements(ctx, markOwnDDL, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, tenantLockKey(slug))); err != nil {
 		return err
 	}
 	schemaName := slug.Schema()
@@ -698,7 +707,7 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 	if err != nil {
 		return err
 	}
-	return p.recordReady(ctx, tx, slug, pl.hash, fp, pl.managed, "create", pl.stmts, time.Since(start))
+	return p.recordReady(ctx, tx, slug, pl.hash, fp, pl.managed, "create", "", pl.stmts, time.Since(start))
 }
 
 // backoff is how long a tenant that failed n times in a row waits before the daemon retries it.
@@ -710,7 +719,7 @@ func backoff(n int) time.Duration {
 	return min(d, 10*time.Minute)
 }
 
-func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, stmts string, d time.Duration, cause error) error {
+func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, kind, why, stmts string, d time.Duration, cause error) error {
 	return p.inTx(ctx, func(tx *schema.Tx) error {
 		var failures int
 		err := tx.QueryRowContext(ctx, `UPDATE erpctl.tenants SET `+setStatus(StatusFailed, ReasonApplyFailed)+`,
@@ -726,7 +735,7 @@ func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, stmts string
 			slug.String(), backoff(failures).Milliseconds()); err != nil {
 			return fmt.Errorf("record failure: %w", err)
 		}
-		return insertEvent(ctx, tx, slug, "apply", stmts, d, "failed", cause)
+		return insertEventWhy(ctx, tx, slug, kind, why, stmts, d, "failed", cause)
 	})
 }
 
@@ -764,7 +773,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	if err := p.recordReady(ctx, tx, t.slug, t.hash, gp.fpAfter, gp.managed, "apply", stmts, time.Since(start)); err != nil {
+	if err := p.recordReady(ctx, tx, t.slug, t.hash, gp.fpAfter, gp.managed, "apply", "", stmts, time.Since(start)); err != nil {
 		return fallback("record", err)
 	}
 	if err := tx.Commit(); err != nil {

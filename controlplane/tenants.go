@@ -204,7 +204,15 @@ func (p *Plane) inTx(ctx context.Context, fn func(tx *schema.Tx) error) error {
 }
 
 func insertEvent(ctx context.Context, db schema.Querier, slug ident.Slug, kind, stmts string, d time.Duration, outcome string, evErr error) error {
-	var sqlArg, errArg *string
+	return insertEventWhy(ctx, db, slug, kind, "", stmts, d, outcome, evErr)
+}
+
+// insertEventWhy records an event with why it happened ("" for none).
+func insertEventWhy(ctx context.Context, db schema.Querier, slug ident.Slug, kind, why, stmts string, d time.Duration, outcome string, evErr error) error {
+	var sqlArg, errArg, whyArg *string
+	if why != "" {
+		whyArg = &why
+	}
 	if stmts != "" {
 		sqlArg = &stmts
 	}
@@ -212,8 +220,8 @@ func insertEvent(ctx context.Context, db schema.Querier, slug ident.Slug, kind, 
 		s := evErr.Error()
 		errArg = &s
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-		slug.String(), kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg)
+	_, err := db.ExecContext(ctx, `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, error, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		slug.String(), kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg, whyArg)
 	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
@@ -280,7 +288,7 @@ func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
 
 // TenantEvents returns a tenant's last events, newest first.
 func (p *Plane) TenantEvents(ctx context.Context, slug ident.Slug, limit int) ([]Event, error) {
-	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error
+	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error, reason
 		FROM erpctl.events WHERE tenant = $1 ORDER BY id DESC LIMIT $2`, slug.String(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events of tenant %q: %w", slug, err)

@@ -66,6 +66,17 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	if err != nil || len(evs) == 0 || evs[len(evs)-1].Kind != "create" {
 		t.Fatalf("acme's events: %+v %v", evs, err)
 	}
+	// Columns and tables added since: old events have no reason, and change tracking's table is
+	// there, empty.
+	for _, ev := range evs {
+		if ev.Reason != nil {
+			t.Fatalf("old event with a reason: %+v", ev)
+		}
+	}
+	var changed int
+	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.changed_schemas`).Scan(&changed); err != nil || changed != 0 {
+		t.Fatalf("changed_schemas after upgrade: %d %v", changed, err)
+	}
 	// The schemas the older erpctl made are as desired: nothing to apply, the rows are kept.
 	pass, err := p.ReconcileAll(ctx, controlplane.ReconcileOptions{})
 	if err != nil {

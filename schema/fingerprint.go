@@ -95,7 +95,13 @@ func Fingerprint(ctx context.Context, q Querier, name string) (string, error) {
 	return m[name], nil
 }
 
-func fingerprints(ctx context.Context, q Querier, where, arg string) (map[string]string, error) {
+// FingerprintsOf returns the fingerprint of each of the named schemas that exists: the cost of
+// an incremental pass grows with the schemas that changed, not with the catalog.
+func FingerprintsOf(ctx context.Context, q Querier, names []string) (map[string]string, error) {
+	return fingerprints(ctx, q, "nspname = ANY($1)", names)
+}
+
+func fingerprints(ctx context.Context, q Querier, where string, arg any) (map[string]string, error) {
 	rows, err := q.QueryContext(ctx, fmt.Sprintf(fingerprintSQL, where), arg)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint schemas: %w", err)

@@ -85,6 +85,7 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"daemon", "--workers", "0"}, "--workers must be at least 1"},
 		tc{[]string{"daemon", "--interval", "0s"}, "--interval must be greater than 0"},
 		tc{[]string{"daemon", "--interval", "abc"}, `invalid argument "abc" for "--interval"`},
+		tc{[]string{"daemon", "--full-check", "0s"}, "--full-check must be greater than 0"},
 		tc{[]string{"daemon", "--listen", "nowhere"}, `invalid --listen address "nowhere"`},
 		tc{[]string{"daemon", "--debug-listen", "0.0.0.0:6060"}, `is not loopback`},
 		tc{[]string{"daemon", "--debug-listen", "6060"}, `invalid debug address "6060"`},

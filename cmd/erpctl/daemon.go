@@ -24,6 +24,8 @@ type DaemonOptions struct {
 	Plane func(context.Context, *slog.Logger) (*controlplane.Plane, error)
 
 	Interval         time.Duration
+	FullCheck        time.Duration
+	TrackChanges     bool
 	Listen           string
 	Workers          int
 	LockTimeout      time.Duration
@@ -50,11 +52,19 @@ rollout holds the rest of its tenants until the module changes or erpctl reconci
 --resume); serve /healthz, /readyz, /metrics and the data API on --listen. Runs
 until SIGINT or SIGTERM, then shuts down cleanly. Several daemons may run against one database.
 
+With --change-tracking (the default) and a superuser role, event triggers record DDL made on
+tenant schemas outside erpctl: the daemon reconciles those tenants within about a second, each
+--interval runs a pass over what changed, and every tenant is checked each --full-check. Without
+a superuser it says so once and checks every tenant each --interval.
+
 Logs go to stderr: text on a terminal, JSON otherwise.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval <= 0 {
 				return usageErrorf("--interval must be greater than 0, got %s", opts.Interval)
+			}
+			if opts.FullCheck <= 0 {
+				return usageErrorf("--full-check must be greater than 0, got %s", opts.FullCheck)
 			}
 			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
 				return err
@@ -90,6 +100,8 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	}
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Interval, "interval", 30*time.Second, "time between reconcile passes")
+	fl.DurationVar(&opts.FullCheck, "full-check", 5*time.Minute, "time between passes over every tenant while changes are tracked")
+	fl.BoolVar(&opts.TrackChanges, "change-tracking", true, "record DDL made by hand with event triggers (needs a superuser)")
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", `HTTP address for /healthz, /readyz, /metrics and the data API ("" serves nothing)`)
 	fl.StringVar(&opts.PublicURL, "public-url", "", "the URL clients reach the data API at (e.g. https://erp.example.com): every link in an answer is built from it")
 	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, `Host headers the data API answers, as Django's ALLOWED_HOSTS (".example.com" for subdomains too, "*" for any); default: localhost, 127.0.0.1, ::1 and the --listen host`)
@@ -120,10 +132,12 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	if h, _, _ := net.SplitHostPort(opts.Listen); (h == "" || h == "0.0.0.0" || h == "::") && opts.PublicURL == "" && len(opts.AllowedHosts) == 0 {
 		log.Warn("listening on every interface, but the data API answers only the Host headers localhost, 127.0.0.1 and ::1; set --allowed-hosts or --public-url")
 	}
-	log.Info("daemon starting", "interval", opts.Interval.String(), "listen", opts.Listen, "workers", opts.Workers)
+	log.Info("daemon starting", "interval", opts.Interval.String(), "full_check", opts.FullCheck.String(),
+		"listen", opts.Listen, "workers", opts.Workers)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
 			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,
+			TrackChanges: opts.TrackChanges, FullCheck: opts.FullCheck,
 			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
 			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts)},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -152,5 +153,14 @@ func printTablesReport(io *term.IOStreams, r *controlplane.TablesReport) error {
 		verdict = st.Error.Render("unhealthy")
 	}
 	fmt.Fprintf(io.Out, "Tenant %s: %s\n", r.Tenant, verdict)
+	if r.Status != "" {
+		fmt.Fprintf(io.Out, "Status: %s (%s)\n", st.Status(r.Status), r.Reason)
+	}
+	if r.LastError != nil && r.Status != controlplane.StatusReady {
+		fmt.Fprintf(io.Out, "  %s\n", *r.LastError)
+	}
+	if ev := r.LastRepair; ev != nil {
+		fmt.Fprintf(io.Out, "Last repair: %s %s %s, %s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Outcome, *ev.Reason)
+	}
 	return nil
 }

@@ -278,11 +278,14 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		fmt.Fprintln(out, "  none")
 		return nil
 	}
-	tbl := io.NewTable("at", "kind", "outcome", "duration", "error")
+	tbl := io.NewTable("at", "kind", "outcome", "duration", "error or why")
 	for _, e := range d.Events {
 		errText := ""
-		if e.Error != nil {
+		switch {
+		case e.Error != nil:
 			errText = firstLine(*e.Error)
+		case e.Reason != nil:
+			errText = firstLine(*e.Reason)
 		}
 		tbl.Row(e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, st.Status(e.Outcome),
 			humanDuration(time.Duration(e.DurationMS*float64(time.Millisecond))), errText)

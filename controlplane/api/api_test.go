@@ -773,7 +773,7 @@ func TestAPITenantReadiness(t *testing.T) {
 		t.Fatalf("after the lock: %s", r)
 	}
 
-	// A Blocked tenant answers 503 with the reason.
+	// A Blocked tenant answers 503 with the reason, and no SQL: that is for operators.
 	a.Exec(`UPDATE erpctl.tenants SET status = 'Blocked', status_reason = 'DestructiveChange', blocked_sql = 'DROP TABLE "tenant_acme"."x"' WHERE slug = 'acme'`)
 	h = newHandler(a.P, api.Config{})
 	r = doWith(h, "GET", productsURL, a.auth("acme"), "")
@@ -794,7 +794,7 @@ func TestAPITenantReadiness(t *testing.T) {
 	if p["color"] != "red" {
 		t.Fatalf("new column: %v", p)
 	}
-	// One that drops a column blocks the tenant: 503 with the SQL it would need; nothing changes.
+	// One that drops a column blocks the tenant: 503 with the reason, no SQL; nothing changes.
 	src := cptest.BuiltinSource(t, "product")
 	start := strings.Index(src, `  column "description" {`)
 	end := start + strings.Index(src[start:], "}\n") + 2

@@ -50,13 +50,12 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		return
 	}
 	res := rc.t.res
+	if d, ok := driftOf(rc, r.Method, pgErr); ok {
+		a.driftError(w, rc, d)
+		return
+	}
 	var errs fieldErrors
 	switch code := pgErr.Code; {
-	case code == "42P01" || code == "3F000":
-		// The schema or table is gone: the tenant was deleted, or is being changed.
-		a.forgetTenant(rc.tenant.slug)
-		writeDetail(w, http.StatusNotFound, "Not found.")
-		return
 	case code == "54000":
 		// An index row over PostgreSQL's limit (a value of a few KB in a unique text column).
 		// The error names only the index: the longest text given is the one to blame.

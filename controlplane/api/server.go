@@ -87,7 +87,10 @@ type Handler struct {
 	noTenants *ttlLRU[string, *tenantState]
 	tables    *tableCache
 	flight    singleflight.Group // one on-demand reconcile per tenant at a time
-	openapi   openapiCache
+	// repaired is when each tenant's last repair ended: a request that began before it retries
+	// without asking for another.
+	repaired *ttlLRU[string, time.Time]
+	openapi  openapiCache
 }
 
 // New returns the data API:
@@ -119,6 +122,7 @@ func New(cfg Config) *Handler {
 	a.noTenants = newTTLLRU[string, *tenantState]("unknown_tenants", sz.Negatives)
 	a.tokens = newTTLLRU[[32]byte, tokenEntry]("tokens", sz.Tokens)
 	a.badTokens = newTTLLRU[[32]byte, tokenEntry]("wrong_tokens", sz.Negatives)
+	a.repaired = newTTLLRU[string, time.Time]("repairs", sz.Tenants)
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("/api/openapi.json", a.serveOpenAPI)
 	a.mux.HandleFunc("/api/{tenant}/{$}", a.serveTenant(routeRoot))
@@ -214,6 +218,11 @@ type reqCtx struct {
 	t      *tableSQL
 	id     int64
 	input  []colArg // a write's decoded body, for errors that name no column
+	// drift is set, instead of an answer, when a statement failed on a declared object that is
+	// missing or changed: serveHealing repairs the tenant and runs the request again. lastTry is
+	// set on the run after a repair, which answers whatever happens.
+	drift   *drift
+	lastTry bool
 }
 
 // serveTenant resolves, in this order and before any SQL runs against the tenant: the slug
@@ -258,24 +267,29 @@ func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 			rc.id = id
 		}
 		w.Header().Set("Allow", allowed[kind])
-		switch m := r.Method; {
-		case m == http.MethodOptions:
-			a.options(w, r, rc, kind)
-		case kind == routeRoot && (m == http.MethodGet || m == http.MethodHead):
-			a.root(w, r, rc)
-		case kind == routeList && (m == http.MethodGet || m == http.MethodHead):
-			a.list(w, r, rc)
-		case kind == routeList && m == http.MethodPost:
-			a.create(w, r, rc)
-		case kind == routeDetail && (m == http.MethodGet || m == http.MethodHead):
-			a.retrieve(w, r, rc)
-		case kind == routeDetail && (m == http.MethodPut || m == http.MethodPatch):
-			a.update(w, r, rc, m == http.MethodPatch)
-		case kind == routeDetail && m == http.MethodDelete:
-			a.destroy(w, r, rc)
-		default:
-			writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", m))
-		}
+		a.serveHealing(w, r, rc, kind)
+	}
+}
+
+// dispatch runs the request's method on its route.
+func (a *Handler) dispatch(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind routeKind) {
+	switch m := r.Method; {
+	case m == http.MethodOptions:
+		a.options(w, r, rc, kind)
+	case kind == routeRoot && (m == http.MethodGet || m == http.MethodHead):
+		a.root(w, r, rc)
+	case kind == routeList && (m == http.MethodGet || m == http.MethodHead):
+		a.list(w, r, rc)
+	case kind == routeList && m == http.MethodPost:
+		a.create(w, r, rc)
+	case kind == routeDetail && (m == http.MethodGet || m == http.MethodHead):
+		a.retrieve(w, r, rc)
+	case kind == routeDetail && (m == http.MethodPut || m == http.MethodPatch):
+		a.update(w, r, rc, m == http.MethodPatch)
+	case kind == routeDetail && m == http.MethodDelete:
+		a.destroy(w, r, rc)
+	default:
+		writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", m))
 	}
 }
 
@@ -338,6 +352,7 @@ type tenantState struct {
 	modules  []string
 	ready    bool
 	notFound bool
+	blocked  bool   // only a destructive change would make it ready
 	reason   string // not ready: the 503's message
 }
 
@@ -362,7 +377,7 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 		if rd.Reconcilable() {
 			// Not Ready, and a reconcile may fix it: one reconcile per tenant at a time, shared by
 			// every request waiting for it, bounded by ReadyWait.
-			call := a.flight.DoChan(slug.String(), func() (any, error) { return a.reconcileTenant(ctx, rd.Registry, slug), nil })
+			call := a.flight.DoChan(slug.String(), func() (any, error) { return a.reconcileTenant(ctx, rd.Registry, slug, ""), nil })
 			select {
 			case res := <-call:
 				ts = res.Val.(*tenantState)
@@ -401,7 +416,7 @@ func stateOf(slug ident.Slug, rd *controlplane.Readiness) *tenantState {
 	case rd.Reconcilable():
 		ts.reason = fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, rd.Status)
 	default:
-		ts.reason = blockedReason(slug)
+		ts.blocked, ts.reason = true, blockedReason(slug)
 	}
 	return ts
 }
@@ -413,12 +428,13 @@ func blockedReason(slug ident.Slug) string {
 }
 
 // reconcileTenant runs the reconciler for a request. It outlives a cancelled request (the others
-// waiting for it still want it) but not ReadyWait. reg is the registry the tenant was read with.
-func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, slug ident.Slug) *tenantState {
+// waiting for it still want it) but not ReadyWait. reg is the registry the tenant was read with;
+// cause says why when a statement met drift ("" when the tenant was not ready).
+func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, slug ident.Slug, cause string) *tenantState {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.readyWait)
 	defer cancel()
 	notReady := &tenantState{slug: slug, reg: reg, reason: fmt.Sprintf("Tenant %q is not ready yet; try again later.", slug)}
-	res, err := a.p.Reconcile(ctx, slug, controlplane.ReconcileOptions{})
+	res, err := a.p.Reconcile(ctx, slug, controlplane.ReconcileOptions{Cause: cause})
 	switch {
 	case errors.Is(err, controlplane.ErrNotFound):
 		return &tenantState{slug: slug, reg: reg, notFound: true}

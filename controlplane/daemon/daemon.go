@@ -68,6 +68,11 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	var services []service
 	lcfg := cfg.Listener
 	lcfg.OnTenant = chain(loop.Wake, lcfg.OnTenant)
+	if onSchema := lcfg.OnSchema; onSchema != nil {
+		lcfg.OnSchema = func(slug string) { loop.WakeFor(slug); onSchema(slug) }
+	} else {
+		lcfg.OnSchema = loop.WakeFor
+	}
 	if cfg.Server.Listen != "" {
 		h := api.New(api.Config{Plane: p, DB: p.Pool(), Logger: log, Caches: cfg.Server.Caches,
 			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts})

@@ -304,7 +304,8 @@ func TestLoopHonoursBackoff(t *testing.T) {
 	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
 		t.Fatalf("acme after its backoff: %+v", r)
 	}
-	if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
+	// The retry is a pass over the tenants whose backoff ended: globex is not looked at again.
+	if r := pass.Result("globex"); r.Action != "" {
 		t.Fatalf("globex after acme's retry: %+v", r)
 	}
 	if waited := time.Since(start); waited > 15*time.Second {

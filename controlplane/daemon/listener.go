@@ -15,6 +15,8 @@ import (
 type ListenerConfig struct {
 	OnTenant func() // a tenant was created or deleted, or its modules changed
 	OnToken  func() // a token was revoked
+	// OnSchema is called with the slug of a tenant whose schema change tracking saw change.
+	OnSchema func(slug string)
 	// MaxRetryDelay caps the wait between reconnects after the connection was lost; 0: 10s.
 	MaxRetryDelay time.Duration
 }
@@ -44,8 +46,8 @@ func (l *Listener) Start(ctx context.Context) error {
 
 func (l *Listener) listen(ctx context.Context) error {
 	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := l.listenOnce(ctx)
+	for first := true; ctx.Err() == nil; first = false {
+		err := l.listenOnce(ctx, first)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -60,17 +62,23 @@ func (l *Listener) listen(ctx context.Context) error {
 	return nil
 }
 
-func (l *Listener) listenOnce(ctx context.Context) error {
+// listenOnce listens until the connection fails. After a reconnect it reports a tenant change:
+// notifications sent while it was away are lost, and a full pass finds what they said.
+func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 	pooled, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens} {
+	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
+	}
+	if !first {
+		call(l.cfg.OnTenant)
+		call(l.cfg.OnToken)
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -82,6 +90,10 @@ func (l *Listener) listenOnce(ctx context.Context) error {
 			call(l.cfg.OnTenant)
 		case controlplane.NotifyTokens:
 			call(l.cfg.OnToken)
+		case controlplane.NotifySchemas:
+			if l.cfg.OnSchema != nil {
+				l.cfg.OnSchema(n.Payload)
+			}
 		}
 	}
 }

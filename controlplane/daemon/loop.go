@@ -20,6 +20,11 @@ type LoopConfig struct {
 	Canary, MaxFailures int
 	// Settle is how long a wake-up waits for a burst of changes to end; 0: 50ms.
 	Settle time.Duration
+	// TrackChanges installs change tracking (event triggers, where the role may create them):
+	// DDL made outside erpctl then wakes an incremental pass over the tenants it touched, each
+	// Interval runs an incremental pass too, and every tenant is checked each FullCheck.
+	TrackChanges bool
+	FullCheck    time.Duration // between full passes while changes are tracked; 0: 5m
 	// OnPass is a test signal: called after every pass that completed.
 	OnPass func(*controlplane.Pass)
 }
@@ -33,6 +38,9 @@ func (c LoopConfig) withDefaults() LoopConfig {
 	}
 	if c.Settle <= 0 {
 		c.Settle = 50 * time.Millisecond
+	}
+	if c.FullCheck <= 0 {
+		c.FullCheck = 5 * time.Minute
 	}
 	return c
 }
@@ -53,6 +61,8 @@ type Loop struct {
 
 	passed atomic.Bool            // a pass has completed
 	dbErr  atomic.Pointer[string] // why the last pass failed, nil after a good one
+
+	pending pendingChanges // what woke the loop since its last pass
 }
 
 // NewLoop returns the loop over p; m may be nil.
@@ -63,8 +73,19 @@ func NewLoop(p *controlplane.Plane, cfg LoopConfig, log *slog.Logger, m *metrics
 	return &Loop{p: p, cfg: cfg.withDefaults(), log: log, m: m, wake: make(chan struct{}, 1)}
 }
 
-// Wake asks for a pass now; wake-ups that come while one is pending are one.
+// Wake asks for a full pass now; wake-ups that come while one is pending are one.
 func (l *Loop) Wake() {
+	l.pending.addFull()
+	l.signal()
+}
+
+// WakeFor asks for an incremental pass over tenant slug now: change tracking saw its schema change.
+func (l *Loop) WakeFor(slug string) {
+	l.pending.add(slug)
+	l.signal()
+}
+
+func (l *Loop) signal() {
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -78,8 +99,13 @@ func (l *Loop) Start(ctx context.Context) error {
 }
 
 func (l *Loop) loop(ctx context.Context) error {
+	fullEvery := l.cfg.Interval
+	if l.startTracking(ctx) {
+		fullEvery = l.cfg.FullCheck
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var nextFull time.Time // the first pass is a full one
 	for {
 		select {
 		case <-ctx.Done():
@@ -92,8 +118,15 @@ func (l *Loop) loop(ctx context.Context) error {
 				return nil
 			}
 		}
-		wait := l.cfg.Interval
-		if pass := l.pass(ctx); pass != nil && pass.NextRetryAt != nil {
+		full, slugs := l.pending.take()
+		full = full || !time.Now().Before(nextFull)
+		pass := l.pass(ctx, full, slugs)
+		if full {
+			// From the end of the pass: a full pass longer than fullEvery must not run back to back.
+			nextFull = time.Now().Add(fullEvery)
+		}
+		wait := min(l.cfg.Interval, time.Until(nextFull))
+		if pass != nil && pass.NextRetryAt != nil {
 			wait = min(wait, max(time.Until(*pass.NextRetryAt), minRetryWait))
 		}
 		if ctx.Err() != nil {
@@ -108,17 +141,30 @@ func (l *Loop) loop(ctx context.Context) error {
 	}
 }
 
-// pass reloads the modules and runs one reconcile of every tenant; nil when it failed.
-func (l *Loop) pass(ctx context.Context) *controlplane.Pass {
+// pass reloads the modules and runs one reconcile of every tenant, or in an incremental pass
+// of those that changed (slugs, and what change tracking recorded); nil when it failed.
+func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplane.Pass {
+	modulesBefore := modulesHash(l.p.Registry())
 	if err := l.p.ReloadModules(); err != nil {
 		l.m.modules.Set(0)
 		l.log.Error("module files are invalid; keeping the last good modules", "err", err)
 	} else {
 		l.m.modules.Set(1)
 	}
-	pass, err := l.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: l.cfg.Workers,
+	o := controlplane.ReconcileOptions{Workers: l.cfg.Workers,
 		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout,
-		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures})
+		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures}
+	// Changed modules change the desired state of every tenant that has them.
+	full = full || modulesHash(l.p.Registry()) != modulesBefore
+	// A full pass claims what change tracking recorded too: it covers those tenants.
+	changed, err := l.p.ChangedTenants(ctx)
+	if err == nil && !full {
+		o.Only = incrementalSet(slugs, changed)
+	}
+	var pass *controlplane.Pass
+	if err == nil {
+		pass, err = l.p.ReconcileAll(ctx, o)
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -140,12 +186,12 @@ func (l *Loop) pass(ctx context.Context) *controlplane.Pass {
 		l.log.Warn("the database still refuses writes", "err", err)
 	}
 	l.passed.Store(true)
-	l.m.observe(pass)
+	l.m.observe(pass, full)
 	level := slog.LevelDebug
 	if len(pass.Results) != pass.Counts[controlplane.ActionUnchanged] {
 		level = slog.LevelInfo
 	}
-	l.log.Log(ctx, level, "reconcile pass", "tenants", len(pass.Results), "unchanged", pass.Counts[controlplane.ActionUnchanged],
+	l.log.Log(ctx, level, "reconcile pass", "full", full, "tenants", len(pass.Results), "unchanged", pass.Counts[controlplane.ActionUnchanged],
 		"applied", pass.Counts[controlplane.ActionApplied], "blocked", pass.Counts[controlplane.ActionBlocked],
 		"failed", pass.Counts[controlplane.ActionFailed], "skipped", pass.Counts[controlplane.ActionSkipped],
 		"duration", pass.Duration.Round(time.Millisecond))

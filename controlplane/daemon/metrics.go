@@ -52,7 +52,8 @@ func newMetrics() *metrics {
 
 func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
 
-func (m *metrics) observe(pass *controlplane.Pass) {
+// observe records a pass; the tenants by status only after a full one, which saw them all.
+func (m *metrics) observe(pass *controlplane.Pass, full bool) {
 	m.passes.Inc()
 	m.passTime.Observe(pass.Duration.Seconds())
 	counts := map[string]float64{controlplane.StatusPending: 0, controlplane.StatusReady: 0,
@@ -67,6 +68,9 @@ func (m *metrics) observe(pass *controlplane.Pass) {
 		case controlplane.ActionFailed:
 			m.failures.Inc()
 		}
+	}
+	if !full {
+		return
 	}
 	for s, n := range counts {
 		m.tenants.WithLabelValues(s).Set(n)

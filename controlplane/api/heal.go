@@ -1,0 +1,160 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// A request never meets a broken tenant: when one of its statements fails because an object the
+// tenant's modules declare is missing or changed (a table dropped by hand, a column altered by a
+// migration script), the API reconciles the tenant on demand through the Plane, the one writer of
+// a schema, waits for it as long as ReadyWait, and runs the request once more. Every statement a
+// request runs is one statement that either happened whole or not at all, so running it again is
+// safe.
+
+// driftCodes are the SQLSTATEs that say a statement met a schema other than the declared one.
+var driftCodes = map[string]string{
+	"3F000": "invalid schema name",
+	"42P01": "undefined table",
+	"42703": "undefined column",
+	"42704": "undefined object",
+	"42883": "undefined function",
+	"42804": "datatype mismatch",
+}
+
+// drift is what a statement met: the SQLSTATE and what it says of the object, for the event.
+type drift struct {
+	method, resource string
+	code, message    string
+}
+
+// String is the repair's cause as the tenant's event records it: for operators, never clients.
+func (d *drift) String() string {
+	return fmt.Sprintf("data API %s %s: SQLSTATE %s (%s): %s", d.method, d.resource, d.code, driftCodes[d.code], d.message)
+}
+
+// driftOf reports whether a failed statement met drift of the request's resource, one the
+// tenant's modules declare. Decided by SQLSTATE alone: the statements the API builds name only
+// the resource's table and its declared columns, so an undefined table or column is one of those.
+func driftOf(rc *reqCtx, method string, pgErr *pgconn.PgError) (*drift, bool) {
+	if _, ok := driftCodes[pgErr.Code]; !ok || rc.t == nil || !slices.Contains(rc.tenant.modules, rc.t.res.Module) {
+		return nil, false
+	}
+	// The message names the tenant's schema; the event names the tenant already.
+	msg := strings.ReplaceAll(pgErr.Message, rc.tenant.schema+".", "")
+	return &drift{method: method, resource: rc.t.res.Module + "/" + rc.t.res.Name, code: pgErr.Code, message: msg}, true
+}
+
+// driftError answers a statement that met drift: on the first run it records the drift for
+// serveHealing and writes nothing; on the run after a repair the drift is still there (another
+// change came meanwhile), and the client is asked to come back.
+func (a *Handler) driftError(w http.ResponseWriter, rc *reqCtx, d *drift) {
+	if !rc.lastTry {
+		rc.drift = d
+		return
+	}
+	a.forgetTenant(rc.tenant.slug)
+	a.log.Warn("api: drift still there after a repair", "tenant", rc.tenant.slug.String(), "cause", d.String())
+	w.Header().Set("Retry-After", "1")
+	writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s right now; try again later.", rc.tenant.slug, d.resource))
+}
+
+// serveHealing runs the request, and when a statement met drift, repairs the tenant and runs it
+// once more. A request that began before another request's repair ended first just runs again:
+// its failure may be from before that repair, and concurrent requests on one broken tenant make
+// one repair, not one each.
+func (a *Handler) serveHealing(w http.ResponseWriter, r *http.Request, rc *reqCtx, kind routeKind) {
+	if kind == routeRoot {
+		a.dispatch(w, r, rc, kind) // runs no statement in the tenant schema
+		return
+	}
+	body := &replayBody{src: r.Body}
+	r.Body = body
+	start := time.Now()
+	for try := 0; ; try++ {
+		rc.drift = nil
+		a.dispatch(w, r, rc, kind)
+		if rc.drift == nil {
+			return
+		}
+		body.rewind()
+		if ended, ok := a.repaired.get(rc.tenant.slug.String(), time.Now()); try == 0 && ok && ended.After(start) {
+			continue
+		}
+		if !a.repair(w, r, rc) {
+			return
+		}
+		rc.lastTry = true
+	}
+}
+
+// repair reconciles the request's tenant for the drift its statement met, one repair per tenant
+// at a time, and makes rc the state it left. It reports false when it has written the answer: 404
+// for a tenant deleted meanwhile, 503 with a reason (no SQL, no object beyond the resource) when
+// only a destructive change would repair the schema or the repair failed.
+func (a *Handler) repair(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
+	ctx, slug, d := r.Context(), rc.tenant.slug, rc.drift
+	reg := rc.tenant.reg
+	call := a.flight.DoChan("repair/"+slug.String(), func() (any, error) {
+		ts := a.reconcileTenant(ctx, reg, slug, d.String())
+		a.repaired.put(slug.String(), time.Now(), time.Now().Add(time.Minute))
+		return ts, nil
+	})
+	var ts *tenantState
+	select {
+	case res := <-call:
+		ts = res.Val.(*tenantState)
+	case <-ctx.Done():
+		writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled while the tenant was being repaired.")
+		return false
+	}
+	a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+	res, declared := ts.reg.Resource(rc.t.res.Module, rc.t.res.Name)
+	switch {
+	case ts.notFound || (ts.ready && (!declared || !slices.Contains(ts.modules, res.Module))):
+		writeDetail(w, http.StatusNotFound, "Not found.")
+		return false
+	case ts.ready:
+		rc.tenant, rc.t = ts, a.tables.get(a.p.Registry(), ts.reg, ts.schema, res)
+		return true
+	}
+	w.Header().Set("Retry-After", "5")
+	if ts.blocked {
+		writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s: its schema differs from what its modules "+
+			"declare, and only a destructive change would repair it (erpctl reconcile %s --allow-destructive).", slug, d.resource, slug))
+	} else {
+		writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s: repairing its schema did not succeed; try again later.",
+			slug, d.resource))
+	}
+	return false
+}
+
+// replayBody keeps what was read of a request body, so that the request can run again.
+type replayBody struct {
+	src io.ReadCloser
+	buf []byte // every byte read from src so far
+	pos int    // how much of buf this run has read
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	if b.pos < len(b.buf) {
+		n := copy(p, b.buf[b.pos:])
+		b.pos += n
+		return n, nil
+	}
+	n, err := b.src.Read(p)
+	b.buf = append(b.buf, p[:n]...)
+	b.pos += n
+	return n, err
+}
+
+func (b *replayBody) Close() error { return b.src.Close() }
+
+// rewind starts the body again from its first byte.
+func (b *replayBody) rewind() { b.pos = 0 }

@@ -1,0 +1,162 @@
+package controlplane
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/schema"
+)
+
+// NotifySchemas is the NOTIFY channel of change tracking: its payload is the slug of a tenant
+// whose schema DDL changed outside erpctl.
+const NotifySchemas = "erpctl_schemas"
+
+// markOwnDDL marks a transaction's DDL as erpctl's own, so that change tracking does not record
+// it: the reconciler records the fingerprint it leaves, and a pass woken by its own change would
+// find nothing to do (or, with two daemons, wake the other for nothing, and so on).
+const markOwnDDL = `SET LOCAL erpctl.own_ddl = on`
+
+// The event trigger function of change tracking. It runs inside the transaction of whoever ran
+// the DDL, so it must never make that DDL fail: any error becomes a warning. SECURITY DEFINER
+// lets a role without rights on the catalog (a migration script, a DBA) still record its change.
+const changeTrackingFunction = `CREATE OR REPLACE FUNCTION erpctl.note_schema_change() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
+DECLARE
+	changed text[];
+BEGIN
+	IF current_setting('erpctl.own_ddl', true) = 'on' THEN
+		RETURN;
+	END IF;
+	IF TG_EVENT = 'sql_drop' THEN
+		SELECT array_agg(DISTINCT s) INTO changed FROM (
+			SELECT CASE WHEN object_type = 'schema' THEN object_identity ELSE schema_name END AS s
+			FROM pg_event_trigger_dropped_objects()) d
+		WHERE starts_with(s, 'tenant_');
+	ELSE
+		SELECT array_agg(DISTINCT s) INTO changed FROM (
+			SELECT CASE WHEN object_type = 'schema' THEN object_identity ELSE schema_name END AS s
+			FROM pg_event_trigger_ddl_commands()) d
+		WHERE starts_with(s, 'tenant_');
+	END IF;
+	IF changed IS NULL THEN
+		RETURN;
+	END IF;
+	INSERT INTO erpctl.changed_schemas (schema_name) SELECT unnest(changed)
+		ON CONFLICT (schema_name) DO UPDATE SET changed_at = now();
+	PERFORM pg_notify('` + NotifySchemas + `', replace(substr(s, 8), '_', '-')) FROM unnest(changed) s;
+EXCEPTION WHEN OTHERS THEN
+	RAISE WARNING 'erpctl change tracking could not record a schema change: %', SQLERRM;
+END
+$fn$`
+
+// changeTriggers are the event triggers of change tracking, by event.
+var changeTriggers = map[string]string{"erpctl_schema_changed": "ddl_command_end", "erpctl_schema_dropped": "sql_drop"}
+
+// EnableChangeTracking installs the event triggers that record, for each DDL statement run on a
+// tenant schema by anyone but erpctl, the schema in erpctl.changed_schemas, and NOTIFY
+// NotifySchemas. Creating an event trigger needs a superuser; without one it installs nothing and
+// reports false (true when a superuser installed them before), and the daemon's interval pass
+// stays the only way drift made by hand is found.
+func (p *Plane) EnableChangeTracking(ctx context.Context) (bool, error) {
+	var super bool
+	var installed int
+	if err := p.pool.QueryRow(ctx, `SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+		(SELECT count(*) FROM pg_event_trigger WHERE evtname = ANY($1) AND evtenabled <> 'D')`,
+		[]string{"erpctl_schema_changed", "erpctl_schema_dropped"}).Scan(&super, &installed); err != nil {
+		return false, fmt.Errorf("check change tracking: %w", err)
+	}
+	if !super {
+		return installed == len(changeTriggers), nil
+	}
+	err := p.inTx(ctx, func(tx *schema.Tx) error {
+		stmts := []string{fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey), changeTrackingFunction}
+		for name, event := range changeTriggers {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = $1)`, name).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				stmts = append(stmts, fmt.Sprintf(`CREATE EVENT TRIGGER %s ON %s EXECUTE FUNCTION erpctl.note_schema_change()`,
+					ident.Quote(name), event))
+			}
+		}
+		return tx.ExecStatements(ctx, stmts...)
+	})
+	if err != nil {
+		return false, fmt.Errorf("install change tracking: %w", err)
+	}
+	return true, nil
+}
+
+// ChangedTenants claims what an incremental pass must look at: the tenants whose schemas change
+// tracking saw change since it was last asked (the rows are deleted: one daemon reconciles them,
+// the others skip them, the tenant lock keeps them apart anyway), and the Failed tenants whose
+// backoff has ended.
+func (p *Plane) ChangedTenants(ctx context.Context) ([]ident.Slug, error) {
+	rows, err := p.pool.Query(ctx, `WITH claimed AS (DELETE FROM erpctl.changed_schemas RETURNING schema_name)
+		SELECT slug FROM erpctl.tenants WHERE schema_name IN (SELECT schema_name FROM claimed)
+		UNION
+		SELECT slug FROM erpctl.tenants WHERE status = 'Failed' AND next_attempt_at <= now()`)
+	if err != nil {
+		return nil, fmt.Errorf("read changed tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []ident.Slug
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("read changed tenants: %w", err)
+		}
+		slug, err := ident.ParseSlug(s)
+		if err != nil {
+			return nil, fmt.Errorf("read changed tenants: %w", err)
+		}
+		out = append(out, slug)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read changed tenants: %w", err)
+	}
+	return out, nil
+}
+
+// eventKind is the kind of the event an apply records: a repair when something asked for it.
+func (o ReconcileOptions) eventKind() string {
+	if o.Cause != "" {
+		return "repair"
+	}
+	return "apply"
+}
+
+const tenantRefColumns = `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at
+	FROM erpctl.tenants`
+
+// queryTenantRefs reads the tenants a pass looks at: every tenant, or only those of an
+// incremental pass.
+func (p *Plane) queryTenantRefs(ctx context.Context, only []ident.Slug) (*sql.Rows, error) {
+	if only == nil {
+		return p.db.QueryContext(ctx, tenantRefColumns+` ORDER BY slug`)
+	}
+	slugs := make([]string, len(only))
+	for i, s := range only {
+		slugs[i] = s.String()
+	}
+	return p.db.QueryContext(ctx, tenantRefColumns+` WHERE slug = ANY($1) ORDER BY slug`, slugs)
+}
+
+// fingerprintRefs fingerprints every tenant schema, or in an incremental pass only the schemas of
+// refs.
+func (p *Plane) fingerprintRefs(ctx context.Context, refs []*tenantRef, incremental bool) (map[string]string, error) {
+	if !incremental {
+		return schema.Fingerprints(ctx, p.db, ident.SchemaPrefix)
+	}
+	if len(refs) == 0 {
+		return map[string]string{}, nil
+	}
+	names := make([]string, len(refs))
+	for i, t := range refs {
+		names[i] = t.schema
+	}
+	return schema.FingerprintsOf(ctx, p.db, names)
+}

@@ -1,0 +1,178 @@
+package controlplane_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/internal/ident"
+)
+
+// schemaListener LISTENs on change tracking's channel.
+type schemaListener struct {
+	t    *testing.T
+	conn *pgx.Conn
+}
+
+func listenSchemas(t *testing.T, e *cptest.Env) *schemaListener {
+	t.Helper()
+	conn, err := pgx.Connect(e.Ctx, e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(e.Ctx, "LISTEN "+controlplane.NotifySchemas); err != nil {
+		t.Fatal(err)
+	}
+	return &schemaListener{t: t, conn: conn}
+}
+
+// next is the payload of the next notification, waited for up to 10 s.
+func (l *schemaListener) next() string {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := l.conn.WaitForNotification(ctx)
+	if err != nil {
+		l.t.Fatalf("no notification on %s: %v", controlplane.NotifySchemas, err)
+	}
+	return n.Payload
+}
+
+func changed(t *testing.T, e *cptest.Env) []string {
+	t.Helper()
+	slugs, err := e.P.ChangedTenants(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range slugs {
+		out = append(out, s.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestChangeTrackingRecordsDDLMadeOutsideErpctl(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	ok, err := e.P.EnableChangeTracking(e.Ctx)
+	if err != nil || !ok {
+		t.Fatalf("enable change tracking as a superuser: %v %v", ok, err)
+	}
+	if ok, err := e.P.EnableChangeTracking(e.Ctx); err != nil || !ok {
+		t.Fatalf("enable it again: %v %v", ok, err)
+	}
+	l := listenSchemas(t, e)
+
+	// DDL by hand on one tenant: recorded and notified, for that tenant only.
+	e.Exec(`DROP TABLE tenant_acme.stock_items`)
+	if got := l.next(); got != "acme" {
+		t.Fatalf("notified %q", got)
+	}
+	if got := changed(t, e); !slices.Equal(got, []string{"acme"}) {
+		t.Fatalf("changed tenants: %v", got)
+	}
+	if got := changed(t, e); got != nil {
+		t.Fatalf("changed tenants claimed twice: %v", got)
+	}
+
+	// An incremental pass reconciles that tenant only; erpctl's own DDL (this repair, a new
+	// tenant) is not recorded, so it wakes no pass of its own.
+	pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{Only: []ident.Slug{ident.MustParseSlug("acme")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pass.Results) != 1 || pass.Result("acme").Action != controlplane.ActionApplied {
+		t.Fatalf("incremental pass: %+v", pass.Results)
+	}
+	e.Create("initech")
+	e.Exec(`CREATE TABLE public.not_a_tenant (id int)`)
+	e.Exec(`ALTER TABLE tenant_globex.products ADD COLUMN note text`)
+	if got := l.next(); got != "globex" {
+		t.Fatalf("after erpctl's own DDL, notified %q before globex's change", got)
+	}
+	if got := changed(t, e); !slices.Equal(got, []string{"globex"}) {
+		t.Fatalf("changed tenants: %v", got)
+	}
+
+	// A tenant schema dropped whole by hand is recorded too; a tenant deleted by erpctl is not.
+	if err := e.P.DeleteTenant(e.Ctx, ident.MustParseSlug("globex")); err != nil {
+		t.Fatal(err)
+	}
+	e.Exec(`DROP SCHEMA tenant_initech CASCADE`)
+	if got := l.next(); got != "initech" {
+		t.Fatalf("notified %q", got)
+	}
+
+	// Change tracking never makes the DDL it watches fail: with its table gone, DDL still runs.
+	e.Exec(`ALTER TABLE erpctl.changed_schemas RENAME TO changed_schemas_away`)
+	e.Exec(`ALTER TABLE tenant_acme.products ADD COLUMN note text`)
+	e.Exec(`ALTER TABLE erpctl.changed_schemas_away RENAME TO changed_schemas`)
+	if cols := e.Columns("tenant_acme", "products"); !slices.Contains(cols, "note") {
+		t.Fatalf("the DDL did not run: %v", cols)
+	}
+}
+
+func TestChangeTrackingNeedsASuperuser(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	var suffix [4]byte
+	rand.Read(suffix[:])
+	role := "erpctl_plain_" + hex.EncodeToString(suffix[:])
+	e.Exec(`CREATE ROLE ` + role + ` LOGIN PASSWORD 'plain'`)
+	t.Cleanup(func() { e.DB.Exec(`DROP OWNED BY ` + role); e.DB.Exec(`DROP ROLE ` + role) })
+	e.Exec(`GRANT ALL ON SCHEMA erpctl, tenant_acme, tenant_globex TO ` + role)
+	e.Exec(`GRANT ALL ON ALL TABLES IN SCHEMA erpctl TO ` + role)
+	e.Exec(`GRANT ALL ON ALL SEQUENCES IN SCHEMA erpctl TO ` + role)
+	e.Exec(`ALTER TABLE tenant_acme.products OWNER TO ` + role)
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, "plain")
+	plain, err := controlplane.Open(e.Ctx, controlplane.Config{DatabaseURL: u.String(), ModulesDir: e.ModulesDir})
+	if err != nil {
+		t.Fatalf("open as %s: %v", role, err)
+	}
+	defer plain.Close()
+
+	// Not a superuser: nothing is installed, and it says so.
+	if ok, err := plain.EnableChangeTracking(e.Ctx); err != nil || ok {
+		t.Fatalf("enable change tracking without a superuser: %v %v", ok, err)
+	}
+	if n := e.Count(`SELECT count(*) FROM pg_event_trigger`); n != 0 {
+		t.Fatalf("%d event triggers installed without a superuser", n)
+	}
+	// Once a superuser installed it, it is on for everyone, and DDL by a role with no rights on
+	// the catalog's function is recorded.
+	if ok, err := e.P.EnableChangeTracking(e.Ctx); err != nil || !ok {
+		t.Fatalf("enable change tracking as a superuser: %v %v", ok, err)
+	}
+	if ok, err := plain.EnableChangeTracking(e.Ctx); err != nil || !ok {
+		t.Fatalf("installed by a superuser, seen by %s: %v %v", role, ok, err)
+	}
+	conn, err := pgx.Connect(e.Ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(e.Ctx)
+	if _, err := conn.Exec(e.Ctx, `ALTER TABLE tenant_acme.products ADD COLUMN note text`); err != nil {
+		t.Fatal(err)
+	}
+	if got := changed(t, e); !slices.Equal(got, []string{"acme"}) {
+		t.Fatalf("changed tenants after DDL by %s: %v", role, got)
+	}
+}
