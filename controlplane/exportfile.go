@@ -118,15 +118,21 @@ type dataWriter struct {
 	sum hash.Hash
 }
 
+// Write cuts the COPY stream into frames of dataFrameFlushAt bytes: a row may span two frames
+// (the reader joins them), so no frame outgrows maxFrame however large one row is.
 func (d *dataWriter) Write(p []byte) (int, error) {
 	d.sum.Write(p)
-	d.buf = append(d.buf, p...)
-	if len(d.buf) >= dataFrameFlushAt {
-		if err := d.flush(); err != nil {
-			return 0, err
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), dataFrameFlushAt-len(d.buf))
+		d.buf, p = append(d.buf, p[:k]...), p[k:]
+		if len(d.buf) >= dataFrameFlushAt {
+			if err := d.flush(); err != nil {
+				return 0, err
+			}
 		}
 	}
-	return len(p), nil
+	return n, nil
 }
 
 func (d *dataWriter) flush() error {
