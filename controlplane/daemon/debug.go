@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -72,19 +71,7 @@ func (s *DebugServer) Start(ctx context.Context) error {
 	if s.cfg.OnListening != nil {
 		s.cfg.OnListening(ln.Addr())
 	}
-	s.run(ctx, func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- s.srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("daemon: serve debug: %w", err)
-		case <-ctx.Done():
-		}
-		s.srv.Close() // profiles in flight are of no use once the daemon stops
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("daemon: serve debug: %w", err)
-		}
-		return nil
-	})
+	// Profiles in flight are of no use once the daemon stops: close, do not drain.
+	s.run(ctx, func(ctx context.Context) error { return serveUntil(ctx, s.srv, ln, "debug", func() { s.srv.Close() }) })
 	return nil
 }

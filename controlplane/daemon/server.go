@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane/api"
@@ -20,7 +21,8 @@ type ServerConfig struct {
 	Caches       api.CacheSizes
 	PublicURL    string   // see api.Config
 	AllowedHosts []string // see api.Config
-	// MaxConns caps open connections; past it new ones wait to be accepted. 0: 4096.
+	// MaxConns caps open connections; past it new ones wait to be accepted. 0, or more than
+	// the process may open: three quarters of its file limit.
 	MaxConns int
 	// ReadHeaderTimeout bounds reading a request's headers; 0: 10s. ReadTimeout the whole
 	// request, body included; 0: 30s. WriteTimeout writing the answer; 0: 60s. IdleTimeout a
@@ -79,9 +81,6 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	def(&c.ReadTimeout, 30*time.Second)
 	def(&c.WriteTimeout, 60*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)
-	if c.MaxConns <= 0 {
-		c.MaxConns = 4096
-	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = 64 << 10
 	}
@@ -95,26 +94,50 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: listen on %s: %w", s.cfg.Listen, err)
 	}
-	ln = netutil.LimitListener(ln, s.cfg.MaxConns)
-	s.log.Info("serving", "addr", ln.Addr().String(), "max_conns", s.cfg.MaxConns)
+	maxConns := connCap(s.cfg.MaxConns)
+	ln = netutil.LimitListener(ln, maxConns)
+	s.log.Info("serving", "addr", ln.Addr().String(), "max_conns", maxConns)
 	if s.cfg.OnListening != nil {
 		s.cfg.OnListening(ln.Addr())
 	}
 	s.run(ctx, func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- s.srv.Serve(ln) }()
-		select {
-		case err := <-errc:
-			return fmt.Errorf("daemon: serve http: %w", err)
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		defer cancel()
-		s.srv.Shutdown(sctx)
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("daemon: serve http: %w", err)
-		}
-		return nil
+		return serveUntil(ctx, s.srv, ln, "http", func() {
+			sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			defer cancel()
+			s.srv.Shutdown(sctx)
+		})
 	})
 	return nil
+}
+
+// serveUntil serves srv on ln until ctx ends, then stops it with stop and waits for Serve to
+// return.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, what string, stop func()) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("daemon: serve %s: %w", what, err)
+	case <-ctx.Done():
+	}
+	stop()
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("daemon: serve %s: %w", what, err)
+	}
+	return nil
+}
+
+// connCap keeps the connection cap under three quarters of the process's file limit (which Go
+// raises to the hard limit at start), so that clients alone can never take the descriptors the
+// database pool and the listener need. limit 0 means that much.
+func connCap(limit int) int {
+	fds := 4096
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur > 0 {
+		fds = int(min(lim.Cur, 1<<20))
+	}
+	if ceiling := max(1, fds*3/4); limit <= 0 || limit > ceiling {
+		return ceiling
+	}
+	return limit
 }
