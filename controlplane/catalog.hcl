@@ -289,7 +289,8 @@ table "rollouts" {
 
 # The migration steps of module files each tenant has run ("ran") or did not need because it got
 # the step's tables in their final form ("not_needed"), recorded in the tenant's reconcile
-# transaction. A step is module/name.
+# transaction. A step is module/name. No foreign key to tenants: an archived tenant keeps what it
+# ran, so that a restored tenant never runs a step twice; purge forgets them.
 table "migration_steps" {
   schema = schema.erpctl
   column "tenant" {
@@ -308,9 +309,66 @@ table "migration_steps" {
   primary_key {
     columns = [column.tenant, column.step]
   }
-  foreign_key "migration_steps_tenant_fkey" {
-    columns     = [column.tenant]
-    ref_columns = [table.tenants.column.slug]
-    on_delete   = CASCADE
+}
+
+# Archived tenants: `tenant delete` renames the tenant's schema to schema_name and moves its
+# catalog row and tokens here, so that `tenant restore` can put them back as they were. Only
+# `tenant purge` drops the schema. One archive per slug: the slug stays reserved until purged.
+table "archives" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "slug" {
+    type = text
+  }
+  column "schema_name" {
+    type = text
+  }
+  # The tenant's erpctl.tenants row and its erpctl.tokens rows, as to_jsonb gave them.
+  column "tenant" {
+    type = jsonb
+  }
+  column "tokens" {
+    type    = jsonb
+    default = sql("'[]'::jsonb")
+  }
+  column "archived_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "archives_slug_key" {
+    unique  = true
+    columns = [column.slug]
+  }
+  index "archives_schema_name_key" {
+    unique  = true
+    columns = [column.schema_name]
+  }
+}
+
+# Seed rows a tenant has had: each is inserted once, so that a seed row the tenant edits or
+# deletes stays so. Kept while a tenant is archived (restore brings the tenant back as it was);
+# purge forgets them.
+table "seeds" {
+  schema = schema.erpctl
+  column "tenant" {
+    type = text
+  }
+  column "key" {
+    type = text
+  }
+  column "at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.tenant, column.key]
   }
 }

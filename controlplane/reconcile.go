@@ -704,6 +704,9 @@ func planBatch(schemaName string, stmts []string) []string {
 }
 
 func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
+	if err := p.applySeeds(ctx, tx, slug); err != nil {
+		return err
+	}
 	q := `UPDATE erpctl.tenants SET ` + setStatus(StatusReady, ReasonUpToDate) + `, desired_hash = $2, fingerprint = $3, managed = $4,
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
 		last_reconciled_at = now(), updated_at = now()`

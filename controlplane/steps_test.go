@@ -277,3 +277,46 @@ func TestKillMidMigrationStep(t *testing.T) {
 		}
 	}
 }
+
+// An archived tenant keeps the steps it ran: restored, it runs none of them again, and a purge
+// forgets them; the other tenant's record is left alone throughout.
+func TestArchiveKeepsMigrationSteps(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.WriteModule("crm", crmV1)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.contacts (email, notes) VALUES ('a@x', 'first')`)
+	e.WriteModule("crm", crmSteps)
+	reconcileAll(t, e, controlplane.ReconcileOptions{})
+	want := []string{"crm/copy_remarks ran", "crm/fill_blank_notes ran"}
+	if got := stepsOf(e, "acme"); !slices.Equal(got, want) {
+		t.Fatalf("acme's steps: %v", got)
+	}
+	acme := ident.MustParseSlug("acme")
+	if _, err := e.P.ArchiveTenant(e.Ctx, acme); err != nil {
+		t.Fatal(err)
+	}
+	if got := stepsOf(e, "acme"); !slices.Equal(got, want) {
+		t.Fatalf("acme's steps while archived: %v", got)
+	}
+	if _, err := e.P.RestoreTenant(e.Ctx, acme); err != nil {
+		t.Fatal(err)
+	}
+	reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if got := rowsOf(e, "tenant_acme.contacts", "remarks"); !slices.Equal(got, []string{"first!"}) {
+		t.Fatalf("a restored tenant ran a step again: %v", got)
+	}
+	if _, err := e.P.ArchiveTenant(e.Ctx, acme); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.P.PurgeTenant(e.Ctx, acme); err != nil {
+		t.Fatal(err)
+	}
+	if got := stepsOf(e, "acme"); len(got) != 0 {
+		t.Fatalf("acme's steps after purge: %v", got)
+	}
+	if got := stepsOf(e, "globex"); !slices.Equal(got, want) {
+		t.Fatalf("globex's steps: %v", got)
+	}
+}

@@ -38,6 +38,9 @@ type CreateOptions struct {
 	Slug    ident.Slug
 	Name    string   // defaults to the slug
 	Modules []string // empty: every module, now and later
+
+	// fill, when set, runs in the create transaction once the tables exist (import, clone).
+	fill func(ctx context.Context, tx *schema.Tx, schemaName string) error
 }
 
 // plan is the SQL that brings an empty tenant schema to a desired state, unqualified so that
@@ -158,8 +161,21 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 		if n, err := tag.RowsAffected(); err != nil || n == 0 {
 			return fmt.Errorf("tenant %w", ErrExists)
 		}
+		if err := checkNotArchived(ctx, tx, o.Slug); err != nil {
+			return err
+		}
+		if o.fill != nil {
+			if err := p.markSeeds(ctx, tx, o.Slug); err != nil {
+				return err
+			}
+		}
 		if err := p.reconcileNew(ctx, tx, o.Slug, pl); err != nil {
 			return err
+		}
+		if o.fill != nil {
+			if err := o.fill(ctx, tx, o.Slug.Schema()); err != nil {
+				return err
+			}
 		}
 		return notifyTenant(ctx, tx, o.Slug)
 	})
@@ -285,35 +301,10 @@ func (p *Plane) TenantEvents(ctx context.Context, slug ident.Slug, limit int) ([
 	return evs, nil
 }
 
-// DeleteTenant drops the tenant's schema with everything in it and forgets the tenant and its
-// tokens. Its events stay, as an audit trail.
+// DeleteTenant archives the tenant (see ArchiveTenant): nothing is dropped until PurgeTenant.
 func (p *Plane) DeleteTenant(ctx context.Context, slug ident.Slug) error {
-	start := time.Now()
-	err := p.inTx(ctx, func(tx *schema.Tx) error {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
-			return err
-		}
-		var schemaName string
-		err := tx.QueryRowContext(ctx, `DELETE FROM erpctl.tenants WHERE slug = $1 RETURNING schema_name`, slug.String()).Scan(&schemaName)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("tenant %w", ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		stmt := "DROP SCHEMA IF EXISTS " + ident.Quote(schemaName) + " CASCADE"
-		if err := tx.ExecStatements(ctx, markOwnDDL, stmt); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, slug, "delete", stmt, time.Since(start), "applied", nil); err != nil {
-			return err
-		}
-		return notifyTenant(ctx, tx, slug)
-	})
-	if err != nil {
-		return fmt.Errorf("delete tenant %q: %w", slug, err)
-	}
-	return nil
+	_, err := p.ArchiveTenant(ctx, slug)
+	return err
 }
 
 // EnableModule adds a module (and what it depends on) to a tenant and reconciles the tenant, so

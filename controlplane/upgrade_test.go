@@ -99,6 +99,26 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.migration_steps`).Scan(&steps); err != nil || steps != 0 {
 		t.Fatalf("migration steps after upgrade: %d %v", steps, err)
 	}
+	// The upgraded catalog has erpctl.archives: an old tenant archives and comes back with its
+	// rows and its revoked token, and acme is left alone.
+	globex := ident.MustParseSlug("globex")
+	if _, err := p.ArchiveTenant(ctx, globex); err != nil {
+		t.Fatalf("archive an old tenant: %v", err)
+	}
+	if _, err := p.RestoreTenant(ctx, globex); err != nil {
+		t.Fatalf("restore an old tenant: %v", err)
+	}
+	toks, err = p.ListTokens(ctx, globex)
+	if err != nil || len(toks) != 1 || toks[0].RevokedAt == nil {
+		t.Fatalf("globex's revoked token after archive and restore: %+v %v", toks, err)
+	}
+	if err := p.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM tenant_acme.products),
+		(SELECT count(*) FROM tenant_globex.categories)`).Scan(&products, &categories); err != nil {
+		t.Fatal(err)
+	}
+	if products != 1 || categories != 1 {
+		t.Fatalf("rows after archive and restore: %d acme products, %d globex categories", products, categories)
+	}
 	// And new tenants are made beside the old ones.
 	for _, s := range []string{"initech", "hooli"} {
 		if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(s)}); err != nil {

@@ -81,6 +81,7 @@ type Module struct {
 	Deps    []string // modules whose tables this one references, sorted
 	Renames []Rename // rename blocks, in file order
 	Steps   []Step   // migration blocks, in file order
+	Seeds   []Seed   // rows every tenant gets once, in file order
 	src     []byte
 }
 
@@ -206,6 +207,12 @@ func build(srcs map[string]*Module) (*Registry, error) {
 			case b.Type == "schema" && len(b.Labels) == 1 && b.Labels[0] == Placeholder:
 			case b.Type == "schema":
 				return nil, fmt.Errorf("load module %q: %s: declare only the placeholder schema \"tenant\", not %q", n, pos, strings.Join(b.Labels, " "))
+			case b.Type == "seed" && len(b.Labels) == 1:
+				seed, err := parseSeed(pos, b)
+				if err != nil {
+					return nil, fmt.Errorf("load module %q: %w", n, err)
+				}
+				m.Seeds = append(m.Seeds, seed)
 			case b.Type == "table" && len(b.Labels) == 1:
 				if err := r.addTable(m, b, pos, where); err != nil {
 					return nil, err
@@ -223,7 +230,7 @@ func build(srcs map[string]*Module) (*Registry, error) {
 					}
 					continue
 				}
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, enum, rename and migration blocks, not %q", n, pos, b.Type)
+				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, enum, rename, migration and seed blocks, not %q", n, pos, b.Type)
 			}
 		}
 	}
@@ -238,6 +245,11 @@ func build(srcs map[string]*Module) (*Registry, error) {
 	}
 	if err := r.checkRenames(declaredObjects(realm)); err != nil {
 		return nil, err
+	}
+	for _, n := range names {
+		if err := checkSeeds(srcs[n], realm); err != nil {
+			return nil, err
+		}
 	}
 	// Dependencies come from foreign keys; each module's tables are now known.
 	for _, s := range realm.Schemas {
@@ -343,6 +355,8 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 		stripEvolution(f)
 		body := f.Body.(*hclsyntax.Body)
 		body.Blocks, schemaSeen = dropRepeatedSchema(body.Blocks, schemaSeen)
+		// Seeds are erpctl's, not Atlas's: they leave the body Atlas evaluates.
+		body.Blocks = slices.DeleteFunc(body.Blocks, func(b *hclsyntax.Block) bool { return b.Type == "seed" })
 		for _, b := range body.Blocks {
 			if b.Type != "table" {
 				continue

@@ -16,6 +16,7 @@
 //	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
 //	BENCH_ONLY                  scenarios to run besides the fleet, by name, comma-separated
 //	                            (e.g. "incremental pass,no-op reconcile"); default all
+//	BENCH_STOCK                 stock items of the tenant "tenant export and import" uses (default 1000000)
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //	SOAK_MINUTES                the soak's length (default 5 with soak, 1 in the full run)
@@ -180,6 +181,7 @@ func run() int {
 		{"daemon memory", b.memory},
 		{"data API", b.api},
 		{"module evolution", b.evolution},
+		{"tenant export and import", b.lifecycle},
 		{"soak", soakRun},
 	}
 	if soakOnly {

@@ -18,13 +18,17 @@ import (
 type openPlane func(context.Context) (*controlplane.Plane, error)
 
 func newCmdTenant(f *Factory) *cobra.Command {
-	return newGroupCmd("tenant", "Create, list, show and delete tenants; enable and disable their modules",
+	return newGroupCmd("tenant", "Create, list, show, delete (archive), restore, purge, export and import tenants; enable and disable their modules",
 		NewCmdTenantCreate(f, nil),
 		NewCmdTenantList(f, nil),
 		NewCmdTenantShow(f, nil),
 		NewCmdTenantDelete(f, nil),
 		NewCmdTenantEnableModule(f, nil),
 		NewCmdTenantDisableModule(f, nil),
+		NewCmdTenantRestore(f, nil),
+		NewCmdTenantPurge(f, nil),
+		NewCmdTenantExport(f, nil),
+		NewCmdTenantImport(f, nil),
 	)
 }
 
@@ -39,7 +43,8 @@ type TenantCreateOptions struct {
 	Slug         ident.Slug
 	Name         string
 	Modules      []string
-	ModulesGiven bool // --modules was on the command line, even if empty
+	ModulesGiven bool   // --modules was on the command line, even if empty
+	From         string // --from: clone this tenant's schema and rows
 }
 
 // NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
@@ -55,7 +60,7 @@ A slug is 2 to 50 characters of lowercase letters, digits and '-', starts with a
 not end with '-' or contain '--', and is not reserved (public, erpctl, admin, api,
 information-schema, pg-*). Without --modules the tenant gets every module, including modules
 added later.`,
-		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory",
+		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory\n  erpctl tenant create initech --from demo",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			slug, err := parseSlug(args[0])
@@ -73,10 +78,14 @@ added later.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", fmt.Sprintf("display name, up to %d characters (default: the slug)", controlplane.MaxTenantNameLen))
 	cmd.Flags().StringSliceVar(&opts.Modules, "modules", nil, "modules to enable, comma-separated, with what they depend on (default: every module, now and later)")
 	_ = cmd.RegisterFlagCompletionFunc("modules", f.completeModules)
+	cmd.Flags().StringVar(&opts.From, "from", "", "clone this tenant: its modules and every row, copied inside the database in one transaction")
 	return cmd
 }
 
 func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
+	if opts.From != "" {
+		return tenantCloneRun(ctx, opts)
+	}
 	var mods []string
 	for _, m := range opts.Modules {
 		if m = strings.TrimSpace(m); m == "" {
@@ -112,12 +121,14 @@ type TenantListOptions struct {
 	Plane  openPlane
 	Format term.Format
 	Now    func() time.Time
+
+	Archived bool // list archived (deleted) tenants instead
 }
 
 // NewCmdTenantList parses tenant list; runF replaces the run in tests.
 func NewCmdTenantList(f *Factory, runF func(*TenantListOptions) error) *cobra.Command {
 	opts := &TenantListOptions{IO: f.IO, Plane: f.Plane, Now: time.Now}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List tenants with their schema, status, modules and last reconcile",
@@ -127,9 +138,14 @@ func NewCmdTenantList(f *Factory, runF func(*TenantListOptions) error) *cobra.Co
 			if runF != nil {
 				return runF(opts)
 			}
+			if opts.Archived {
+				return tenantListArchivedRun(cmd.Context(), opts)
+			}
 			return tenantListRun(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Archived, "archived", false, "list deleted tenants, whose rows are kept until purged")
+	return cmd
 }
 
 func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
@@ -294,8 +310,12 @@ func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobr
 	opts := &TenantDeleteOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
 		Use:   "delete SLUG --yes",
-		Short: "Delete a tenant: drop its schema with all its data, and its tokens",
-		Args:  exactArgs("SLUG"),
+		Short: "Delete a tenant: take it out of service and archive its schema, rows and tokens",
+		Long: `Delete a tenant. It leaves the data API (404, and its tokens get 401), tenant list and the
+reconcile loop at once. Its schema is renamed to an archive with every row in it, and its slug
+stays reserved: erpctl tenant restore SLUG brings it back as it was, erpctl tenant purge SLUG
+--yes drops it for good. erpctl tenant list --archived shows the archives.`,
+		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			slug, err := parseSlug(args[0])
 			if err != nil {
@@ -308,30 +328,34 @@ func NewCmdTenantDelete(f *Factory, runF func(*TenantDeleteOptions) error) *cobr
 			return tenantDeleteRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm: drop the tenant's schema and every row in it")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm: take the tenant out of service (its rows are archived)")
 	return cmd
 }
 
 func tenantDeleteRun(ctx context.Context, opts *TenantDeleteOptions) error {
 	schema := opts.Slug.Schema()
 	if !opts.Yes {
-		return usageErrorf("refusing to delete tenant %q without --yes: it drops schema %s and every row in it", opts.Slug, schema)
+		return usageErrorf("refusing to delete tenant %q without --yes: it takes the tenant out of service (schema %s is archived with its rows)", opts.Slug, schema)
 	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	if err := p.DeleteTenant(ctx, opts.Slug); err != nil {
+	a, err := p.ArchiveTenant(ctx, opts.Slug)
+	if err != nil {
 		return err
 	}
 	res := struct {
-		Slug    string `json:"slug"`
-		Schema  string `json:"schema"`
-		Deleted bool   `json:"deleted"`
-	}{opts.Slug.String(), schema, true}
+		Slug          string `json:"slug"`
+		Schema        string `json:"schema"`
+		Deleted       bool   `json:"deleted"`
+		ArchiveSchema string `json:"archive_schema"`
+	}{opts.Slug.String(), schema, true, a.Schema}
 	return opts.IO.Render(opts.Format, res, func() error {
-		fmt.Fprintf(opts.IO.Out, "%s Deleted tenant %s and dropped schema %s\n", opts.IO.Styles().Success.Render("✓"), opts.Slug, schema)
+		fmt.Fprintf(opts.IO.Out, "%s Deleted tenant %s: schema %s is archived as %s with its rows and %s\n",
+			opts.IO.Styles().Success.Render("✓"), opts.Slug, schema, a.Schema, plural(a.Tokens, "token", "tokens"))
+		fmt.Fprintf(opts.IO.Out, "Restore it with: erpctl tenant restore %s   Drop it for good with: erpctl tenant purge %s --yes\n", opts.Slug, opts.Slug)
 		return nil
 	})
 }

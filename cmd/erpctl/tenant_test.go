@@ -84,6 +84,23 @@ func TestTenantLifecycleTwoTenants(t *testing.T) {
 	c.expect(2, `tenant "acme" not found`, "tenant", "show", "acme")
 	c.expect(2, `not found`, "tenant", "delete", "acme", "--yes")
 
+	// The deleted tenant is an archive: listed, its slug reserved, restored with its row.
+	r = c.ok("tenant", "list", "--archived")
+	contains(t, "archived row", lineWith(r.stdout, "acme "), "erpctl_arch_", "ago")
+	c.expect(2, "tenant restore acme", "tenant", "create", "acme")
+	contains(t, "restore", c.ok("tenant", "restore", "acme").stdout, "Restored tenant acme", "tenant_acme", "Ready")
+	if n := c.count(`SELECT count(*) FROM tenant_acme.categories WHERE name = 'acme-only'`); n != 1 {
+		t.Fatal("restore lost acme's row")
+	}
+	c.expect(2, "no archive", "tenant", "restore", "acme")
+	c.ok("tenant", "delete", "acme", "--yes")
+	c.expect(2, "without --yes", "tenant", "purge", "acme")
+	c.expect(2, "not found", "tenant", "purge", "globex", "--yes")
+	contains(t, "purge", c.ok("tenant", "purge", "acme", "--yes").stdout, "Purged tenant acme", "erpctl_arch_")
+	if got := c.snapshot("tenant_globex"); got != globex {
+		t.Fatalf("archive, restore and purge of acme changed globex:\nbefore:\n%s\nafter:\n%s", globex, got)
+	}
+
 	// And the other way round: globex's commands leave acme alone.
 	c.ok("tenant", "create", "acme")
 	c.sql(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A-1', 'anvil')`)
@@ -91,6 +108,15 @@ func TestTenantLifecycleTwoTenants(t *testing.T) {
 	c.ok("tenant", "enable-module", "globex", "inventory")
 	c.ok("debug", "tables", "globex", "--fix")
 	c.ok("tenant", "delete", "globex", "--yes")
+	r = c.ok("tenant", "purge", "--older-than", "30d", "--yes")
+	if !strings.Contains(r.stderr, "nothing purged") {
+		t.Fatalf("purge --older-than 30d of a fresh archive: %+v", r)
+	}
+	var archived []map[string]any
+	decodeOne(t, c.ok("tenant", "list", "--archived", "-o", "json").stdout, &archived)
+	if len(archived) != 1 || archived[0]["slug"] != "globex" {
+		t.Fatalf("archives: %v", archived)
+	}
 	if got := c.snapshot("tenant_acme"); got != acme {
 		t.Fatalf("commands on globex changed acme:\nbefore:\n%s\nafter:\n%s", acme, got)
 	}

@@ -132,8 +132,12 @@ func New(cfg Config) *Handler {
 	return a
 }
 
-// ForgetTokens drops every cached token lookup, so that a revocation takes effect at once.
-func (a *Handler) ForgetTokens() { a.tokens.purge() }
+// ForgetTokens drops every cached token lookup, so that a revocation takes effect at once, and
+// a restored tenant's tokens (wrong while it was archived) work at once again.
+func (a *Handler) ForgetTokens() {
+	a.tokens.purge()
+	a.badTokens.purge()
+}
 
 // ServeHTTP routes the request and writes its access log line.
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

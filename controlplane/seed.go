@@ -1,0 +1,109 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/modules"
+	"github.com/erpctl/erpctl/schema"
+)
+
+// seedRows lists the seed rows of the tenant's enabled modules, with the schema they go to.
+func (p *Plane) seedRows(ctx context.Context, tx *schema.Tx, slug ident.Slug) (string, []modules.Seed, error) {
+	reg := p.Registry()
+	if !reg.HasSeeds() {
+		return "", nil, nil
+	}
+	var schemaName string
+	var followAll bool
+	var chosen []string
+	if err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules FROM erpctl.tenants WHERE slug = $1`,
+		slug.String()).Scan(&schemaName, &followAll, &stringArray{&chosen}); err != nil {
+		return "", nil, fmt.Errorf("read tenant for its seeds: %w", err)
+	}
+	enabled, err := enabledModules(reg, followAll, chosen)
+	if err != nil {
+		return "", nil, err
+	}
+	var seeds []modules.Seed
+	for _, n := range enabled {
+		if m, ok := reg.Module(n); ok {
+			seeds = append(seeds, m.Seeds...)
+		}
+	}
+	return schemaName, seeds, nil
+}
+
+// applySeeds inserts, in the tenant's transaction, every seed row of its modules it has not had
+// yet, and records it. A row that clashes with one the tenant has (a unique key) is recorded and
+// skipped: the tenant's own row wins. It runs wherever the reconciler records a tenant Ready.
+func (p *Plane) applySeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug) error {
+	schemaName, seeds, err := p.seedRows(ctx, tx, slug)
+	if err != nil || len(seeds) == 0 {
+		return err
+	}
+	had := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT key FROM erpctl.seeds WHERE tenant = $1`, slug.String())
+	if err != nil {
+		return fmt.Errorf("read seeds: %w", err)
+	}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return fmt.Errorf("read seeds: %w", err)
+		}
+		had[k] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read seeds: %w", err)
+	}
+	for _, s := range seeds {
+		table := ident.Quote(schemaName, s.Table)
+		for _, r := range s.Rows {
+			if had[r.Key] {
+				continue
+			}
+			cols := make([]string, 0, len(r.Values))
+			for c := range r.Values {
+				cols = append(cols, ident.Quote(c))
+			}
+			list := strings.Join(cols, ", ")
+			q := fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1) ON CONFLICT DO NOTHING`, table, list, list, table)
+			if _, err := tx.ExecContext(ctx, q, r.JSON); err != nil {
+				return fmt.Errorf("insert seed row of %s: %w", s.Table, err)
+			}
+			if err := recordSeed(ctx, tx, slug, r.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func recordSeed(ctx context.Context, tx *schema.Tx, slug ident.Slug, key string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO erpctl.seeds (tenant, key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, slug.String(), key); err != nil {
+		return fmt.Errorf("record seed: %w", err)
+	}
+	return nil
+}
+
+// markSeeds records every seed row of the tenant's modules as had, without inserting it: an
+// import or a clone brings the rows its source had, seeds included or deleted.
+func (p *Plane) markSeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug) error {
+	_, seeds, err := p.seedRows(ctx, tx, slug)
+	if err != nil {
+		return err
+	}
+	for _, s := range seeds {
+		for _, r := range s.Rows {
+			if err := recordSeed(ctx, tx, slug, r.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
