@@ -201,38 +201,11 @@ func build(srcs map[string]*Module) (*Registry, error) {
 		if err := checkIdentifiers(n, m.File, f.Body.(*hclsyntax.Body)); err != nil {
 			return nil, err
 		}
-		for _, b := range f.Body.(*hclsyntax.Body).Blocks {
-			pos := fmt.Sprintf("%s:%d", m.File, b.DefRange().Start.Line)
-			switch {
-			case b.Type == "schema" && len(b.Labels) == 1 && b.Labels[0] == Placeholder:
-			case b.Type == "schema":
-				return nil, fmt.Errorf("load module %q: %s: declare only the placeholder schema \"tenant\", not %q", n, pos, strings.Join(b.Labels, " "))
-			case b.Type == "seed" && len(b.Labels) == 1:
-				seed, err := parseSeed(pos, b)
-				if err != nil {
-					return nil, fmt.Errorf("load module %q: %w", n, err)
-				}
-				m.Seeds = append(m.Seeds, seed)
-			case b.Type == "table" && len(b.Labels) == 1:
-				if err := r.addTable(m, b, pos, where); err != nil {
-					return nil, err
-				}
-			case b.Type == "enum" && len(b.Labels) == 1:
-				e, err := checkEnum(n, pos, b)
-				if err != nil {
-					return nil, err
-				}
-				enums = append(enums, e)
-			default:
-				if ok, err := m.evolutionBlock(b, pos); ok {
-					if err != nil {
-						return nil, err
-					}
-					continue
-				}
-				return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, enum, rename, migration and seed blocks, not %q", n, pos, b.Type)
-			}
+		es, err := r.addBlocks(m, f.Body.(*hclsyntax.Body).Blocks, where)
+		if err != nil {
+			return nil, err
 		}
+		enums = append(enums, es...)
 	}
 	for _, e := range enums {
 		if err := r.addEnum(e, where); err != nil {
@@ -251,28 +224,8 @@ func build(srcs map[string]*Module) (*Registry, error) {
 			return nil, err
 		}
 	}
-	// Dependencies come from foreign keys; each module's tables are now known.
-	for _, s := range realm.Schemas {
-		for _, t := range s.Tables {
-			m := srcs[r.tableModule[t.Name]]
-			for _, dep := range r.enumDeps(t) {
-				if dep != m.Name && !slices.Contains(m.Deps, dep) {
-					m.Deps = append(m.Deps, dep)
-				}
-			}
-			for _, fk := range t.ForeignKeys {
-				if fk.RefTable == nil {
-					continue
-				}
-				dep, ok := r.tableModule[fk.RefTable.Name]
-				if !ok {
-					return nil, fmt.Errorf("load module %q (%s): table %q: foreign key %q references table %q, which no module declares", m.Name, m.File, t.Name, fk.Symbol, fk.RefTable.Name)
-				}
-				if dep != m.Name && !slices.Contains(m.Deps, dep) {
-					m.Deps = append(m.Deps, dep)
-				}
-			}
-		}
+	if err := r.addDeps(srcs, realm); err != nil {
+		return nil, err
 	}
 	for _, m := range srcs {
 		sort.Strings(m.Deps)
@@ -542,4 +495,72 @@ func (r *Registry) Hash(enabled []string) string {
 func (r *Registry) ModuleOfTable(table string) (string, bool) {
 	m, ok := r.tableModule[table]
 	return m, ok
+}
+
+// addBlocks takes the top-level blocks of module m's file: tables and seeds into m and r, rename
+// and migration blocks into m; it returns the enums, which are added once every table is known.
+func (r *Registry) addBlocks(m *Module, blocks []*hclsyntax.Block, where map[string]string) ([]*Enum, error) {
+	n := m.Name
+	var enums []*Enum
+	for _, b := range blocks {
+		pos := fmt.Sprintf("%s:%d", m.File, b.DefRange().Start.Line)
+		switch {
+		case b.Type == "schema" && len(b.Labels) == 1 && b.Labels[0] == Placeholder:
+		case b.Type == "schema":
+			return nil, fmt.Errorf("load module %q: %s: declare only the placeholder schema \"tenant\", not %q", n, pos, strings.Join(b.Labels, " "))
+		case b.Type == "seed" && len(b.Labels) == 1:
+			seed, err := parseSeed(pos, b)
+			if err != nil {
+				return nil, fmt.Errorf("load module %q: %w", n, err)
+			}
+			m.Seeds = append(m.Seeds, seed)
+		case b.Type == "table" && len(b.Labels) == 1:
+			if err := r.addTable(m, b, pos, where); err != nil {
+				return nil, err
+			}
+		case b.Type == "enum" && len(b.Labels) == 1:
+			e, err := checkEnum(n, pos, b)
+			if err != nil {
+				return nil, err
+			}
+			enums = append(enums, e)
+		default:
+			if ok, err := m.evolutionBlock(b, pos); ok {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, fmt.Errorf("load module %q: %s: a module file holds only schema \"tenant\", table, enum, rename, migration and seed blocks, not %q", n, pos, b.Type)
+		}
+	}
+	return enums, nil
+}
+
+// addDeps records each module's dependencies, from its tables' foreign keys and enum types,
+// once every module's tables are known.
+func (r *Registry) addDeps(srcs map[string]*Module, realm *schema.Realm) error {
+	for _, s := range realm.Schemas {
+		for _, t := range s.Tables {
+			m := srcs[r.tableModule[t.Name]]
+			for _, dep := range r.enumDeps(t) {
+				if dep != m.Name && !slices.Contains(m.Deps, dep) {
+					m.Deps = append(m.Deps, dep)
+				}
+			}
+			for _, fk := range t.ForeignKeys {
+				if fk.RefTable == nil {
+					continue
+				}
+				dep, ok := r.tableModule[fk.RefTable.Name]
+				if !ok {
+					return fmt.Errorf("load module %q (%s): table %q: foreign key %q references table %q, which no module declares", m.Name, m.File, t.Name, fk.Symbol, fk.RefTable.Name)
+				}
+				if dep != m.Name && !slices.Contains(m.Deps, dep) {
+					m.Deps = append(m.Deps, dep)
+				}
+			}
+		}
+	}
+	return nil
 }
