@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/erpctl/erpctl/modules"
@@ -15,8 +14,9 @@ import (
 
 // decodeBody turns a request body into the values to write: the writable columns the body
 // gives, validated, in column order. With requireAll (POST, PUT) every required column must be
-// given; PATCH may give any subset. Read-only columns in the body are ignored; a name no
-// column has is an error. parseErr is set when the body is not JSON at all.
+// given; PATCH may give any subset. Read-only columns and names no column has are ignored, as
+// DRF ignores them: a client may PUT back an object with extra keys (a url, a computed field, a
+// newer schema's column). parseErr is set when the body is not JSON at all.
 func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []colArg, errs fieldErrors, parseErr string) {
 	var obj map[string]json.RawMessage
 	if msg := jsonTextProblem(body); msg != "" {
@@ -68,16 +68,6 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			continue
 		}
 		vals = append(vals, colArg{col: i, val: v})
-	}
-	var unknown []string
-	for k := range obj {
-		if _, ok := res.Column(k); !ok {
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		errs.add(k, "Unknown field: "+res.Name+" has no field "+strconv.Quote(k)+".")
 	}
 	if len(errs) > 0 {
 		return nil, errs, ""
