@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/erpctl/erpctl/controlplane/api"
@@ -45,5 +47,159 @@ func TestDRFUnknownBodyFieldsIgnored(t *testing.T) {
 	}
 	if n := a.Count(`SELECT count(*) FROM tenant_globex.products WHERE name = 'Globex'`); n != 1 {
 		t.Fatalf("globex changed: %d", n)
+	}
+}
+
+// listSKUs GETs a list and returns the page and the skus of its rows.
+func (a *apiEnv) listSKUs(path, tenant string) (map[string]any, []string) {
+	a.T.Helper()
+	m := a.must(200, "GET", path, tenant, "")
+	var skus []string
+	for _, r := range m["results"].([]any) {
+		skus = append(skus, r.(map[string]any)["sku"].(string))
+	}
+	return m, skus
+}
+
+// DRF ignores query parameters it does not know and ordering terms naming no field; it pages
+// by page/page_size as PageNumberPagination does, and searches text as SearchFilter does.
+func TestDRFQueryParameters(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	globex := "/api/globex/product/products/"
+	for i := 1; i <= 25; i++ {
+		a.must(201, "POST", productsURL, "acme", fmt.Sprintf(`{"sku": "P-%02d", "name": "Product %d"}`, i, 26-i))
+	}
+	for i := 1; i <= 3; i++ {
+		a.must(201, "POST", globex, "globex", fmt.Sprintf(`{"sku": "G-%d", "name": "Globex %d"}`, i, i))
+	}
+	base := "http://example.com" + productsURL
+
+	// Unknown parameters, lookups and ordering terms are ignored; repeated unknowns too.
+	m, skus := a.listSKUs(productsURL+"?_=123&_=124&colour=red&price__between=1&ordering=-colour,sku&limit=3&%ff=%fe", "acme")
+	if m["count"] != float64(25) || !slices.Equal(skus, []string{"P-01", "P-02", "P-03"}) {
+		t.Fatalf("unknown parameters: %v %v", m["count"], skus)
+	}
+	if next := m["next"].(string); !strings.Contains(next, "colour=red") || !strings.Contains(next, "offset=3") {
+		t.Errorf("next drops what the client sent: %s", next)
+	}
+	if _, skus := a.listSKUs(productsURL+"?ordering=nope,-name&limit=2", "acme"); !slices.Equal(skus, []string{"P-17", "P-18"}) {
+		t.Errorf("ordering with an unknown term: %v", skus) // names sort as text: "Product 9", "Product 8"
+	}
+
+	// page/page_size: DRF's envelope and links.
+	m, skus = a.listSKUs(productsURL+"?page=2&page_size=10", "acme")
+	if m["count"] != float64(25) || len(skus) != 10 || skus[0] != "P-11" ||
+		m["next"] != base+"?page=3&page_size=10" || m["previous"] != base+"?page_size=10" {
+		t.Fatalf("page 2: %v %v %v %v", m["count"], m["next"], m["previous"], skus)
+	}
+	m, skus = a.listSKUs(productsURL+"?page=3&page_size=10&ordering=-id", "acme")
+	if len(skus) != 5 || skus[0] != "P-05" || m["next"] != nil || m["previous"] != base+"?ordering=-id&page=2&page_size=10" {
+		t.Fatalf("page 3: %v %v %v", m["next"], m["previous"], skus)
+	}
+	m, skus = a.listSKUs(productsURL+"?page=1", "acme")
+	if len(skus) != 25 || m["next"] != nil || m["previous"] != nil {
+		t.Fatalf("page 1 of the default size: %v %v %d", m["next"], m["previous"], len(skus))
+	}
+	if _, skus = a.listSKUs(productsURL+"?page=1.0&page_size=abc", "acme"); len(skus) != 25 {
+		t.Errorf("page 1.0 with a bad page_size (the default): %d rows", len(skus))
+	}
+	if _, skus = a.listSKUs(productsURL+"?page=2.0&page_size=10", "acme"); len(skus) != 10 || skus[0] != "P-11" {
+		t.Errorf("page 2.0: %v", skus)
+	}
+	m, _ = a.listSKUs(productsURL+"?page_size=2", "acme")
+	if m["next"] != base+"?page=2&page_size=2" {
+		t.Errorf("page_size alone: next %v", m["next"])
+	}
+	m, skus = a.listSKUs(productsURL+"?page=1&sku=nope", "acme")
+	if m["count"] != float64(0) || len(skus) != 0 {
+		t.Errorf("an empty first page: %v", m)
+	}
+	// limit/offset win when both are given.
+	if m, skus = a.listSKUs(productsURL+"?page=3&limit=2&offset=2", "acme"); !slices.Equal(skus, []string{"P-03", "P-04"}) {
+		t.Errorf("limit and page: %v %v", skus, m["next"])
+	}
+	m, skus = a.listSKUs(globex+"?page=2&page_size=2", "globex")
+	if m["count"] != float64(3) || !slices.Equal(skus, []string{"G-3"}) {
+		t.Fatalf("globex page 2: %v %v", m["count"], skus)
+	}
+
+	// Bad pages: 404 "Invalid page."; a bad filter is still a 400 first, as in DRF.
+	before := a.rowCounts()
+	for _, q := range []string{"?page=4&page_size=10", "?page=0", "?page=-1", "?page=x", "?page=1.5", "?page=2&sku=nope",
+		"?page=9223372036854775807&page_size=1000"} {
+		r := a.do("GET", productsURL+q, "acme", "")
+		if r.status != 404 {
+			t.Errorf("%s: %s, want 404", q, r)
+			continue
+		}
+		jsonEqual(t, q, r.body, `{"detail": "Invalid page."}`)
+	}
+	r := a.do("GET", productsURL+"?page=x&price__gt=abc", "acme", "")
+	jsonEqual(t, "bad page and filter", r.body, `{"price__gt": ["A valid number is required."]}`)
+	if r := a.do("GET", globex+"?page=3&page_size=2", "globex", ""); r.status != 404 {
+		t.Errorf("globex past the end: %s", r)
+	}
+	if after := a.rowCounts(); after != before {
+		t.Fatalf("rows changed: %s → %s", before, after)
+	}
+}
+
+func TestDRFSearch(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	globex := "/api/globex/product/products/"
+	a.must(201, "POST", productsURL, "acme", `{"sku": "HAM-1", "name": "Claw Hammer", "description": "forged STEEL"}`)
+	a.must(201, "POST", productsURL, "acme", `{"sku": "HAM-2", "name": "Sledge hammer"}`)
+	a.must(201, "POST", productsURL, "acme", `{"sku": "SAW-1", "name": "Hand saw", "description": "Steel blade, 100%"}`)
+	a.must(201, "POST", globex, "globex", `{"sku": "G-HAM", "name": "Globex Hammer", "description": "steel"}`)
+	cases := []struct {
+		q    string
+		want []string
+	}{
+		{"hammer", []string{"HAM-1", "HAM-2"}},
+		{"HAMMER", []string{"HAM-1", "HAM-2"}},
+		{"ham", []string{"HAM-1", "HAM-2"}}, // the sku is text too
+		{"steel", []string{"HAM-1", "SAW-1"}},
+		{"hammer%20steel", []string{"HAM-1"}}, // every word, each in any column
+		{"hammer,steel", []string{"HAM-1"}},
+		{"%20saw%20%20blade%20", []string{"SAW-1"}},
+		{"100%25", []string{"SAW-1"}}, // no wildcards
+		{"%25", []string{"SAW-1"}},
+		{"_", nil},
+		{"globex", nil},
+		{"acme-bot", nil}, // server-set columns are not searched
+		{"", []string{"HAM-1", "HAM-2", "SAW-1"}},
+		{"hammer&ordering=-sku", []string{"HAM-2", "HAM-1"}},
+		{"steel&sku__contains=SAW", []string{"SAW-1"}},
+		{"hammer&page_size=1&page=2", []string{"HAM-2"}},
+	}
+	for _, c := range cases {
+		m, skus := a.listSKUs(productsURL+"?search="+c.q, "acme")
+		if !slices.Equal(skus, c.want) {
+			t.Errorf("search=%s: %v, want %v", c.q, skus, c.want)
+		}
+		if !strings.Contains(c.q, "page") && m["count"] != float64(len(c.want)) {
+			t.Errorf("search=%s: count %v", c.q, m["count"])
+		}
+	}
+	if _, skus := a.listSKUs(globex+"?search=hammer", "globex"); !slices.Equal(skus, []string{"G-HAM"}) {
+		t.Errorf("globex: %v", skus)
+	}
+	// A table without text columns to search: search is ignored, as without search_fields.
+	if m := a.must(200, "GET", stockURL+"?search=x", "acme", ""); m["count"] != float64(0) {
+		t.Errorf("stock items: %v", m)
+	}
+	before := a.rowCounts()
+	r := a.do("GET", productsURL+"?search="+strings.Repeat("w%20", 33), "acme", "")
+	if r.status != 400 {
+		t.Fatalf("33 words: %s", r)
+	}
+	jsonEqual(t, "33 words", r.body, `{"search": ["Give at most 32 search words."]}`)
+	if r := a.do("GET", productsURL+"?search=a&search=b", "acme", ""); r.status != 400 || r.obj(t)["search"] == nil {
+		t.Errorf("two searches: %s", r)
+	}
+	if after := a.rowCounts(); after != before {
+		t.Fatalf("rows changed: %s → %s", before, after)
 	}
 }

@@ -132,6 +132,10 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if refused(w, detail, errs) {
 		return
 	}
+	if q.badPage {
+		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return
+	}
 	t := rc.t
 	n := len(q.args)
 	// The count and the page in one statement: one row per object, each led by the count, or
@@ -158,15 +162,28 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		}
 		empty = t.rowIsNull(raw[1:])
 	}
+	if empty && q.page > 1 {
+		// Past the last page: DRF's PageNumberPagination answers 404 (page 1 may be empty).
+		rows.Close()
+		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return
+	}
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"count":`...)
 	b = strconv.AppendInt(b, count, 10)
 	b = append(b, `,"next":`...)
 	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
-	b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, q.offset < count-q.limit)
-	b = append(b, `,"previous":`...)
-	b = appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+	hasNext := q.offset < count-q.limit
+	if q.page > 0 {
+		b = appendPageNumberURL(b, a.baseURL(r), r, q.page+1, hasNext)
+		b = append(b, `,"previous":`...)
+		b = appendPageNumberURL(b, a.baseURL(r), r, q.page-1, q.page > 1)
+	} else {
+		b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, hasNext)
+		b = append(b, `,"previous":`...)
+		b = appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+	}
 	b = append(b, `,"results":[`...)
 	// A page of large rows is sent as it is read, in chunks, so that the memory a request holds
 	// is bounded by the chunk and not by the page (1,000 rows of 1 MB would be 1 GB); a page
@@ -239,6 +256,25 @@ func appendPageURL(b []byte, base string, r *http.Request, limit, offset int64, 
 		q.Set("offset", strconv.FormatInt(offset, 10))
 	} else {
 		q.Del("offset")
+	}
+	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
+	return appendJSONString(b, base+u.RequestURI())
+}
+
+// msgInvalidPage is DRF's answer to a page number that is no page.
+const msgInvalidPage = "Invalid page."
+
+// appendPageNumberURL appends the absolute URL of page number page, as DRF's
+// PageNumberPagination builds it (page left out for page 1; page_size and filters kept), or null.
+func appendPageNumberURL(b []byte, base string, r *http.Request, page int64, ok bool) []byte {
+	if !ok {
+		return append(b, "null"...)
+	}
+	q := r.URL.Query()
+	if page > 1 {
+		q.Set("page", strconv.FormatInt(page, 10))
+	} else {
+		q.Del("page")
 	}
 	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
 	return appendJSONString(b, base+u.RequestURI())
