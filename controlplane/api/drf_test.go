@@ -203,3 +203,47 @@ func TestDRFSearch(t *testing.T) {
 		t.Fatalf("rows changed: %s → %s", before, after)
 	}
 }
+
+// DRF's TokenAuthentication sends "Token KEY": it works as "Bearer KEY" does, and a token of
+// another tenant is the same 404.
+func TestDRFTokenKeyword(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	globex := "/api/globex/product/products/"
+	for _, kw := range []string{"Token", "token", "TOKEN"} {
+		r := doWith(a.h, "POST", productsURL, kw+" "+a.tok["acme"], `{"sku": "A-`+kw+`", "name": "Anvil"}`)
+		if r.status != 201 || r.obj(t)["created_by"] != "acme-bot" {
+			t.Fatalf("%s: %s", kw, r)
+		}
+	}
+	if r := doWith(a.h, "GET", globex, "Token "+a.tok["globex"], ""); r.status != 200 || r.obj(t)["count"] != float64(0) {
+		t.Fatalf("globex: %s", r)
+	}
+	before := a.rowCounts()
+	// acme's token on globex's URL: 404, nothing written.
+	r := doWith(a.h, "POST", globex, "Token "+a.tok["acme"], `{"sku": "X", "name": "X"}`)
+	if r.status != 404 {
+		t.Fatalf("cross-tenant: %s", r)
+	}
+	jsonEqual(t, "cross-tenant", r.body, `{"detail": "Not found."}`)
+	for _, c := range []struct{ auth, msg string }{
+		{"Token", "Invalid token."},
+		{"Token ", "Invalid token."},
+		{"Token erp_wrong", "Invalid token."},
+		{"Token " + a.tok["acme"] + " extra", "Invalid token."},
+		{"Tokens " + a.tok["acme"], "Authentication credentials were not provided."},
+	} {
+		r := doWith(a.h, "POST", productsURL, c.auth, `{"sku": "Y", "name": "Y"}`)
+		if r.status != 401 {
+			t.Errorf("%q: %s", c.auth, r)
+			continue
+		}
+		jsonEqual(t, c.auth, r.body, fmt.Sprintf(`{"detail": %q}`, c.msg))
+		if want := "Token"; strings.HasPrefix(c.auth, "Token ") && r.hdr.Get("WWW-Authenticate") != want {
+			t.Errorf("%q: WWW-Authenticate %q, want %q", c.auth, r.hdr.Get("WWW-Authenticate"), want)
+		}
+	}
+	if after := a.rowCounts(); after != before {
+		t.Fatalf("rows changed: %s → %s", before, after)
+	}
+}

@@ -102,7 +102,8 @@ type Handler struct {
 //	GET|PUT|PATCH|DELETE /api/{tenant}/{module}/{resource}/{id}/
 //	OPTIONS on any of the above                         DRF-style metadata
 //
-// Every tenant request needs "Authorization: Bearer TOKEN" with a token of that tenant.
+// Every tenant request needs "Authorization: Bearer TOKEN" (or DRF's "Token TOKEN") with a
+// token of that tenant.
 func New(cfg Config) *Handler {
 	a := &Handler{p: cfg.Plane, db: cfg.DB, log: cfg.Logger, maxBody: cfg.MaxBody, readyWait: cfg.ReadyWait}
 	if a.log == nil {
@@ -300,17 +301,22 @@ type tokenEntry struct {
 	tenant, name string
 }
 
-// authenticate reads the bearer token and finds its tenant and name; on failure it has written
-// the 401.
+// authenticate reads the token, "Bearer TOKEN" or DRF's "Token TOKEN", and finds its tenant and
+// name; on failure it has written the 401, challenging with the scheme the client used.
 func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, secret, _ := strings.Cut(strings.TrimSpace(h), " ")
+	drfToken := strings.EqualFold(scheme, "Token")
 	fail := func(msg string) (tokenEntry, bool) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+		if drfToken {
+			w.Header().Set("WWW-Authenticate", "Token")
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+		}
 		writeDetail(w, http.StatusUnauthorized, msg)
 		return tokenEntry{}, false
 	}
-	h := r.Header.Get("Authorization")
-	scheme, secret, _ := strings.Cut(strings.TrimSpace(h), " ")
-	if h == "" || !strings.EqualFold(scheme, "Bearer") {
+	if h == "" || !drfToken && !strings.EqualFold(scheme, "Bearer") {
 		return fail("Authentication credentials were not provided.")
 	}
 	secret = strings.TrimSpace(secret)
