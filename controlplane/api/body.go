@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/erpctl/erpctl/modules"
 )
@@ -37,29 +38,44 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			return nil, nil, "JSON parse error - " + jsonErrorText(err)
 		}
 	}
+	return decodeFields(res, requireAll, func(c *modules.Column) (input, bool, error) {
+		raw, ok := obj[c.Name]
+		if !ok {
+			return input{}, false, nil
+		}
+		in, err := jsonInput(raw)
+		return in, true, err
+	})
+}
+
+// decodeFields validates the writable columns' inputs, which get gives (ok false: not given),
+// in column order. With requireAll every required column must be given.
+func decodeFields(res *modules.Resource, requireAll bool, get func(c *modules.Column) (input, bool, error)) (vals []colArg, errs fieldErrors, parseErr string) {
 	for i := range res.Columns {
 		c := &res.Columns[i]
 		if c.ReadOnly {
 			continue // set by the server, ignored in input
 		}
-		raw, ok := obj[c.Name]
-		if !ok {
+		in, ok, err := get(c)
+		switch {
+		case err != nil:
+			errs.add(c.Name, msgInvalidValue)
+			continue
+		case !ok:
 			if requireAll && c.Required() {
 				errs.add(c.Name, msgRequired)
 			}
 			continue
-		}
-		in, err := jsonInput(raw)
-		if err != nil {
-			errs.add(c.Name, msgInvalidValue)
-			continue
-		}
-		if in.typ == 'z' {
+		case in.typ == 'z':
 			if !c.Null {
 				errs.add(c.Name, msgNull)
 				continue
 			}
 			vals = append(vals, colArg{col: i})
+			continue
+		case in.typ == 's' && !c.Null && isText(c) && strings.TrimSpace(in.s) == "":
+			// DRF's CharField of a NOT NULL column: allow_blank is false, and it trims first.
+			errs.add(c.Name, msgBlank)
 			continue
 		}
 		v, msg := convert(c, in)

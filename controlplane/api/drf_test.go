@@ -247,3 +247,44 @@ func TestDRFTokenKeyword(t *testing.T) {
 		t.Fatalf("rows changed: %s → %s", before, after)
 	}
 }
+
+// DRF's ModelSerializer refuses a blank string in a NOT NULL text column (allow_blank false,
+// after trimming whitespace); a nullable text column takes one.
+func TestDRFBlankText(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	globex := "/api/globex/product/products/"
+	p := a.must(201, "POST", productsURL, "acme", `{"sku": "A-1", "name": "Anvil", "description": ""}`)
+	if p["description"] != "" {
+		t.Fatalf("a blank nullable text: %v", p)
+	}
+	a.must(201, "POST", globex, "globex", `{"sku": "G-1", "name": "Globex"}`)
+	detail := fmt.Sprintf("%s%d/", productsURL, idOf(t, p))
+	before := a.rowCounts()
+	cases := []struct{ method, path, tenant, body, want string }{
+		{"POST", productsURL, "acme", `{"sku": "", "name": "N"}`, `{"sku": ["This field may not be blank."]}`},
+		{"POST", productsURL, "acme", `{"sku": "  \t", "name": ""}`,
+			`{"sku": ["This field may not be blank."], "name": ["This field may not be blank."]}`},
+		{"PATCH", detail, "acme", `{"name": " "}`, `{"name": ["This field may not be blank."]}`},
+		{"PUT", detail, "acme", `{"sku": "A-1", "name": ""}`, `{"name": ["This field may not be blank."]}`},
+		{"POST", globex, "globex", `{"sku": "G-2", "name": "\n"}`, `{"name": ["This field may not be blank."]}`},
+	}
+	for _, c := range cases {
+		r := a.do(c.method, c.path, c.tenant, c.body)
+		if r.status != 400 {
+			t.Errorf("%s %s: %s, want 400", c.method, c.body, r)
+			continue
+		}
+		jsonEqual(t, c.body, r.body, c.want)
+	}
+	if after := a.rowCounts(); after != before {
+		t.Fatalf("rows changed: %s → %s", before, after)
+	}
+	if n := a.Count(`SELECT count(*) FROM tenant_acme.products WHERE name = 'Anvil' AND sku = 'A-1'`); n != 1 {
+		t.Fatalf("acme's row changed")
+	}
+	// A value with spaces around it is kept as sent.
+	if m := a.must(200, "PATCH", detail, "acme", `{"name": " Anvil "}`); m["name"] != " Anvil " {
+		t.Errorf("name %q", m["name"])
+	}
+}
