@@ -646,7 +646,7 @@ func TestAPIOptionsAndOpenAPI(t *testing.T) {
 	}
 	m := r.obj(t)
 	if m["name"] != "Products List" || !reflect.DeepEqual(m["renders"], []any{"application/json"}) ||
-		!reflect.DeepEqual(m["parses"], []any{"application/json"}) {
+		!reflect.DeepEqual(m["parses"], []any{"application/json", "application/x-www-form-urlencoded", "multipart/form-data"}) {
 		t.Fatalf("metadata: %s", r.body)
 	}
 	if _, ok := m["description"].(string); !ok {

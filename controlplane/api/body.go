@@ -38,28 +38,32 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			return nil, nil, "JSON parse error - " + jsonErrorText(err)
 		}
 	}
-	return decodeFields(res, requireAll, func(c *modules.Column) (input, bool, error) {
+	return decodeFields(res, requireAll, func(c *modules.Column) (input, bool, string) {
 		raw, ok := obj[c.Name]
 		if !ok {
-			return input{}, false, nil
+			return input{}, false, ""
 		}
 		in, err := jsonInput(raw)
-		return in, true, err
+		if err != nil {
+			return in, true, msgInvalidValue
+		}
+		return in, true, ""
 	})
 }
 
-// decodeFields validates the writable columns' inputs, which get gives (ok false: not given),
-// in column order. With requireAll every required column must be given.
-func decodeFields(res *modules.Resource, requireAll bool, get func(c *modules.Column) (input, bool, error)) (vals []colArg, errs fieldErrors, parseErr string) {
+// decodeFields validates the writable columns' inputs, which get gives (ok false: not given;
+// msg: what is wrong with it), in column order. With requireAll every required column must be
+// given.
+func decodeFields(res *modules.Resource, requireAll bool, get func(c *modules.Column) (input, bool, string)) (vals []colArg, errs fieldErrors, parseErr string) {
 	for i := range res.Columns {
 		c := &res.Columns[i]
 		if c.ReadOnly {
 			continue // set by the server, ignored in input
 		}
-		in, ok, err := get(c)
+		in, ok, msg := get(c)
 		switch {
-		case err != nil:
-			errs.add(c.Name, msgInvalidValue)
+		case msg != "":
+			errs.add(c.Name, msg)
 			continue
 		case !ok:
 			if requireAll && c.Required() {
@@ -105,7 +109,7 @@ func jsonErrorText(err error) string {
 }
 
 // readBody reads a request body of at most maxBody bytes. An empty body is fine (it means {});
-// a body that is not JSON is a 415, a body too large a 413, both written here.
+// a body that is not JSON or a form is a 415, a body too large a 413, both written here.
 func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.ContentLength > a.maxBody {
 		writeDetail(w, http.StatusRequestEntityTooLarge, a.tooLarge())
@@ -125,7 +129,7 @@ func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, true
 	}
 	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMedia(mt) {
 		writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported media type "+strconv.Quote(ct)+" in request.")
 		return nil, false
 	}

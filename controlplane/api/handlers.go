@@ -330,7 +330,7 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if !ok {
 		return
 	}
-	vals, errs, perr := decodeBody(rc.t.res, body, true)
+	vals, errs, perr := decodeRequest(rc.t.res, r.Header.Get("Content-Type"), body, true)
 	rc.input = vals
 	if refused(w, perr, errs) {
 		return
@@ -357,7 +357,7 @@ func (a *Handler) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, par
 	if !ok {
 		return
 	}
-	vals, errs, perr := decodeBody(rc.t.res, body, !partial)
+	vals, errs, perr := decodeRequest(rc.t.res, r.Header.Get("Content-Type"), body, !partial)
 	rc.input = vals
 	switch {
 	case perr != "":

@@ -121,7 +121,7 @@ func (a *Handler) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, ki
 			{"description", fmt.Sprintf("Table %s of module %s.", res.Table, res.Module)},
 		}
 	}
-	meta = append(meta, member{"renders", []string{"application/json"}}, member{"parses", []string{"application/json"}})
+	meta = append(meta, member{"renders", []string{"application/json"}}, member{"parses", []string{mediaJSON, mediaForm, mediaMultipart}})
 	if kind != routeRoot {
 		action := "POST"
 		if kind == routeDetail {
@@ -333,6 +333,11 @@ func idParam() object {
 
 func jsonBody(s object) object { return object{{"application/json", object{{"schema", s}}}} }
 
+// requestBody is the content a write takes: JSON, or a form with the same fields.
+func requestBody(s object) object {
+	return object{{mediaJSON, object{{"schema", s}}}, {mediaForm, object{{"schema", s}}}, {mediaMultipart, object{{"schema", s}}}}
+}
+
 func errorResp(desc string) object {
 	return object{{"description", desc}, {"content", jsonBody(object{{"type", "object"}, {"additionalProperties", true}})}}
 }
@@ -365,15 +370,15 @@ func resourcePaths(res *modules.Resource) object {
 		member{"responses", append(respond("200", "A page of "+res.Name, jsonBody(ref("Paginated"+name+"List"))),
 			member{"400", errorResp("A bad query parameter: {\"param\": [\"message\"]}")})})
 	create := append(op(opName+"_create", "Create a "+one),
-		member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
+		member{"requestBody", object{{"required", true}, {"content", requestBody(ref(name))}}},
 		member{"responses", append(respond("201", "Created", jsonBody(ref(name))), invalid)})
 	retrieve := append(op(opName+"_retrieve", "Get a "+one),
 		member{"responses", respond("200", "The "+one, jsonBody(ref(name)))})
 	update := append(op(opName+"_update", "Replace a "+one),
-		member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
+		member{"requestBody", object{{"required", true}, {"content", requestBody(ref(name))}}},
 		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), invalid)})
 	patch := append(op(opName+"_partial_update", "Update some fields of a "+one),
-		member{"requestBody", object{{"content", jsonBody(ref("Patched" + name))}}},
+		member{"requestBody", object{{"content", requestBody(ref("Patched" + name))}}},
 		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), invalid)})
 	del := append(op(opName+"_destroy", "Delete a "+one),
 		member{"responses", append(respond("204", "Deleted", nil),
