@@ -898,7 +898,7 @@ func TestAPIColumnKinds(t *testing.T) {
 		t.Fatalf("create: %s", r)
 	}
 	jsonEqual(t, "thing", r.body, fmt.Sprintf(`{"id": 1, "label": "a", "flag": true, "ratio": 0.25, "small": 12, "born": "2024-02-29",
-		"seen": "2024-03-01T08:00:00", "meta": {"k": [1, "two", null]}, "uid": "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+		"seen": "2024-03-01T08:00:00.000000", "meta": {"k": [1, "two", null]}, "uid": "6f9619ff-8b86-d011-b42d-00c04fc964ff",
 		"addr": "10.0.0.1", "amount": "123456789012345678901234567890.123456789",
 		"created_at": %q, "updated_at": %q, "created_by": "acme-bot", "updated_by": "acme-bot"}`,
 		r.obj(t)["created_at"], r.obj(t)["updated_at"]))

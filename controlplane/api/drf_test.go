@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"mime/multipart"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -402,5 +403,63 @@ func TestDRFFormBodies(t *testing.T) {
 	}
 	if n := a.Count(`SELECT count(*) FROM tenant_acme.things WHERE label = 'c'`); n != 1 {
 		t.Fatal("a thing changed")
+	}
+}
+
+// tsRE is a timestamp as DRF prints one: six fraction digits, Z when it has a zone.
+var tsRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z?$`)
+
+// DRF prints datetimes with six fraction digits; so does the API, whatever the value.
+func TestDRFTimestampWidth(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	a.WriteModule("misc", kindsModule)
+	want := map[string]string{
+		"2024-03-01T10:00:00Z":          "2024-03-01T10:00:00.000000",
+		"2024-03-01T10:00:00.5Z":        "2024-03-01T10:00:00.500000",
+		"2024-03-01T10:00:00.944+01:00": "2024-03-01T09:00:00.944000",
+		"2024-03-01T10:00:00.000001Z":   "2024-03-01T10:00:00.000001",
+		"2024-03-01T10:00:00.12345Z":    "2024-03-01T10:00:00.123450",
+	}
+	for in, out := range want {
+		for _, tenant := range []string{"acme", "globex"} {
+			r := a.do("POST", "/api/"+tenant+"/misc/things/", tenant, fmt.Sprintf(`{"label": "x", "seen": %q}`, in))
+			if r.status != 201 || r.obj(t)["seen"] != out {
+				t.Errorf("%s %s: %s, want %s", tenant, in, r, out)
+			}
+		}
+	}
+	a.must(201, "POST", productsURL, "acme", `{"sku": "A-1", "name": "A"}`)
+	a.must(201, "POST", "/api/globex/product/products/", "globex", `{"sku": "G-1", "name": "G"}`)
+	a.Exec(`UPDATE tenant_acme.products SET created_at = '2026-12-02T18:12:00.944Z', updated_at = '2026-12-02T18:12:00Z'`)
+	p := a.must(200, "GET", productsURL+"1/", "acme", "")
+	if p["created_at"] != "2026-12-02T18:12:00.944000Z" || p["updated_at"] != "2026-12-02T18:12:00.000000Z" {
+		t.Fatalf("acme: %v %v", p["created_at"], p["updated_at"])
+	}
+	g := a.must(200, "GET", "/api/globex/product/products/1/", "globex", "")
+	if g["created_at"] == p["created_at"] {
+		t.Fatal("globex's row changed with acme's")
+	}
+	for _, path := range []string{productsURL, "/api/acme/misc/things/?limit=1000"} {
+		for _, tenant := range []string{"acme", "globex"} {
+			path := strings.Replace(path, "/acme/", "/"+tenant+"/", 1)
+			m := a.must(200, "GET", path, tenant, "")
+			for _, row := range m["results"].([]any) {
+				for _, k := range []string{"created_at", "updated_at", "seen"} {
+					if v, ok := row.(map[string]any)[k]; ok && !tsRE.MatchString(v.(string)) {
+						t.Errorf("%s %s: %q", path, k, v)
+					}
+				}
+			}
+		}
+	}
+	// Bad input: a timestamp that is not one is refused, nothing stored.
+	before := a.Count(`SELECT count(*) FROM tenant_acme.things`)
+	r := a.do("POST", "/api/acme/misc/things/", "acme", `{"label": "x", "seen": "2024-03-01T10:00:00.1234567890123Zz"}`)
+	if r.status != 400 || r.obj(t)["seen"] == nil {
+		t.Fatalf("bad timestamp: %s", r)
+	}
+	if a.Count(`SELECT count(*) FROM tenant_acme.things`) != before {
+		t.Fatal("a thing was stored")
 	}
 }
