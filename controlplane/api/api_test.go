@@ -718,10 +718,18 @@ func TestAPIOptionsAndOpenAPI(t *testing.T) {
 			}
 		}
 	}
+	// The row as answered has every field; the body a POST takes only the writable ones.
 	prod := doc.Comp.Schemas["ProductProducts"]
 	if prod.Properties["price"]["type"] != "string" || prod.Properties["id"]["readOnly"] != true ||
-		!slices.Equal(prod.Required, []string{"sku", "name"}) || prod.Properties["created_at"]["format"] != "date-time" {
+		len(prod.Required) != len(prod.Properties) || prod.Properties["created_at"]["format"] != "date-time" {
 		t.Errorf("products schema: %+v", prod)
+	}
+	req := doc.Comp.Schemas["ProductProductsRequest"]
+	if !slices.Equal(req.Required, []string{"sku", "name"}) || req.Properties["id"] != nil || req.Properties["price"] == nil {
+		t.Errorf("products request schema: %+v", req)
+	}
+	if _, ok := doc.Comp.Schemas["InventoryStockItems"]; !ok {
+		t.Errorf("no InventoryStockItems schema")
 	}
 	if r := a.do("POST", "/api/openapi.json", "", "{}"); r.status != 405 || r.hdr.Get("Allow") == "" {
 		t.Errorf("POST openapi.json: %s", r)
