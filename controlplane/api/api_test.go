@@ -28,6 +28,7 @@ import (
 type apiEnv struct {
 	*cptest.Env
 	h    *api.Handler
+	doc  *api.Handler      // serves the OpenAPI document to checkResponse, out of h's access log
 	tok  map[string]string // tenant → secret
 	name map[string]string // tenant → token name
 }
@@ -47,6 +48,7 @@ func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 		a.tok[slug] = secret
 	}
 	a.h = newHandler(e.P, o)
+	a.doc = newHandler(e.P, api.Config{})
 	return a
 }
 
@@ -76,9 +78,12 @@ func (r apiResp) obj(t *testing.T) map[string]any {
 
 // do sends a request with the tenant's token ("" for none, or a raw secret starting "raw:").
 // A non-empty body is JSON unless a "Content-Type" header is given in hdrs (name, value, ...).
+// Every answer is checked against the OpenAPI document (see checkResponse).
 func (a *apiEnv) do(method, path, tenant, body string, hdrs ...string) apiResp {
 	a.T.Helper()
-	return doWith(a.h, method, path, a.auth(tenant), body, hdrs...)
+	resp := doWith(a.h, method, path, a.auth(tenant), body, hdrs...)
+	checkResponse(a.T, a.doc, httptest.NewRequest(method, "http://example.com"+path, nil), resp)
+	return resp
 }
 
 func (a *apiEnv) auth(tenant string) string {

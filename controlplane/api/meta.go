@@ -197,9 +197,11 @@ func valueSchema(c *modules.Column) object {
 	case modules.KindBool:
 		return object{{"type", "boolean"}}
 	case modules.KindTime:
-		if isTimestamp(c) {
+		// RFC 3339's date-time has an offset: a timestamp without time zone has none.
+		if isTimestamp(c) && (strings.Contains(c.SQLType, "tz") || strings.Contains(c.SQLType, "with time zone")) {
 			return object{{"type", "string"}, {"format", "date-time"}}
 		}
+
 	case modules.KindDate:
 		return object{{"type", "string"}, {"format", "date"}}
 	case modules.KindUUID:
@@ -223,6 +225,11 @@ func schemaOf(c *modules.Column) object {
 	case modules.KindNumeric:
 		if c.MaxDigits > 0 {
 			s = append(s, member{"pattern", fmt.Sprintf(`^-?\d{0,%d}(?:\.\d{0,%d})?$`, c.MaxDigits-c.Scale, c.Scale)})
+		}
+	case modules.KindTime:
+		if isTimestamp(c) && s[len(s)-1].key != "format" {
+			// A timestamp without time zone: as DRF prints a naive datetime.
+			s = append(s, member{"pattern", `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`})
 		}
 	case modules.KindChoice:
 		// OpenAPI 3.0 checks enum before nullable: a nullable column lists null among its values.
