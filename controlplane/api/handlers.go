@@ -172,18 +172,7 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"count":`...)
 	b = strconv.AppendInt(b, count, 10)
-	b = append(b, `,"next":`...)
-	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
-	hasNext := q.offset < count-q.limit
-	if q.page > 0 {
-		b = appendPageNumberURL(b, a.baseURL(r), r, q.page+1, hasNext)
-		b = append(b, `,"previous":`...)
-		b = appendPageNumberURL(b, a.baseURL(r), r, q.page-1, q.page > 1)
-	} else {
-		b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, hasNext)
-		b = append(b, `,"previous":`...)
-		b = appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
-	}
+	b = a.appendLinks(b, r, q, count)
 	b = append(b, `,"results":[`...)
 	// A page of large rows is sent as it is read, in chunks, so that the memory a request holds
 	// is bounded by the chunk and not by the page (1,000 rows of 1 MB would be 1 GB); a page
@@ -227,6 +216,22 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	writeBody(w, http.StatusOK, b)
+}
+
+// appendLinks appends a page's "next" and "previous", as the pagination the request uses
+// builds them.
+func (a *Handler) appendLinks(b []byte, r *http.Request, q *listQuery, count int64) []byte {
+	b = append(b, `,"next":`...)
+	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
+	hasNext := q.offset < count-q.limit
+	if q.page > 0 {
+		b = appendPageNumberURL(b, a.baseURL(r), r, q.page+1, hasNext)
+		b = append(b, `,"previous":`...)
+		return appendPageNumberURL(b, a.baseURL(r), r, q.page-1, q.page > 1)
+	}
+	b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, hasNext)
+	b = append(b, `,"previous":`...)
+	return appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
 }
 
 // streamChunk is how much of a list answer is held before it is sent.

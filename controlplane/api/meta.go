@@ -270,7 +270,16 @@ func openAPIDoc(reg *modules.Registry) object {
 			{"description", "Messages by field (or query parameter); non_field_errors for those of several fields."},
 			{"additionalProperties", object{{"type", "array"}, {"items", object{{"type", "string"}}}}}}},
 	}
-	paths := object{}
+	paths := object{
+		{"/api/openapi.json", object{{"get", object{{"operationId", "openapi_retrieve"}, {"summary", "This document"},
+			{"security", []object{}},
+			{"responses", object{{"200", object{{"description", "The OpenAPI document"},
+				{"content", jsonBody(object{{"type", "object"}})}}}}}}}}},
+		{"/api/{tenant}/", object{{"parameters", []object{tenantParam()}}, {"get", object{{"operationId", "tenant_root"},
+			{"summary", "The tenant's resources and their URLs"},
+			{"responses", respond("200", "\"module/resource\": URL, for each resource of the tenant's modules",
+				jsonBody(object{{"type", "object"}, {"additionalProperties", object{{"type", "string"}, {"format", "uri"}}}}))}}}}},
+	}
 	resources := reg.Resources(reg.Names())
 	referenced := map[string]bool{}
 	for _, res := range resources {
