@@ -49,22 +49,22 @@ func TestDataDependentChangesApplyOnlyWhereTheRowsPass(t *testing.T) {
 	}{
 		{name: "set not null", from: "    type = text\n    null = true\n  }\n  column \"product_id\"", to: "    type = text\n    null = false\n  }\n  column \"product_id\"",
 			good: `('a@x', 'n', NULL)`, bad: `('a@x', NULL, NULL), ('b@x', NULL, NULL), ('c@x', 'n', NULL)`,
-			want: "table entries: column notes is made NOT NULL, and 2 rows hold NULL", rows: 2},
+			want: "table entries: column notes is made NOT NULL, and is NULL in 2 rows", rows: 2},
 		{name: "add not null without default", from: "  column \"product_id\"", to: "  column \"phone\" {\n    type = text\n  }\n  column \"product_id\"",
 			good: ``, bad: `('a@x', NULL, NULL)`,
-			want: "table entries: new NOT NULL column phone has no default, and 1 row would have no value", rows: 1},
+			want: "table entries: new NOT NULL column phone has no default, and would have no value in 1 row", rows: 1},
 		{name: "unique index", from: "  column \"product_id\"", to: "  index \"entries_email_key\" {\n    unique  = true\n    columns = [column.email]\n  }\n  column \"product_id\"",
 			good: `('a@x', NULL, NULL), ('b@x', NULL, NULL)`, bad: `('a@x', NULL, NULL), ('a@x', NULL, NULL), ('a@x', NULL, NULL), ('b@x', NULL, NULL)`,
-			want: "table entries: column email is made unique, and 2 rows duplicate another", rows: 2},
+			want: "table entries: column email is made unique, and repeats a value in 2 rows", rows: 2},
 		{name: "check", from: "  column \"product_id\"", to: "  check \"entries_email_check\" {\n    expr = \"(email LIKE '%@%')\"\n  }\n  column \"product_id\"",
 			good: `('a@x', NULL, NULL)`, bad: `('a@x', NULL, NULL), ('nobody', NULL, NULL)`,
-			want: "table entries: check entries_email_check fails on 1 row", rows: 1},
+			want: "table entries: check entries_email_check fails in 1 row", rows: 1},
 		{name: "foreign key", from: "    type = bigint\n    null = true\n  }\n", to: "    type = bigint\n    null = true\n  }\n  foreign_key \"entries_product_id_fkey\" {\n    columns     = [column.product_id]\n    ref_columns = [table.products.column.id]\n  }\n",
 			good: `('a@x', NULL, NULL)`, bad: `('a@x', NULL, 4242), ('b@x', NULL, NULL)`,
-			want: "table entries: column product_id references missing rows in 1 row", rows: 1},
+			want: "table entries: column product_id refers to rows that do not exist, in 1 row", rows: 1},
 		{name: "text to integer", from: "    type = text\n    null = true\n  }\n  column \"product_id\"", to: "    type = integer\n    null = true\n  }\n  column \"product_id\"",
 			good: `('a@x', '12', NULL), ('b@x', NULL, NULL)`, bad: `('a@x', '12', NULL), ('b@x', 'twelve', NULL), ('c@x', '1e99', NULL)`,
-			want: "table entries: column notes: 2 values do not convert", rows: 2, destructive: true},
+			want: "table entries: column notes does not convert to the new type in 2 rows", rows: 2, destructive: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -46,7 +46,9 @@ type ExportSummary struct {
 
 // column is a column of a table as the database has it.
 type column struct {
-	name, typ   string
+	name, typ string // typ as format_type gives it: a type of the schema itself is qualified
+	portable  string // typ without the schema's own prefix, the same for every tenant
+
 	notNull     bool
 	hasDefault  bool // a default or an identity: it may be left out of an insert
 	hasIdentity bool
@@ -54,7 +56,8 @@ type column struct {
 
 // schemaColumns returns the columns of every table of schemaName.
 func schemaColumns(ctx context.Context, tx *schema.Tx, schemaName string) (map[string][]column, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+	rows, err := tx.QueryContext(ctx, `SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+		replace(format_type(a.atttypid, a.atttypmod), quote_ident(n.nspname) || '.', ''), a.attnotnull,
 		a.atthasdef OR a.attidentity <> '', a.attidentity <> ''
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
@@ -68,7 +71,7 @@ func schemaColumns(ctx context.Context, tx *schema.Tx, schemaName string) (map[s
 	for rows.Next() {
 		var t string
 		var c column
-		if err := rows.Scan(&t, &c.name, &c.typ, &c.notNull, &c.hasDefault, &c.hasIdentity); err != nil {
+		if err := rows.Scan(&t, &c.name, &c.typ, &c.portable, &c.notNull, &c.hasDefault, &c.hasIdentity); err != nil {
 			return nil, err
 		}
 		out[t] = append(out[t], c)
@@ -197,7 +200,7 @@ func exportOneTable(ctx context.Context, tx *schema.Tx, fw *frameWriter, schemaN
 	et := fileTable{Name: t.Name, Module: mod}
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		et.Columns = append(et.Columns, exportColumn{Name: c.name, Type: c.typ})
+		et.Columns = append(et.Columns, exportColumn{Name: c.name, Type: c.portable})
 		names[i] = ident.Quote(c.name)
 	}
 	if err := fw.json(frameTable, et); err != nil {

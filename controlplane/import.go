@@ -147,9 +147,9 @@ func loadTable(ctx context.Context, tx *schema.Tx, fr *frameReader, schemaName s
 			direct = false
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%s.%s is in the file but not in the desired state here: its values are left out", et.Name, fc.Name))
 			continue
-		case tc.typ != fc.Type:
+		case tc.portable != fc.Type:
 			direct = false
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%s.%s is %s in the file and %s here: converted", et.Name, fc.Name, fc.Type, tc.typ))
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s.%s is %s in the file and %s here: converted", et.Name, fc.Name, fc.Type, tc.portable))
 		}
 		common = append(common, ident.Quote(fc.Name))
 		casts = append(casts, ident.Quote(fc.Name)+"::"+tc.typ)

@@ -51,6 +51,7 @@ type Plane struct {
 	plansMu sync.Mutex
 	plans   map[string]*plan // create plans by desired hash
 	writes  writeState
+	api     apiRoleState
 }
 
 // Open connects, brings the catalog schema up to date and loads the modules.
@@ -99,11 +100,18 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		p.Close()
 		return nil, err
 	}
+	// Now, outside any tenant's transaction: making the role grants every tenant schema.
+	p.APIRole(ctx)
 	return p, nil
 }
 
 // Close releases the database connections.
 func (p *Plane) Close() {
+	p.api.mu.Lock()
+	if p.api.pool != nil {
+		p.api.pool.Close()
+	}
+	p.api.mu.Unlock()
 	p.db.Close()
 	p.pool.Close()
 }

@@ -719,6 +719,9 @@ func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug,
 	if len(stmts) == 0 {
 		return nil
 	}
+	if err := p.grantAPI(ctx, tx, slug.Schema()); err != nil {
+		return err
+	}
 	return insertEventWhy(ctx, tx, slug, kind, why, strings.Join(stmts, ";\n"), d, "applied", nil)
 }
 

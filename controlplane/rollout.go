@@ -218,6 +218,9 @@ func (p *Plane) rollOut(ctx context.Context, reg *modules.Registry, order []stri
 		if err := p.finishRollout(ctx, r, o); err != nil {
 			return nil, err
 		}
+		if r.Tenants < 2 {
+			continue // a group of one has nothing to stage, and no rollout row (saveRollout)
+		}
 		out = append(out, r.RolloutReport)
 	}
 	return out, nil

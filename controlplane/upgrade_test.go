@@ -119,6 +119,15 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	if products != 1 || categories != 1 {
 		t.Fatalf("rows after archive and restore: %d acme products, %d globex categories", products, categories)
 	}
+	// The data API's role, made on the first open, reaches the old tenants' rows.
+	apiPool, err := p.APIPool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaAPI int
+	if err := apiPool.QueryRow(ctx, `SELECT count(*) FROM tenant_acme.products`).Scan(&viaAPI); err != nil || viaAPI != 1 {
+		t.Fatalf("an old tenant through the data API's role: %d %v", viaAPI, err)
+	}
 	// And new tenants are made beside the old ones.
 	for _, s := range []string{"initech", "hooli"} {
 		if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(s)}); err != nil {

@@ -44,23 +44,24 @@ func (c DataCheck) CountSQL(schemaName string) string {
 // Failure says what is wrong with the rows, for a status message: table, column, count.
 func (c DataCheck) Failure(n int64) string {
 	cols := strings.Join(c.Columns, ", ")
-	rows := fmt.Sprintf("%d rows", n)
+	// "in 1 row", "in 2 rows": a count after its noun reads right for one and for many.
+	in := fmt.Sprintf("in %d rows", n)
 	if n == 1 {
-		rows = "1 row"
+		in = "in 1 row"
 	}
 	switch c.Kind {
 	case CheckAddNotNull:
-		return fmt.Sprintf("table %s: new NOT NULL column %s has no default, and %s would have no value", c.Table, cols, rows)
+		return fmt.Sprintf("table %s: new NOT NULL column %s has no default, and would have no value %s", c.Table, cols, in)
 	case CheckSetNotNull:
-		return fmt.Sprintf("table %s: column %s is made NOT NULL, and %s hold NULL", c.Table, cols, rows)
+		return fmt.Sprintf("table %s: column %s is made NOT NULL, and is NULL %s", c.Table, cols, in)
 	case CheckUnique:
-		return fmt.Sprintf("table %s: column %s is made unique, and %s duplicate another", c.Table, cols, rows)
+		return fmt.Sprintf("table %s: column %s is made unique, and repeats a value %s", c.Table, cols, in)
 	case CheckConstraint:
-		return fmt.Sprintf("table %s: check %s fails on %s", c.Table, cols, rows)
+		return fmt.Sprintf("table %s: check %s fails %s", c.Table, cols, in)
 	case CheckForeignKey:
-		return fmt.Sprintf("table %s: column %s references missing rows in %s", c.Table, cols, rows)
+		return fmt.Sprintf("table %s: column %s refers to rows that do not exist, %s", c.Table, cols, in)
 	default:
-		return fmt.Sprintf("table %s: column %s: %s do not convert to the new type", c.Table, cols, strings.Replace(rows, "row", "value", 1))
+		return fmt.Sprintf("table %s: column %s does not convert to the new type %s", c.Table, cols, in)
 	}
 }
 

@@ -177,7 +177,12 @@ func (b *bench) serveHandler() (base string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	h := api.New(api.Config{Plane: b.p, DB: b.p.Pool()})
+	db, err := b.p.APIPool(context.Background())
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	h := api.New(api.Config{Plane: b.p, DB: db})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -52,9 +54,18 @@ func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 	return a
 }
 
-// newHandler is the data API over p, as the daemon mounts it.
+// newHandler is the data API over p, as the daemon mounts it: on the pool of the data API's own
+// role, so that every test of the API runs with its privileges only. ERPCTL_BENCH_OWN_POOL=1
+// puts it on the control plane's pool instead, to measure what the role costs.
 func newHandler(p *controlplane.Plane, cfg api.Config) *api.Handler {
-	cfg.Plane, cfg.DB = p, p.Pool()
+	db, err := p.APIPool(context.Background())
+	if os.Getenv("ERPCTL_BENCH_OWN_POOL") != "" {
+		db = p.Pool()
+	}
+	if err != nil {
+		panic(err)
+	}
+	cfg.Plane, cfg.DB = p, db
 	return api.New(cfg)
 }
 

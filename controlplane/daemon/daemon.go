@@ -74,7 +74,11 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		lcfg.OnSchema = loop.WakeFor
 	}
 	if cfg.Server.Listen != "" {
-		h := api.New(api.Config{Plane: p, DB: p.Pool(), Logger: log, Caches: cfg.Server.Caches,
+		db, err := p.APIPool(ctx)
+		if err != nil {
+			return err
+		}
+		h := api.New(api.Config{Plane: p, DB: db, Logger: log, Caches: cfg.Server.Caches,
 			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts})
 		m.reg.MustRegister(newCacheCollector(h.CacheStats))
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)

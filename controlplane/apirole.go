@@ -1,0 +1,159 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/schema"
+)
+
+// The data API runs its statements as a role of its own, which may only read and write the rows
+// of tenant schemas: it owns nothing, so it can run no DDL; it has no privilege on the erpctl
+// catalog, so it cannot read tokens; and it is no superuser, so it cannot run server programs.
+// The role is per database (roles are cluster-wide) and is recorded in erpctl.meta. The data
+// API's pool takes it on each new connection (SET ROLE), so a request pays nothing for it.
+//
+// Making the role needs CREATEROLE or a superuser. Without either, the data API runs as the
+// control plane's own role, as before, and the log says so once.
+
+// apiRoleState is the Plane's view of the role.
+type apiRoleState struct {
+	once sync.Once
+	name string // "" when there is none
+	mu   sync.Mutex
+	pool *pgxpool.Pool
+}
+
+// apiGrants are the statements that let role read and write the rows of schemaName.
+func apiGrants(schemaName, role string) []string {
+	s, r := ident.Quote(schemaName), ident.Quote(role)
+	return []string{
+		"GRANT USAGE ON SCHEMA " + s + " TO " + r,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + s + " TO " + r,
+		"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA " + s + " TO " + r,
+	}
+}
+
+// APIRole is the data API's role, "" when the control plane could not make one.
+func (p *Plane) APIRole(ctx context.Context) string {
+	p.api.once.Do(func() {
+		name, err := p.ensureAPIRole(ctx)
+		if err != nil {
+			p.log.Warn("the data API runs as the control plane's role: its own could not be made", "err", err)
+			return
+		}
+		p.api.name = name
+	})
+	return p.api.name
+}
+
+// ensureAPIRole returns the role recorded for this database, making it (and granting it every
+// existing tenant schema) when there is none.
+func (p *Plane) ensureAPIRole(ctx context.Context) (string, error) {
+	var name string
+	var exists bool
+	err := p.pool.QueryRow(ctx, `SELECT m.value, r.rolname IS NOT NULL FROM erpctl.meta m
+		LEFT JOIN pg_catalog.pg_roles r ON r.rolname = m.value WHERE m.key = 'api_role'`).Scan(&name, &exists)
+	switch {
+	case err == nil && exists:
+		return name, nil
+	case err != nil && !errors.Is(err, pgx.ErrNoRows):
+		return "", fmt.Errorf("read the data API's role: %w", err)
+	}
+	var may bool
+	if err := p.pool.QueryRow(ctx, `SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&may); err != nil {
+		return "", fmt.Errorf("read the control plane's role: %w", err)
+	}
+	if !may {
+		return "", errors.New("the control plane's role has neither CREATEROLE nor superuser")
+	}
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT 'erpctl_api_' || substr(md5(current_database()), 1, 12)`).Scan(&name); err != nil {
+			return err
+		}
+		var have bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1)`, name).Scan(&have); err != nil {
+			return err
+		}
+		stmts := []string{}
+		if !have {
+			stmts = append(stmts, "CREATE ROLE "+ident.Quote(name)+" NOLOGIN NOINHERIT")
+		}
+		stmts = append(stmts, "GRANT "+ident.Quote(name)+" TO CURRENT_USER")
+		rows, err := tx.QueryContext(ctx, `SELECT schema_name FROM erpctl.tenants`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return err
+			}
+			stmts = append(stmts, apiGrants(s, name)...)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := tx.ExecStatements(ctx, stmts...); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ('api_role', $1)
+			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, name)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("make the data API's role: %w", err)
+	}
+	p.log.Info("the data API runs as its own role", "role", name)
+	return name, nil
+}
+
+// grantAPI lets the data API's role at the tables of a tenant schema, after the reconciler has
+// changed it; nothing when there is no such role.
+func (p *Plane) grantAPI(ctx context.Context, tx *schema.Tx, schemaName string) error {
+	role := p.APIRole(ctx)
+	if role == "" {
+		return nil
+	}
+	if err := tx.ExecStatements(ctx, apiGrants(schemaName, role)...); err != nil {
+		return fmt.Errorf("grant the data API %s: %w", schemaName, err)
+	}
+	return nil
+}
+
+// APIPool is the pool the data API runs its statements on: connections that have taken the
+// data API's role, or the control plane's own pool when there is no such role. Close closes it.
+func (p *Plane) APIPool(ctx context.Context) (*pgxpool.Pool, error) {
+	role := p.APIRole(ctx)
+	if role == "" {
+		return p.pool, nil
+	}
+	p.api.mu.Lock()
+	defer p.api.mu.Unlock()
+	if p.api.pool != nil {
+		return p.api.pool, nil
+	}
+	cfg := p.pool.Config().Copy()
+	setRole := "SET ROLE " + ident.Quote(role)
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, setRole)
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect the data API as %s: %w", role, err)
+	}
+	p.api.pool = pool
+	return pool, nil
+}

@@ -1,0 +1,69 @@
+package controlplane_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/erpctl/erpctl/controlplane/cptest"
+)
+
+// The data API's pool runs as a role that reads and writes tenant rows and can do nothing
+// else: no DDL, no catalog (tokens), no server programs. A tenant made after the role, and one
+// made before it, are both open to it.
+func TestAPIRoleIsLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	if e.P.APIRole(e.Ctx) == "" {
+		t.Fatal("no data API role, though the tests run as a superuser")
+	}
+	pool, err := e.P.APIPool(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var who string
+	if err := pool.QueryRow(e.Ctx, `SELECT current_user`).Scan(&who); err != nil || who != e.P.APIRole(e.Ctx) {
+		t.Fatalf("the API pool runs as %q (%v)", who, err)
+	}
+	for _, q := range []string{
+		`INSERT INTO tenant_acme.categories (name) VALUES ('tools')`,
+		`UPDATE tenant_globex.categories SET name = name`,
+		`SELECT count(*) FROM tenant_globex.products`,
+		`DELETE FROM tenant_acme.categories WHERE name = 'tools'`,
+	} {
+		if _, err := pool.Exec(e.Ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		`CREATE TABLE tenant_acme.x (id int)`,
+		`ALTER TABLE tenant_acme.products ADD COLUMN x int`,
+		`DROP TABLE tenant_globex.categories`,
+		`TRUNCATE tenant_acme.products`,
+		`SELECT count(*) FROM erpctl.tokens`,
+		`SELECT count(*) FROM erpctl.tenants`,
+		`COPY (SELECT 1) TO PROGRAM 'true'`,
+		`SELECT pg_read_file('postgresql.conf')`,
+		`CREATE SCHEMA evil`,
+	} {
+		_, err := pool.Exec(e.Ctx, q)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			t.Errorf("%s: %v, want insufficient privilege (42501)", q, err)
+		}
+	}
+	// A tenant made now is open to the role too, and the schemas are as their modules say.
+	e.Create("initech")
+	if _, err := pool.Exec(e.Ctx, `INSERT INTO tenant_initech.categories (name) VALUES ('new')`); err != nil {
+		t.Fatalf("a tenant made after the role: %v", err)
+	}
+	for _, s := range []string{"acme", "globex", "initech"} {
+		e.DebugHealthy(s)
+	}
+	if n := e.Count(`SELECT count(*) FROM tenant_acme.categories`) + e.Count(`SELECT count(*) FROM tenant_globex.categories`); n != 0 {
+		t.Fatalf("rows left in acme and globex: %d", n)
+	}
+}
