@@ -56,6 +56,9 @@ type Config struct {
 	// ".example.com" for it and its subdomains, "*" for any; a port is ignored. Any other Host
 	// gets a 400, so that no link points where the client did not ask. nil: any.
 	AllowedHosts []string
+	// CORSOrigins are the origins ("https://app.example.com", "*" for any) whose browser front
+	// ends may call the API; their preflights need no token. nil: none.
+	CORSOrigins []string
 }
 
 // cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
@@ -80,6 +83,7 @@ type Handler struct {
 	mux       *http.ServeMux
 	publicURL string
 	hosts     []string
+	origins   []string
 
 	tokens    *ttlLRU[[32]byte, tokenEntry]
 	badTokens *ttlLRU[[32]byte, tokenEntry]
@@ -117,6 +121,7 @@ func New(cfg Config) *Handler {
 	}
 	a.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	a.hosts = cfg.AllowedHosts
+	a.origins = cfg.CORSOrigins
 	sz := cfg.Caches.withDefaults()
 	a.tables = newTableCache(sz.Tables)
 	a.tenants = newTTLLRU[string, *tenantState]("tenants", sz.Tenants)
@@ -144,9 +149,12 @@ func (a *Handler) ForgetTokens() {
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	if !hostAllowed(a.hosts, r.Host) {
+	switch {
+	case !hostAllowed(a.hosts, r.Host):
 		writeDetail(sw, http.StatusBadRequest, "Invalid Host header.")
-	} else {
+	case a.cors(sw, r):
+		// a preflight, answered
+	default:
 		a.mux.ServeHTTP(sw, r)
 	}
 	ctx := r.Context()
