@@ -30,13 +30,17 @@ type apiRoleState struct {
 	pool *pgxpool.Pool
 }
 
-// apiGrants are the statements that let role read and write the rows of schemaName.
+// apiGrants are the statements that open the rows of schemaName to role: what the schema holds
+// now, and by default privileges what the control plane creates in it later, so that a rollout
+// that adds a table needs no GRANT of its own.
 func apiGrants(schemaName, role string) []string {
 	s, r := ident.Quote(schemaName), ident.Quote(role)
 	return []string{
 		"GRANT USAGE ON SCHEMA " + s + " TO " + r,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + s + " TO " + r,
 		"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA " + s + " TO " + r,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + r,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT ON SEQUENCES TO " + r,
 	}
 }
 
@@ -119,11 +123,21 @@ func (p *Plane) ensureAPIRole(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// grantAPI lets the data API's role at the tables of a tenant schema, after the reconciler has
-// changed it; nothing when there is no such role.
+// grantAPI opens a tenant schema the reconciler has just changed to the data API's role, when it
+// is not yet: a new schema, or one made again after it was dropped. A schema that has the
+// default privileges already costs one catalog lookup; granting on every apply instead made a
+// column rename at 930 tenants six times slower.
 func (p *Plane) grantAPI(ctx context.Context, tx *schema.Tx, schemaName string) error {
 	role := p.APIRole(ctx)
 	if role == "" {
+		return nil
+	}
+	var open bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_default_acl d
+		JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace WHERE n.nspname = $1)`, schemaName).Scan(&open); err != nil {
+		return fmt.Errorf("read the privileges of %s: %w", schemaName, err)
+	}
+	if open {
 		return nil
 	}
 	if err := tx.ExecStatements(ctx, apiGrants(schemaName, role)...); err != nil {
