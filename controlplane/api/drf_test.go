@@ -122,6 +122,17 @@ func TestDRFQueryParameters(t *testing.T) {
 	if m, skus = a.listSKUs(productsURL+"?page=3&limit=2&offset=2", "acme"); !slices.Equal(skus, []string{"P-03", "P-04"}) {
 		t.Errorf("limit and page: %v %v", skus, m["next"])
 	}
+	// page=last, as DRF's last_page_strings: the last page, and its links by number.
+	m, skus = a.listSKUs(productsURL+"?page=last&page_size=10", "acme")
+	if len(skus) != 5 || skus[0] != "P-21" || m["next"] != nil || m["previous"] != base+"?page=2&page_size=10" {
+		t.Fatalf("last page: %v %v %v", m["next"], m["previous"], skus)
+	}
+	if m, skus = a.listSKUs(productsURL+"?page=last&sku=nope", "acme"); m["count"] != float64(0) || len(skus) != 0 {
+		t.Errorf("last page of nothing: %v", m)
+	}
+	if _, skus = a.listSKUs(globex+"?page=last&page_size=2", "globex"); !slices.Equal(skus, []string{"G-3"}) {
+		t.Errorf("globex last page: %v", skus)
+	}
 	m, skus = a.listSKUs(globex+"?page=2&page_size=2", "globex")
 	if m["count"] != float64(3) || !slices.Equal(skus, []string{"G-3"}) {
 		t.Fatalf("globex page 2: %v %v", m["count"], skus)
@@ -129,7 +140,7 @@ func TestDRFQueryParameters(t *testing.T) {
 
 	// Bad pages: 404 "Invalid page."; a bad filter is still a 400 first, as in DRF.
 	before := a.rowCounts()
-	for _, q := range []string{"?page=4&page_size=10", "?page=0", "?page=-1", "?page=x", "?page=1.5", "?page=2&sku=nope",
+	for _, q := range []string{"?page=4&page_size=10", "?page=0", "?page=Last", "?page=first", "?page=-1", "?page=x", "?page=1.5", "?page=2&sku=nope",
 		"?page=9223372036854775807&page_size=1000"} {
 		r := a.do("GET", productsURL+q, "acme", "")
 		if r.status != 404 {

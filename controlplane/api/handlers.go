@@ -137,13 +137,10 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	t := rc.t
-	n := len(q.args)
-	// The count and the page in one statement: one row per object, each led by the count, or
-	// one row of count and NULLs when the page is empty.
-	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
-		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
-	args := make([]any, 0, n+3)
-	args = append(append(append(args, t.listFmts), q.args...), q.limit, q.offset)
+	if q.lastPage && !a.findLastPage(w, r, rc, q) {
+		return
+	}
+	stmt, args := t.listStatement(q, q.limit, q.offset)
 	rows, err := a.db.Query(r.Context(), stmt, args...)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, q.argNames)
@@ -216,6 +213,44 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	writeBody(w, http.StatusOK, b)
+}
+
+// listStatement is the count and a page in one statement: one row per object, each led by the
+// count, or one row of count and NULLs when the page is empty.
+func (t *tableSQL) listStatement(q *listQuery, limit, offset int64) (string, []any) {
+	n := len(q.args)
+	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
+		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
+	args := make([]any, 0, n+3)
+	return stmt, append(append(append(args, t.listFmts), q.args...), limit, offset)
+}
+
+// findLastPage turns page=last into the number of the last page, counting the rows first (the
+// list statement with an empty page); on failure it has written the answer.
+func (a *Handler) findLastPage(w http.ResponseWriter, r *http.Request, rc *reqCtx, q *listQuery) bool {
+	stmt, args := rc.t.listStatement(q, 0, 0)
+	rows, err := a.db.Query(r.Context(), stmt, args...)
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return false
+	}
+	var count int64
+	ok := rows.Next()
+	if ok {
+		count, ok = rawInt64(rows.FieldDescriptions()[0].Format, rows.RawValues()[0])
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return false
+	}
+	if !ok {
+		a.serverError(w, r, "list", errors.New("unexpected count in list result"))
+		return false
+	}
+	q.page = max(1, (count+q.limit-1)/q.limit)
+	q.offset = (q.page - 1) * q.limit
+	return true
 }
 
 // appendLinks appends a page's "next" and "previous", as the pagination the request uses

@@ -368,7 +368,7 @@ func listParams(res *modules.Resource) []object {
 	params := []object{
 		queryParam("limit", "", object{{"type", "integer"}, {"minimum", 1}, {"default", defaultPageLimit}}),
 		queryParam("offset", "", integer(0)),
-		queryParam("page", "A page number (without limit and offset).", integer(1)),
+		queryParam("page", "A page number (without limit and offset); the string \"last\" is the last page.", integer(1)),
 		queryParam("page_size", "Rows per page, with page.", object{{"type", "integer"}, {"default", defaultPageLimit}}),
 		queryParam("ordering", "Comma-separated fields; a leading '-' sorts descending.", object{{"type", "string"}}),
 		queryParam("search", "Words that must each be contained (case-insensitively) in one of the text fields.", object{{"type", "string"}}),

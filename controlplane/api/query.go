@@ -23,6 +23,7 @@ type listQuery struct {
 	// not a page number, a 404 once the filters are known to be fine.
 	page     int64
 	badPage  bool
+	lastPage bool   // page=last: the page number is known once the rows are counted
 	where    string // "" or " WHERE ..."
 	order    string // " ORDER BY ..."
 	args     []any
@@ -184,6 +185,10 @@ func (q *listQuery) paging(pp pageParams, errs *fieldErrors) {
 	}
 	q.page = 1
 	if pp.page == "" {
+		return
+	}
+	if strings.TrimSpace(pp.page) == "last" {
+		q.lastPage = true // DRF's last_page_strings
 		return
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(pp.page), 10, 64)
