@@ -92,6 +92,8 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"daemon", "--public-url", "erp.example.com"}, `use http:// or https://`},
 		tc{[]string{"daemon", "--public-url", "https://erp.example.com/api?x=1"}, `give only a scheme and a host`},
 		tc{[]string{"daemon", "--allowed-hosts", "https://erp.example.com"}, `is not a host name`},
+		tc{[]string{"daemon", "--cors-origins", "app.example.com"}, `is not an origin`},
+		tc{[]string{"daemon", "--cors-origins", "https://app.example.com/"}, `is not an origin`},
 		tc{[]string{"module", "show", "nope"}, `unknown module "nope"`},
 		tc{[]string{"token", "revoke", "abc"}, "invalid token ID"},
 		tc{[]string{"completion", "pwsh"}, "unsupported shell"},

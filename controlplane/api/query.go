@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -17,10 +18,16 @@ import (
 // only the resource's declared columns, quoted; every value is a bind parameter.
 type listQuery struct {
 	limit, offset int64
-	where         string // "" or " WHERE ..."
-	order         string // " ORDER BY ..."
-	args          []any
-	argNames      []string // the query parameter of each argument, for error messages
+	// page is the page number when the request pages as DRF's PageNumberPagination does
+	// (page, page_size), 0 when it pages by limit and offset. badPage: the page asked for is
+	// not a page number, a 404 once the filters are known to be fine.
+	page     int64
+	badPage  bool
+	lastPage bool   // page=last: the page number is known once the rows are counted
+	where    string // "" or " WHERE ..."
+	order    string // " ORDER BY ..."
+	args     []any
+	argNames []string // the query parameter of each argument, for error messages
 }
 
 // lookups are the filter suffixes: field__gt=v.
@@ -28,12 +35,22 @@ var lookups = []string{"exact", "gt", "gte", "lt", "lte", "in", "contains", "isn
 
 var lookupOps = map[string]string{"exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
-// maxInList bounds field__in lists.
-const maxInList = 1000
+// maxInList bounds field__in lists; maxSearchTerms the words of a search.
+const (
+	maxInList      = 1000
+	maxSearchTerms = 32
+)
 
-// parseListQuery validates a list request's query string against resource res: limit, offset,
-// ordering and filters on declared columns. Anything else is an error naming the parameter.
-// detail is set for a query string that does not parse at all.
+// pageParams are the query parameters of the two paginations.
+type pageParams struct {
+	limit, offset, page, pageSize string
+	byOffset, byPage              bool
+}
+
+// parseListQuery validates a list request's query string against resource res: the paging
+// parameters, ordering, search and filters on declared columns. As DRF does, a parameter it
+// does not know is ignored (a cache-buster, another client's page parameter), and so is an
+// ordering term naming no field. detail is set for a query string that does not parse at all.
 func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs fieldErrors, detail string) {
 	vals, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -48,60 +65,51 @@ func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs 
 	slices.Sort(keys)
 	var where []string
 	var order string
+	var pp pageParams
 	for _, key := range keys {
+		lookup, c := paramColumn(res, key)
+		if c == nil && !slices.Contains(reserved, key) {
+			continue // not ours: ignored, as DRF ignores it
+		}
 		vs := vals[key]
 		if len(vs) != 1 {
 			errs.add(key, "Give this parameter only once.")
 			continue
 		}
 		v := vs[0]
-		if !utf8.ValidString(key) || !utf8.ValidString(v) {
+		if !utf8.ValidString(v) {
 			errs.add(key, "Enter valid UTF-8 text: this parameter's percent-encoded bytes are not UTF-8.")
 			continue
 		}
 		switch key {
 		case "limit":
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			switch {
-			case err != nil:
-				errs.add(key, msgInvalidInt)
-			case n < 1:
-				errs.add(key, "Ensure this value is greater than or equal to 1.")
-			default:
-				q.limit = min(n, maxPageLimit)
-			}
+			pp.limit, pp.byOffset = v, true
 			continue
 		case "offset":
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			switch {
-			case err != nil:
-				errs.add(key, msgInvalidInt)
-			case n < 0:
-				errs.add(key, "Ensure this value is greater than or equal to 0.")
-			default:
-				q.offset = n
-			}
+			pp.offset, pp.byOffset = v, true
+			continue
+		case "page":
+			pp.page, pp.byPage = v, true
+			continue
+		case "page_size":
+			pp.pageSize, pp.byPage = v, true
 			continue
 		case "ordering":
-			o, msg := parseOrdering(res, v)
-			if msg != "" {
-				errs.add(key, msg)
-			}
-			order = o
+			order = parseOrdering(res, v)
 			continue
 		case "format":
 			if v != "json" {
 				errs.add(key, `Only "json" is served.`)
 			}
 			continue
-		}
-		field, lookup := key, "exact"
-		if i := strings.LastIndex(key, "__"); i > 0 && slices.Contains(lookups, key[i+2:]) {
-			field, lookup = key[:i], key[i+2:]
-		}
-		c, ok := res.Column(field)
-		if !ok {
-			errs.add(key, "Unknown query parameter: not a field of "+res.Name+" or a known lookup.")
+		case "search":
+			clause, arg, msg := searchClause(res, v, len(q.args)+1)
+			if msg != "" {
+				errs.add(key, msg)
+			} else if clause != "" {
+				where = append(where, clause)
+				q.args, q.argNames = append(q.args, arg...), append(q.argNames, key)
+			}
 			continue
 		}
 		clause, args, msg := filterClause(c, lookup, v, len(q.args)+1)
@@ -115,6 +123,7 @@ func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs 
 			q.argNames = append(q.argNames, key)
 		}
 	}
+	q.paging(pp, &errs)
 	if len(errs) > 0 {
 		return nil, errs, ""
 	}
@@ -128,9 +137,108 @@ func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs 
 	return q, nil, ""
 }
 
+// reserved are the query parameters that name no field.
+var reserved = []string{"limit", "offset", "page", "page_size", "ordering", "format", "search"}
+
+// paramColumn splits a filter parameter into its column and lookup; c is nil when the field is
+// not a column of res (or the lookup is not one of lookups).
+func paramColumn(res *modules.Resource, key string) (lookup string, c *modules.Column) {
+	field, lookup := key, "exact"
+	if i := strings.LastIndex(key, "__"); i > 0 && slices.Contains(lookups, key[i+2:]) {
+		field, lookup = key[:i], key[i+2:]
+	}
+	c, _ = res.Column(field)
+	return lookup, c
+}
+
+// paging applies the paging parameters. limit/offset are checked and refused as before; with
+// neither of them, page/page_size page as DRF's PageNumberPagination does: a page_size that is
+// not a positive integer means the default, a page that is not a page number is a 404.
+func (q *listQuery) paging(pp pageParams, errs *fieldErrors) {
+	if pp.byOffset || !pp.byPage {
+		if pp.limit != "" {
+			n, err := strconv.ParseInt(strings.TrimSpace(pp.limit), 10, 64)
+			switch {
+			case err != nil:
+				errs.add("limit", msgInvalidInt)
+			case n < 1:
+				errs.add("limit", "Ensure this value is greater than or equal to 1.")
+			default:
+				q.limit = min(n, maxPageLimit)
+			}
+		}
+		if pp.offset != "" {
+			n, err := strconv.ParseInt(strings.TrimSpace(pp.offset), 10, 64)
+			switch {
+			case err != nil:
+				errs.add("offset", msgInvalidInt)
+			case n < 0:
+				errs.add("offset", "Ensure this value is greater than or equal to 0.")
+			default:
+				q.offset = n
+			}
+		}
+		return
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(pp.pageSize), 10, 64); err == nil && n > 0 {
+		q.limit = min(n, maxPageLimit)
+	}
+	q.page = 1
+	if pp.page == "" {
+		return
+	}
+	if strings.TrimSpace(pp.page) == "last" {
+		q.lastPage = true // DRF's last_page_strings
+		return
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(pp.page), 10, 64)
+	if err != nil {
+		// Django's paginator takes a float that is a whole number: "2.0" is page 2.
+		f, ferr := strconv.ParseFloat(strings.TrimSpace(pp.page), 64)
+		if ferr != nil || f != math.Trunc(f) || f < 1 || f > math.MaxInt64/2 {
+			q.badPage = true
+			return
+		}
+		n = int64(f)
+	}
+	if n < 1 || n-1 > (math.MaxInt64-1)/q.limit {
+		q.badPage = true
+		return
+	}
+	q.page, q.offset = n, (n-1)*q.limit
+}
+
+// searchClause is DRF's SearchFilter over the resource's writable text columns: every word of
+// v (split at spaces and commas) must be contained, case-insensitively, in one of them. It
+// binds one parameter, the words as an array. "" when v has no words or res no text column.
+func searchClause(res *modules.Resource, v string, n int) (string, []any, string) {
+	words := strings.Fields(strings.ReplaceAll(strings.ReplaceAll(v, "\x00", ""), ",", " "))
+	if len(words) == 0 {
+		return "", nil, ""
+	}
+	if len(words) > maxSearchTerms {
+		return "", nil, "Give at most " + strconv.Itoa(maxSearchTerms) + " search words."
+	}
+	var cols []string
+	for i := range res.Columns {
+		if c := &res.Columns[i]; isText(c) && !c.ReadOnly {
+			cols = append(cols, `strpos(lower("t".`+qcol(c.Name)+`), lower("w"."w"))`)
+		}
+	}
+	if len(cols) == 0 {
+		return "", nil, ""
+	}
+	// One parameter, the words, however many: no row may have a word that none of its text
+	// columns contains (a NULL column contains nothing).
+	clause := `NOT EXISTS (SELECT FROM unnest($` + strconv.Itoa(n) + `::text[]) AS "w" ("w") WHERE coalesce(GREATEST(` +
+		strings.Join(cols, ", ") + `), 0) = 0)`
+	return clause, []any{words}, ""
+}
+
 // parseOrdering turns "-price,name" into an ORDER BY clause, with id last to make pages stable.
 // Columns are qualified with the table's alias "t" (see tableSQL.listHead).
-func parseOrdering(res *modules.Resource, v string) (string, string) {
+// Terms naming no field, or a JSON field, are dropped, as DRF's OrderingFilter drops them.
+func parseOrdering(res *modules.Resource, v string) string {
 	var terms []string
 	hasID := false
 	for _, term := range strings.Split(v, ",") {
@@ -141,11 +249,8 @@ func parseOrdering(res *modules.Resource, v string) (string, string) {
 		desc := strings.HasPrefix(term, "-")
 		name := strings.TrimPrefix(term, "-")
 		c, ok := res.Column(name)
-		if !ok {
-			return "", "Unknown field " + strconv.Quote(name) + "; order by declared fields only."
-		}
-		if c.Kind == modules.KindJSON {
-			return "", "Cannot order by " + strconv.Quote(name) + ", a JSON field."
+		if !ok || c.Kind == modules.KindJSON {
+			continue
 		}
 		s := `"t".` + qcol(c.Name)
 		if desc {
@@ -158,9 +263,9 @@ func parseOrdering(res *modules.Resource, v string) (string, string) {
 		terms = append(terms, `"t"."id"`)
 	}
 	if len(terms) == 0 {
-		return "", ""
+		return ""
 	}
-	return " ORDER BY " + strings.Join(terms, ", "), ""
+	return " ORDER BY " + strings.Join(terms, ", ")
 }
 
 // filterClause builds the condition of one filter, its placeholders numbered from n.

@@ -56,6 +56,9 @@ type Config struct {
 	// ".example.com" for it and its subdomains, "*" for any; a port is ignored. Any other Host
 	// gets a 400, so that no link points where the client did not ask. nil: any.
 	AllowedHosts []string
+	// CORSOrigins are the origins ("https://app.example.com", "*" for any) whose browser front
+	// ends may call the API; their preflights need no token. nil: none.
+	CORSOrigins []string
 }
 
 // cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
@@ -80,6 +83,7 @@ type Handler struct {
 	mux       *http.ServeMux
 	publicURL string
 	hosts     []string
+	origins   []string
 
 	tokens    *ttlLRU[[32]byte, tokenEntry]
 	badTokens *ttlLRU[[32]byte, tokenEntry]
@@ -102,7 +106,8 @@ type Handler struct {
 //	GET|PUT|PATCH|DELETE /api/{tenant}/{module}/{resource}/{id}/
 //	OPTIONS on any of the above                         DRF-style metadata
 //
-// Every tenant request needs "Authorization: Bearer TOKEN" with a token of that tenant.
+// Every tenant request needs "Authorization: Bearer TOKEN" (or DRF's "Token TOKEN") with a
+// token of that tenant.
 func New(cfg Config) *Handler {
 	a := &Handler{p: cfg.Plane, db: cfg.DB, log: cfg.Logger, maxBody: cfg.MaxBody, readyWait: cfg.ReadyWait}
 	if a.log == nil {
@@ -116,6 +121,7 @@ func New(cfg Config) *Handler {
 	}
 	a.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	a.hosts = cfg.AllowedHosts
+	a.origins = cfg.CORSOrigins
 	sz := cfg.Caches.withDefaults()
 	a.tables = newTableCache(sz.Tables)
 	a.tenants = newTTLLRU[string, *tenantState]("tenants", sz.Tenants)
@@ -143,9 +149,12 @@ func (a *Handler) ForgetTokens() {
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	if !hostAllowed(a.hosts, r.Host) {
+	switch {
+	case !hostAllowed(a.hosts, r.Host):
 		writeDetail(sw, http.StatusBadRequest, "Invalid Host header.")
-	} else {
+	case a.cors(sw, r):
+		// a preflight, answered
+	default:
 		a.mux.ServeHTTP(sw, r)
 	}
 	ctx := r.Context()
@@ -300,17 +309,22 @@ type tokenEntry struct {
 	tenant, name string
 }
 
-// authenticate reads the bearer token and finds its tenant and name; on failure it has written
-// the 401.
+// authenticate reads the token, "Bearer TOKEN" or DRF's "Token TOKEN", and finds its tenant and
+// name; on failure it has written the 401, challenging with the scheme the client used.
 func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, secret, _ := strings.Cut(strings.TrimSpace(h), " ")
+	drfToken := strings.EqualFold(scheme, "Token")
 	fail := func(msg string) (tokenEntry, bool) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+		if drfToken {
+			w.Header().Set("WWW-Authenticate", "Token")
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+		}
 		writeDetail(w, http.StatusUnauthorized, msg)
 		return tokenEntry{}, false
 	}
-	h := r.Header.Get("Authorization")
-	scheme, secret, _ := strings.Cut(strings.TrimSpace(h), " ")
-	if h == "" || !strings.EqualFold(scheme, "Bearer") {
+	if h == "" || !drfToken && !strings.EqualFold(scheme, "Bearer") {
 		return fail("Authentication credentials were not provided.")
 	}
 	secret = strings.TrimSpace(secret)

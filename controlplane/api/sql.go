@@ -253,8 +253,8 @@ func (t *tableSQL) appendRow(buf []byte, rows pgx.Rows, skip int) []byte {
 var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 const (
-	timeLayout   = "2006-01-02T15:04:05.999999Z07:00"
-	naiveLayout  = "2006-01-02T15:04:05.999999"
+	timeLayout   = "2006-01-02T15:04:05.000000Z07:00"
+	naiveLayout  = "2006-01-02T15:04:05.000000"
 	dateLayout   = "2006-01-02"
 	textFormat   = pgtype.TextFormatCode
 	binaryFormat = pgtype.BinaryFormatCode
@@ -336,7 +336,7 @@ func appendValue(buf []byte, kind modules.Kind, fd *pgconn.FieldDescription, raw
 	return appendTextValue(buf, kind, raw)
 }
 
-// appendTimestamp formats t (UTC) in RFC 3339 with up to microseconds, as DRF does; zone adds
+// appendTimestamp formats t (UTC) in RFC 3339 with microseconds, as DRF does; zone adds
 // the "Z". It is time.AppendFormat without the layout parsing.
 func appendTimestamp(buf []byte, t time.Time, zone bool) []byte {
 	y, mo, d := t.Date()
@@ -351,19 +351,16 @@ func appendTimestamp(buf []byte, t time.Time, zone bool) []byte {
 	buf = append(buf, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
 		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
 		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
-	if us := t.Nanosecond() / 1000; us != 0 {
-		var frac [7]byte
-		frac[0] = '.'
-		for i := 6; i >= 1; i-- {
-			frac[i] = byte('0' + us%10)
-			us /= 10
-		}
-		n := 7
-		for frac[n-1] == '0' {
-			n--
-		}
-		buf = append(buf, frac[:n]...)
+	// Always six digits, as DRF prints a datetime with microseconds: a fixed width, so that
+	// clients may compare them as strings.
+	us := t.Nanosecond() / 1000
+	var frac [7]byte
+	frac[0] = '.'
+	for i := 6; i >= 1; i-- {
+		frac[i] = byte('0' + us%10)
+		us /= 10
 	}
+	buf = append(buf, frac[:]...)
 	if zone {
 		buf = append(buf, 'Z')
 	}

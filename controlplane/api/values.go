@@ -75,6 +75,7 @@ func (in input) pyType() string {
 const (
 	msgRequired     = "This field is required."
 	msgNull         = "This field may not be null."
+	msgBlank        = "This field may not be blank."
 	msgInvalidInt   = "A valid integer is required."
 	msgInvalidNum   = "A valid number is required."
 	msgInvalidStr   = "Not a valid string."

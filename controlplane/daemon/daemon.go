@@ -79,7 +79,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 			return err
 		}
 		h := api.New(api.Config{Plane: p, DB: db, Logger: log, Caches: cfg.Server.Caches,
-			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts})
+			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts, CORSOrigins: cfg.Server.CORSOrigins})
 		m.reg.MustRegister(newCacheCollector(h.CacheStats))
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
 		services = append(services, NewServer(cfg.Server, log, h, m.handler(), loop.health(p)))

@@ -21,6 +21,7 @@ type ServerConfig struct {
 	Caches       api.CacheSizes
 	PublicURL    string   // see api.Config
 	AllowedHosts []string // see api.Config
+	CORSOrigins  []string // see api.Config
 	// MaxConns caps open connections; past it new ones wait to be accepted. 0, or more than
 	// the process may open: three quarters of its file limit.
 	MaxConns int
