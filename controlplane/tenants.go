@@ -258,6 +258,11 @@ func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
 func (p *Plane) GetTenant(ctx context.Context, slug ident.Slug) (*Tenant, error) {
 	t, err := p.scanTenant(p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug.String()))
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Someone asking for a deleted tenant at 3 a.m. wants to know it can come back.
+		var archived bool
+		if aerr := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.archives WHERE slug = $1)`, slug.String()).Scan(&archived); aerr == nil && archived {
+			return nil, fmt.Errorf("tenant %q %w: it was deleted and is archived; bring it back with erpctl tenant restore %s", slug, ErrNotFound, slug)
+		}
 		return nil, fmt.Errorf("tenant %q %w", slug, ErrNotFound)
 	}
 	if err != nil {

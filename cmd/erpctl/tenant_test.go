@@ -81,7 +81,8 @@ func TestTenantLifecycleTwoTenants(t *testing.T) {
 	if len(list) != 1 || list[0]["slug"] != "globex" {
 		t.Fatalf("list after delete: %v", list)
 	}
-	c.expect(2, `tenant "acme" not found`, "tenant", "show", "acme")
+	c.expect(2, `tenant "acme" not found: it was deleted and is archived; bring it back with erpctl tenant restore acme`, "tenant", "show", "acme")
+	c.expect(2, `tenant "nobody" not found`, "tenant", "show", "nobody")
 	c.expect(2, `not found`, "tenant", "delete", "acme", "--yes")
 
 	// The deleted tenant is an archive: listed, its slug reserved, restored with its row.
