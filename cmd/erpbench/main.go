@@ -13,7 +13,11 @@
 //
 // Environment:
 //
-//	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 for the big run)
+//	BENCH_TENANTS               tenants in the fleet (default 1000; 10000 or 100000 for the big runs)
+//	BENCH_FLEET                 how the fleet is made: erpctl (CreateTenant, the default up to 10,000
+//	                            tenants) or raw (the first tenant by CreateTenant, the rest copies of
+//	                            its DDL and catalog rows by raw SQL, about twice as fast; the default
+//	                            above 10,000)
 //	BENCH_ONLY                  scenarios to run besides the fleet, by name, comma-separated
 //	                            (e.g. "incremental pass,no-op reconcile"); default all
 //	BENCH_STOCK                 stock items of the tenant "tenant export and import" uses (default 1000000)
