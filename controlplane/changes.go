@@ -3,7 +3,10 @@ package controlplane
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/schema"
@@ -145,11 +148,31 @@ func (p *Plane) queryTenantRefs(ctx context.Context, only []ident.Slug) (*sql.Ro
 	return p.db.QueryContext(ctx, tenantRefColumns+` WHERE slug = ANY($1) ORDER BY slug`, slugs)
 }
 
+// fingerprintFleet fingerprints every tenant schema on a connection of its own, closed afterwards.
+// The backend that runs it caches the catalog entries of every tenant relation and keeps them as
+// long as it lives: 3.9 GB at 100,000 tenants. Left in the pool, each of its connections would in
+// time hold that much.
+func (p *Plane) fingerprintFleet(ctx context.Context) (map[string]string, error) {
+	conn, err := p.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint schemas: %w", err)
+	}
+	defer conn.Close()
+	fps, err := schema.Fingerprints(ctx, conn, ident.SchemaPrefix)
+	_ = conn.Raw(func(dc any) error {
+		if c, ok := dc.(*stdlib.Conn); ok {
+			_ = c.Conn().Close(context.WithoutCancel(ctx)) // the pool drops a closed connection
+		}
+		return driver.ErrBadConn // and database/sql does not reuse it
+	})
+	return fps, err
+}
+
 // fingerprintRefs fingerprints every tenant schema, or in an incremental pass only the schemas of
 // refs.
 func (p *Plane) fingerprintRefs(ctx context.Context, refs []*tenantRef, incremental bool) (map[string]string, error) {
 	if !incremental {
-		return schema.Fingerprints(ctx, p.db, ident.SchemaPrefix)
+		return p.fingerprintFleet(ctx)
 	}
 	if len(refs) == 0 {
 		return map[string]string{}, nil
