@@ -285,7 +285,7 @@ func (b *bench) openDatabase(ctx context.Context) (cleanup func(), err error) {
 		return cleanup, err
 	}
 	b.url = c.URL(pgcluster.DefaultDatabase)
-	b.adminURL = c.URL("postgres")
+	b.adminURL = c.AdminURL("postgres")
 	return cleanup, nil
 }
 

@@ -105,7 +105,7 @@ func run(m *testing.M) int {
 		cleanup()
 		return 1
 	}
-	adminURL = cluster.URL("postgres")
+	adminURL = cluster.AdminURL("postgres")
 	code := m.Run()
 	cleanup()
 	return code
