@@ -19,8 +19,12 @@ import (
 // The role is per database (roles are cluster-wide) and is recorded in erpctl.meta. The data
 // API's pool takes it on each new connection (SET ROLE), so a request pays nothing for it.
 //
-// Making the role needs CREATEROLE or a superuser. Without either, the data API runs as the
-// control plane's own role, as before, and the log says so once.
+// Making the role needs CREATEROLE or a superuser: the control plane's role, or Config.AdminURL
+// at Open, which makes it and grants it to the control plane's role. Without either, the data API
+// runs as the control plane's own role, as before, and the log says so once.
+
+// apiRoleExpr names the data API's role of the current database.
+const apiRoleExpr = `'erpctl_api_' || substr(md5(current_database()), 1, 12)`
 
 // apiRoleState is the Plane's view of the role.
 type apiRoleState struct {
@@ -61,38 +65,40 @@ func (p *Plane) APIRole(ctx context.Context) string {
 // existing tenant schema) when there is none.
 func (p *Plane) ensureAPIRole(ctx context.Context) (string, error) {
 	var name string
-	var exists bool
-	err := p.pool.QueryRow(ctx, `SELECT m.value, r.rolname IS NOT NULL FROM erpctl.meta m
-		LEFT JOIN pg_catalog.pg_roles r ON r.rolname = m.value WHERE m.key = 'api_role'`).Scan(&name, &exists)
+	var usable bool
+	// A role the control plane's role is no member of (a database an earlier erpctl made as the
+	// superuser, since handed to its own role) is granted again.
+	err := p.pool.QueryRow(ctx, `SELECT m.value, coalesce(pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'), false)
+		FROM erpctl.meta m LEFT JOIN pg_catalog.pg_roles r ON r.rolname = m.value WHERE m.key = 'api_role'`).Scan(&name, &usable)
 	switch {
-	case err == nil && exists:
+	case err == nil && usable:
 		return name, nil
 	case err != nil && !errors.Is(err, pgx.ErrNoRows):
 		return "", fmt.Errorf("read the data API's role: %w", err)
 	}
-	var may bool
-	if err := p.pool.QueryRow(ctx, `SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&may); err != nil {
+	var may, have, member bool
+	if err := p.pool.QueryRow(ctx, `SELECT (SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user),
+		r.oid IS NOT NULL, coalesce(pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'), false)
+		FROM (SELECT `+apiRoleExpr+` AS name) n LEFT JOIN pg_catalog.pg_roles r ON r.rolname = n.name`).Scan(&may, &have, &member); err != nil {
 		return "", fmt.Errorf("read the control plane's role: %w", err)
 	}
-	if !may {
-		return "", errors.New("the control plane's role has neither CREATEROLE nor superuser")
+	if !member && !may {
+		return "", errors.New("the control plane's role has neither CREATEROLE nor superuser, and no superuser made the role for it")
 	}
 	err = p.inTx(ctx, func(tx *schema.Tx) error {
 		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT 'erpctl_api_' || substr(md5(current_database()), 1, 12)`).Scan(&name); err != nil {
-			return err
-		}
-		var have bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1)`, name).Scan(&have); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT `+apiRoleExpr).Scan(&name); err != nil {
 			return err
 		}
 		stmts := []string{}
 		if !have {
 			stmts = append(stmts, "CREATE ROLE "+ident.Quote(name)+" NOLOGIN NOINHERIT")
 		}
-		stmts = append(stmts, "GRANT "+ident.Quote(name)+" TO CURRENT_USER")
+		if !member {
+			stmts = append(stmts, "GRANT "+ident.Quote(name)+" TO CURRENT_USER")
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT schema_name FROM erpctl.tenants`)
 		if err != nil {
 			return err
@@ -133,8 +139,11 @@ func (p *Plane) grantAPI(ctx context.Context, tx *schema.Tx, schemaName string) 
 		return nil
 	}
 	var open bool
+	// Default privileges belong to the role that set them: those of another role (the superuser
+	// that ran an earlier erpctl) do not open what this one creates.
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_default_acl d
-		JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace WHERE n.nspname = $1)`, schemaName).Scan(&open); err != nil {
+		JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace WHERE n.nspname = $1
+		AND d.defaclrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))`, schemaName).Scan(&open); err != nil {
 		return fmt.Errorf("read the privileges of %s: %w", schemaName, err)
 	}
 	if open {

@@ -57,11 +57,20 @@ $fn$`
 // changeTriggers are the event triggers of change tracking, by event.
 var changeTriggers = map[string]string{"erpctl_schema_changed": "ddl_command_end", "erpctl_schema_dropped": "sql_drop"}
 
+// trackerRoleExpr names the role that owns the event trigger function, per database (roles are
+// cluster-wide). The function runs as its owner on every DDL statement of every role, superusers
+// included. Owned by a superuser, it would run as one whatever the control plane's role, which
+// owns erpctl.changed_schemas, hangs on that table (a trigger); owned by the control plane's role,
+// that role could rewrite it to run as whoever runs DDL next. Owned by a role that can do nothing
+// but record a change, it gives no one more than they have.
+const trackerRoleExpr = `'erpctl_track_' || substr(md5(current_database()), 1, 12)`
+
 // EnableChangeTracking installs the event triggers that record, for each DDL statement run on a
 // tenant schema by anyone but erpctl, the schema in erpctl.changed_schemas, and NOTIFY
-// NotifySchemas. Creating an event trigger needs a superuser; without one it installs nothing and
-// reports false (true when a superuser installed them before), and the daemon's interval pass
-// stays the only way drift made by hand is found.
+// NotifySchemas. Creating an event trigger needs a superuser: the control plane's role when it is
+// one, else Config.AdminURL at Open. Without either it installs nothing and reports false (true
+// when a superuser installed them before), and the daemon's interval pass stays the only way
+// drift made by hand is found.
 func (p *Plane) EnableChangeTracking(ctx context.Context) (bool, error) {
 	var super bool
 	var installed int
@@ -74,23 +83,47 @@ func (p *Plane) EnableChangeTracking(ctx context.Context) (bool, error) {
 		return installed == len(changeTriggers), nil
 	}
 	err := p.inTx(ctx, func(tx *schema.Tx) error {
-		stmts := []string{fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey), changeTrackingFunction}
-		for name, event := range changeTriggers {
-			var exists bool
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = $1)`, name).Scan(&exists); err != nil {
-				return err
-			}
-			if !exists {
-				stmts = append(stmts, fmt.Sprintf(`CREATE EVENT TRIGGER %s ON %s EXECUTE FUNCTION erpctl.note_schema_change()`,
-					ident.Quote(name), event))
-			}
+		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {
+			return err
 		}
-		return tx.ExecStatements(ctx, stmts...)
+		return installTracking(ctx, tx)
 	})
 	if err != nil {
 		return false, fmt.Errorf("install change tracking: %w", err)
 	}
 	return true, nil
+}
+
+// installTracking installs change tracking in tx, a superuser's, whose catalog lock it holds:
+// the tracker role and what it may touch, the function, owned by it, and the event triggers.
+func installTracking(ctx context.Context, tx *schema.Tx) error {
+	var tracker string
+	var have bool
+	if err := tx.QueryRowContext(ctx, `SELECT r, EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) FROM (SELECT `+
+		trackerRoleExpr+` AS r) t`).Scan(&tracker, &have); err != nil {
+		return fmt.Errorf("read the change tracker's role: %w", err)
+	}
+	r := ident.Quote(tracker)
+	var stmts []string
+	if !have {
+		stmts = append(stmts, "CREATE ROLE "+r+" NOLOGIN NOINHERIT")
+	}
+	stmts = append(stmts,
+		"GRANT USAGE ON SCHEMA erpctl TO "+r,
+		"GRANT SELECT, INSERT, UPDATE ON erpctl.changed_schemas TO "+r,
+		changeTrackingFunction,
+		"ALTER FUNCTION erpctl.note_schema_change() OWNER TO "+r)
+	for name, event := range changeTriggers {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = $1)`, name).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			stmts = append(stmts, fmt.Sprintf(`CREATE EVENT TRIGGER %s ON %s EXECUTE FUNCTION erpctl.note_schema_change()`,
+				ident.Quote(name), event))
+		}
+	}
+	return tx.ExecStatements(ctx, stmts...)
 }
 
 // ChangedTenants claims what an incremental pass must look at: the tenants whose schemas change

@@ -31,10 +31,14 @@ var (
 // Config says where the control plane's database and extra modules are.
 type Config struct {
 	DatabaseURL string
-	ModulesDir  string            // extra module HCL files; "" for the built-ins only
-	Registry    *modules.Registry // the modules, already loaded from ModulesDir; nil: Open loads them
-	Logger      *slog.Logger      // nil: discard
-	MaxConns    int32             // pool size; 0: 16
+	// AdminURL, when set, is a superuser's URL of the same database, used once at Open for what
+	// the DatabaseURL's role, which need not be one, may not do: make the data API's role and
+	// install change tracking. Open connects with it only while something of that is missing.
+	AdminURL   string
+	ModulesDir string            // extra module HCL files; "" for the built-ins only
+	Registry   *modules.Registry // the modules, already loaded from ModulesDir; nil: Open loads them
+	Logger     *slog.Logger      // nil: discard
+	MaxConns   int32             // pool size; 0: 16
 }
 
 // Plane is the control plane over one database.
@@ -99,6 +103,12 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if err := p.ensureCatalog(ctx); err != nil {
 		p.Close()
 		return nil, err
+	}
+	if cfg.AdminURL != "" {
+		if err := p.setUpPrivileged(ctx, cfg.AdminURL); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("set up as the superuser: %w", err)
+		}
 	}
 	// Now, outside any tenant's transaction: making the role grants every tenant schema.
 	p.APIRole(ctx)

@@ -67,6 +67,7 @@ type bench struct {
 	n          int    // BENCH_TENANTS
 	url        string // the bench database
 	adminURL   string // a maintenance database of the same server, for CREATE DATABASE
+	superURL   string // the bench database as the superuser, when url's role is none; else ""
 	tmp        string // scratch directory: modules dir, the erpctl binary, wrk scripts
 	cluster    *pgcluster.Throwaway
 	modulesDir string
@@ -162,7 +163,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
 		return 1
 	}
-	b.p, err = controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, ModulesDir: b.modulesDir})
+	b.p, err = controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, AdminURL: b.superURL, ModulesDir: b.modulesDir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
 		return 1
@@ -289,7 +290,8 @@ func (b *bench) openDatabase(ctx context.Context) (cleanup func(), err error) {
 		return cleanup, err
 	}
 	b.url = c.URL(pgcluster.DefaultDatabase)
-	b.adminURL = c.URL("postgres")
+	b.adminURL = c.AdminURL("postgres")
+	b.superURL = c.AdminURL(pgcluster.DefaultDatabase)
 	return cleanup, nil
 }
 

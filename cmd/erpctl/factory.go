@@ -19,6 +19,7 @@ import (
 // Environment variables erpctl reads.
 const (
 	envDatabaseURL = "ERPCTL_DATABASE_URL"
+	envAdminURL    = "ERPCTL_ADMIN_DATABASE_URL"
 	envModulesDir  = "ERPCTL_MODULES_DIR"
 	envHome        = "ERPCTL_HOME"
 	envNoColor     = "NO_COLOR"
@@ -84,15 +85,18 @@ func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*contr
 	if err != nil {
 		return nil, err
 	}
-	url := f.DatabaseURL
+	// The superuser's URL serves once, for what erpctl's own role may not do (see
+	// controlplane.Config.AdminURL): the embedded cluster's, or on another server what
+	// ERPCTL_ADMIN_DATABASE_URL gives.
+	url, admin := f.DatabaseURL, f.Getenv(envAdminURL)
 	if url == "" {
 		c := f.Cluster()
 		if err := c.Ensure(ctx); err != nil {
 			return nil, err
 		}
-		url = c.URL(pgcluster.DefaultDatabase)
+		url, admin = c.URL(pgcluster.DefaultDatabase), c.AdminURL(pgcluster.DefaultDatabase)
 	}
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, AdminURL: admin, ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
 	if err != nil {
 		return nil, describeOpenError(err)
 	}

@@ -24,6 +24,7 @@ type Env struct {
 	P          *controlplane.Plane
 	DB         *sql.DB // the same database through database/sql, for looking into it
 	URL        string
+	AdminURL   string // NewOwned's superuser URL of the database; "" for New, whose URL is a superuser's
 	ModulesDir string
 }
 
@@ -44,6 +45,28 @@ func New(t *testing.T) *Env {
 	}
 	t.Cleanup(func() { db.Close() })
 	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: url, ModulesDir: dir}
+}
+
+// NewOwned is New as users run erpctl on its embedded cluster: the control plane connects as a
+// role that owns the database and is no superuser, and a superuser's URL serves once at Open for
+// what that role may not do. URL is the role's; AdminURL and DB are the superuser's, for looking
+// into the database and changing it by hand.
+func NewOwned(t *testing.T) *Env {
+	t.Helper()
+	ctx := context.Background()
+	url, admin := pgtest.NewOwnedDB(t)
+	dir := t.TempDir()
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, AdminURL: admin, ModulesDir: dir})
+	if err != nil {
+		t.Fatalf("open control plane: %v", err)
+	}
+	t.Cleanup(p.Close)
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: url, AdminURL: admin, ModulesDir: dir}
 }
 
 // Create creates tenant slug with mods (none: every module).

@@ -9,6 +9,7 @@
 //	pg.datadir    where the data directory is (written by the first Ensure)
 //	pg.port       the TCP port the server listens on (127.0.0.1 only; no Unix socket)
 //	pg.password   the password of the database superuser "postgres" (mode 0600)
+//	pg.erpctl.password  the password of the role "erpctl" that erpctl connects as (mode 0600)
 //	pg.lock       flock'ed while a process initialises, starts or stops the server
 //
 // PostgreSQL refuses to run as root. When erpctl runs as root, initdb, pg_ctl and postgres run as the
@@ -44,8 +45,15 @@ import (
 // ErrNoPostgres is returned (wrapped) when no PostgreSQL server binaries can be found.
 var ErrNoPostgres = errors.New("PostgreSQL server binaries not found: install them with `apt-get install postgresql` (or your system's equivalent) or set ERPCTL_DATABASE_URL")
 
-// Superuser is the database superuser of the cluster; its password is in home/pg.password.
+// Superuser is the database superuser of the cluster; its password is in home/pg.password. erpctl
+// itself does not use it (see Role); it is there for maintenance.
 const Superuser = "postgres"
+
+// Role is the role erpctl connects as: it may log in and owns database DefaultDatabase, and it is
+// no superuser and may not create roles or databases, so that nothing it runs (module text
+// included) can reach the operating system (COPY ... TO PROGRAM, untrusted languages, ALTER
+// SYSTEM) or another role's data. Its password is in home/pg.erpctl.password.
+const Role = "erpctl"
 
 // DefaultDatabase is the database Ensure creates.
 const DefaultDatabase = "erpctl"
@@ -55,6 +63,7 @@ const (
 	dataDirFile      = "pg.datadir"
 	portFile         = "pg.port"
 	passwordFile     = "pg.password"
+	rolePassFile     = "pg.erpctl.password"
 	lockFileName     = "pg.lock"
 	logFileName      = "postgresql.log"
 	relocatedParent  = "/var/lib/erpctl/clusters"
@@ -90,6 +99,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	port     int
 	password string
+	rolePass string
 }
 
 // Status describes a cluster.
@@ -130,12 +140,23 @@ func OpenWithOptions(home string, opts Options) *Cluster {
 	return c
 }
 
-// URL returns a postgres:// DSN for database db on the cluster (TCP 127.0.0.1:port, user postgres and
-// its password). It is meaningful once Ensure has succeeded (in this or another process).
+// URL returns a postgres:// DSN for database db on the cluster as Role (TCP 127.0.0.1:port, user
+// erpctl and its password): what erpctl and `erpctl db url` use. It is meaningful once Ensure has
+// succeeded (in this or another process).
 func (c *Cluster) URL(db string) string {
+	return c.dsn(Role, c.readRolePassword(), db)
+}
+
+// AdminURL returns a postgres:// DSN for database db as the superuser, for maintenance and for
+// what only a superuser may do once (see controlplane.Config.AdminURL).
+func (c *Cluster) AdminURL(db string) string {
+	return c.dsn(Superuser, c.readPassword(), db)
+}
+
+func (c *Cluster) dsn(user, password, db string) string {
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.UserPassword(Superuser, c.readPassword()),
+		User:     url.UserPassword(user, password),
 		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.currentPort())),
 		Path:     "/" + db,
 		RawQuery: "sslmode=disable",
@@ -146,11 +167,12 @@ func (c *Cluster) URL(db string) string {
 // Ensure initialises (initdb, once) and starts the cluster if it is not running, and returns once it
 // accepts connections; if it is already running (this or another process started it) it just
 // returns. Concurrent callers, in this or other processes, serialise on a lock file in the home
-// directory and end up with one server. It creates database "erpctl" if missing.
+// directory and end up with one server. It creates role "erpctl" and database "erpctl", owned by
+// it, if missing, and hands a database of an earlier erpctl (owned by the superuser) to the role.
 func (c *Cluster) Ensure(ctx context.Context) error {
-	// Fast path: running, and the database exists.
+	// Fast path: running, and the role owns the database.
 	if pid, port, ok := c.readPidFile(); ok && processAlive(pid) {
-		if err := c.ping(ctx, port, DefaultDatabase); err == nil {
+		if err := c.pingOwner(ctx, port); err == nil {
 			c.setPort(port)
 			return nil
 		}
@@ -184,7 +206,7 @@ func (c *Cluster) ensure(ctx context.Context) error {
 			err := c.waitReady(ctx, port, pid)
 			if err == nil {
 				c.setPort(port)
-				return c.ensureDatabase(ctx, port, DefaultDatabase)
+				return c.provision(ctx, port)
 			}
 			if !errors.Is(err, errServerGone) {
 				return fmt.Errorf("server is running (pid %d) but does not accept connections on 127.0.0.1:%d: %w%s", pid, port, err, c.logTail(0))
@@ -217,7 +239,7 @@ func (c *Cluster) ensure(ctx context.Context) error {
 	if err := c.waitReady(ctx, port, pid); err != nil {
 		return fmt.Errorf("server started but does not accept connections on 127.0.0.1:%d: %w%s", port, err, c.logTail(0))
 	}
-	return c.ensureDatabase(ctx, port, DefaultDatabase)
+	return c.provision(ctx, port)
 }
 
 // removeStalePidFile removes a pid file that names a zombie (a crashed postmaster not reaped, as
@@ -400,14 +422,18 @@ func (c *Cluster) readPassword() string {
 }
 
 func (c *Cluster) connect(ctx context.Context, port int, db string) (*pgx.Conn, error) {
+	return c.connectAs(ctx, port, db, Superuser, c.readPassword())
+}
+
+func (c *Cluster) connectAs(ctx context.Context, port int, db, user, password string) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig("")
 	if err != nil {
 		return nil, err
 	}
 	cfg.Host = "127.0.0.1"
 	cfg.Port = uint16(port)
-	cfg.User = Superuser
-	cfg.Password = c.readPassword()
+	cfg.User = user
+	cfg.Password = password
 	cfg.Database = db
 	// Ignore what PG* variables may have set for other servers.
 	cfg.TLSConfig = nil
@@ -426,6 +452,33 @@ func (c *Cluster) ping(ctx context.Context, port int, db string) error {
 		return err
 	}
 	return conn.Close(ctx)
+}
+
+var errNotOwner = errors.New("the erpctl role does not own the erpctl database yet")
+
+// pingOwner checks that Role can connect to DefaultDatabase and owns it: then there is nothing to
+// provision.
+func (c *Cluster) pingOwner(ctx context.Context, port int) error {
+	pw := c.readRolePassword()
+	if pw == "" {
+		return errNotOwner
+	}
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	conn, err := c.connectAs(ctx, port, DefaultDatabase, Role, pw)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var owner bool
+	if err := conn.QueryRow(ctx, `SELECT datdba = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+		FROM pg_catalog.pg_database WHERE datname = current_database()`).Scan(&owner); err != nil {
+		return err
+	}
+	if !owner {
+		return errNotOwner
+	}
+	return nil
 }
 
 var errServerGone = errors.New("the server process exited")
@@ -453,29 +506,6 @@ func (c *Cluster) waitReady(ctx context.Context, port, pid int) error {
 			return err
 		}
 	}
-}
-
-func (c *Cluster) ensureDatabase(ctx context.Context, port int, db string) error {
-	conn, err := c.connect(ctx, port, "postgres")
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db).Scan(&exists); err != nil {
-		return fmt.Errorf("look for database %s: %w", db, err)
-	}
-	if exists {
-		return nil
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
-			return nil
-		}
-		return fmt.Errorf("create database %s: %w", db, err)
-	}
-	return nil
 }
 
 // command prepares one of the server binaries to run as the server user, in a session of its own

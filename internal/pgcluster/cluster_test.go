@@ -134,7 +134,7 @@ func TestLifecycle(t *testing.T) {
 	if _, ok := binariesIn(st.BinDir); !ok {
 		t.Errorf("BinDir = %q has no server binaries", st.BinDir)
 	}
-	if got := query(t, ctx, c.URL("erpctl"), "SELECT current_database() || ' ' || current_user"); got != "erpctl postgres" {
+	if got := query(t, ctx, c.URL("erpctl"), "SELECT current_database() || ' ' || current_user"); got != "erpctl erpctl" {
 		t.Errorf("database and user = %q", got)
 	}
 	if got := query(t, ctx, c.URL("postgres"), "SHOW fsync"); got != "off" {
@@ -158,7 +158,7 @@ func TestLifecycle(t *testing.T) {
 		if uid, _, _ := fileOwner(fi); uid == 0 {
 			t.Errorf("data directory is owned by root")
 		}
-		if got := query(t, ctx, c.URL("postgres"), "SELECT pg_catalog.current_setting('data_directory')"); got != c.DataDir {
+		if got := query(t, ctx, c.AdminURL("postgres"), "SELECT pg_catalog.current_setting('data_directory')"); got != c.DataDir {
 			t.Errorf("data_directory = %s", got)
 		}
 	}
@@ -300,7 +300,7 @@ func TestDurable(t *testing.T) {
 	if err := c.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := query(t, ctx, c.URL("postgres"), `SELECT concat_ws(' ', current_setting('fsync'), current_setting('full_page_writes'),
+	got := query(t, ctx, c.AdminURL("postgres"), `SELECT concat_ws(' ', current_setting('fsync'), current_setting('full_page_writes'),
 		current_setting('listen_addresses'), quote_literal(current_setting('unix_socket_directories')), current_setting('data_directory'))`)
 	if want := "on on 127.0.0.1 '' " + want; got != want {
 		t.Errorf("fsync, full_page_writes, listen_addresses, unix_socket_directories, data_directory = %s, want %s", got, want)

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -105,7 +106,7 @@ func run(m *testing.M) int {
 		cleanup()
 		return 1
 	}
-	adminURL = cluster.URL("postgres")
+	adminURL = cluster.AdminURL("postgres")
 	code := m.Run()
 	cleanup()
 	return code
@@ -140,6 +141,55 @@ func NewDB(t testing.TB) string {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return u
+}
+
+// NewOwnedDB is NewDB as the embedded cluster gives it to erpctl: a fresh database owned by a
+// role of its own that is no superuser and may not create roles or databases. It returns that
+// role's URL and a superuser's URL of the same database (for what only a superuser may do, and
+// for looking into it). The role is dropped when the test ends.
+func NewOwnedDB(t testing.TB) (url, superURL string) {
+	t.Helper()
+	if adminURL == "" {
+		t.Fatal("pgtest: no test server: call pgtest.Main from TestMain")
+	}
+	name := dbName(t.Name())
+	role := "o_" + name
+	secret := make([]byte, 12)
+	_, _ = rand.Read(secret)
+	password := hex.EncodeToString(secret)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, db := pgx.Identifier{role}.Sanitize(), pgx.Identifier{name}.Sanitize()
+	if err := adminExec(ctx, "CREATE ROLE "+r+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '"+password+"'"); err != nil {
+		t.Fatalf("pgtest: create role %s: %v", role, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := adminExec(ctx, "DROP ROLE IF EXISTS "+r); err != nil {
+			t.Errorf("pgtest: drop role %s: %v", role, err)
+		}
+	})
+	if err := adminExec(ctx, "CREATE DATABASE "+db+" OWNER "+r); err != nil {
+		t.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := adminExec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	superURL, err := pgcluster.WithDatabase(adminURL, name)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u, err := neturl.Parse(superURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = neturl.UserPassword(role, password)
+	return u.String(), superURL
 }
 
 func adminExec(ctx context.Context, sql string) error {
