@@ -18,10 +18,11 @@ import (
 
 // Environment variables erpctl reads.
 const (
-	envDatabaseURL = "ERPCTL_DATABASE_URL"
-	envModulesDir  = "ERPCTL_MODULES_DIR"
-	envHome        = "ERPCTL_HOME"
-	envNoColor     = "NO_COLOR"
+	envDatabaseURL       = "ERPCTL_DATABASE_URL"
+	envDirectDatabaseURL = "ERPCTL_DIRECT_DATABASE_URL"
+	envModulesDir        = "ERPCTL_MODULES_DIR"
+	envHome              = "ERPCTL_HOME"
+	envNoColor           = "NO_COLOR"
 )
 
 // Factory holds what every command shares: the IO streams, the global flags and the ways to
@@ -32,10 +33,11 @@ type Factory struct {
 	Getenv func(string) string
 
 	// Global flags, set once cobra has parsed them.
-	DatabaseURL string
-	ModulesDir  string
-	Output      string
-	NoColor     bool
+	DatabaseURL       string
+	DirectDatabaseURL string // set when DatabaseURL is a transaction pooler (PgBouncer)
+	ModulesDir        string
+	Output            string
+	NoColor           bool
 
 	format term.Format
 }
@@ -92,7 +94,7 @@ func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*contr
 		}
 		url = c.URL(pgcluster.DefaultDatabase)
 	}
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, DirectDatabaseURL: f.DirectDatabaseURL, ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
 	if err != nil {
 		return nil, describeOpenError(err)
 	}
