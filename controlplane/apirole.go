@@ -167,7 +167,10 @@ func (p *Plane) APIPool(ctx context.Context) (*pgxpool.Pool, error) {
 	if p.api.pool != nil {
 		return p.api.pool, nil
 	}
-	cfg := p.pool.Config().Copy()
+	// SET ROLE is session state: behind a transaction pooler it would stay on (or be missing from)
+	// whichever server connection a later transaction gets, so the role's pool is a direct one.
+	cfg := p.direct.Config().Copy()
+	cfg.MaxConns = p.pool.Config().MaxConns
 	setRole := "SET ROLE " + ident.Quote(role)
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, setRole)

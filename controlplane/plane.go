@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -31,6 +33,10 @@ var (
 // Config says where the control plane's database and extra modules are.
 type Config struct {
 	DatabaseURL string
+	// DirectDatabaseURL, when set, reaches the same database without a transaction pooler
+	// (PgBouncer in transaction mode) in between; DatabaseURL is then taken to be such a pooler:
+	// no named prepared statements are used on it, and session-bound work (LISTEN) uses this URL.
+	DirectDatabaseURL string
 	// AdminURL, when set, is a superuser's URL of the same database, used once at Open for what
 	// the DatabaseURL's role, which need not be one, may not do: make the data API's role and
 	// install change tracking. Open connects with it only while something of that is missing.
@@ -44,7 +50,8 @@ type Config struct {
 // Plane is the control plane over one database.
 type Plane struct {
 	pool       *pgxpool.Pool
-	db         *sql.DB // the same pool through database/sql, for Atlas
+	direct     *pgxpool.Pool // session-bound work; pool itself unless DirectDatabaseURL is set
+	db         *sql.DB       // the same pool through database/sql, for Atlas
 	planner    *schema.Planner
 	modulesDir string
 	log        *slog.Logger
@@ -77,6 +84,12 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
+	if cfg.DirectDatabaseURL != "" && !strings.Contains(cfg.DatabaseURL, "default_query_exec_mode") {
+		// A transaction pooler hands each transaction to any server connection, so a prepared
+		// statement made on one is missing (or already there) on the next. Exec mode still sends
+		// one statement per extended-protocol message, so multi-statement strings stay refused.
+		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
@@ -85,8 +98,22 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database %s:%d: %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, err)
 	}
+	direct := pool
+	if cfg.DirectDatabaseURL != "" {
+		dcfg, err := pgxpool.ParseConfig(cfg.DirectDatabaseURL)
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("parse direct database URL: %w", err)
+		}
+		dcfg.MaxConns = 2
+		if direct, err = pgxpool.NewWithConfig(ctx, dcfg); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connect to database directly: %w", err)
+		}
+	}
 	p := &Plane{
 		pool:       pool,
+		direct:     direct,
 		db:         stdlib.OpenDBFromPool(pool),
 		modulesDir: cfg.ModulesDir,
 		log:        cfg.Logger,
@@ -123,8 +150,15 @@ func (p *Plane) Close() {
 	}
 	p.api.mu.Unlock()
 	p.db.Close()
+	if p.direct != p.pool {
+		p.direct.Close()
+	}
 	p.pool.Close()
 }
+
+// SessionPool reaches the database without a transaction pooler, for session-bound work such
+// as LISTEN: the direct URL when one is set, else Pool.
+func (p *Plane) SessionPool() *pgxpool.Pool { return p.direct }
 
 // Pool is the connection pool, for the data API.
 func (p *Plane) Pool() *pgxpool.Pool { return p.pool }

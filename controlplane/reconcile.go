@@ -713,7 +713,7 @@ func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug,
 	if len(stmts) > 0 {
 		q += `, last_applied_at = now()`
 	}
-	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, managed); err != nil {
+	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, string(managed)); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
 	if len(stmts) == 0 {

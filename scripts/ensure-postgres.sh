@@ -14,8 +14,13 @@ have() {
   done
   command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1
 }
-have && exit 0
-echo "PostgreSQL server binaries not found: installing Debian's postgresql package" >&2
+have_pgbouncer() { command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]]; }
+pkgs=()
+have || pkgs+=(postgresql)
+# The tests also run the control plane through PgBouncer in transaction-pooling mode.
+have_pgbouncer || pkgs+=(pgbouncer)
+[[ ${#pkgs[@]} -eq 0 ]] && exit 0
+echo "installing Debian's packages: ${pkgs[*]}" >&2
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null 2>&1 || { echo "run as root or install sudo (or: apt-get install postgresql)" >&2; exit 1; }
@@ -23,5 +28,6 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq postgresql >/dev/null
+$sudo apt-get install -y -qq "${pkgs[@]}" >/dev/null
+have_pgbouncer || { echo "pgbouncer installed but not found on PATH or in /usr/sbin" >&2; exit 1; }
 have || { echo "postgresql installed but its server binaries were not found" >&2; exit 1; }

@@ -18,11 +18,12 @@ import (
 
 // Environment variables erpctl reads.
 const (
-	envDatabaseURL = "ERPCTL_DATABASE_URL"
-	envAdminURL    = "ERPCTL_ADMIN_DATABASE_URL"
-	envModulesDir  = "ERPCTL_MODULES_DIR"
-	envHome        = "ERPCTL_HOME"
-	envNoColor     = "NO_COLOR"
+	envDatabaseURL       = "ERPCTL_DATABASE_URL"
+	envDirectDatabaseURL = "ERPCTL_DIRECT_DATABASE_URL"
+	envAdminURL          = "ERPCTL_ADMIN_DATABASE_URL"
+	envModulesDir        = "ERPCTL_MODULES_DIR"
+	envHome              = "ERPCTL_HOME"
+	envNoColor           = "NO_COLOR"
 )
 
 // Factory holds what every command shares: the IO streams, the global flags and the ways to
@@ -33,10 +34,11 @@ type Factory struct {
 	Getenv func(string) string
 
 	// Global flags, set once cobra has parsed them.
-	DatabaseURL string
-	ModulesDir  string
-	Output      string
-	NoColor     bool
+	DatabaseURL       string
+	DirectDatabaseURL string // set when DatabaseURL is a transaction pooler (PgBouncer)
+	ModulesDir        string
+	Output            string
+	NoColor           bool
 
 	format term.Format
 }
@@ -96,7 +98,8 @@ func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*contr
 		}
 		url, admin = c.URL(pgcluster.DefaultDatabase), c.AdminURL(pgcluster.DefaultDatabase)
 	}
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, AdminURL: admin, ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
+	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, DirectDatabaseURL: f.DirectDatabaseURL, AdminURL: admin,
+		ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
 	if err != nil {
 		return nil, describeOpenError(err)
 	}

@@ -31,6 +31,7 @@ cluster under $ERPCTL_HOME (default ~/.local/share/erpctl); see erpctl db.`,
 
 	pf := root.PersistentFlags()
 	pf.StringVar(&f.DatabaseURL, "database-url", "", "PostgreSQL URL of the erpctl database (env "+envDatabaseURL+"; default: the embedded cluster)")
+	pf.StringVar(&f.DirectDatabaseURL, "direct-database-url", "", "PostgreSQL URL of the same database bypassing a transaction pooler; when set, --database-url is treated as PgBouncer in transaction mode (env "+envDirectDatabaseURL+")")
 	pf.StringVar(&f.ModulesDir, "modules-dir", "", "directory of extra module HCL files (env "+envModulesDir+")")
 	pf.StringVarP(&f.Output, "output", "o", string(term.FormatTable), "output format: table, json or yaml")
 	pf.BoolVar(&f.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
@@ -60,6 +61,9 @@ func (f *Factory) resolveGlobals(cmd *cobra.Command) error {
 	flags := cmd.Flags()
 	if !flags.Changed("database-url") {
 		f.DatabaseURL = f.Getenv(envDatabaseURL)
+	}
+	if !flags.Changed("direct-database-url") {
+		f.DirectDatabaseURL = f.Getenv(envDirectDatabaseURL)
 	}
 	if !flags.Changed("modules-dir") {
 		f.ModulesDir = f.Getenv(envModulesDir)

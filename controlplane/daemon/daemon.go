@@ -87,7 +87,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	if cfg.Debug.Listen != "" {
 		services = append(services, NewDebugServer(cfg.Debug, log))
 	}
-	services = append(services, NewListener(p.Pool(), lcfg, log), loop)
+	services = append(services, NewListener(p.SessionPool(), lcfg, log), loop)
 
 	var started []service
 	var err error
