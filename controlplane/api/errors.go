@@ -75,7 +75,7 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		if i := strings.Index(pgErr.Detail, `referenced from table "`); i >= 0 {
 			rest := pgErr.Detail[i+len(`referenced from table "`):]
 			if j := strings.IndexByte(rest, '"'); j >= 0 {
-				from = rest[:j]
+				from = shardless(rest[:j])
 			}
 		}
 		writeDetail(w, http.StatusConflict, "Cannot delete this "+singular(res.Table)+": "+from+" still refer to it.")
@@ -225,6 +225,17 @@ func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) ([]
 		}
 	}
 	return nil, ""
+}
+
+// shardless is a table name as the user knows it. On Citus a worker reports the shard it ran on,
+// "order_lines_102008": the shard id is appended after an underscore. Citus numbers shards from
+// 102008 up, so only a suffix of six or more digits is taken as one; "orders_2024" stays whole.
+func shardless(name string) string {
+	i := strings.LastIndexByte(name, '_')
+	if i <= 0 || len(name)-i-1 < 6 || !isDigits(name[i+1:]) {
+		return name
+	}
+	return name[:i]
 }
 
 func isDigits(s string) bool {
