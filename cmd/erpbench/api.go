@@ -45,6 +45,9 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		return rs
 	}
 
+	if err := b.loadSlugs(ctx); err != nil {
+		return nil, err
+	}
 	pg, pgErr := b.pgbench(ctx)
 	var out []result
 	if pgErr != nil {
@@ -90,7 +93,19 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if _, err := b.runWrk(ctx, wrk, "GET", endpoints[0].url, token, 2); err != nil {
 		return out, fmt.Errorf("wrk warm-up: %w", err)
 	}
+	// The Go floor, just before erpctl's GET one, under the same load.
+	floor, floorErr := b.floorRate(ctx, wrk, slug, id, token)
 	var rs []result
+	if floorErr != nil {
+		rs = append(rs, result{Name: "Go floor GET one: throughput", Tenants: len(b.slugs), Skipped: floorErr.Error()})
+	} else {
+		fr := result{Name: "Go floor GET one: throughput", Tenants: len(b.slugs), Unit: "req/s", Samples: 1, Median: ptr(floor)}
+		if pgErr == nil {
+			fr.setBaseline(*pg.Median, "pgbench -S -M prepared TPS on the same server", true)
+		}
+		fr.addNote("one route, one prepared primary-key select, encoding/json, same pool size; no auth, logging or tenant lookup")
+		rs = append(rs, fr)
+	}
 	for _, e := range endpoints {
 		b.logf("wrk: %s %s, %d threads, %d connections, %d s", e.method, e.url, loadThreads, loadConns, loadSeconds)
 		w, err := b.runWrk(ctx, wrk, e.method, e.url, token, loadSeconds)
@@ -111,6 +126,14 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 			tp.setPass(fmt.Sprintf("≥ %s req/s, no errors", formatThousands(int64(e.minRate))), w.rate() >= e.minRate && clean)
 		case pgErr == nil:
 			tp.setPass(fmt.Sprintf("≥ %.0f%% of pgbench -S TPS, no errors", e.minShare*100), w.rate() >= e.minShare*(*pg.Median) && clean)
+		}
+		if e.name == "GET one" && floorErr == nil {
+			share := w.rate() / floor
+			tp.Extra["share_of_go_floor"] = share
+			tp.addNote("%.0f%% of the Go floor (%.0f req/s) in the same run", share*100, floor)
+			if tp.Pass != nil {
+				tp.setPass(tp.Target+fmt.Sprintf(", ≥ %.0f%% of the Go floor", minFloorShare*100), *tp.Pass && share >= minFloorShare)
+			}
 		}
 		tp.addNote("wrk -t%d -c%d -d%ds, one run, %s, pool of %d connections; %d requests, %d non-2xx/3xx, %d socket errors",
 			loadThreads, loadConns, loadSeconds, how, b.p.Pool().Config().MaxConns, w.Requests, w.Non2xx, w.SocketErrors)
@@ -379,4 +402,32 @@ func findPgbench() (string, error) {
 		return "", errors.New("pgbench not found on PATH or in /usr/lib/postgresql/*/bin")
 	}
 	return best, nil
+}
+
+// minFloorShare is the share of the Go floor's GET one that erpctl's GET one must reach.
+const minFloorShare = 0.70
+
+// floorRate serves the Go floor and loads its GET one with wrk as erpctl's is loaded.
+func (b *bench) floorRate(ctx context.Context, wrk, slug string, id int64, token string) (float64, error) {
+	base, stop, err := b.serveFloor(ctx, slug)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	url := base + "/floor/" + strconv.FormatInt(id, 10) + "/"
+	if err := probe(ctx, url, token); err != nil {
+		return 0, err
+	}
+	if _, err := b.runWrk(ctx, wrk, "GET", url, token, 2); err != nil {
+		return 0, err
+	}
+	w, err := b.runWrk(ctx, wrk, "GET", url, token, loadSeconds)
+	if err != nil {
+		return 0, err
+	}
+	if w.Non2xx != 0 || w.SocketErrors != 0 {
+		return 0, fmt.Errorf("the Go floor answered %d non-2xx, %d socket errors", w.Non2xx, w.SocketErrors)
+	}
+	b.logf("Go floor GET one: %.0f req/s, p99 %.2f ms", w.rate(), w.P99/1000)
+	return w.rate(), nil
 }
