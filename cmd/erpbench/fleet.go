@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -43,53 +44,63 @@ func (b *bench) fleet(ctx context.Context) ([]result, error) {
 			"raw SQL, %d connections: CreateTenant made the first tenant, the rest are copies of its DDL and catalog rows (%d tenants in %.1f s, one run)",
 			fleetWorkers, n, elapsed.Seconds()))
 	}
-	slugs := make(chan string)
+	start := time.Now()
+	err = inWorkers(ctx, 1, n, 1, max(1, n/10), func(i, _ int) error {
+		_, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: benchSlug(i)})
+		return err
+	}, func(done int) {
+		b.logf("created %d/%d tenants (%.0f/s)", done, n, float64(done)/time.Since(start).Seconds())
+	})
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	return b.fleetResult(ctx, n, elapsed, fmt.Sprintf("fleet creation, %d goroutines", fleetWorkers), fmt.Sprintf("CreateTenant in-process: %d tenants in %.1f s, one run", n, elapsed.Seconds()))
+}
+
+// benchSlug is the slug of the bench's i-th tenant.
+func benchSlug(i int) ident.Slug { return ident.MustParseSlug(fmt.Sprintf("bench-%06d", i)) }
+
+// inWorkers calls do(i, j) for the ranges [i, j) of at most per tenants that cover first..last,
+// on fleetWorkers goroutines. It hands out no more ranges after the first error, which it
+// returns, and calls report with the count done each time that count passes a multiple of every.
+func inWorkers(ctx context.Context, first, last, per, every int, do func(i, j int) error, report func(done int)) error {
+	next := make(chan int)
 	var (
 		done     atomic.Int64
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	step := max(1, n/10)
-	start := time.Now()
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr != nil
+	}
 	for range fleetWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for slug := range slugs {
-				if _, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug(slug)}); err != nil {
+			for i := range next {
+				j := min(i+per, last+1)
+				if err := do(i, j); err != nil {
 					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
+					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
 					continue
 				}
-				if d := done.Add(1); d%int64(step) == 0 {
-					b.logf("created %d/%d tenants (%.0f/s)", d, n, float64(d)/time.Since(start).Seconds())
+				if d := int(done.Add(int64(j - i))); d/every != (d-(j-i))/every {
+					report(d)
 				}
 			}
 		}()
 	}
-	for i := 1; i <= n && ctx.Err() == nil; i++ {
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
-		if stop {
-			break
-		}
-		slugs <- fmt.Sprintf("bench-%06d", i)
+	for i := first; i <= last && ctx.Err() == nil && !failed(); i += per {
+		next <- i
 	}
-	close(slugs)
+	close(next)
 	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return b.fleetResult(ctx, n, elapsed, fmt.Sprintf("fleet creation, %d goroutines", fleetWorkers), fmt.Sprintf("CreateTenant in-process: %d tenants in %.1f s, one run", n, elapsed.Seconds()))
+	return cmp.Or(firstErr, ctx.Err())
 }
 
 func (b *bench) fleetResult(ctx context.Context, n int, elapsed time.Duration, name, note string) ([]result, error) {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,7 +45,7 @@ func (b *bench) fleetMode() (string, error) {
 // the no-op scenario checks it again for every tenant.
 func (b *bench) rawFleet(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
-	template := ident.MustParseSlug(fmt.Sprintf("bench-%06d", 1))
+	template := benchSlug(1)
 	if _, err := b.p.CreateTenant(ctx, controlplane.CreateOptions{Slug: template}); err != nil {
 		return 0, err
 	}
@@ -81,7 +79,7 @@ func (b *bench) rawFleet(ctx context.Context, n int) (time.Duration, error) {
 	make1 := func(ctx context.Context, i, j int) error {
 		var slugs []ident.Slug
 		for k := i; k < j; k++ {
-			slugs = append(slugs, ident.MustParseSlug(fmt.Sprintf("bench-%06d", k)))
+			slugs = append(slugs, benchSlug(k))
 		}
 		return copyTenants(ctx, pool, template, slugs, role, stmts)
 	}
@@ -89,63 +87,24 @@ func (b *bench) rawFleet(ctx context.Context, n int) (time.Duration, error) {
 		if err := make1(ctx, 2, 3); err != nil {
 			return 0, err
 		}
-		pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Only: []ident.Slug{ident.MustParseSlug("bench-000002")}})
+		first := benchSlug(2)
+		pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Only: []ident.Slug{first}})
 		if err != nil {
 			return 0, err
 		}
-		if r := pass.Result("bench-000002"); len(pass.Results) != 1 || r.Action != controlplane.ActionUnchanged {
+		if r := pass.Result(first.String()); len(pass.Results) != 1 || r.Action != controlplane.ActionUnchanged {
 			return 0, fmt.Errorf("a tenant copied by raw SQL is not what CreateTenant makes: its first reconcile: %+v", r)
 		}
 	}
 
-	next := make(chan int)
-	var (
-		done     atomic.Int64
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	step := max(1, n/20)
-	for range fleetWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := min(i+rawPerTx, n+1)
-				if err := make1(ctx, i, j); err != nil {
-					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
-					mu.Unlock()
-					continue
-				}
-				if d := done.Add(int64(j-i)) + 2; d/int64(step) != (d-int64(j-i))/int64(step) {
-					b.logf("made %d/%d tenants by raw SQL (%.0f/s)", d, n, float64(d)/time.Since(start).Seconds())
-				}
-			}
-		}()
+	err = inWorkers(ctx, 3, n, rawPerTx, max(1, n/20), func(i, j int) error { return make1(ctx, i, j) }, func(done int) {
+		done += 2 // the template and the checked copy
+		b.logf("made %d/%d tenants by raw SQL (%.0f/s)", done, n, float64(done)/time.Since(start).Seconds())
+	})
+	if err != nil {
+		return 0, err
 	}
-	for i := 3; i <= n && ctx.Err() == nil; i += rawPerTx {
-		mu.Lock()
-		stop := firstErr != nil
-		mu.Unlock()
-		if stop {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return 0, firstErr
-	}
-	return time.Since(start), ctx.Err()
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	return time.Since(start), nil
 }
 
 // copyTenants makes each of slugs as a copy of template, in one transaction and one round trip:
