@@ -410,15 +410,18 @@ func (c *Cluster) recordedPort() int {
 	return port
 }
 
-func (c *Cluster) readPassword() string {
+func (c *Cluster) readPassword() string { return c.readSecret(&c.password, passwordFile) }
+
+// readSecret returns *cached, reading it first from file in the home when it is still empty.
+func (c *Cluster) readSecret(cached *string, file string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.password == "" {
-		if b, err := os.ReadFile(filepath.Join(c.Home, passwordFile)); err == nil {
-			c.password = strings.TrimSpace(string(b))
+	if *cached == "" {
+		if b, err := os.ReadFile(filepath.Join(c.Home, file)); err == nil {
+			*cached = strings.TrimSpace(string(b))
 		}
 	}
-	return c.password
+	return *cached
 }
 
 func (c *Cluster) connect(ctx context.Context, port int, db string) (*pgx.Conn, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -151,13 +150,4 @@ func (c *Cluster) takeOver(ctx context.Context, port int) error {
 	})
 }
 
-func (c *Cluster) readRolePassword() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.rolePass == "" {
-		if b, err := os.ReadFile(filepath.Join(c.Home, rolePassFile)); err == nil {
-			c.rolePass = strings.TrimSpace(string(b))
-		}
-	}
-	return c.rolePass
-}
+func (c *Cluster) readRolePassword() string { return c.readSecret(&c.rolePass, rolePassFile) }
