@@ -3,6 +3,7 @@
 package cptest
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"os"
@@ -31,20 +32,8 @@ type Env struct {
 // New opens a control plane on a fresh database; everything is closed and dropped when the test ends.
 func New(t *testing.T) *Env {
 	t.Helper()
-	ctx := context.Background()
 	url := pgtest.NewDB(t)
-	dir := t.TempDir()
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, ModulesDir: dir})
-	if err != nil {
-		t.Fatalf("open control plane: %v", err)
-	}
-	t.Cleanup(p.Close)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: url, ModulesDir: dir}
+	return open(t, url, "")
 }
 
 // NewOwned is New as users run erpctl on its embedded cluster: the control plane connects as a
@@ -53,15 +42,22 @@ func New(t *testing.T) *Env {
 // into the database and changing it by hand.
 func NewOwned(t *testing.T) *Env {
 	t.Helper()
-	ctx := context.Background()
 	url, admin := pgtest.NewOwnedDB(t)
+	return open(t, url, admin)
+}
+
+// open opens the control plane on url, with admin (when set) as its superuser URL, and a
+// database/sql pool for the test's own queries: the superuser's when there is one.
+func open(t *testing.T, url, admin string) *Env {
+	t.Helper()
+	ctx := context.Background()
 	dir := t.TempDir()
 	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, AdminURL: admin, ModulesDir: dir})
 	if err != nil {
 		t.Fatalf("open control plane: %v", err)
 	}
 	t.Cleanup(p.Close)
-	db, err := sql.Open("pgx", admin)
+	db, err := sql.Open("pgx", cmp.Or(admin, url))
 	if err != nil {
 		t.Fatal(err)
 	}
