@@ -1,12 +1,14 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpctl/erpctl/internal/ident"
@@ -16,8 +18,8 @@ import (
 // The data API runs its statements as a role of its own, which may only read and write the rows
 // of tenant schemas: it owns nothing, so it can run no DDL; it has no privilege on the erpctl
 // catalog, so it cannot read tokens; and it is no superuser, so it cannot run server programs.
-// The role is per database (roles are cluster-wide) and is recorded in erpctl.meta. The data
-// API's pool takes it on each new connection (SET ROLE), so a request pays nothing for it.
+// The role is per database (roles are cluster-wide) and is recorded in erpctl.meta. See APIDB for how
+// the data API takes it.
 //
 // Making the role needs CREATEROLE or a superuser: the control plane's role, or Config.AdminURL
 // at Open, which makes it and grants it to the control plane's role. Without either, the data API
@@ -155,22 +157,33 @@ func (p *Plane) grantAPI(ctx context.Context, tx *schema.Tx, schemaName string) 
 	return nil
 }
 
-// APIPool is the pool the data API runs its statements on: connections that have taken the
-// data API's role, or the control plane's own pool when there is no such role. Close closes it.
-func (p *Plane) APIPool(ctx context.Context) (*pgxpool.Pool, error) {
+// Statements runs statements one at a time, each on its own: what the data API needs of the
+// database (a *pgxpool.Pool has these methods).
+type Statements interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// APIDB is what the data API runs its statements on: as the data API's role, or as the control
+// plane's own when there is no such role. Directly, that is a pool whose connections took the
+// role once (SET ROLE), so that a statement pays nothing for it. Behind a transaction pooler, SET
+// ROLE would stay on whichever server connection a later transaction of anyone gets, so each
+// statement takes the role for its own transaction instead.
+func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	role := p.APIRole(ctx)
 	if role == "" {
 		return p.pool, nil
+	}
+	if p.direct != p.pool {
+		return localRole{pool: p.pool, role: role}, nil
 	}
 	p.api.mu.Lock()
 	defer p.api.mu.Unlock()
 	if p.api.pool != nil {
 		return p.api.pool, nil
 	}
-	// SET ROLE is session state: behind a transaction pooler it would stay on (or be missing from)
-	// whichever server connection a later transaction gets, so the role's pool is a direct one.
-	cfg := p.direct.Config().Copy()
-	cfg.MaxConns = p.pool.Config().MaxConns
+	cfg := p.pool.Config().Copy()
 	setRole := "SET ROLE " + ident.Quote(role)
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, setRole)
@@ -182,4 +195,133 @@ func (p *Plane) APIPool(ctx context.Context) (*pgxpool.Pool, error) {
 	}
 	p.api.pool = pool
 	return pool, nil
+}
+
+// localRole runs each statement in a transaction of its own that takes role with
+// set_config(..., true), which ends with it: the server connection goes back to the pooler as
+// the control plane's role. The set_config and the statement go as one batch, which the server
+// runs as one implicit transaction: one round trip, as without a pooler. Arguments are sent as
+// text for the server to type, as pgx's exec mode does; a leading pgx.QueryResultFormats is
+// honoured.
+type localRole struct {
+	pool *pgxpool.Pool
+	role string
+}
+
+const takeRole = `SELECT pg_catalog.set_config('role', $1, true)`
+
+// send sends the role and the statement, and reads the role's result.
+func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
+	var formats pgx.QueryResultFormats
+	if len(args) > 0 {
+		if f, ok := args[0].(pgx.QueryResultFormats); ok {
+			formats, args = f, args[1:]
+		}
+	}
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var eqb pgx.ExtendedQueryBuilder
+	if err := eqb.Build(conn.Conn().TypeMap(), nil, args); err != nil {
+		conn.Release()
+		return nil, nil, err
+	}
+	b := &pgconn.Batch{}
+	b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+	b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, formats)
+	mrr := conn.Conn().PgConn().ExecBatch(ctx, b)
+	if !mrr.NextResult() {
+		err := mrr.Close()
+		conn.Release()
+		return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
+	}
+	if _, err := mrr.ResultReader().Close(); err != nil {
+		mrr.Close()
+		conn.Release()
+		return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
+	}
+	if !mrr.NextResult() {
+		err := mrr.Close()
+		conn.Release()
+		return nil, nil, cmp.Or(err, errors.New("no result"))
+	}
+	return conn, mrr, nil
+}
+
+func (d localRole) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	conn, mrr, err := d.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	return &batchRows{Rows: pgx.RowsFromResultReader(conn.Conn().TypeMap(), mrr.ResultReader()), mrr: mrr, conn: conn}, nil
+}
+
+func (d localRole) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := d.Query(ctx, sql, args...)
+	return oneRow{rows: rows, err: err}
+}
+
+func (d localRole) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	conn, mrr, err := d.send(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := mrr.ResultReader().Close()
+	cerr := mrr.Close()
+	conn.Release()
+	return tag, cmp.Or(err, cerr)
+}
+
+// batchRows are the statement's rows; closing them ends the batch and gives the connection back.
+type batchRows struct {
+	pgx.Rows
+	mrr  *pgconn.MultiResultReader
+	conn *pgxpool.Conn
+	err  error // the batch's own, at its end
+	done bool
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.done {
+		return
+	}
+	r.done = true
+	r.err = r.mrr.Close()
+	r.conn.Release()
+}
+
+func (r *batchRows) Err() error { return cmp.Or(r.Rows.Err(), r.err) }
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close() // as pgx's own rows do once read, so that the connection goes back at once
+	return false
+}
+
+// oneRow is pgx's QueryRow over Query: the first row, or pgx.ErrNoRows.
+type oneRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r oneRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }

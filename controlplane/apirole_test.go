@@ -13,16 +13,21 @@ import (
 
 // The data API's pool runs as a role that reads and writes tenant rows and can do nothing
 // else: no DDL, no catalog (tokens), no server programs. A tenant made after the role, and one
-// made before it, are both open to it.
+// made before it, are both open to it. Behind PgBouncer the role goes with each statement's
+// transaction, and holds the same.
 func TestAPIRoleIsLeastPrivilege(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
+	t.Run("direct", func(t *testing.T) { t.Parallel(); apiRoleIsLeastPrivilege(t, cptest.New(t)) })
+	t.Run("pgbouncer", func(t *testing.T) { t.Parallel(); apiRoleIsLeastPrivilege(t, cptest.NewPooled(t)) })
+}
+
+func apiRoleIsLeastPrivilege(t *testing.T, e *cptest.Env) {
 	e.Create("acme")
 	e.Create("globex")
 	if e.P.APIRole(e.Ctx) == "" {
-		t.Fatal("no data API role, though the tests run as a superuser")
+		t.Fatal("no data API role, though the tests have a superuser")
 	}
-	pool, err := e.P.APIPool(e.Ctx)
+	pool, err := e.P.APIDB(e.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

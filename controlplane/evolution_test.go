@@ -72,52 +72,53 @@ func rowsOf(e *cptest.Env, table string, cols ...string) []string {
 
 func TestDeclaredRenamesKeepEveryValue(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
-	e.WriteModule("crm", crmV1)
-	e.Create("acme")
-	e.Create("globex")
-	e.Exec(`INSERT INTO tenant_acme.contacts (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL), ('c@x', 'third')`)
-	before := rowsOf(e, "tenant_acme.contacts", "id", "email", "notes", "created_at")
+	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		e.WriteModule("crm", crmV1)
+		e.Create("acme")
+		e.Create("globex")
+		e.Exec(`INSERT INTO tenant_acme.contacts (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL), ('c@x', 'third')`)
+		before := rowsOf(e, "tenant_acme.contacts", "id", "email", "notes", "created_at")
 
-	e.WriteModule("crm", crmV2)
-	plan := reconcileAll(t, e, controlplane.ReconcileOptions{DryRun: true})
-	for _, s := range []string{"acme", "globex"} {
-		r := plan.Result(s)
-		sql := strings.Join(r.SQL, "\n")
-		if r.Action != controlplane.ActionPlanned || len(r.Destructive) != 0 ||
-			!strings.Contains(sql, `ALTER TABLE "contacts" RENAME TO "people"`) ||
-			!strings.Contains(sql, `RENAME COLUMN "notes" TO "remarks"`) ||
-			!strings.Contains(sql, `ALTER INDEX "contacts_email_idx" RENAME TO "people_email_idx"`) ||
-			strings.Contains(sql, "DROP") {
-			t.Fatalf("plan of %s: %+v", s, r)
+		e.WriteModule("crm", crmV2)
+		plan := reconcileAll(t, e, controlplane.ReconcileOptions{DryRun: true})
+		for _, s := range []string{"acme", "globex"} {
+			r := plan.Result(s)
+			sql := strings.Join(r.SQL, "\n")
+			if r.Action != controlplane.ActionPlanned || len(r.Destructive) != 0 ||
+				!strings.Contains(sql, `ALTER TABLE "contacts" RENAME TO "people"`) ||
+				!strings.Contains(sql, `RENAME COLUMN "notes" TO "remarks"`) ||
+				!strings.Contains(sql, `ALTER INDEX "contacts_email_idx" RENAME TO "people_email_idx"`) ||
+				strings.Contains(sql, "DROP") {
+				t.Fatalf("plan of %s: %+v", s, r)
+			}
 		}
-	}
-	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if pass.Counts[controlplane.ActionApplied] != 2 {
-		t.Fatalf("rename pass: %+v", pass.Results)
-	}
-	if got := rowsOf(e, "tenant_acme.people", "id", "email", "remarks", "created_at"); !slices.Equal(got, before) {
-		t.Fatalf("rows after the rename:\n%v\nbefore:\n%v", got, before)
-	}
-	if n := e.Count(`SELECT count(*) FROM tenant_globex.people`); n != 0 {
-		t.Fatalf("globex gained %d rows", n)
-	}
-	for _, s := range []string{"acme", "globex"} {
-		if tbls := e.Tables("tenant_" + s); slices.Contains(tbls, "contacts") {
-			t.Fatalf("%s still has contacts: %v", s, tbls)
+		pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+		if pass.Counts[controlplane.ActionApplied] != 2 {
+			t.Fatalf("rename pass: %+v", pass.Results)
 		}
-		e.DebugHealthy(s)
-	}
-	// The hints stay: a tenant made now gets the new names directly, and nothing is pending.
-	e.Create("initech")
-	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if pass.Counts[controlplane.ActionUnchanged] != 3 || len(inspected(pass)) != 0 {
-		t.Fatalf("pass after the rename: %+v", pass.Results)
-	}
-	r, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("initech"), controlplane.ReconcileOptions{DryRun: true})
-	if err != nil || len(r.SQL) != 0 {
-		t.Fatalf("initech plan with the hints in place: %+v %v", r, err)
-	}
+		if got := rowsOf(e, "tenant_acme.people", "id", "email", "remarks", "created_at"); !slices.Equal(got, before) {
+			t.Fatalf("rows after the rename:\n%v\nbefore:\n%v", got, before)
+		}
+		if n := e.Count(`SELECT count(*) FROM tenant_globex.people`); n != 0 {
+			t.Fatalf("globex gained %d rows", n)
+		}
+		for _, s := range []string{"acme", "globex"} {
+			if tbls := e.Tables("tenant_" + s); slices.Contains(tbls, "contacts") {
+				t.Fatalf("%s still has contacts: %v", s, tbls)
+			}
+			e.DebugHealthy(s)
+		}
+		// The hints stay: a tenant made now gets the new names directly, and nothing is pending.
+		e.Create("initech")
+		pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+		if pass.Counts[controlplane.ActionUnchanged] != 3 || len(inspected(pass)) != 0 {
+			t.Fatalf("pass after the rename: %+v", pass.Results)
+		}
+		r, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("initech"), controlplane.ReconcileOptions{DryRun: true})
+		if err != nil || len(r.SQL) != 0 {
+			t.Fatalf("initech plan with the hints in place: %+v %v", r, err)
+		}
+	})
 }
 
 func TestRenameOfAnObjectNoModuleDeclaresIsRefused(t *testing.T) {

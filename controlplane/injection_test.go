@@ -35,92 +35,95 @@ func injectionState(e *cptest.Env) string {
 
 // Module text that tries to end its statement and start another, through plan, tenant create
 // and reconcile: each is a clear error (or refused at load), no shell command runs, public and
-// the tenants stay as they were, and nothing is recorded as applied.
+// the tenants stay as they were, and nothing is recorded as applied. Behind PgBouncer too, where
+// statements go in pgx's exec mode.
 func TestModuleTextCannotEscapeItsStatement(t *testing.T) {
-	e := cptest.New(t)
-	e.Create("acme")
-	e.Create("initech")
-	e.Create("globex", "product") // does not follow every module: a bystander
-	e.Exec(`CREATE TABLE public.canary (x int)`)
-	e.Exec(`INSERT INTO public.canary VALUES (1)`)
-	// The server, not this process, would run the command: a path it can write to.
-	marker := fmt.Sprintf("/tmp/erpctl-injection-%d", time.Now().UnixNano())
-	t.Cleanup(func() { os.Remove(marker) })
+	t.Parallel()
+	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		e.Create("acme")
+		e.Create("initech")
+		e.Create("globex", "product") // does not follow every module: a bystander
+		e.Exec(`CREATE TABLE public.canary (x int)`)
+		e.Exec(`INSERT INTO public.canary VALUES (1)`)
+		// The server, not this process, would run the command: a path it can write to.
+		marker := fmt.Sprintf("/tmp/erpctl-injection-%d", time.Now().UnixNano())
+		t.Cleanup(func() { os.Remove(marker) })
 
-	table := func(inner string) string {
-		return "schema \"tenant\" {}\ntable \"evil\" {\n  schema = schema.tenant\n  column \"q\" {\n    type = integer\n    null = true\n  }\n" + inner + "}\n"
-	}
-	cases := []struct{ name, src string }{
-		{"index where", table("  index \"evil_q\" {\n    columns = [column.q]\n    where   = \"q > 0; COPY (SELECT 1) TO PROGRAM 'touch " + marker + "'\"\n  }\n")},
-		{"index where with comment", table("  index \"evil_q\" {\n    columns = [column.q]\n    where   = \"q > 0; COPY (SELECT 1) TO PROGRAM 'touch " + marker + "'; --\"\n  }\n")},
-		{"check expr", table("  check \"evil_q\" {\n    expr = \"q > 0)); DROP SCHEMA public CASCADE; --\"\n  }\n")},
-		{"check expr copy", table("  check \"evil_q\" {\n    expr = \"q > 0)); COPY (SELECT 1) TO PROGRAM 'touch " + marker + "'; --\"\n  }\n")},
-		{"column type", table("  column \"r\" {\n    type = sql(\"integer); DROP SCHEMA public CASCADE; --\")\n    null = true\n  }\n")},
-		{"column type plain", table("  column \"r\" {\n    type = sql(\"integer; DROP SCHEMA public CASCADE\")\n    null = true\n  }\n")},
-		{"default", table("  column \"r\" {\n    type    = integer\n    null    = true\n    default = sql(\"1; DROP SCHEMA public CASCADE; --\")\n  }\n")},
-	}
-	before := injectionState(e)
-	parent := t
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			e.T = t
-			defer func() { e.T = parent }()
-			if err := os.WriteFile(e.ModulesDir+"/evil.hcl", []byte(c.src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				os.Remove(e.ModulesDir + "/evil.hcl")
-				if err := e.P.ReloadModules(); err != nil {
+		table := func(inner string) string {
+			return "schema \"tenant\" {}\ntable \"evil\" {\n  schema = schema.tenant\n  column \"q\" {\n    type = integer\n    null = true\n  }\n" + inner + "}\n"
+		}
+		cases := []struct{ name, src string }{
+			{"index where", table("  index \"evil_q\" {\n    columns = [column.q]\n    where   = \"q > 0; COPY (SELECT 1) TO PROGRAM 'touch " + marker + "'\"\n  }\n")},
+			{"index where with comment", table("  index \"evil_q\" {\n    columns = [column.q]\n    where   = \"q > 0; COPY (SELECT 1) TO PROGRAM 'touch " + marker + "'; --\"\n  }\n")},
+			{"check expr", table("  check \"evil_q\" {\n    expr = \"q > 0)); DROP SCHEMA public CASCADE; --\"\n  }\n")},
+			{"check expr copy", table("  check \"evil_q\" {\n    expr = \"q > 0)); COPY (SELECT 1) TO PROGRAM 'touch " + marker + "'; --\"\n  }\n")},
+			{"column type", table("  column \"r\" {\n    type = sql(\"integer); DROP SCHEMA public CASCADE; --\")\n    null = true\n  }\n")},
+			{"column type plain", table("  column \"r\" {\n    type = sql(\"integer; DROP SCHEMA public CASCADE\")\n    null = true\n  }\n")},
+			{"default", table("  column \"r\" {\n    type    = integer\n    null    = true\n    default = sql(\"1; DROP SCHEMA public CASCADE; --\")\n  }\n")},
+		}
+		before := injectionState(e)
+		parent := t
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				e.T = t
+				defer func() { e.T = parent }()
+				if err := os.WriteFile(e.ModulesDir+"/evil.hcl", []byte(c.src), 0o644); err != nil {
 					t.Fatal(err)
 				}
-			}()
-			if err := e.P.ReloadModules(); err != nil {
-				t.Logf("refused at load: %v", err)
-				if !strings.Contains(err.Error(), "evil.hcl") {
-					t.Fatalf("load error does not name the file: %v", err)
+				defer func() {
+					os.Remove(e.ModulesDir + "/evil.hcl")
+					if err := e.P.ReloadModules(); err != nil {
+						t.Fatal(err)
+					}
+				}()
+				if err := e.P.ReloadModules(); err != nil {
+					t.Logf("refused at load: %v", err)
+					if !strings.Contains(err.Error(), "evil.hcl") {
+						t.Fatalf("load error does not name the file: %v", err)
+					}
+					return
 				}
-				return
-			}
-			plan, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{DryRun: true})
-			if err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			for _, slug := range []string{"acme", "initech"} {
-				if r := resultOf(plan, slug); r.Action != controlplane.ActionFailed || !refused(r.Error) {
-					t.Errorf("plan of %s: %s %q, want a failure refusing the statement", slug, r.Action, r.Error)
+				plan, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{DryRun: true})
+				if err != nil {
+					t.Fatalf("plan: %v", err)
 				}
-			}
-			if r := resultOf(plan, "globex"); r.Action != controlplane.ActionUnchanged {
-				t.Errorf("plan of globex: %+v", r)
-			}
-			if _, err := e.P.CreateTenant(e.Ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("newco")}); err == nil || !refused(err.Error()) {
-				t.Errorf("create: %v, want a refusal of the statement", err)
-			} else {
-				t.Logf("create: %v", err)
-			}
-			if _, err := e.P.CreateTenant(e.Ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("newco2"), Modules: []string{"evil"}}); err == nil {
-				t.Error("create with the module alone succeeded")
-			}
-			pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{IgnoreBackoff: true})
-			if err != nil {
-				t.Fatalf("reconcile: %v", err)
-			}
-			for _, slug := range []string{"acme", "initech"} {
-				if r := resultOf(pass, slug); r.Action != controlplane.ActionFailed || !refused(r.Error) {
-					t.Errorf("reconcile of %s: %s %q", slug, r.Action, r.Error)
+				for _, slug := range []string{"acme", "initech"} {
+					if r := resultOf(plan, slug); r.Action != controlplane.ActionFailed || !refused(r.Error) {
+						t.Errorf("plan of %s: %s %q, want a failure refusing the statement", slug, r.Action, r.Error)
+					}
 				}
-			}
-			if _, err := os.Stat(marker); err == nil {
-				t.Fatalf("module text ran a shell command: %s exists", marker)
-			}
-			// Failed tenants are marked so, but their schemas and last apply stay as they were.
-			e.Exec(`UPDATE erpctl.tenants SET status = 'Ready', last_error = NULL, failures = 0, next_attempt_at = NULL`)
-			e.Exec(`DELETE FROM erpctl.events WHERE outcome = 'failed'`)
-			if after := injectionState(e); after != before {
-				t.Fatalf("module text changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
-			}
-		})
-	}
+				if r := resultOf(plan, "globex"); r.Action != controlplane.ActionUnchanged {
+					t.Errorf("plan of globex: %+v", r)
+				}
+				if _, err := e.P.CreateTenant(e.Ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("newco")}); err == nil || !refused(err.Error()) {
+					t.Errorf("create: %v, want a refusal of the statement", err)
+				} else {
+					t.Logf("create: %v", err)
+				}
+				if _, err := e.P.CreateTenant(e.Ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("newco2"), Modules: []string{"evil"}}); err == nil {
+					t.Error("create with the module alone succeeded")
+				}
+				pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{IgnoreBackoff: true})
+				if err != nil {
+					t.Fatalf("reconcile: %v", err)
+				}
+				for _, slug := range []string{"acme", "initech"} {
+					if r := resultOf(pass, slug); r.Action != controlplane.ActionFailed || !refused(r.Error) {
+						t.Errorf("reconcile of %s: %s %q", slug, r.Action, r.Error)
+					}
+				}
+				if _, err := os.Stat(marker); err == nil {
+					t.Fatalf("module text ran a shell command: %s exists", marker)
+				}
+				// Failed tenants are marked so, but their schemas and last apply stay as they were.
+				e.Exec(`UPDATE erpctl.tenants SET status = 'Ready', last_error = NULL, failures = 0, next_attempt_at = NULL`)
+				e.Exec(`DELETE FROM erpctl.events WHERE outcome = 'failed'`)
+				if after := injectionState(e); after != before {
+					t.Fatalf("module text changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+				}
+			})
+		}
+	})
 }
 
 // resultOf is a pass's result for one tenant.

@@ -125,7 +125,7 @@ func TestControlPlaneAsItsOwnRole(t *testing.T) {
 	}
 
 	// Tokens and the data API, on the data API's role: each token reaches its own tenant only.
-	pool2, err := e.P.APIPool(e.Ctx)
+	pool2, err := e.P.APIDB(e.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -84,10 +83,11 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if cfg.MaxConns > 0 {
 		pcfg.MaxConns = cfg.MaxConns
 	}
-	if cfg.DirectDatabaseURL != "" && !strings.Contains(cfg.DatabaseURL, "default_query_exec_mode") {
+	if cfg.DirectDatabaseURL != "" && pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		// A transaction pooler hands each transaction to any server connection, so a prepared
-		// statement made on one is missing (or already there) on the next. Exec mode still sends
-		// one statement per extended-protocol message, so multi-statement strings stay refused.
+		// statement made on one is missing (or already there) on the next: pgx's default mode
+		// gives way to exec mode, unless the URL asks for another. Exec mode still sends one
+		// statement per extended-protocol message, so multi-statement strings stay refused.
 		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)

@@ -59,42 +59,43 @@ func TestNoOpPassSkipsEveryTenant(t *testing.T) {
 
 func TestDriftRepairTouchesOnlyTheDriftedTenant(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
-	e.Create("acme")
-	e.Create("globex")
-	e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('kept')`)
-	e.Exec(`DROP TABLE tenant_acme.stock_items`)
-	e.Exec(`DROP INDEX tenant_acme.products_name_idx`)
-	rep, err := e.P.DebugTables(e.Ctx, ident.MustParseSlug("acme"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Healthy {
-		t.Fatal("acme reported healthy after drops")
-	}
-	status := map[string]string{}
-	for _, ts := range rep.Tables {
-		status[ts.Table] = ts.Status
-	}
-	if status["stock_items"] != "missing" || status["products"] != "drifted" || status["categories"] != "ok" {
-		t.Fatalf("statuses: %v", status)
-	}
-	e.DebugHealthy("globex")
-	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
-		t.Fatalf("acme: %+v", r)
-	}
-	if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
-		t.Fatalf("globex: %+v", r)
-	}
-	e.DebugHealthy("acme")
-	if n := e.Count(`SELECT count(*) FROM tenant_globex.categories`); n != 1 {
-		t.Fatal("globex lost its row")
-	}
-	evs, err := e.P.TenantEvents(e.Ctx, ident.MustParseSlug("acme"), 5)
-	if err != nil || len(evs) < 2 || evs[0].Kind != "apply" || !strings.Contains(*evs[0].SQL, "stock_items") {
-		t.Fatalf("events: %+v %v", evs, err)
-	}
+	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		e.Create("acme")
+		e.Create("globex")
+		e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('kept')`)
+		e.Exec(`DROP TABLE tenant_acme.stock_items`)
+		e.Exec(`DROP INDEX tenant_acme.products_name_idx`)
+		rep, err := e.P.DebugTables(e.Ctx, ident.MustParseSlug("acme"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Healthy {
+			t.Fatal("acme reported healthy after drops")
+		}
+		status := map[string]string{}
+		for _, ts := range rep.Tables {
+			status[ts.Table] = ts.Status
+		}
+		if status["stock_items"] != "missing" || status["products"] != "drifted" || status["categories"] != "ok" {
+			t.Fatalf("statuses: %v", status)
+		}
+		e.DebugHealthy("globex")
+		pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+		if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
+			t.Fatalf("acme: %+v", r)
+		}
+		if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
+			t.Fatalf("globex: %+v", r)
+		}
+		e.DebugHealthy("acme")
+		if n := e.Count(`SELECT count(*) FROM tenant_globex.categories`); n != 1 {
+			t.Fatal("globex lost its row")
+		}
+		evs, err := e.P.TenantEvents(e.Ctx, ident.MustParseSlug("acme"), 5)
+		if err != nil || len(evs) < 2 || evs[0].Kind != "apply" || !strings.Contains(*evs[0].SQL, "stock_items") {
+			t.Fatalf("events: %+v %v", evs, err)
+		}
+	})
 }
 
 func TestSchemaDroppedByHandIsRecreated(t *testing.T) {
@@ -115,19 +116,19 @@ func TestSchemaDroppedByHandIsRecreated(t *testing.T) {
 
 func TestRolloutNewColumnAndModule(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
-	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
-		e.Create(s)
-	}
-	e.Create("hooli", "product")
-	e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
-	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+			e.Create(s)
+		}
+		e.Create("hooli", "product")
+		e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
+		src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
     type = text
     null = true
   }
   column "category_id" {`, 1)
-	e.WriteModule("product", src)
-	e.WriteModule("crm", `schema "tenant" {}
+		e.WriteModule("product", src)
+		e.WriteModule("crm", `schema "tenant" {}
 table "contacts" {
   schema = schema.tenant
   column "email" {
@@ -143,31 +144,32 @@ table "contacts" {
   }
 }
 `)
-	pass := reconcileAll(t, e, controlplane.ReconcileOptions{Workers: 2})
-	if pass.Counts[controlplane.ActionApplied] != 5 {
-		t.Fatalf("rollout: %+v", pass.Results)
-	}
-	for _, s := range []string{"acme", "globex", "initech", "umbrella", "hooli"} {
-		if !slices.Contains(e.Columns("tenant_"+s, "products"), "barcode") {
-			t.Fatalf("%s has no barcode column", s)
+		pass := reconcileAll(t, e, controlplane.ReconcileOptions{Workers: 2})
+		if pass.Counts[controlplane.ActionApplied] != 5 {
+			t.Fatalf("rollout: %+v", pass.Results)
 		}
-		e.DebugHealthy(s)
-	}
-	// Follow-all tenants get the new module; hooli chose product only.
-	if !slices.Contains(e.Tables("tenant_acme"), "contacts") || slices.Contains(e.Tables("tenant_hooli"), "contacts") {
-		t.Fatalf("crm reached the wrong tenants: acme %v hooli %v", e.Tables("tenant_acme"), e.Tables("tenant_hooli"))
-	}
-	if n := e.Count(`SELECT count(*) FROM tenant_acme.products`); n != 1 {
-		t.Fatal("acme lost its product")
-	}
-	// One inspection per group: the four tenants that follow all modules, and hooli.
-	if got := inspected(pass); len(got) != 2 {
-		t.Fatalf("rollout inspected %v, want one tenant of each of the two groups", got)
-	}
-	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if pass.Counts[controlplane.ActionUnchanged] != 5 || len(inspected(pass)) != 0 {
-		t.Fatalf("second pass not a no-op: %+v", pass.Results)
-	}
+		for _, s := range []string{"acme", "globex", "initech", "umbrella", "hooli"} {
+			if !slices.Contains(e.Columns("tenant_"+s, "products"), "barcode") {
+				t.Fatalf("%s has no barcode column", s)
+			}
+			e.DebugHealthy(s)
+		}
+		// Follow-all tenants get the new module; hooli chose product only.
+		if !slices.Contains(e.Tables("tenant_acme"), "contacts") || slices.Contains(e.Tables("tenant_hooli"), "contacts") {
+			t.Fatalf("crm reached the wrong tenants: acme %v hooli %v", e.Tables("tenant_acme"), e.Tables("tenant_hooli"))
+		}
+		if n := e.Count(`SELECT count(*) FROM tenant_acme.products`); n != 1 {
+			t.Fatal("acme lost its product")
+		}
+		// One inspection per group: the four tenants that follow all modules, and hooli.
+		if got := inspected(pass); len(got) != 2 {
+			t.Fatalf("rollout inspected %v, want one tenant of each of the two groups", got)
+		}
+		pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+		if pass.Counts[controlplane.ActionUnchanged] != 5 || len(inspected(pass)) != 0 {
+			t.Fatalf("second pass not a no-op: %+v", pass.Results)
+		}
+	})
 }
 
 func TestDestructiveChangeBlocksAndKeepsRows(t *testing.T) {

@@ -120,7 +120,7 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 		t.Fatalf("rows after archive and restore: %d acme products, %d globex categories", products, categories)
 	}
 	// The data API's role, made on the first open, reaches the old tenants' rows.
-	apiPool, err := p.APIPool(ctx)
+	apiPool, err := p.APIDB(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

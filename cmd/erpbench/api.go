@@ -200,7 +200,7 @@ func (b *bench) serveHandler() (base string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := b.p.APIPool(context.Background())
+	db, err := b.p.APIDB(context.Background())
 	if err != nil {
 		ln.Close()
 		return "", nil, err

@@ -91,6 +91,12 @@ func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*contr
 	// controlplane.Config.AdminURL): the embedded cluster's, or on another server what
 	// ERPCTL_ADMIN_DATABASE_URL gives.
 	url, admin := f.DatabaseURL, f.Getenv(envAdminURL)
+	// The other URLs are named when they are wrong; describeOpenError says "database URL".
+	for name, u := range map[string]string{"--direct-database-url": f.DirectDatabaseURL, envAdminURL: admin} {
+		if _, err := pgconn.ParseConfig(u); u != "" && err != nil {
+			return nil, badInput(fmt.Errorf("invalid %s: %s", name, rootCause(err)))
+		}
+	}
 	if url == "" {
 		c := f.Cluster()
 		if err := c.Ensure(ctx); err != nil {

@@ -28,6 +28,7 @@ type result struct {
 type cli struct {
 	t          *testing.T
 	url        string
+	direct     string // the database without the pooler in front of url, when there is one
 	modulesDir string
 	env        map[string]string
 	color      bool
@@ -122,7 +123,11 @@ func (c *cli) db() *pgx.Conn {
 	if c.conn != nil {
 		return c.conn
 	}
-	conn, err := pgx.Connect(context.Background(), c.url)
+	u := c.url
+	if c.direct != "" {
+		u = c.direct
+	}
+	conn, err := pgx.Connect(context.Background(), u)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -37,7 +37,12 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 	t.Helper()
-	e := cptest.New(t)
+	return newAPIEnvOn(t, cptest.New(t), o)
+}
+
+// newAPIEnvOn is newAPIEnv on e's control plane.
+func newAPIEnvOn(t *testing.T, e *cptest.Env, o api.Config) *apiEnv {
+	t.Helper()
 	e.Create("acme")
 	e.Create("globex")
 	a := &apiEnv{Env: e, tok: map[string]string{}, name: map[string]string{}}
@@ -58,7 +63,7 @@ func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 // role, so that every test of the API runs with its privileges only. ERPCTL_BENCH_OWN_POOL=1
 // puts it on the control plane's pool instead, to measure what the role costs.
 func newHandler(p *controlplane.Plane, cfg api.Config) *api.Handler {
-	db, err := p.APIPool(context.Background())
+	db, err := p.APIDB(context.Background())
 	if os.Getenv("ERPCTL_BENCH_OWN_POOL") != "" {
 		db = p.Pool()
 	}

@@ -10,18 +10,38 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/cptest"
 )
 
 // TestAPIIsolationStress runs both tenants' requests at once over a pool of 4 connections, so
 // that every connection serves both tenants in turn, and checks that no row ever crosses.
 // The tenants' ids overlap (each table has its own identity), so a request that reached the
-// wrong schema would find a row: the check is on what the rows say.
+// wrong schema would find a row: the check is on what the rows say. It runs on a direct
+// connection, and behind PgBouncer in transaction mode, where every transaction may land on a
+// server connection another client's transaction (the control plane's, or the other tenant's)
+// used last.
 func TestAPIIsolationStress(t *testing.T) {
 	t.Parallel()
-	a := newAPIEnv(t, api.Config{})
-	p4, err := controlplane.Open(a.Ctx, controlplane.Config{DatabaseURL: a.URL, MaxConns: 4})
+	t.Run("direct", func(t *testing.T) {
+		t.Parallel()
+		a := newAPIEnv(t, api.Config{})
+		stress(t, a, controlplane.Config{DatabaseURL: a.URL, MaxConns: 4})
+	})
+	t.Run("pgbouncer", func(t *testing.T) {
+		t.Parallel()
+		a := newAPIEnvOn(t, cptest.NewPooled(t), api.Config{})
+		stress(t, a, controlplane.Config{DatabaseURL: a.URL, DirectDatabaseURL: a.DirectURL, MaxConns: 4})
+		checkPoolerSessions(t, a)
+	})
+}
+
+func stress(t *testing.T, a *apiEnv, cfg controlplane.Config) {
+	p4, err := controlplane.Open(a.Ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +154,50 @@ func TestAPIIsolationStress(t *testing.T) {
 			OR (description IS NOT NULL AND description <> $3)`, tenant+"-%", tenant+"-bot", tenant); n != 0 {
 			t.Errorf("%s: %d rows of the other tenant", tenant, n)
 		}
+	}
+}
+
+// checkPoolerSessions checks, after a stress behind PgBouncer, that the server connections it
+// hands out carry nothing of the requests that ran on them: not the data API's role, not a
+// tenant's search_path. It holds as many transactions at once as PgBouncer has server
+// connections for the database, so that each of them is looked at.
+func checkPoolerSessions(t *testing.T, a *apiEnv) {
+	const serverConns = 8 // pgtest's default_pool_size
+	pool, err := pgxpool.New(a.Ctx, a.URL+"&default_query_exec_mode=exec&pool_max_conns="+fmt.Sprint(serverConns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	owner := a.Strings(`SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()`)[0]
+	type session struct{ user, role, searchPath, pid string }
+	seen := make(chan session, serverConns)
+	var wg sync.WaitGroup
+	for range serverConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var s session
+			err := pgx.BeginFunc(a.Ctx, pool, func(tx pgx.Tx) error {
+				return tx.QueryRow(a.Ctx, `SELECT current_user, current_setting('role'), current_setting('search_path'),
+					pg_backend_pid()::text FROM pg_sleep(0.3)`).Scan(&s.user, &s.role, &s.searchPath, &s.pid)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			seen <- s
+		}()
+	}
+	wg.Wait()
+	close(seen)
+	pids := map[string]bool{}
+	for s := range seen {
+		pids[s.pid] = true
+		if s.user != owner || s.role != "none" || s.searchPath != `"$user", public` {
+			t.Errorf("a server connection behind PgBouncer runs as %q (role %q) with search_path %q; want %q, none, the default",
+				s.user, s.role, s.searchPath, owner)
+		}
+	}
+	if len(pids) < 2 {
+		t.Errorf("PgBouncer served %d transactions at once on %d server connections", serverConns, len(pids))
 	}
 }

@@ -24,16 +24,16 @@ type Env struct {
 	Ctx        context.Context
 	P          *controlplane.Plane
 	DB         *sql.DB // the same database through database/sql, for looking into it
-	URL        string
-	AdminURL   string // NewOwned's superuser URL of the database; "" for New, whose URL is a superuser's
+	URL        string  // what the control plane connects to: through PgBouncer for NewPooled
+	DirectURL  string  // the database without a pooler in between
+	AdminURL   string  // NewOwned's and NewPooled's superuser URL of the database; "" for New, whose URL is a superuser's
 	ModulesDir string
 }
 
 // New opens a control plane on a fresh database; everything is closed and dropped when the test ends.
 func New(t *testing.T) *Env {
 	t.Helper()
-	url := pgtest.NewDB(t)
-	return open(t, url, "")
+	return open(t, controlplane.Config{DatabaseURL: pgtest.NewDB(t)})
 }
 
 // NewOwned is New as users run erpctl on its embedded cluster: the control plane connects as a
@@ -43,26 +43,36 @@ func New(t *testing.T) *Env {
 func NewOwned(t *testing.T) *Env {
 	t.Helper()
 	url, admin := pgtest.NewOwnedDB(t)
-	return open(t, url, admin)
+	return open(t, controlplane.Config{DatabaseURL: url, AdminURL: admin})
 }
 
-// open opens the control plane on url, with admin (when set) as its superuser URL, and a
-// database/sql pool for the test's own queries: the superuser's when there is one.
-func open(t *testing.T, url, admin string) *Env {
+// NewPooled is NewOwned behind PgBouncer in transaction mode (see pgtest.Pooled), set up as
+// docs/operations.md tells operators to: URL is the pooler's, and DirectURL the database's for
+// what needs a session of its own. It skips the test where PgBouncer is not installed, outside CI.
+func NewPooled(t *testing.T) *Env {
+	t.Helper()
+	url, admin := pgtest.NewOwnedDB(t)
+	return open(t, controlplane.Config{DatabaseURL: pgtest.Pooled(t, url), DirectDatabaseURL: url, AdminURL: admin})
+}
+
+// open opens the control plane with cfg and a modules dir of the test's own, and a database/sql
+// pool for the test's own queries: the superuser's when there is one, never through a pooler.
+func open(t *testing.T, cfg controlplane.Config) *Env {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, AdminURL: admin, ModulesDir: dir})
+	cfg.ModulesDir = t.TempDir()
+	p, err := controlplane.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open control plane: %v", err)
 	}
 	t.Cleanup(p.Close)
-	db, err := sql.Open("pgx", cmp.Or(admin, url))
+	direct := cmp.Or(cfg.DirectDatabaseURL, cfg.DatabaseURL)
+	db, err := sql.Open("pgx", cmp.Or(cfg.AdminURL, direct))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: url, AdminURL: admin, ModulesDir: dir}
+	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: cfg.DatabaseURL, DirectURL: direct, AdminURL: cfg.AdminURL, ModulesDir: cfg.ModulesDir}
 }
 
 // Create creates tenant slug with mods (none: every module).

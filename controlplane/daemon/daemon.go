@@ -74,7 +74,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		lcfg.OnSchema = loop.WakeFor
 	}
 	if cfg.Server.Listen != "" {
-		db, err := p.APIPool(ctx)
+		db, err := p.APIDB(ctx)
 		if err != nil {
 			return err
 		}

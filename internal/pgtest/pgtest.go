@@ -56,6 +56,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 		adminURL = admin
+		defer stopPgBouncer()
 		return m.Run()
 	}
 
@@ -68,6 +69,7 @@ func run(m *testing.M) int {
 	var once sync.Once
 	cleanup := func() {
 		once.Do(func() {
+			stopPgBouncer()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := cluster.Remove(ctx); err != nil {

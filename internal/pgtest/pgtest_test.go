@@ -99,3 +99,58 @@ func TestAdminURL(t *testing.T) {
 		t.Errorf("data_directory %s, fsync %s; want a temporary directory and fsync off", dir, fsync)
 	}
 }
+
+// Pooled's PgBouncer pools transactions: two clients, one after the other, get the same server
+// connection, and what one of them SETs for its session shows in the other's: the hazard the
+// tests behind it are there to catch.
+func TestPooled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	direct := pgtest.NewDB(t)
+	pooled := pgtest.Pooled(t, direct)
+	if pooled == direct || !strings.Contains(pooled, "/"+strings.TrimPrefix(mustParse(t, direct).Path, "/")) {
+		t.Fatalf("Pooled(%s) = %s", direct, pooled)
+	}
+	connect := func() *pgx.Conn {
+		cfg, err := pgx.ParseConfig(pooled)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(ctx) })
+		return conn
+	}
+	a, b := connect(), connect()
+	pid := func(c *pgx.Conn) (p int) {
+		if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if pa, pb := pid(a), pid(b); pa != pb {
+		t.Fatalf("two clients one after the other got server connections %d and %d, want one (transaction pooling)", pa, pb)
+	}
+	if _, err := a.Exec(ctx, "SET application_name = 'a-session'"); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	if err := b.QueryRow(ctx, "SELECT current_setting('application_name')").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if name != "a-session" {
+		t.Fatalf("b sees application_name %q on the server connection a set it on: not a transaction pooler?", name)
+	}
+}
+
+func mustParse(t *testing.T, u string) *url.URL {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
