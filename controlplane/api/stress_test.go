@@ -16,6 +16,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
 	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/internal/pgtest"
 )
 
 // TestAPIIsolationStress runs both tenants' requests at once over a pool of 4 connections, so
@@ -162,7 +163,7 @@ func stress(t *testing.T, a *apiEnv, cfg controlplane.Config) {
 // tenant's search_path. It holds as many transactions at once as PgBouncer has server
 // connections for the database, so that each of them is looked at.
 func checkPoolerSessions(t *testing.T, a *apiEnv) {
-	const serverConns = 8 // pgtest's default_pool_size
+	const serverConns = pgtest.PoolSize
 	pool, err := pgxpool.New(a.Ctx, a.URL+"&default_query_exec_mode=exec&pool_max_conns="+fmt.Sprint(serverConns))
 	if err != nil {
 		t.Fatal(err)

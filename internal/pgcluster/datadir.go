@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // runAs is the unprivileged user the server runs as when we are root.
@@ -307,15 +306,4 @@ func (c *Cluster) start(ctx context.Context, bins binaries) (int, error) {
 		}
 		return 0, fmt.Errorf("pg_ctl start: %w: %s%s", err, strings.TrimSpace(string(out)), tail)
 	}
-}
-
-// ServerProcAttr is how a database server process is started (PostgreSQL, or the PgBouncer of
-// tests): in a session of its own and, when we are root, as the user PostgreSQL runs as, since
-// both refuse to run as root.
-func ServerProcAttr() (*syscall.SysProcAttr, error) {
-	ru, err := serverUser()
-	if err != nil {
-		return nil, err
-	}
-	return sysProcAttr(ru), nil
 }
