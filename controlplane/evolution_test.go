@@ -72,7 +72,7 @@ func rowsOf(e *cptest.Env, table string, cols ...string) []string {
 
 func TestDeclaredRenamesKeepEveryValue(t *testing.T) {
 	t.Parallel()
-	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
 		e.WriteModule("crm", crmV1)
 		e.Create("acme")
 		e.Create("globex")

@@ -39,7 +39,7 @@ func injectionState(e *cptest.Env) string {
 // statements go in pgx's exec mode.
 func TestModuleTextCannotEscapeItsStatement(t *testing.T) {
 	t.Parallel()
-	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
 		e.Create("acme")
 		e.Create("initech")
 		e.Create("globex", "product") // does not follow every module: a bystander

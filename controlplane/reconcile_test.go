@@ -59,7 +59,7 @@ func TestNoOpPassSkipsEveryTenant(t *testing.T) {
 
 func TestDriftRepairTouchesOnlyTheDriftedTenant(t *testing.T) {
 	t.Parallel()
-	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
 		e.Create("acme")
 		e.Create("globex")
 		e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('kept')`)
@@ -116,7 +116,7 @@ func TestSchemaDroppedByHandIsRecreated(t *testing.T) {
 
 func TestRolloutNewColumnAndModule(t *testing.T) {
 	t.Parallel()
-	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
 		for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
 			e.Create(s)
 		}

@@ -66,7 +66,7 @@ func checkUntouched(e *cptest.Env, slugs []string) {
 
 func TestRolloutHaltsAtTheFailureLimit(t *testing.T) {
 	t.Parallel()
-	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
 		slugs := createFleet(e, 12)
 		// A change that fails in every tenant: the default is evaluated for the existing row.
 		e.WriteModule("crm", crmModule(`  column "score" {
@@ -154,7 +154,7 @@ func TestRolloutHaltsAtTheFailureLimit(t *testing.T) {
 
 func TestRolloutResumesWhereItHalted(t *testing.T) {
 	t.Parallel()
-	directAndPooled(t, func(t *testing.T, e *cptest.Env) {
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
 		slugs := createFleet(e, 6)
 		// The first two tenants' tables are locked: their ALTER waits past the lock timeout.
 		lock, err := e.DB.BeginTx(e.Ctx, nil)
@@ -197,11 +197,4 @@ func TestRolloutResumesWhereItHalted(t *testing.T) {
 			t.Fatalf("rollout %d is %s", id, state)
 		}
 	})
-}
-
-// directAndPooled runs test on a control plane connected directly, and on one behind PgBouncer
-// in transaction mode, where each transaction may get another server connection.
-func directAndPooled(t *testing.T, test func(t *testing.T, e *cptest.Env)) {
-	t.Run("direct", func(t *testing.T) { t.Parallel(); test(t, cptest.New(t)) })
-	t.Run("pgbouncer", func(t *testing.T) { t.Parallel(); test(t, cptest.NewPooled(t)) })
 }

@@ -152,7 +152,7 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 // the daemon unusable, the data API is served on a listener of its own (how says which).
 func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), err error) {
 	if b.daemonBroken != "" {
-		base, stop, err := b.serveHandler()
+		base, stop, err := serveHandler(b.p)
 		return base, "the data API on a listener of its own, not the in-process daemon: the erpctl daemon is not usable (" +
 			b.daemonBroken + ")", stop, err
 	}
@@ -194,18 +194,18 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), er
 	return "http://" + addr.String(), "API served by the in-process daemon (daemon.Run)", stop, nil
 }
 
-// serveHandler serves the data API on a listener of its own.
-func (b *bench) serveHandler() (base string, stop func(), err error) {
+// serveHandler serves the data API of p on a listener of its own.
+func serveHandler(p *controlplane.Plane) (base string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := b.p.APIDB(context.Background())
+	db, err := p.APIDB(context.Background())
 	if err != nil {
 		ln.Close()
 		return "", nil, err
 	}
-	h := api.New(api.Config{Plane: b.p, DB: db})
+	h := api.New(api.Config{Plane: p, DB: db})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil

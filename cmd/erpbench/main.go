@@ -185,6 +185,7 @@ func run() int {
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
 		{"data API", b.api},
+		{"data API behind PgBouncer", b.pooler},
 		{"module evolution", b.evolution},
 		{"tenant export and import", b.lifecycle},
 		{"soak", soakRun},

@@ -28,6 +28,7 @@ type Env struct {
 	DirectURL  string  // the database without a pooler in between
 	AdminURL   string  // NewOwned's and NewPooled's superuser URL of the database; "" for New, whose URL is a superuser's
 	ModulesDir string
+	Config     controlplane.Config // what P was opened with, for opening another plane like it
 }
 
 // New opens a control plane on a fresh database; everything is closed and dropped when the test ends.
@@ -55,6 +56,14 @@ func NewPooled(t *testing.T) *Env {
 	return open(t, controlplane.Config{DatabaseURL: pgtest.Pooled(t, url), DirectDatabaseURL: url, AdminURL: admin})
 }
 
+// DirectAndPooled runs test, in parallel subtests, on a control plane connected directly (New)
+// and on one behind PgBouncer in transaction mode (NewPooled), where each transaction may get
+// another server connection.
+func DirectAndPooled(t *testing.T, test func(t *testing.T, e *Env)) {
+	t.Run("direct", func(t *testing.T) { t.Parallel(); test(t, New(t)) })
+	t.Run("pgbouncer", func(t *testing.T) { t.Parallel(); test(t, NewPooled(t)) })
+}
+
 // open opens the control plane with cfg and a modules dir of the test's own, and a database/sql
 // pool for the test's own queries: the superuser's when there is one, never through a pooler.
 func open(t *testing.T, cfg controlplane.Config) *Env {
@@ -72,7 +81,8 @@ func open(t *testing.T, cfg controlplane.Config) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: cfg.DatabaseURL, DirectURL: direct, AdminURL: cfg.AdminURL, ModulesDir: cfg.ModulesDir}
+	return &Env{T: t, Ctx: ctx, P: p, DB: db, URL: cfg.DatabaseURL, DirectURL: direct, AdminURL: cfg.AdminURL,
+		ModulesDir: cfg.ModulesDir, Config: cfg}
 }
 
 // Create creates tenant slug with mods (none: every module).

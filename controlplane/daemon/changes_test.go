@@ -14,38 +14,39 @@ import (
 // the interval (an hour) plays no part; the pass that repairs it touches no other tenant.
 func TestDaemonRepairsDDLMadeByHandWithinTwoSeconds(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
-	e.Create("acme")
-	e.Create("globex")
-	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour, FullCheck: time.Hour, TrackChanges: true}})
-	if pass := d.waitPass(t); len(pass.Results) != 2 {
-		t.Fatalf("first pass: %+v", pass.Results)
-	}
-	e.Exec(`DROP TABLE tenant_acme.stock_items`)
-	start := time.Now()
-	deadline := time.After(2 * time.Second)
-	for {
-		var pass *controlplane.Pass
-		select {
-		case pass = <-d.passes:
-		case <-deadline:
-			t.Fatalf("stock_items not back within 2s: %v", e.Tables("tenant_acme"))
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		e.Create("acme")
+		e.Create("globex")
+		d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour, FullCheck: time.Hour, TrackChanges: true}})
+		if pass := d.waitPass(t); len(pass.Results) != 2 {
+			t.Fatalf("first pass: %+v", pass.Results)
 		}
-		if pass.Result("acme").Action != controlplane.ActionApplied {
-			continue
+		e.Exec(`DROP TABLE tenant_acme.stock_items`)
+		start := time.Now()
+		deadline := time.After(2 * time.Second)
+		for {
+			var pass *controlplane.Pass
+			select {
+			case pass = <-d.passes:
+			case <-deadline:
+				t.Fatalf("stock_items not back within 2s: %v", e.Tables("tenant_acme"))
+			}
+			if pass.Result("acme").Action != controlplane.ActionApplied {
+				continue
+			}
+			if len(pass.Results) != 1 {
+				t.Fatalf("the pass after acme's change looked at %+v", pass.Results)
+			}
+			break
 		}
-		if len(pass.Results) != 1 {
-			t.Fatalf("the pass after acme's change looked at %+v", pass.Results)
+		t.Logf("repaired %v after the drop", time.Since(start))
+		if !slices.Contains(e.Tables("tenant_acme"), "stock_items") {
+			t.Fatalf("acme's tables: %v", e.Tables("tenant_acme"))
 		}
-		break
-	}
-	t.Logf("repaired %v after the drop", time.Since(start))
-	if !slices.Contains(e.Tables("tenant_acme"), "stock_items") {
-		t.Fatalf("acme's tables: %v", e.Tables("tenant_acme"))
-	}
-	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE tenant = 'globex' AND kind <> 'create'`); n != 0 {
-		t.Fatalf("globex has %d events besides its create", n)
-	}
-	e.DebugHealthy("acme")
-	e.DebugHealthy("globex")
+		if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE tenant = 'globex' AND kind <> 'create'`); n != 0 {
+			t.Fatalf("globex has %d events besides its create", n)
+		}
+		e.DebugHealthy("acme")
+		e.DebugHealthy("globex")
+	})
 }

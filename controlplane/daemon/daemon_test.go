@@ -34,7 +34,7 @@ func startDaemon(t *testing.T, e *cptest.Env) *testDaemon {
 // startDaemonWith starts a daemon with cfg, an HTTP server on a free port and 2 workers.
 func startDaemonWith(t *testing.T, e *cptest.Env, cfg daemon.Config) *testDaemon {
 	t.Helper()
-	p, err := controlplane.Open(e.Ctx, controlplane.Config{DatabaseURL: e.URL, ModulesDir: e.ModulesDir})
+	p, err := controlplane.Open(e.Ctx, e.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,40 +228,41 @@ func (d *testDaemon) getWithToken(t *testing.T, path, token string) int {
 // daemon hears of it, not when its cache entry expires; the other tenant's token keeps working.
 func TestRevocationReachesRunningDaemon(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
-	e.Create("acme")
-	e.Create("globex")
-	acme, acmeSecret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, globexSecret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("globex"), "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	heard := make(chan struct{}, 1)
-	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour},
-		Listener: daemon.ListenerConfig{OnToken: func() { heard <- struct{}{} }}})
-	d.waitPass(t)
-	if code := d.getWithToken(t, "/api/acme/", acmeSecret); code != 200 {
-		t.Fatalf("acme before revoke: %d", code)
-	}
-	start := time.Now()
-	if err := e.P.RevokeToken(e.Ctx, acme.ID); err != nil { // e.P is not the daemon's plane
-		t.Fatal(err)
-	}
-	select {
-	case <-heard:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the daemon never heard of the revocation")
-	}
-	t.Logf("revocation heard after %v", time.Since(start))
-	if code := d.getWithToken(t, "/api/acme/", acmeSecret); code != 401 {
-		t.Fatalf("acme after revoke: %d, want 401", code)
-	}
-	if code := d.getWithToken(t, "/api/globex/", globexSecret); code != 200 {
-		t.Fatalf("globex after acme's revoke: %d", code)
-	}
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		e.Create("acme")
+		e.Create("globex")
+		acme, acmeSecret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, globexSecret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("globex"), "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		heard := make(chan struct{}, 1)
+		d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour},
+			Listener: daemon.ListenerConfig{OnToken: func() { heard <- struct{}{} }}})
+		d.waitPass(t)
+		if code := d.getWithToken(t, "/api/acme/", acmeSecret); code != 200 {
+			t.Fatalf("acme before revoke: %d", code)
+		}
+		start := time.Now()
+		if err := e.P.RevokeToken(e.Ctx, acme.ID); err != nil { // e.P is not the daemon's plane
+			t.Fatal(err)
+		}
+		select {
+		case <-heard:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the daemon never heard of the revocation")
+		}
+		t.Logf("revocation heard after %v", time.Since(start))
+		if code := d.getWithToken(t, "/api/acme/", acmeSecret); code != 401 {
+			t.Fatalf("acme after revoke: %d, want 401", code)
+		}
+		if code := d.getWithToken(t, "/api/globex/", globexSecret); code != 200 {
+			t.Fatalf("globex after acme's revoke: %d", code)
+		}
+	})
 }
 
 // A tenant that failed is retried when its backoff ends, not an interval (an hour here) later;
