@@ -37,13 +37,7 @@ const (
 func (b *bench) api(ctx context.Context) ([]result, error) {
 	names := []string{"API GET one: throughput", "API GET one: latency", "API GET page of 20: throughput",
 		"API GET page of 20: latency", "API POST: throughput", "API POST: latency"}
-	skipAll := func(reason string) []result {
-		var rs []result
-		for _, name := range names {
-			rs = append(rs, result{Name: name, Tenants: len(b.slugs), Skipped: reason})
-		}
-		return rs
-	}
+	skipAll := func(reason string) []result { return skipped(names, len(b.slugs), reason) }
 
 	if err := b.loadSlugs(ctx); err != nil {
 		return nil, err

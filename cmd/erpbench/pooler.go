@@ -16,13 +16,7 @@ import (
 // instead of once per connection.
 func (b *bench) pooler(ctx context.Context) ([]result, error) {
 	names := []string{"API behind PgBouncer GET one: throughput", "API behind PgBouncer POST: throughput"}
-	skip := func(reason string) []result {
-		var rs []result
-		for _, name := range names {
-			rs = append(rs, result{Name: name, Tenants: len(b.slugs), Skipped: reason})
-		}
-		return rs
-	}
+	skip := func(reason string) []result { return skipped(names, len(b.slugs), reason) }
 	if err := b.loadSlugs(ctx); err != nil {
 		return nil, err
 	}

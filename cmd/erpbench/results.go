@@ -40,6 +40,15 @@ type result struct {
 
 func ptr[T any](v T) *T { return &v }
 
+// skipped is a skipped result of each name, for reason.
+func skipped(names []string, tenants int, reason string) []result {
+	rs := make([]result, 0, len(names))
+	for _, name := range names {
+		rs = append(rs, result{Name: name, Tenants: tenants, Skipped: reason})
+	}
+	return rs
+}
+
 // setTimes sets Median, P95 and Samples from durations, in unit ("ms" or "s").
 func (r *result) setTimes(ds []time.Duration, unit string) {
 	r.Unit, r.Samples = unit, len(ds)
