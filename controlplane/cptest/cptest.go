@@ -46,6 +46,13 @@ func NewOwned(t *testing.T) *Env {
 	return open(t, url, admin)
 }
 
+// NewCitus is New on a fresh database of the Citus cluster that ERPCTL_TEST_CITUS_URL names
+// (see pgtest.NewCitusDB); the test skips without it.
+func NewCitus(t *testing.T) *Env {
+	t.Helper()
+	return open(t, pgtest.NewCitusDB(t), "")
+}
+
 // open opens the control plane on url, with admin (when set) as its superuser URL, and a
 // database/sql pool for the test's own queries: the superuser's when there is one.
 func open(t *testing.T, url, admin string) *Env {
