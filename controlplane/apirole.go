@@ -54,6 +54,9 @@ func apiGrants(schemaName, role string) []string {
 func (p *Plane) APIRole(ctx context.Context) string {
 	p.api.once.Do(func() {
 		name, err := p.ensureAPIRole(ctx)
+		if err == nil {
+			err = p.citusLogin(ctx, name)
+		}
 		if err != nil {
 			p.log.Warn("the data API runs as the control plane's role: its own could not be made", "err", err)
 			return

@@ -65,9 +65,11 @@ func (p *Plane) ensureCatalog(ctx context.Context) error {
 		return fmt.Errorf("upgrade catalog: %w", err)
 	}
 	defer tx.Rollback()
-	// Citus must not distribute the catalog; the setting is a harmless placeholder elsewhere.
-	if err := tx.ExecStatements(ctx, `SET LOCAL citus.enable_schema_based_sharding = off`,
-		fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {
+	// Citus must not distribute the catalog.
+	if err := p.keepLocal(ctx, tx); err != nil {
+		return fmt.Errorf("upgrade catalog: %w", err)
+	}
+	if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {
 		return fmt.Errorf("upgrade catalog: %w", err)
 	}
 	current, err := p.planner.Inspect(ctx, tx, catalogSchema)

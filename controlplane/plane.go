@@ -54,6 +54,7 @@ type Plane struct {
 	planner    *schema.Planner
 	modulesDir string
 	log        *slog.Logger
+	citus      bool // the database is a Citus coordinator's: see citus.go
 
 	mu      sync.RWMutex
 	reg     *modules.Registry
@@ -124,6 +125,10 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if p.planner, err = schema.NewPlanner(p.db); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.detectCitus(ctx); err != nil {
 		p.Close()
 		return nil, err
 	}

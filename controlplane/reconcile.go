@@ -393,6 +393,9 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 	err = tx.ExecStatements(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds()),
 		fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds()), markOwnDDL)
 	if err == nil {
+		err = p.keepLocal(ctx, tx)
+	}
+	if err == nil {
 		q := `SELECT pg_try_advisory_xact_lock($1)`
 		if wait {
 			q = `SELECT true FROM pg_advisory_xact_lock($1)`
@@ -591,6 +594,10 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 		res.Action, res.Status, res.DataChecks = ActionBlocked, StatusBlocked, failures
 		return p.recordRefused(ctx, tx, slug, status, schemaName, hash, ev.stmts, failures)
 	}
+	// A schema made now, or one made before the database had Citus.
+	if err := p.distribute(ctx, tx, schemaName); err != nil {
+		return err
+	}
 	if fpAfter == "" {
 		if fpAfter, err = schema.Fingerprint(ctx, tx, schemaName); err != nil {
 			return err
@@ -616,6 +623,11 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
+	}
+	// The scratch schema Normalize makes stays local: distributing it would make shards on a
+	// worker only to roll them back.
+	if err := p.keepLocal(ctx, tx); err != nil {
+		return nil, err
 	}
 	norm, err := p.planner.Normalize(ctx, tx, desired)
 	if err != nil {
@@ -740,6 +752,9 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 	if err := tx.ExecStatements(ctx, markOwnDDL, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, tenantLockKey(slug))); err != nil {
 		return err
 	}
+	if err := p.keepLocal(ctx, tx); err != nil {
+		return err
+	}
 	schemaName := slug.Schema()
 	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA "+ident.Quote(schemaName)); err != nil {
 		var pgErr *pgconn.PgError
@@ -749,6 +764,9 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 		return err
 	}
 	if err := p.execPlan(ctx, tx, schemaName, pl.stmts); err != nil {
+		return err
+	}
+	if err := p.distribute(ctx, tx, schemaName); err != nil {
 		return err
 	}
 	fp, err := pl.fingerprint(ctx, tx, schemaName)

@@ -64,6 +64,13 @@ func DirectAndPooled(t *testing.T, test func(t *testing.T, e *Env)) {
 	t.Run("pgbouncer", func(t *testing.T) { t.Parallel(); test(t, NewPooled(t)) })
 }
 
+// NewCitus is New on a fresh database of the Citus cluster that ERPCTL_TEST_CITUS_URL names
+// (see pgtest.NewCitusDB); the test skips without it.
+func NewCitus(t *testing.T) *Env {
+	t.Helper()
+	return open(t, controlplane.Config{DatabaseURL: pgtest.NewCitusDB(t)})
+}
+
 // open opens the control plane with cfg and a modules dir of the test's own, and a database/sql
 // pool for the test's own queries: the superuser's when there is one, never through a pooler.
 func open(t *testing.T, cfg controlplane.Config) *Env {

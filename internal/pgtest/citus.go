@@ -1,0 +1,167 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	neturl "net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/internal/pgcluster"
+)
+
+// EnvCitusURL names the variable that points the tests that run on Citus at a coordinator: a
+// superuser's postgres:// URL of a database with the citus extension and its workers added.
+// Without it those tests skip; plain PostgreSQL is what every test runs on.
+const EnvCitusURL = "ERPCTL_TEST_CITUS_URL"
+
+// CitusURL is the coordinator's URL from EnvCitusURL; it skips the test when that is unset.
+func CitusURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(EnvCitusURL)
+	if u == "" {
+		t.Skip(EnvCitusURL + " is not set: no Citus cluster to test on")
+	}
+	return u
+}
+
+// NewCitusDB makes a fresh Citus cluster database for this test on the cluster of EnvCitusURL
+// (skipping the test without it), drops it when the test ends, and returns the coordinator's
+// URL of it. Each Citus database is a cluster of its own (its extension, its node metadata), so
+// the database is made on the coordinator and on every worker, each gets the extension, and the
+// coordinator's copy adds the workers, as the cluster's own database has them.
+func NewCitusDB(t testing.TB) string {
+	t.Helper()
+	base := CitusURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := dbName(t.Name())
+	nodes, coord, err := citusNodes(ctx, base)
+	if err != nil {
+		t.Fatalf("pgtest: read the Citus nodes of %s: %v", EnvCitusURL, err)
+	}
+	var urls []string // the cluster database of each node, coordinator first
+	for _, n := range append([]citusNode{coord}, nodes...) {
+		u, err := nodeURL(base, n)
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		urls = append(urls, u)
+	}
+	for _, u := range urls {
+		// Off, so that the coordinator makes its own copy only: each node gets its own below.
+		if err := execOn(ctx, u, "SET citus.enable_create_database_propagation = off",
+			"CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Fatalf("pgtest: create database %s on Citus: %v", name, err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := execOn(ctx, u, "SET citus.enable_create_database_propagation = off",
+				"DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+				t.Errorf("pgtest: drop database %s on Citus: %v", name, err)
+			}
+		})
+	}
+	var own []string
+	for _, u := range urls {
+		nu, err := pgcluster.WithDatabase(u, name)
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		if err := execOn(ctx, nu, "CREATE EXTENSION citus"); err != nil {
+			t.Fatalf("pgtest: create extension citus in %s: %v", name, err)
+		}
+		own = append(own, nu)
+	}
+	if err := addNodes(ctx, own[0], coord, nodes); err != nil {
+		t.Fatalf("pgtest: add the Citus nodes to %s: %v", name, err)
+	}
+	return own[0]
+}
+
+type citusNode struct {
+	host string
+	port int
+}
+
+// citusNodes reads the active primary workers and the coordinator of the cluster at url.
+func citusNodes(ctx context.Context, url string) (workers []citusNode, coord citusNode, err error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, coord, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT nodename, nodeport, groupid = 0 FROM pg_dist_node
+		WHERE isactive AND noderole = 'primary' ORDER BY groupid`)
+	if err != nil {
+		return nil, coord, err
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() {
+		var n citusNode
+		var isCoord bool
+		if err := rows.Scan(&n.host, &n.port, &isCoord); err != nil {
+			return nil, coord, err
+		}
+		if isCoord {
+			coord, found = n, true
+		} else {
+			workers = append(workers, n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, coord, err
+	}
+	if !found || len(workers) == 0 {
+		return nil, coord, fmt.Errorf("want the coordinator and at least one worker in pg_dist_node, found %d workers (coordinator: %v)", len(workers), found)
+	}
+	return workers, coord, nil
+}
+
+// nodeURL is base with n's host and port: the same user and database on another node.
+func nodeURL(base string, n citusNode) (string, error) {
+	u, err := neturl.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: %w", EnvCitusURL, err)
+	}
+	u.Host = n.host + ":" + strconv.Itoa(n.port)
+	return u.String(), nil
+}
+
+func execOn(ctx context.Context, url string, stmts ...string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// addNodes records the coordinator and the workers in a new cluster database.
+func addNodes(ctx context.Context, url string, coord citusNode, workers []citusNode) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `SELECT citus_set_coordinator_host($1, $2)`, coord.host, coord.port); err != nil {
+		return err
+	}
+	for _, n := range workers {
+		if _, err := conn.Exec(ctx, `SELECT citus_add_node($1, $2)`, n.host, n.port); err != nil {
+			return fmt.Errorf("add worker %s:%d: %w", n.host, n.port, err)
+		}
+	}
+	return nil
+}
