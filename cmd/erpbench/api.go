@@ -100,9 +100,20 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		fr.addNote("one route, one prepared primary-key select, encoding/json, same pool size; no auth, logging or tenant lookup")
 		rs = append(rs, fr)
 	}
+	prof, err := profilerFromEnv()
+	if err != nil {
+		return out, err
+	}
 	for _, e := range endpoints {
 		b.logf("wrk: %s %s, %d threads, %d connections, %d s", e.method, e.url, loadThreads, loadConns, loadSeconds)
+		stopProf, err := prof.start(e.name)
+		if err != nil {
+			return out, err
+		}
 		w, err := b.runWrk(ctx, wrk, e.method, e.url, token, loadSeconds)
+		if perr := stopProf(); perr != nil && err == nil {
+			err = fmt.Errorf("profile: %w", perr)
+		}
 		if err != nil {
 			return out, fmt.Errorf("wrk %s: %w", e.name, err)
 		}

@@ -27,6 +27,8 @@
 //	SOAK_WARMUP_MINUTES         growth is measured from its end (default 1, or a fifth of the run)
 //	SOAK_SAMPLE_SECONDS         how often the daemon is sampled (default 5)
 //	SOAK_MIX                    full (default: with wrong tokens and unknown tenants) or valid
+//	BENCH_PROFILE               a directory: CPU and allocation profiles of each data API wrk run
+//	                            go there (cpu-NAME.pprof, allocs-NAME.pprof; see profile.go)
 //
 // Progress goes to stderr, the table to stdout. The exit code is 1 when a scenario failed to
 // run (a missed target is reported in the table, not in the exit code).

@@ -254,19 +254,21 @@ func (a *Handler) findLastPage(w http.ResponseWriter, r *http.Request, rc *reqCt
 }
 
 // appendLinks appends a page's "next" and "previous", as the pagination the request uses
-// builds them.
+// builds them, from the query string q parsed. Each link sets or removes every paging parameter
+// it changes, so one parse serves both.
 func (a *Handler) appendLinks(b []byte, r *http.Request, q *listQuery, count int64) []byte {
 	b = append(b, `,"next":`...)
 	// offset < count-limit, not offset+limit < count: a huge offset must not wrap to page one.
 	hasNext := q.offset < count-q.limit
+	base := a.baseURL(r)
 	if q.page > 0 {
-		b = appendPageNumberURL(b, a.baseURL(r), r, q.page+1, hasNext)
+		b = appendPageNumberURL(b, base, r, q.vals, q.page+1, hasNext)
 		b = append(b, `,"previous":`...)
-		return appendPageNumberURL(b, a.baseURL(r), r, q.page-1, q.page > 1)
+		return appendPageNumberURL(b, base, r, q.vals, q.page-1, q.page > 1)
 	}
-	b = appendPageURL(b, a.baseURL(r), r, q.limit, q.offset+q.limit, hasNext)
+	b = appendPageURL(b, base, r, q.vals, q.limit, q.offset+q.limit, hasNext)
 	b = append(b, `,"previous":`...)
-	return appendPageURL(b, a.baseURL(r), r, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
+	return appendPageURL(b, base, r, q.vals, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
 }
 
 // streamChunk is how much of a list answer is held before it is sent.
@@ -285,12 +287,12 @@ func rawInt64(format int16, raw []byte) (int64, bool) {
 }
 
 // appendPageURL appends the absolute URL of another page, as DRF's LimitOffsetPagination
-// builds it (offset left out on the first page), or null.
-func appendPageURL(b []byte, base string, r *http.Request, limit, offset int64, ok bool) []byte {
+// builds it (offset left out on the first page), or null. q is the request's query string,
+// which it changes.
+func appendPageURL(b []byte, base string, r *http.Request, q url.Values, limit, offset int64, ok bool) []byte {
 	if !ok {
 		return append(b, "null"...)
 	}
-	q := r.URL.Query()
 	q.Set("limit", strconv.FormatInt(limit, 10))
 	if offset > 0 {
 		q.Set("offset", strconv.FormatInt(offset, 10))
@@ -306,11 +308,11 @@ const msgInvalidPage = "Invalid page."
 
 // appendPageNumberURL appends the absolute URL of page number page, as DRF's
 // PageNumberPagination builds it (page left out for page 1; page_size and filters kept), or null.
-func appendPageNumberURL(b []byte, base string, r *http.Request, page int64, ok bool) []byte {
+// q is the request's query string, which it changes.
+func appendPageNumberURL(b []byte, base string, r *http.Request, q url.Values, page int64, ok bool) []byte {
 	if !ok {
 		return append(b, "null"...)
 	}
-	q := r.URL.Query()
 	if page > 1 {
 		q.Set("page", strconv.FormatInt(page, 10))
 	} else {

@@ -28,6 +28,8 @@ type listQuery struct {
 	order    string // " ORDER BY ..."
 	args     []any
 	argNames []string // the query parameter of each argument, for error messages
+	// vals is the query string as parsed, which the page links are built from (and change).
+	vals url.Values
 }
 
 // lookups are the filter suffixes: field__gt=v.
@@ -56,7 +58,7 @@ func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs 
 	if err != nil {
 		return nil, nil, "Malformed query string."
 	}
-	q = &listQuery{limit: defaultPageLimit}
+	q = &listQuery{limit: defaultPageLimit, vals: vals}
 	keys := make([]string, 0, len(vals))
 	for k := range vals {
 		keys = append(keys, k)

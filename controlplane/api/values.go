@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -34,6 +35,13 @@ func jsonInput(raw []byte) (input, error) {
 	switch raw[0] {
 	case '"':
 		in.typ = 's'
+		// Without an escape, valid UTF-8 between its quotes is what encoding/json would make of it.
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' {
+			if s := raw[1 : len(raw)-1]; bytes.IndexByte(s, '\\') < 0 && bytes.IndexByte(s, '"') < 0 && utf8.Valid(s) && !hasControl(s) {
+				in.s = string(s)
+				return in, nil
+			}
+		}
 		if err := json.Unmarshal(raw, &in.s); err != nil {
 			return in, err
 		}
@@ -49,6 +57,16 @@ func jsonInput(raw []byte) (input, error) {
 		in.typ, in.s = 'n', string(raw)
 	}
 	return in, nil
+}
+
+// hasControl reports whether b holds a control character, which a JSON string may not.
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // pyType names an input's type as DRF's messages do.
