@@ -22,6 +22,9 @@
 //	                            (e.g. "incremental pass,no-op reconcile"); default all
 //	BENCH_STOCK                 stock items of the tenant "tenant export and import" uses (default 1000000)
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
+//	BENCH_CITUS_URL             a Citus coordinator (a superuser's URL of a database with the citus
+//	                            extension and its workers): the "Citus" scenario runs 50 tenants'
+//	                            create, column rollout and GET one there and on plain PostgreSQL
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //	SOAK_MINUTES                the soak's length (default 5 with soak, 1 in the full run)
 //	SOAK_WARMUP_MINUTES         growth is measured from its end (default 1, or a fifth of the run)
@@ -188,6 +191,7 @@ func run() int {
 		{"daemon memory", b.memory},
 		{"data API", b.api},
 		{"data API behind PgBouncer", b.pooler},
+		{"Citus", b.citus},
 		{"module evolution", b.evolution},
 		{"tenant export and import", b.lifecycle},
 		{"soak", soakRun},
