@@ -33,7 +33,8 @@ type apiRoleState struct {
 	once sync.Once
 	name string // "" when there is none
 	mu   sync.Mutex
-	pool *pgxpool.Pool
+	pool *pgxpool.Pool // APIDB's, closed with the Plane
+	db   Statements    // APIDB: pool, or pool taking the role per statement
 }
 
 // apiGrants are the statements that open the rows of schemaName to role: what the schema holds
@@ -169,35 +170,39 @@ type Statements interface {
 }
 
 // APIDB is what the data API runs its statements on: as the data API's role, or as the control
-// plane's own when there is no such role. Directly, that is a pool whose connections took the
-// role once (SET ROLE), so that a statement pays nothing for it. Behind a transaction pooler, SET
-// ROLE would stay on whichever server connection a later transaction of anyone gets, so each
-// statement takes the role for its own transaction instead.
+// plane's own pool when there is no such role. It is a pool of its own, of the control plane's
+// size, so that a flood of requests cannot take the reconciler's connections. Directly, its
+// connections take the role once (SET ROLE), so that a statement pays nothing for it. Behind a
+// transaction pooler, SET ROLE would stay on whichever server connection a later transaction of
+// anyone gets, so each statement takes the role for its own transaction instead.
 func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	role := p.APIRole(ctx)
 	if role == "" {
 		return p.pool, nil
 	}
-	if p.direct != p.pool {
-		return localRole{pool: p.pool, role: role}, nil
-	}
 	p.api.mu.Lock()
 	defer p.api.mu.Unlock()
-	if p.api.pool != nil {
-		return p.api.pool, nil
+	if p.api.db != nil {
+		return p.api.db, nil
 	}
 	cfg := p.pool.Config().Copy()
-	setRole := "SET ROLE " + ident.Quote(role)
-	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, setRole)
-		return err
+	pooled := p.direct != p.pool
+	if !pooled {
+		setRole := "SET ROLE " + ident.Quote(role)
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, err := c.Exec(ctx, setRole)
+			return err
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect the data API as %s: %w", role, err)
 	}
-	p.api.pool = pool
-	return pool, nil
+	p.api.pool, p.api.db = pool, pool
+	if pooled {
+		p.api.db = localRole{pool: pool, role: role}
+	}
+	return p.api.db, nil
 }
 
 // localRole runs each statement in a transaction of its own that takes role with
