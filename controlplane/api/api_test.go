@@ -37,7 +37,12 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 	t.Helper()
-	e := cptest.New(t)
+	return newAPIEnvOn(t, cptest.New(t), o)
+}
+
+// newAPIEnvOn is newAPIEnv on the control plane e (a Citus one, say).
+func newAPIEnvOn(t *testing.T, e *cptest.Env, o api.Config) *apiEnv {
+	t.Helper()
 	e.Create("acme")
 	e.Create("globex")
 	a := &apiEnv{Env: e, tok: map[string]string{}, name: map[string]string{}}
