@@ -40,7 +40,7 @@ func newAPIEnv(t *testing.T, o api.Config) *apiEnv {
 	return newAPIEnvOn(t, cptest.New(t), o)
 }
 
-// newAPIEnvOn is newAPIEnv on e's control plane.
+// newAPIEnvOn is newAPIEnv on the control plane e (behind PgBouncer, or on Citus, say).
 func newAPIEnvOn(t *testing.T, e *cptest.Env, o api.Config) *apiEnv {
 	t.Helper()
 	e.Create("acme")

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -72,11 +74,8 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		}
 	case code == "23503" && op == opDelete:
 		from := "other rows"
-		if i := strings.Index(pgErr.Detail, `referenced from table "`); i >= 0 {
-			rest := pgErr.Detail[i+len(`referenced from table "`):]
-			if j := strings.IndexByte(rest, '"'); j >= 0 {
-				from = shardless(rest[:j])
-			}
+		if t, ok := referencingTable(rc, quoted(pgErr.Detail, `referenced from table "`)); ok {
+			from = t
 		}
 		writeDetail(w, http.StatusConflict, "Cannot delete this "+singular(res.Table)+": "+from+" still refer to it.")
 		return
@@ -92,7 +91,7 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 			errs.add("non_field_errors", "A referenced object does not exist.")
 		}
 	case code == "23514":
-		cols, def := a.checkColumns(r.Context(), rc, pgErr.ConstraintName)
+		cols, def := a.checkColumns(r.Context(), rc, cmp.Or(pgErr.ConstraintName, quoted(pgErr.Message, `check constraint "`)))
 		msg := "Ensure this value satisfies " + def + "."
 		if def == "" {
 			msg = "This value violates a check constraint."
@@ -103,7 +102,7 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 			errs.add("non_field_errors", strings.Replace(msg, "this value", "the values", 1))
 		}
 	case code == "23502":
-		col := pgErr.ColumnName
+		col := cmp.Or(pgErr.ColumnName, quoted(pgErr.Message, `null value in column "`))
 		if !isColumn(res, col) {
 			col = "non_field_errors"
 		}
@@ -214,28 +213,64 @@ func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) ([]
 		return nil, ""
 	}
 	defer rows.Close()
+	var cols []string
+	def, found := "", ""
 	for rows.Next() {
-		var cname, def string
-		var cols []string
-		if err := rows.Scan(&cname, &def, &cols); err != nil {
+		var cname, d string
+		var cs []string
+		if err := rows.Scan(&cname, &d, &cs); err != nil {
 			return nil, ""
 		}
-		if name == cname || (strings.HasPrefix(name, cname+"_") && isDigits(name[len(cname)+1:])) {
-			return cols, def
+		// The constraint itself wins over one whose shard's name it could be.
+		if shardOf(name, cname) && (found == "" || cname == name) {
+			cols, def, found = cs, d, cname
 		}
 	}
-	return nil, ""
+	return cols, def
 }
 
-// shardless is a table name as the user knows it. On Citus a worker reports the shard it ran on,
-// "order_lines_102008": the shard id is appended after an underscore. Citus numbers shards from
-// 102008 up, so only a suffix of six or more digits is taken as one; "orders_2024" stays whole.
-func shardless(name string) string {
-	i := strings.LastIndexByte(name, '_')
-	if i <= 0 || len(name)-i-1 < 6 || !isDigits(name[i+1:]) {
-		return name
+// On Citus, an error a worker raised reaches the coordinator's client with its SQLSTATE,
+// message and detail only: no schema, table, column or constraint field. Its messages name
+// shards, whose names are the table's or the constraint's with "_<shard id>" appended. What the
+// fields would say is then read from the message, and a name is matched against the names the
+// tenant's modules declare, never shown as it came.
+
+// quoted is the name inside the double quotes that follow prefix in msg ("" when there is none).
+func quoted(msg, prefix string) string {
+	_, rest, ok := strings.Cut(msg, prefix)
+	if !ok {
+		return ""
 	}
-	return name[:i]
+	name, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		return ""
+	}
+	return name
+}
+
+// shardOf reports whether name is declared, or one of its Citus shards ("declared_102008").
+func shardOf(name, declared string) bool {
+	rest, ok := strings.CutPrefix(name, declared)
+	return ok && (rest == "" || rest[0] == '_' && isDigits(rest[1:]))
+}
+
+// referencingTable is the table of the tenant's modules that name (a table, or a shard of one,
+// as a foreign key violation reports it) is, among those with a foreign key to the request's
+// table. A table of that very name wins over one whose shard it could be ("items_2024").
+func referencingTable(rc *reqCtx, name string) (string, bool) {
+	found := ""
+	for _, res := range rc.tenant.reg.Resources(rc.tenant.modules) {
+		if name == "" || !shardOf(name, res.Table) || !slices.ContainsFunc(res.Columns, func(c modules.Column) bool {
+			return c.References == rc.t.res.Table
+		}) {
+			continue
+		}
+		if res.Table == name {
+			return name, true
+		}
+		found = res.Table
+	}
+	return found, found != ""
 }
 
 func isDigits(s string) bool {
