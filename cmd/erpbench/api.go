@@ -240,7 +240,8 @@ func probe(ctx context.Context, url, token string) error {
 func (b *bench) seedProducts(ctx context.Context, slug string) (int64, error) {
 	t := ident.Quote(ident.SchemaName(slug), "products")
 	if _, err := b.db.ExecContext(ctx, `INSERT INTO `+t+` (sku, name, price)
-		SELECT 'seed-' || g, 'Seed product ' || g, g % 100 + 0.5 FROM generate_series(1, $1) g`, apiSeedProducts); err != nil {
+		SELECT 'seed-' || g, 'Seed product ' || g, g % 100 + 0.5 FROM generate_series(1, $1) g
+		ON CONFLICT DO NOTHING`, apiSeedProducts); err != nil {
 		return 0, fmt.Errorf("seed products of %s: %w", slug, err)
 	}
 	var id int64
