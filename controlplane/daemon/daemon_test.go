@@ -243,6 +243,7 @@ func TestRevocationReachesRunningDaemon(t *testing.T) {
 		d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour},
 			Listener: daemon.ListenerConfig{OnToken: func() { heard <- struct{}{} }}})
 		d.waitPass(t)
+		waitListening(t, e)
 		if code := d.getWithToken(t, "/api/acme/", acmeSecret); code != 200 {
 			t.Fatalf("acme before revoke: %d", code)
 		}
@@ -314,5 +315,19 @@ func TestLoopHonoursBackoff(t *testing.T) {
 	}
 	if cols := e.Columns("tenant_acme", "categories"); !slices.Contains(cols, "color") {
 		t.Fatalf("acme categories: %v; the retry applied %+v", cols, pass.Result("acme"))
+	}
+}
+
+// waitListening waits until the daemon's listener has sent its LISTENs: a notification sent
+// before then is lost, as it would be for any listener not yet connected.
+func waitListening(t *testing.T, e *cptest.Env) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if e.Count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon's listener never listened")
+		}
 	}
 }
