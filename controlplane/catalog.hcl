@@ -96,6 +96,12 @@ table "tenants" {
     type = timestamptz
     null = true
   }
+  # On Citus, the node (host:port) `tenant move` put the tenant on, where the rebalancer leaves
+  # it; "" when it is not pinned.
+  column "pinned_node" {
+    type    = text
+    default = ""
+  }
   primary_key {
     columns = [column.slug]
   }
@@ -126,7 +132,7 @@ table "events" {
     type    = timestamptz
     default = sql("now()")
   }
-  # create, apply, repair, blocked, failed, delete, enable-module, disable-module, rollout (held by a halted rollout)
+  # create, apply, repair, blocked, failed, delete, enable-module, disable-module, rollout (held by a halted rollout), move (Citus)
   column "kind" {
     type = text
   }

@@ -3,6 +3,11 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/schema"
@@ -73,4 +78,250 @@ func (p *Plane) citusLogin(ctx context.Context, role string) error {
 		return fmt.Errorf("let the data API's role %s log in to Citus workers: %w", role, err)
 	}
 	return nil
+}
+
+// placementsSQL maps each distributed tenant schema to the node that holds its tables: every
+// table of the schema is in the schema's colocation group, so one shard says where all are.
+const placementsSQL = `SELECT n.nspname::text, nd.nodename || ':' || nd.nodeport
+	FROM pg_catalog.pg_dist_schema ds
+	JOIN pg_catalog.pg_namespace n ON n.oid = ds.schemaid
+	JOIN LATERAL (SELECT s.shardid FROM pg_catalog.pg_dist_partition dp
+		JOIN pg_catalog.pg_dist_shard s ON s.logicalrelid = dp.logicalrelid
+		WHERE dp.colocationid = ds.colocationid LIMIT 1) sh ON true
+	JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = sh.shardid
+	JOIN pg_catalog.pg_dist_node nd ON nd.groupid = pl.groupid`
+
+// placements maps tenant schemas (all of them when names is nil) to their node on Citus.
+func (p *Plane) placements(ctx context.Context, names []string) (map[string]string, error) {
+	q, args := placementsSQL, []any{}
+	if names != nil {
+		q, args = q+` WHERE n.nspname = ANY($1)`, []any{names}
+	}
+	rows, err := p.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the Citus placements: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var s, node string
+		if err := rows.Scan(&s, &node); err != nil {
+			return nil, fmt.Errorf("read the Citus placements: %w", err)
+		}
+		out[s] = node
+	}
+	return out, rows.Err()
+}
+
+// placeTenants fills in each tenant's node on Citus.
+func (p *Plane) placeTenants(ctx context.Context, ts []*Tenant) error {
+	if !p.citus || len(ts) == 0 {
+		return nil
+	}
+	var names []string
+	if len(ts) == 1 {
+		names = []string{ts[0].Schema}
+	}
+	nodes, err := p.placements(ctx, names)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		t.Node = nodes[t.Schema]
+	}
+	return nil
+}
+
+// Node is one node of a Citus cluster and the tenants on it.
+type Node struct {
+	Node        string `json:"node"` // host:port
+	Coordinator bool   `json:"coordinator"`
+	Active      bool   `json:"active"`
+	HasShards   bool   `json:"should_have_shards"` // the rebalancer and tenant move may put tenants there
+	Tenants     int    `json:"tenants"`
+	Pinned      int    `json:"pinned"` // of those, pinned there by tenant move
+}
+
+// ErrNotCitus says a command needs Citus and the database has no citus extension.
+var ErrNotCitus = fmt.Errorf("%w: this needs Citus, and the database has no citus extension", ErrInvalid)
+
+// Nodes lists the primary nodes of the Citus cluster with their tenant counts.
+func (p *Plane) Nodes(ctx context.Context) ([]Node, error) {
+	if !p.citus {
+		return nil, fmt.Errorf("list nodes: %w", ErrNotCitus)
+	}
+	rows, err := p.pool.Query(ctx, `WITH placed AS (`+placementsSQL+`)
+		SELECT nd.nodename || ':' || nd.nodeport, nd.groupid = 0, nd.isactive, nd.shouldhaveshards,
+			count(t.slug)::int, count(t.slug) FILTER (WHERE t.pinned_node <> '')::int
+		FROM pg_catalog.pg_dist_node nd
+		LEFT JOIN placed pc(nspname, node) ON pc.node = nd.nodename || ':' || nd.nodeport
+		LEFT JOIN erpctl.tenants t ON t.schema_name = pc.nspname
+		WHERE nd.noderole = 'primary'
+		GROUP BY nd.nodeid, nd.nodename, nd.nodeport, nd.groupid, nd.isactive, nd.shouldhaveshards
+		ORDER BY nd.groupid, nd.nodeid`)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	nodes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Node])
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	return nodes, nil
+}
+
+// checkNode finds node ("host:port") among the Citus nodes that may hold tenants.
+func (p *Plane) checkNode(ctx context.Context, node string) error {
+	host, port, err := net.SplitHostPort(node)
+	if err != nil || host == "" {
+		return fmt.Errorf("%w: node %q is not HOST:PORT", ErrInvalid, node)
+	}
+	nodes, err := p.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	var known []string
+	for _, n := range nodes {
+		if n.Node == host+":"+port {
+			if !n.Active || !n.HasShards {
+				return fmt.Errorf("%w: node %s takes no tenants (inactive, or without shards)", ErrInvalid, node)
+			}
+			return nil
+		}
+		if n.Active && n.HasShards {
+			known = append(known, n.Node)
+		}
+	}
+	return fmt.Errorf("node %s %w; the nodes that take tenants are %s", node, ErrNotFound, strings.Join(known, ", "))
+}
+
+// MoveResult is what tenant move did.
+type MoveResult struct {
+	Tenant   string        `json:"tenant"`
+	From     string        `json:"from"`
+	To       string        `json:"to"`
+	Moved    bool          `json:"moved"` // false: it was on that node already, and is pinned now
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// MoveTenant moves a tenant's schema to node with citus_schema_move and pins it there, so that
+// the rebalancer (see Rebalance) leaves it. Citus copies the tables while they keep serving
+// reads and writes, and blocks writes only for the switch at the end. A schema made before the
+// database had Citus is distributed first.
+func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*MoveResult, error) {
+	start := time.Now()
+	if !p.citus {
+		return nil, fmt.Errorf("move tenant %q: %w", slug, ErrNotCitus)
+	}
+	t, err := p.GetTenant(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("move tenant: %w", err)
+	}
+	if err := p.checkNode(ctx, node); err != nil {
+		return nil, fmt.Errorf("move tenant %q: %w", slug, err)
+	}
+	host, port, _ := net.SplitHostPort(node)
+	node = host + ":" + port
+	if t.Node == "" {
+		if err := p.inTx(ctx, func(tx *schema.Tx) error { return p.distribute(ctx, tx, t.Schema) }); err != nil {
+			return nil, fmt.Errorf("move tenant %q: %w", slug, err)
+		}
+		if err := p.placeTenants(ctx, []*Tenant{t}); err != nil {
+			return nil, fmt.Errorf("move tenant %q: %w", slug, err)
+		}
+	}
+	res := &MoveResult{Tenant: slug.String(), From: t.Node, To: node}
+	stmt := ""
+	if t.Node != node {
+		// Not in a transaction: Citus refuses a move inside one (it copies over its own connections).
+		stmt = fmt.Sprintf("SELECT citus_schema_move(%s, %s, %s)", quoteLiteral(t.Schema), quoteLiteral(host), port)
+		if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.citus_schema_move($1::regnamespace, $2, $3::int)`, t.Schema, host, port); err != nil {
+			return nil, fmt.Errorf("move tenant %q to %s: %w", slug, node, err)
+		}
+		res.Moved = true
+	}
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET pinned_node = $2, updated_at = now() WHERE slug = $1`, slug.String(), node); err != nil {
+			return err
+		}
+		return insertEventWhy(ctx, tx, slug, "move", "tenant move: pinned to "+node, stmt, time.Since(start), "applied", nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pin tenant %q to %s: %w", slug, node, err)
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// quoteLiteral quotes s as an SQL string literal, for the SQL an event records.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// The rebalance strategy erpctl registers: Citus's by-shard-count costs, and an allowed-on-node
+// function that keeps a pinned tenant's shards on its pinned node and lets every other shard go
+// anywhere.
+const (
+	rebalanceStrategy = "erpctl_pins"
+	allowedOnNodeFunc = `CREATE OR REPLACE FUNCTION erpctl.shard_allowed_on_node(shardid bigint, nodeid int) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+SELECT coalesce((SELECT t.pinned_node = nd.nodename || ':' || nd.nodeport
+	FROM pg_catalog.pg_dist_shard s
+	JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	JOIN erpctl.tenants t ON t.schema_name = n.nspname AND t.pinned_node <> ''
+	JOIN pg_catalog.pg_dist_node nd ON nd.nodeid = $2
+	WHERE s.shardid = $1), true)
+$$`
+)
+
+// RebalanceResult is what a rebalance moved.
+type RebalanceResult struct {
+	Moves    []MoveResult  `json:"moves"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Rebalance runs Citus's rebalancer with erpctl's strategy: unpinned tenants spread over the
+// nodes by shard count, pinned tenants stay where they are pinned.
+func (p *Plane) Rebalance(ctx context.Context) (*RebalanceResult, error) {
+	start := time.Now()
+	if !p.citus {
+		return nil, fmt.Errorf("rebalance: %w", ErrNotCitus)
+	}
+	err := p.inTx(ctx, func(tx *schema.Tx) error {
+		if err := p.keepLocal(ctx, tx); err != nil {
+			return err
+		}
+		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey), markOwnDDL, allowedOnNodeFunc); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `SELECT pg_catalog.citus_add_rebalance_strategy($1, 'citus_shard_cost_1', 'citus_node_capacity_1',
+			'erpctl.shard_allowed_on_node', 0, 0, 0)
+			WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_rebalance_strategy WHERE name = $1)`, rebalanceStrategy)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebalance: register erpctl's rebalance strategy: %w", err)
+	}
+	before, err := p.placements(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rebalance: %w", err)
+	}
+	// Not in a transaction, as for a move; it returns when every move is done.
+	if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.rebalance_table_shards(rebalance_strategy := $1)`, rebalanceStrategy); err != nil {
+		return nil, fmt.Errorf("rebalance: %w", err)
+	}
+	after, err := p.placements(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rebalance: %w", err)
+	}
+	tenants, err := p.ListTenants(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rebalance: %w", err)
+	}
+	res := &RebalanceResult{Moves: []MoveResult{}}
+	for _, t := range tenants {
+		if b, a := before[t.Schema], after[t.Schema]; b != a {
+			res.Moves = append(res.Moves, MoveResult{Tenant: t.Slug, From: b, To: a, Moved: true})
+		}
+	}
+	res.Duration = time.Since(start)
+	return res, nil
 }

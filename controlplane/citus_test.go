@@ -1,6 +1,7 @@
 package controlplane_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -188,5 +189,199 @@ table "contacts" {
 	// globex got the column and nothing else; its one row stays as it was.
 	if got := e.Checksums("tenant_globex"); got != globex {
 		t.Fatalf("globex changed:\n%s\nwant\n%s", got, globex)
+	}
+}
+
+// tenantNode is the one node that holds schemaName's tables.
+func tenantNode(e *cptest.Env, schemaName string) string {
+	e.T.Helper()
+	n := tenantNodes(e, schemaName)
+	if len(n) != 1 {
+		e.T.Fatalf("%s is on nodes %v, want one", schemaName, n)
+	}
+	return n[0]
+}
+
+// tenant move moves a tenant and pins it; the rebalancer spreads the others and leaves the
+// pinned one; bad input is refused with nothing moved.
+func TestCitusMovePinRebalance(t *testing.T) {
+	t.Parallel()
+	e := cptest.NewCitus(t)
+	slugs := []string{"acme", "globex", "initech", "hooli"}
+	for _, s := range slugs {
+		e.Create(s)
+	}
+	citusFill(e, "tenant_acme", "acme")
+	citusFill(e, "tenant_globex", "globex")
+	acmeRows, globexRows := e.Checksums("tenant_acme"), e.Checksums("tenant_globex")
+	nodes, err := e.P.Nodes(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workers []string
+	total := 0
+	for _, n := range nodes {
+		total += n.Tenants
+		if n.Coordinator {
+			if n.HasShards || n.Tenants != 0 {
+				t.Fatalf("coordinator: %+v", n)
+			}
+			continue
+		}
+		workers = append(workers, n.Node)
+	}
+	if len(workers) < 2 || total != len(slugs) {
+		t.Fatalf("nodes: %+v", nodes)
+	}
+	list, err := e.P.ListTenants(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range list {
+		if tn.Node != tenantNode(e, tn.Schema) || tn.PinnedNode != "" {
+			t.Fatalf("%s: node %q pinned %q, placed on %s", tn.Slug, tn.Node, tn.PinnedNode, tenantNode(e, tn.Schema))
+		}
+	}
+
+	// Bad input: a clear error, nothing moved, nothing pinned.
+	acme := ident.MustParseSlug("acme")
+	where := map[string]string{}
+	for _, s := range slugs {
+		where[s] = tenantNode(e, "tenant_"+s)
+	}
+	coordinator := ""
+	for _, n := range nodes {
+		if n.Coordinator {
+			coordinator = n.Node
+		}
+	}
+	for _, c := range []struct {
+		slug, node string
+		want       error
+		msg        string
+	}{
+		{"acme", "127.0.0.1:1", controlplane.ErrNotFound, "node 127.0.0.1:1 not found"},
+		{"acme", "no-port", controlplane.ErrInvalid, "not HOST:PORT"},
+		{"acme", coordinator, controlplane.ErrInvalid, "takes no tenants"},
+		{"nobody", workers[0], controlplane.ErrNotFound, `tenant "nobody" not found`},
+	} {
+		_, err := e.P.MoveTenant(e.Ctx, ident.MustParseSlug(c.slug), c.node)
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("move %s to %s: %v, want %v with %q", c.slug, c.node, err, c.want, c.msg)
+		}
+	}
+	for _, s := range slugs {
+		if got := tenantNode(e, "tenant_"+s); got != where[s] {
+			t.Fatalf("%s moved from %s to %s on bad input", s, where[s], got)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.tenants WHERE pinned_node <> ''`); n != 0 {
+		t.Fatalf("%d tenants pinned on bad input", n)
+	}
+
+	// Move acme to the other worker: its rows go with it, and it is pinned there.
+	target := workers[0]
+	if where["acme"] == target {
+		target = workers[1]
+	}
+	res, err := e.P.MoveTenant(e.Ctx, acme, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Moved || res.From != where["acme"] || res.To != target || tenantNode(e, "tenant_acme") != target {
+		t.Fatalf("move: %+v, acme on %s", res, tenantNode(e, "tenant_acme"))
+	}
+	if got := e.Checksums("tenant_acme"); got != acmeRows {
+		t.Fatalf("acme's rows after the move:\n%s\nwant\n%s", got, acmeRows)
+	}
+	tn, err := e.P.GetTenant(e.Ctx, acme)
+	if err != nil || tn.Node != target || tn.PinnedNode != target {
+		t.Fatalf("acme after the move: %+v %v", tn, err)
+	}
+	for _, s := range slugs[1:] {
+		if got := tenantNode(e, "tenant_"+s); got != where[s] {
+			t.Fatalf("%s moved with acme: %s to %s", s, where[s], got)
+		}
+	}
+	e.DebugHealthy("acme")
+	if pass := reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Failed() || pass.Counts[controlplane.ActionUnchanged] != len(slugs) {
+		t.Fatalf("pass after the move: %+v", pass.Results)
+	}
+
+	// Pin globex and initech there too, and put hooli there by hand (unpinned): four tenants on
+	// one worker, none on the other. Without pins the rebalancer would move two of them; with
+	// erpctl's strategy it may move only hooli.
+	for _, s := range []string{"globex", "initech"} {
+		if _, err := e.P.MoveTenant(e.Ctx, ident.MustParseSlug(s), target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tenantNode(e, "tenant_hooli") != target {
+		host, port, _ := strings.Cut(target, ":")
+		e.Exec(`SELECT citus_schema_move('tenant_hooli'::regnamespace, $1, $2::int)`, host, port)
+	}
+	rb, err := e.P.Rebalance(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rb.Moves) != 1 || rb.Moves[0].Tenant != "hooli" || rb.Moves[0].From != target || rb.Moves[0].To == target {
+		t.Fatalf("rebalance moved %+v, want hooli alone off %s", rb.Moves, target)
+	}
+	for _, s := range []string{"acme", "globex", "initech"} {
+		if got := tenantNode(e, "tenant_"+s); got != target {
+			t.Fatalf("the rebalancer moved pinned %s to %s", s, got)
+		}
+	}
+	if got := e.Checksums("tenant_globex"); got != globexRows {
+		t.Fatalf("globex's rows after moves and a rebalance:\n%s\nwant\n%s", got, globexRows)
+	}
+	nodes, err = e.P.Nodes(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Node == target && (n.Tenants != 3 || n.Pinned != 3) {
+			t.Fatalf("the pinned node after the rebalance: %+v", n)
+		}
+	}
+	// A second rebalance has nothing to do.
+	if rb, err = e.P.Rebalance(e.Ctx); err != nil || len(rb.Moves) != 0 {
+		t.Fatalf("second rebalance: %+v %v", rb, err)
+	}
+	for _, s := range slugs {
+		e.DebugHealthy(s)
+	}
+}
+
+// On plain PostgreSQL, move and rebalance say they need Citus, and change nothing.
+func TestMoveAndRebalanceNeedCitus(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	if e.P.Citus() {
+		t.Fatal("Citus detected on plain PostgreSQL")
+	}
+	if _, err := e.P.MoveTenant(e.Ctx, ident.MustParseSlug("acme"), "127.0.0.1:9701"); !errors.Is(err, controlplane.ErrInvalid) ||
+		!strings.Contains(err.Error(), "needs Citus") {
+		t.Fatalf("move on plain: %v", err)
+	}
+	if _, err := e.P.Rebalance(e.Ctx); !errors.Is(err, controlplane.ErrInvalid) || !strings.Contains(err.Error(), "needs Citus") {
+		t.Fatalf("rebalance on plain: %v", err)
+	}
+	if _, err := e.P.Nodes(e.Ctx); !errors.Is(err, controlplane.ErrNotCitus) {
+		t.Fatalf("nodes on plain: %v", err)
+	}
+	list, err := e.P.ListTenants(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range list {
+		if tn.Node != "" || tn.PinnedNode != "" {
+			t.Fatalf("%s has a node on plain PostgreSQL: %+v", tn.Slug, tn)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE kind = 'move'`); n != 0 {
+		t.Fatal("a move was recorded")
 	}
 }

@@ -213,6 +213,10 @@ type Tenant struct {
 	BlockedSQL       *string    `json:"blocked_sql,omitempty"`
 	Failures         int        `json:"failures"`
 	NextAttemptAt    *time.Time `json:"next_attempt_at,omitempty"`
+	// On Citus only: the node (host:port) that holds the tenant's tables, and the node
+	// `tenant move` pinned it to ("" when not pinned). Both are omitted on plain PostgreSQL.
+	Node       string `json:"node,omitempty"`
+	PinnedNode string `json:"pinned_node,omitempty"`
 }
 
 // Tenant statuses.

@@ -234,13 +234,13 @@ func insertEventWhy(ctx context.Context, db schema.Querier, slug ident.Slug, kin
 const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at,
 	CASE WHEN status IN ('Ready', 'Blocked') THEN greatest(last_reconciled_at,
 		(SELECT value::timestamptz FROM erpctl.meta WHERE key = 'last_pass_at')) ELSE last_reconciled_at END,
-	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at)`
+	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at), pinned_node`
 
 func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
 	var t Tenant
 	var chosen []string
 	if err := row.Scan(&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
-		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt); err != nil {
+		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode); err != nil {
 		return nil, err
 	}
 	mods, err := enabledModules(p.Registry(), t.FollowAll, chosen)
@@ -268,6 +268,9 @@ func (p *Plane) GetTenant(ctx context.Context, slug ident.Slug) (*Tenant, error)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
 	}
+	if err := p.placeTenants(ctx, []*Tenant{t}); err != nil {
+		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
+	}
 	return t, nil
 }
 
@@ -287,6 +290,13 @@ func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
 		out = append(out, *t)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	ptrs := make([]*Tenant, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+	}
+	if err := p.placeTenants(ctx, ptrs); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	return out, nil
