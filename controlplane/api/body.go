@@ -25,17 +25,7 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 		return nil, nil, "JSON parse error - " + msg
 	}
 	if members, ok := flatObject(body); ok {
-		return decodeFields(res, requireAll, func(c *modules.Column) (input, bool, string) {
-			raw, ok := members.get(c.Name)
-			if !ok {
-				return input{}, false, ""
-			}
-			in, err := jsonInput(raw)
-			if err != nil {
-				return in, true, msgInvalidValue
-			}
-			return in, true, ""
-		})
+		return decodeFields(res, requireAll, fromMembers(members.get))
 	}
 	if len(body) > 0 {
 		trimmed := bytes.TrimLeft(body, " \t\r\n")
@@ -52,8 +42,16 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			return nil, nil, "JSON parse error - " + jsonErrorText(err)
 		}
 	}
-	return decodeFields(res, requireAll, func(c *modules.Column) (input, bool, string) {
-		raw, ok := obj[c.Name]
+	return decodeFields(res, requireAll, fromMembers(func(name string) ([]byte, bool) {
+		raw, ok := obj[name]
+		return raw, ok
+	}))
+}
+
+// fromMembers is decodeFields' source of a column's input: the body's member of its name.
+func fromMembers(get func(name string) ([]byte, bool)) func(c *modules.Column) (input, bool, string) {
+	return func(c *modules.Column) (input, bool, string) {
+		raw, ok := get(c.Name)
 		if !ok {
 			return input{}, false, ""
 		}
@@ -62,7 +60,7 @@ func decodeBody(res *modules.Resource, body []byte, requireAll bool) (vals []col
 			return in, true, msgInvalidValue
 		}
 		return in, true, ""
-	})
+	}
 }
 
 // decodeFields validates the writable columns' inputs, which get gives (ok false: not given;
