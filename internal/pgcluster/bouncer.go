@@ -166,6 +166,7 @@ func runBouncer(bin, dir string, attr *syscall.SysProcAttr, server *neturl.URL) 
 	}
 }
 
+// freePort is a port on 127.0.0.1 that nothing listens on now.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -253,12 +253,10 @@ func (c *Cluster) choosePort(avoid int) (int, error) {
 	if p := c.recordedPort(); p > 0 && p != avoid && portFree(p) {
 		return p, nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freePort()
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	p := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	if err := writeFileAtomic(filepath.Join(c.Home, portFile), []byte(strconv.Itoa(p)+"\n"), 0o644); err != nil {
 		return 0, fmt.Errorf("record port: %w", err)
 	}
