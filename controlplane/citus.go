@@ -233,7 +233,7 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 	stmt := ""
 	if t.Node != node {
 		// Not in a transaction: Citus refuses a move inside one (it copies over its own connections).
-		stmt = fmt.Sprintf("SELECT citus_schema_move(%s, %s, %s)", quoteLiteral(t.Schema), quoteLiteral(host), port)
+		stmt = fmt.Sprintf("SELECT citus_schema_move(%s, %s, %s)", ident.Literal(t.Schema), ident.Literal(host), port)
 		if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.citus_schema_move($1::regnamespace, $2, $3::int)`, t.Schema, host, port); err != nil {
 			return nil, fmt.Errorf("move tenant %q to %s: %w", slug, node, err)
 		}
@@ -251,9 +251,6 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 	res.Duration = time.Since(start)
 	return res, nil
 }
-
-// quoteLiteral quotes s as an SQL string literal, for the SQL an event records.
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // The rebalance strategy erpctl registers: Citus's by-shard-count costs, and an allowed-on-node
 // function that keeps a pinned tenant's shards on its pinned node and lets every other shard go

@@ -283,7 +283,7 @@ func convertCheck(dc DataCheck, c *atlas.ModifyColumn) (DataCheck, bool) {
 	}
 	dc.count = func(q string) string {
 		return "SELECT count(*) FROM " + q + " WHERE " + col + " IS NOT NULL AND (NOT pg_temp.erpctl_converts(" + col +
-			"::text, " + quoteLiteral(from) + ", " + quoteLiteral(to) + ")" + long + ")"
+			"::text, " + ident.Literal(from) + ", " + ident.Literal(to) + ")" + long + ")"
 	}
 	return dc, true
 }
@@ -299,8 +299,6 @@ EXCEPTION WHEN others THEN
 	RETURN false;
 END
 $fn$`
-
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func hasAttr[T any, A any](attrs []A) bool {
 	for _, a := range attrs {

@@ -103,3 +103,7 @@ func (s Slug) Schema() string { return SchemaName(s.s) }
 func Quote(parts ...string) string {
 	return pgx.Identifier(parts).Sanitize()
 }
+
+// Literal quotes s as an SQL string literal (standard_conforming_strings on, PostgreSQL's
+// default since 9.1).
+func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
