@@ -52,6 +52,11 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
 	defer tx.Rollback()
+	// The scratch schema stays local on Citus: distributing it would make shards on a worker
+	// only to roll them back. (lockTx does the same for the reconciler's transactions.)
+	if err := p.keepLocal(ctx, tx); err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
 	var managedJSON []byte
 	if err := tx.QueryRowContext(ctx, `SELECT managed FROM erpctl.tenants WHERE slug = $1`, slug.String()).Scan(&managedJSON); err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)

@@ -624,11 +624,6 @@ func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired 
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
 	}
-	// The scratch schema Normalize makes stays local: distributing it would make shards on a
-	// worker only to roll them back.
-	if err := p.keepLocal(ctx, tx); err != nil {
-		return nil, err
-	}
 	norm, err := p.planner.Normalize(ctx, tx, desired)
 	if err != nil {
 		return nil, err
