@@ -194,15 +194,7 @@ func NewOwnedDB(t testing.TB) (url, superURL string) {
 	return u.String(), superURL
 }
 
-func adminExec(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, sql)
-	return err
-}
+func adminExec(ctx context.Context, sql string) error { return execOn(ctx, adminURL, sql) }
 
 // dbName is "t_", the test's name in lower-case letters, digits and underscores (shortened), and a
 // random suffix: unique, and recognisable in pg_database.
