@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -235,7 +236,12 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 		// Not in a transaction: Citus refuses a move inside one (it copies over its own connections).
 		stmt = fmt.Sprintf("SELECT citus_schema_move(%s, %s, %s)", ident.Literal(t.Schema), ident.Literal(host), port)
 		if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.citus_schema_move($1::regnamespace, $2, $3::int)`, t.Schema, host, port); err != nil {
-			return nil, fmt.Errorf("move tenant %q to %s: %w", slug, node, err)
+			err = fmt.Errorf("move tenant %q to %s: %w", slug, node, err)
+			// The tenant stays where it was, unpinned as before; the event says what was tried.
+			if evErr := insertEventWhy(ctx, p.db, slug, "move", "tenant move to "+node, stmt, time.Since(start), "failed", err); evErr != nil {
+				p.log.Warn("record a failed move", "tenant", slug.String(), "err", evErr)
+			}
+			return nil, err
 		}
 		res.Moved = true
 	}
@@ -250,6 +256,32 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// UnpinTenant lets the rebalancer move a tenant again; it stays where it is until then.
+// Unpinning a tenant that is not pinned changes nothing and records nothing.
+func (p *Plane) UnpinTenant(ctx context.Context, slug ident.Slug) (*Tenant, error) {
+	if !p.citus {
+		return nil, fmt.Errorf("unpin tenant %q: %w", slug, ErrNotCitus)
+	}
+	t, err := p.GetTenant(ctx, slug)
+	if err != nil {
+		return nil, fmt.Errorf("unpin tenant: %w", err)
+	}
+	if t.PinnedNode == "" {
+		return t, nil
+	}
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET pinned_node = '', updated_at = now() WHERE slug = $1`, slug.String()); err != nil {
+			return err
+		}
+		return insertEventWhy(ctx, tx, slug, "unpin", "tenant move --unpin: was pinned to "+t.PinnedNode, "", 0, "applied", nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unpin tenant %q: %w", slug, err)
+	}
+	t.PinnedNode = ""
+	return t, nil
 }
 
 // The rebalance strategy erpctl registers: Citus's by-shard-count costs, and an allowed-on-node
@@ -269,20 +301,54 @@ SELECT coalesce((SELECT t.pinned_node = nd.nodename || ':' || nd.nodeport
 $$`
 )
 
-// RebalanceResult is what a rebalance moved.
+// RebalanceResult is what a rebalance moved, or with DryRun would move.
 type RebalanceResult struct {
+	DryRun   bool          `json:"dry_run"`
 	Moves    []MoveResult  `json:"moves"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
+// RebalanceOptions are the choices of a rebalance.
+type RebalanceOptions struct {
+	DryRun bool // list the moves Citus plans, and make none
+}
+
 // Rebalance runs Citus's rebalancer with erpctl's strategy: unpinned tenants spread over the
 // nodes by shard count, pinned tenants stay where they are pinned.
-func (p *Plane) Rebalance(ctx context.Context) (*RebalanceResult, error) {
+func (p *Plane) Rebalance(ctx context.Context, opts RebalanceOptions) (*RebalanceResult, error) {
 	start := time.Now()
 	if !p.citus {
 		return nil, fmt.Errorf("rebalance: %w", ErrNotCitus)
 	}
-	err := p.inTx(ctx, func(tx *schema.Tx) error {
+	if err := p.rebalanceStrategy(ctx); err != nil {
+		return nil, fmt.Errorf("rebalance: register erpctl's rebalance strategy: %w", err)
+	}
+	if opts.DryRun {
+		moves, err := p.rebalancePlan(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("rebalance: plan: %w", err)
+		}
+		return &RebalanceResult{DryRun: true, Moves: moves, Duration: time.Since(start)}, nil
+	}
+	before, err := p.placements(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rebalance: %w", err)
+	}
+	// Not in a transaction, as for a move; it returns when every move is done. When it fails
+	// part way, the moves it made stand: they are read and recorded all the same.
+	_, rbErr := p.pool.Exec(ctx, `SELECT pg_catalog.rebalance_table_shards(rebalance_strategy := $1)`, rebalanceStrategy)
+	res, err := p.recordRebalance(ctx, before)
+	res.Duration = time.Since(start)
+	if err = errors.Join(rbErr, err); err != nil {
+		return res, fmt.Errorf("rebalance: %w", err)
+	}
+	return res, nil
+}
+
+// rebalanceStrategy registers erpctl's strategy once, and its function each time (so that an
+// upgraded erpctl's function replaces an older one).
+func (p *Plane) rebalanceStrategy(ctx context.Context) error {
+	return p.inTx(ctx, func(tx *schema.Tx) error {
 		if err := p.keepLocal(ctx, tx); err != nil {
 			return err
 		}
@@ -294,31 +360,58 @@ func (p *Plane) Rebalance(ctx context.Context) (*RebalanceResult, error) {
 			WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_rebalance_strategy WHERE name = $1)`, rebalanceStrategy)
 		return err
 	})
+}
+
+// rebalancePlan is the tenants Citus's rebalancer would move with erpctl's strategy, and where:
+// the plan names one shard per colocation group, that is per tenant.
+func (p *Plane) rebalancePlan(ctx context.Context) ([]MoveResult, error) {
+	rows, err := p.pool.Query(ctx, `SELECT DISTINCT t.slug::text, pl.sourcename || ':' || pl.sourceport, pl.targetname || ':' || pl.targetport
+		FROM pg_catalog.get_rebalance_table_shards_plan(rebalance_strategy := $1) pl
+		JOIN pg_catalog.pg_class c ON c.oid = pl.table_name
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN erpctl.tenants t ON t.schema_name = n.nspname
+		ORDER BY 1`, rebalanceStrategy)
 	if err != nil {
-		return nil, fmt.Errorf("rebalance: register erpctl's rebalance strategy: %w", err)
+		return nil, err
 	}
-	before, err := p.placements(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("rebalance: %w", err)
+	moves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MoveResult, error) {
+		var m MoveResult
+		return m, r.Scan(&m.Tenant, &m.From, &m.To)
+	})
+	if moves == nil {
+		moves = []MoveResult{}
 	}
-	// Not in a transaction, as for a move; it returns when every move is done.
-	if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.rebalance_table_shards(rebalance_strategy := $1)`, rebalanceStrategy); err != nil {
-		return nil, fmt.Errorf("rebalance: %w", err)
-	}
+	return moves, err
+}
+
+// recordRebalance compares the placements with before and records a move event for each
+// tenant the rebalancer moved.
+func (p *Plane) recordRebalance(ctx context.Context, before map[string]string) (*RebalanceResult, error) {
+	res := &RebalanceResult{Moves: []MoveResult{}}
 	after, err := p.placements(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("rebalance: %w", err)
+		return res, err
 	}
 	tenants, err := p.ListTenants(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("rebalance: %w", err)
+		return res, err
 	}
-	res := &RebalanceResult{Moves: []MoveResult{}}
 	for _, t := range tenants {
 		if b, a := before[t.Schema], after[t.Schema]; b != a {
 			res.Moves = append(res.Moves, MoveResult{Tenant: t.Slug, From: b, To: a, Moved: true})
 		}
 	}
-	res.Duration = time.Since(start)
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		for _, m := range res.Moves {
+			why := fmt.Sprintf("db rebalance: moved from %s to %s", m.From, m.To)
+			if err := insertEventWhy(ctx, tx, ident.MustParseSlug(m.Tenant), "move", why, "", 0, "applied", nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("record the moves: %w", err)
+	}
 	return res, nil
 }

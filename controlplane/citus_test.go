@@ -320,9 +320,23 @@ func TestCitusMovePinRebalance(t *testing.T) {
 		host, port, _ := strings.Cut(target, ":")
 		e.Exec(`SELECT citus_schema_move('tenant_hooli'::regnamespace, $1, $2::int)`, host, port)
 	}
-	rb, err := e.P.Rebalance(e.Ctx)
+	// A dry run names the one move and makes none.
+	plan, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !plan.DryRun || len(plan.Moves) != 1 || plan.Moves[0].Tenant != "hooli" || plan.Moves[0].From != target || plan.Moves[0].To == target {
+		t.Fatalf("rebalance --dry-run: %+v, want hooli alone off %s", plan.Moves, target)
+	}
+	if got := tenantNode(e, "tenant_hooli"); got != target {
+		t.Fatalf("a dry run moved hooli to %s", got)
+	}
+	rb, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Moves[0] != (controlplane.MoveResult{Tenant: "hooli", From: plan.Moves[0].From, To: plan.Moves[0].To, Moved: true}) {
+		t.Fatalf("the rebalance did %+v, its dry run said %+v", rb.Moves[0], plan.Moves[0])
 	}
 	if len(rb.Moves) != 1 || rb.Moves[0].Tenant != "hooli" || rb.Moves[0].From != target || rb.Moves[0].To == target {
 		t.Fatalf("rebalance moved %+v, want hooli alone off %s", rb.Moves, target)
@@ -345,8 +359,36 @@ func TestCitusMovePinRebalance(t *testing.T) {
 		}
 	}
 	// A second rebalance has nothing to do.
-	if rb, err = e.P.Rebalance(e.Ctx); err != nil || len(rb.Moves) != 0 {
+	if rb, err = e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{}); err != nil || len(rb.Moves) != 0 {
 		t.Fatalf("second rebalance: %+v %v", rb, err)
+	}
+	// Every move is in its tenant's history: acme, globex and initech by tenant move, hooli by
+	// the rebalancer.
+	if got := e.Strings(`SELECT tenant || ': ' || reason FROM erpctl.events WHERE kind = 'move' AND outcome = 'applied' ORDER BY id`); len(got) != 4 ||
+		!strings.HasPrefix(got[0], "acme: tenant move: pinned to "+target) || got[3] != "hooli: db rebalance: moved from "+target+" to "+plan.Moves[0].To {
+		t.Fatalf("move events: %q", got)
+	}
+
+	// Unpinned, globex is the rebalancer's again: with three on one worker and one on the
+	// other, it may now go. Unpinning twice changes nothing more.
+	globex := ident.MustParseSlug("globex")
+	for range 2 {
+		tn, err := e.P.UnpinTenant(e.Ctx, globex)
+		if err != nil || tn.PinnedNode != "" || tn.Node != target {
+			t.Fatalf("unpin globex: %+v %v", tn, err)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE kind = 'unpin' AND tenant = 'globex'`); n != 1 {
+		t.Fatalf("%d unpin events for globex, want 1", n)
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.tenants WHERE pinned_node <> ''`); n != 2 {
+		t.Fatalf("%d tenants pinned after unpinning globex, want 2", n)
+	}
+	if rb, err = e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{}); err != nil || len(rb.Moves) != 1 || rb.Moves[0].Tenant != "globex" {
+		t.Fatalf("rebalance after unpinning globex: %+v %v", rb, err)
+	}
+	if _, err := e.P.UnpinTenant(e.Ctx, ident.MustParseSlug("nobody")); !errors.Is(err, controlplane.ErrNotFound) {
+		t.Fatalf("unpin an unknown tenant: %v", err)
 	}
 	for _, s := range slugs {
 		e.DebugHealthy(s)
@@ -366,8 +408,14 @@ func TestMoveAndRebalanceNeedCitus(t *testing.T) {
 		!strings.Contains(err.Error(), "needs Citus") {
 		t.Fatalf("move on plain: %v", err)
 	}
-	if _, err := e.P.Rebalance(e.Ctx); !errors.Is(err, controlplane.ErrInvalid) || !strings.Contains(err.Error(), "needs Citus") {
+	if _, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{}); !errors.Is(err, controlplane.ErrInvalid) || !strings.Contains(err.Error(), "needs Citus") {
 		t.Fatalf("rebalance on plain: %v", err)
+	}
+	if _, err := e.P.UnpinTenant(e.Ctx, ident.MustParseSlug("acme")); !errors.Is(err, controlplane.ErrNotCitus) {
+		t.Fatalf("unpin on plain: %v", err)
+	}
+	if _, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{DryRun: true}); !errors.Is(err, controlplane.ErrNotCitus) {
+		t.Fatalf("rebalance --dry-run on plain: %v", err)
 	}
 	if _, err := e.P.Nodes(e.Ctx); !errors.Is(err, controlplane.ErrNotCitus) {
 		t.Fatalf("nodes on plain: %v", err)
