@@ -7,19 +7,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/internal/pgcluster"
 	"github.com/erpctl/erpctl/internal/term"
 )
 
 func newCmdDB(f *Factory) *cobra.Command {
-	c := newGroupCmd("db", "Manage the embedded PostgreSQL cluster",
+	c := newGroupCmd("db", "Manage the embedded PostgreSQL cluster; on Citus, list the nodes and rebalance",
 		NewCmdDBStatus(f, nil),
 		NewCmdDBStop(f, nil),
 		NewCmdDBURL(f, nil),
+		NewCmdDBRebalance(f, nil),
 	)
 	c.Long = `Manage the embedded PostgreSQL cluster erpctl uses when no --database-url (or
 ERPCTL_DATABASE_URL) is given. It lives under $ERPCTL_HOME (default ~/.local/share/erpctl),
-starts on first use and keeps running, with its data, after erpctl exits.`
+starts on first use and keeps running, with its data, after erpctl exits.
+
+When --database-url is a Citus coordinator, db status lists its nodes with their tenants, and
+db rebalance spreads the tenants that are not pinned over them.`
 	return c
 }
 
@@ -27,6 +32,7 @@ starts on first use and keeps running, with its data, after erpctl exits.`
 type DBOptions struct {
 	IO      *term.IOStreams
 	Cluster func() *pgcluster.Cluster
+	Plane   openPlane // db status: the database of --database-url, for its Citus nodes
 	Format  term.Format
 
 	// DatabaseURL is set when erpctl is pointed elsewhere; the commands then say so.
@@ -34,7 +40,7 @@ type DBOptions struct {
 }
 
 func newDBOptions(f *Factory) *DBOptions {
-	return &DBOptions{IO: f.IO, Cluster: f.Cluster}
+	return &DBOptions{IO: f.IO, Cluster: f.Cluster, Plane: f.Plane}
 }
 
 func dbRunE(f *Factory, opts *DBOptions, runF func(*DBOptions) error, run func(context.Context, *DBOptions) error) func(*cobra.Command, []string) error {
@@ -52,9 +58,14 @@ func NewCmdDBStatus(f *Factory, runF func(*DBOptions) error) *cobra.Command {
 	opts := newDBOptions(f)
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show whether the embedded cluster is initialised and running, and where",
-		Args:  noArgs,
-		RunE:  dbRunE(f, opts, runF, dbStatusRun),
+		Short: "Show whether the embedded cluster is initialised and running, and where; on Citus, the nodes",
+		Long: `Show whether the embedded cluster is initialised and running, and where. It starts nothing.
+
+When --database-url (or ERPCTL_DATABASE_URL) is a Citus coordinator, db status also lists the
+nodes of the cluster: which takes tenants, how many it holds and how many of those are pinned
+there by erpctl tenant move.`,
+		Args: noArgs,
+		RunE: dbRunE(f, opts, runF, dbStatusRun),
 	}
 }
 
@@ -91,6 +102,8 @@ type dbStatusView struct {
 	Version     string `json:"version"`
 	BinDir      string `json:"bin_dir"`
 	InUse       bool   `json:"in_use"` // erpctl uses it: no --database-url
+	// The nodes of the Citus cluster --database-url points at; omitted when it is not Citus.
+	Nodes []controlplane.Node `json:"nodes,omitempty"`
 }
 
 func dbStatusRun(ctx context.Context, opts *DBOptions) error {
@@ -101,6 +114,12 @@ func dbStatusRun(ctx context.Context, opts *DBOptions) error {
 	}
 	v := dbStatusView{Home: c.Home, DataDir: s.DataDir, Initialized: s.Initialized, Running: s.Running, PID: s.PID,
 		Port: s.Port, Version: s.Version, BinDir: s.BinDir, InUse: opts.DatabaseURL == ""}
+	if !v.InUse {
+		// The embedded cluster is never Citus; another server may be.
+		if v.Nodes, err = citusNodes(ctx, opts.Plane); err != nil {
+			return err
+		}
+	}
 	return opts.IO.Render(opts.Format, v, func() error {
 		st := opts.IO.Styles()
 		state := st.Status("running")
@@ -128,8 +147,46 @@ func dbStatusRun(ctx context.Context, opts *DBOptions) error {
 		if !v.InUse {
 			fields = append(fields, term.Field{Label: "Note", Value: "erpctl uses --database-url / " + envDatabaseURL + ", not this cluster"})
 		}
-		return opts.IO.PrintFields(fields...)
+		if err := opts.IO.PrintFields(fields...); err != nil || v.Nodes == nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "\n%s\n", st.Bold.Render("Citus nodes of --database-url"))
+		return printNodes(opts.IO, v.Nodes)
 	})
+}
+
+// citusNodes lists the nodes of the Citus cluster the control plane is on, nil when it is not
+// Citus.
+func citusNodes(ctx context.Context, open openPlane) ([]controlplane.Node, error) {
+	p, err := open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	if !p.Citus() {
+		return nil, nil
+	}
+	return p.Nodes(ctx)
+}
+
+func printNodes(io *term.IOStreams, nodes []controlplane.Node) error {
+	st := io.Styles()
+	tbl := io.NewTable("node", "role", "takes tenants", "tenants", "pinned")
+	for _, n := range nodes {
+		role := "worker"
+		if n.Coordinator {
+			role = "coordinator"
+		}
+		if !n.Active {
+			role += " " + st.Warning.Render("(inactive)")
+		}
+		takes := "no"
+		if n.Active && n.HasShards {
+			takes = "yes"
+		}
+		tbl.Row(n.Node, role, takes, strconv.Itoa(n.Tenants), strconv.Itoa(n.Pinned))
+	}
+	return tbl.Render()
 }
 
 func dbStopRun(ctx context.Context, opts *DBOptions) error {

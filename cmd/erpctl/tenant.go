@@ -18,7 +18,7 @@ import (
 type openPlane func(context.Context) (*controlplane.Plane, error)
 
 func newCmdTenant(f *Factory) *cobra.Command {
-	return newGroupCmd("tenant", "Create, list, show, delete (archive), restore, purge, export and import tenants; enable and disable their modules",
+	return newGroupCmd("tenant", "Create, list, show, delete (archive), restore, purge, export, import and move tenants; enable and disable their modules",
 		NewCmdTenantCreate(f, nil),
 		NewCmdTenantList(f, nil),
 		NewCmdTenantShow(f, nil),
@@ -29,6 +29,7 @@ func newCmdTenant(f *Factory) *cobra.Command {
 		NewCmdTenantPurge(f, nil),
 		NewCmdTenantExport(f, nil),
 		NewCmdTenantImport(f, nil),
+		NewCmdTenantMove(f, nil),
 	)
 }
 
@@ -165,14 +166,24 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 		}
 		st := opts.IO.Styles()
 		now := opts.Now()
-		tbl := opts.IO.NewTable("slug", "schema", "status", "modules", "last reconcile")
+		// On Citus, where each tenant is; on plain PostgreSQL there is one node and no column.
+		citus := slices.ContainsFunc(tenants, func(t controlplane.Tenant) bool { return t.Node != "" })
+		cols := []string{"slug", "schema", "status", "modules", "last reconcile"}
+		if citus {
+			cols = append(cols, "node")
+		}
+		tbl := opts.IO.NewTable(cols...)
 		for _, t := range tenants {
 			status := st.Status(t.Status)
 			if t.Reason == controlplane.ReasonRolloutHalted {
 				// Ready, but held at its schema by a halted rollout: say so where operators look.
 				status += " (rollout halted)"
 			}
-			tbl.Row(t.Slug, t.Schema, status, strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt))
+			row := []string{t.Slug, t.Schema, status, strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt)}
+			if citus {
+				row = append(row, nodeText(&t))
+			}
+			tbl.Row(row...)
 		}
 		return tbl.Render()
 	})
@@ -254,6 +265,9 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		{Label: "Created", Value: stamp(now, &t.CreatedAt)},
 		{Label: "Last reconcile", Value: stamp(now, t.LastReconciledAt)},
 		{Label: "Last applied", Value: stamp(now, t.LastAppliedAt)},
+	}
+	if t.Node != "" || t.PinnedNode != "" {
+		fields = append(fields, term.Field{Label: "Node", Value: nodeText(t)})
 	}
 	if t.Failures > 0 {
 		fields = append(fields, term.Field{Label: "Failures", Value: fmt.Sprint(t.Failures)})
@@ -472,4 +486,17 @@ func (f *Factory) completeModules(_ *cobra.Command, _ []string, _ string) ([]str
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return slices.Clone(reg.Names()), cobra.ShellCompDirectiveNoFileComp
+}
+
+// nodeText is where a tenant is on Citus, and whether tenant move pinned it there.
+func nodeText(t *controlplane.Tenant) string {
+	switch {
+	case t.PinnedNode == "":
+		return orDash(t.Node)
+	case t.PinnedNode == t.Node:
+		return t.Node + " (pinned)"
+	default:
+		// Moved by hand behind erpctl's back: the pin is where the rebalancer keeps it.
+		return orDash(t.Node) + " (pinned to " + t.PinnedNode + ")"
+	}
 }
