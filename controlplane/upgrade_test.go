@@ -53,6 +53,14 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 		if tn.Status != controlplane.StatusReady || tn.Reason != controlplane.ReasonUpToDate || tn.LastTransitionAt == nil {
 			t.Errorf("%s after upgrade: status %s, reason %q, transition %v", tn.Slug, tn.Status, tn.Reason, tn.LastTransitionAt)
 		}
+		// Pins came later (tenant move on Citus): an old tenant is pinned nowhere.
+		if tn.PinnedNode != "" || tn.Node != "" {
+			t.Errorf("%s after upgrade: node %q, pinned to %q", tn.Slug, tn.Node, tn.PinnedNode)
+		}
+	}
+	var unpinned int
+	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.tenants WHERE pinned_node = ''`).Scan(&unpinned); err != nil || unpinned != 2 {
+		t.Fatalf("pinned_node after upgrade: %d tenants unpinned, want 2 (%v)", unpinned, err)
 	}
 	owner, ok, err := p.LookupToken(ctx, controlplane.HashToken(oldAcmeToken))
 	if err != nil || !ok || owner.Tenant != "acme" || owner.Name != "alice" {
