@@ -23,7 +23,9 @@ type citusNodeView struct {
 func TestCLIOnCitus(t *testing.T) {
 	t.Parallel()
 	c := &cli{t: t, url: pgtest.NewCitusDB(t), env: map[string]string{}}
+	unlock := pgtest.CitusLock(t) // the first command makes the data API's role, a role of the whole cluster
 	c.ok("tenant", "create", "acme")
+	unlock()
 	c.ok("tenant", "create", "globex", "--modules", "product")
 	c.sql(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Anvil')`)
 	c.sql(`INSERT INTO tenant_globex.products (sku, name) VALUES ('G1', 'Gear'), ('G2', 'Gasket')`)

@@ -68,7 +68,10 @@ func DirectAndPooled(t *testing.T, test func(t *testing.T, e *Env)) {
 // (see pgtest.NewCitusDB); the test skips without it.
 func NewCitus(t *testing.T) *Env {
 	t.Helper()
-	return open(t, controlplane.Config{DatabaseURL: pgtest.NewCitusDB(t)})
+	url := pgtest.NewCitusDB(t)
+	unlock := pgtest.CitusLock(t) // Open makes the data API's role, a role of the whole cluster
+	defer unlock()
+	return open(t, controlplane.Config{DatabaseURL: url})
 }
 
 // open opens the control plane with cfg and a modules dir of the test's own, and a database/sql

@@ -78,10 +78,37 @@ func NewCitusDB(t testing.TB) string {
 		}
 		own = append(own, nu)
 	}
+	unlock := CitusLock(t)
+	defer unlock()
 	if err := addNodes(ctx, own[0], coord, nodes); err != nil {
 		t.Fatalf("pgtest: add the Citus nodes to %s: %v", name, err)
 	}
 	return own[0]
+}
+
+// citusLockKey is the advisory lock CitusLock takes on the cluster's own database.
+const citusLockKey = 0x65727063_63697475 // "erpccitu"
+
+// CitusLock holds an advisory lock on the cluster database of EnvCitusURL until the returned
+// function is called, so that one test at a time, across test binaries, changes roles on the
+// Citus cluster. Roles are the cluster's, not a database's: adding a node to a test's database
+// copies every role to it, and two tests doing that (or one of them making erpctl's data API
+// role) at the same moment fail with "tuple concurrently updated". On one cluster with one
+// erpctl database, as in use, that does not arise.
+func CitusLock(t testing.TB) (unlock func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, CitusURL(t))
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s: %v", EnvCitusURL, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(citusLockKey)); err != nil {
+		conn.Close(context.Background())
+		t.Fatalf("pgtest: take the Citus test lock: %v", err)
+	}
+	// Closing the session releases the lock.
+	return func() { conn.Close(context.Background()) }
 }
 
 type citusNode struct {
