@@ -13,9 +13,10 @@ import (
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
-// citusTenants is how many tenants the Citus comparison makes on each side: enough for a
-// rollout to span both workers, few enough that the bench stays short.
-const citusTenants = 50
+// citusTenants is how many tenants the Citus comparison makes on each side: the fleet's size
+// (BENCH_TENANTS, 1,000 by default), at most 1,000, so that a big run's fleet is not made twice
+// more through the coordinator.
+func (b *bench) citusTenants() int { return min(b.n, 1000) }
 
 // citusModule is the module the comparison rolls a column out to; extra is more of its columns.
 func citusModule(extra string) string {
@@ -37,11 +38,11 @@ func (b *bench) citus(ctx context.Context) ([]result, error) {
 	names := []string{"Citus: tenant create", "Citus: column rollout", "Citus: API GET one: throughput"}
 	citusURL := os.Getenv("BENCH_CITUS_URL")
 	if citusURL == "" {
-		return skipped(names, citusTenants, "BENCH_CITUS_URL is not set"), nil
+		return skipped(names, b.citusTenants(), "BENCH_CITUS_URL is not set"), nil
 	}
 	wrk, err := findWrk(ctx, b)
 	if err != nil {
-		return skipped(names, citusTenants, err.Error()), nil
+		return skipped(names, b.citusTenants(), err.Error()), nil
 	}
 	plainURL, drop, err := b.createDatabase(ctx, "erpbench_plain")
 	if err != nil {
@@ -56,14 +57,14 @@ func (b *bench) citus(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Citus: %w", err)
 	}
-	of := fmt.Sprintf("plain PostgreSQL, the same %d tenants, same run", citusTenants)
-	create := result{Name: names[0], Tenants: citusTenants}
+	of := fmt.Sprintf("plain PostgreSQL, the same %d tenants, same run", b.citusTenants())
+	create := result{Name: names[0], Tenants: b.citusTenants()}
 	create.setTimes(onCitus.creates, "ms")
 	create.setBaseline(inUnit(median(plain.creates), "ms"), of, false)
-	rollout := result{Name: names[1], Tenants: citusTenants, Unit: "s", Samples: 1, Median: ptr(onCitus.rollout.Seconds())}
+	rollout := result{Name: names[1], Tenants: b.citusTenants(), Unit: "s", Samples: 1, Median: ptr(onCitus.rollout.Seconds())}
 	rollout.setBaseline(plain.rollout.Seconds(), of, false)
 	rollout.addNote("one nullable column added to every tenant's table, one pass")
-	get := result{Name: names[2], Tenants: citusTenants, Unit: "req/s", Samples: 1, Median: ptr(onCitus.getOne.rate())}
+	get := result{Name: names[2], Tenants: b.citusTenants(), Unit: "req/s", Samples: 1, Median: ptr(onCitus.getOne.rate())}
 	get.setBaseline(plain.getOne.rate(), of, true)
 	get.Extra = map[string]float64{"p99_ms": onCitus.getOne.P99 / 1000, "plain_p99_ms": plain.getOne.P99 / 1000}
 	get.addNote("wrk -t%d -c%d -d%ds; p99 %.2f ms (plain %.2f ms)", loadThreads, loadConns, loadSeconds,
@@ -99,8 +100,8 @@ func (b *bench) citusSide(ctx context.Context, wrk, label, url string) (side cit
 			}
 		}
 	}()
-	b.logf("%s: creating %d tenants", label, citusTenants)
-	for i := range citusTenants {
+	b.logf("%s: creating %d tenants", label, b.citusTenants())
+	for i := range b.citusTenants() {
 		s := ident.MustParseSlug(prefix + strconv.Itoa(i))
 		start := time.Now()
 		if _, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: s, Modules: []string{"product", "bench_notes"}}); err != nil {
@@ -123,10 +124,10 @@ func (b *bench) citusSide(ctx context.Context, wrk, label, url string) (side cit
 		return side, err
 	}
 	side.rollout = time.Since(start)
-	if n := pass.Counts[controlplane.ActionApplied]; n != citusTenants {
-		return side, fmt.Errorf("the column rollout applied %d of %d tenants", n, citusTenants)
+	if n := pass.Counts[controlplane.ActionApplied]; n != b.citusTenants() {
+		return side, fmt.Errorf("the column rollout applied %d of %d tenants", n, b.citusTenants())
 	}
-	b.logf("%s: column rollout to %d tenants in %v", label, citusTenants, side.rollout.Round(time.Millisecond))
+	b.logf("%s: column rollout to %d tenants in %v", label, b.citusTenants(), side.rollout.Round(time.Millisecond))
 
 	first := slugs[0].String()
 	var id int64
