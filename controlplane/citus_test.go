@@ -433,3 +433,49 @@ func TestMoveAndRebalanceNeedCitus(t *testing.T) {
 		t.Fatal("a move was recorded")
 	}
 }
+
+// On Citus, change tracking's event trigger runs on the coordinator: DDL made there by hand on
+// one tenant is recorded for that tenant only, and the incremental pass repairs it. A tenant
+// move is no change to the tenant's tables.
+func TestCitusChangeTracking(t *testing.T) {
+	t.Parallel()
+	e := cptest.NewCitus(t)
+	e.Create("acme")
+	e.Create("globex")
+	if ok, err := e.P.EnableChangeTracking(e.Ctx); err != nil || !ok {
+		t.Fatalf("enable change tracking on Citus: %v %v", ok, err)
+	}
+	e.Exec(`ALTER TABLE tenant_acme.products DROP COLUMN description`)
+	if got := changed(t, e); !slices.Equal(got, []string{"acme"}) {
+		t.Fatalf("changed tenants after DDL on acme: %v", got)
+	}
+	pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{Only: []ident.Slug{ident.MustParseSlug("acme")}})
+	if err != nil || len(pass.Results) != 1 || pass.Result("acme").Action != controlplane.ActionApplied {
+		t.Fatalf("incremental pass: %+v %v", pass, err)
+	}
+	if !slices.Contains(e.Columns("tenant_acme", "products"), "description") {
+		t.Fatal("the dropped column is not back")
+	}
+	e.DebugHealthy("acme")
+	if got := changed(t, e); got != nil {
+		t.Fatalf("erpctl's repair was recorded as a change: %v", got)
+	}
+	from := tenantNode(e, "tenant_globex")
+	var to string
+	nodes, err := e.P.Nodes(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if !n.Coordinator && n.Node != from {
+			to = n.Node
+		}
+	}
+	if _, err := e.P.MoveTenant(e.Ctx, ident.MustParseSlug("globex"), to); err != nil {
+		t.Fatal(err)
+	}
+	if got := changed(t, e); got != nil {
+		t.Fatalf("changed tenants after a move: %v", got)
+	}
+	e.DebugHealthy("globex")
+}
