@@ -213,6 +213,18 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 	if !p.citus {
 		return nil, fmt.Errorf("move tenant %q: %w", slug, ErrNotCitus)
 	}
+	// The tenant's lock, held for the whole move in a transaction of its own (Citus refuses a
+	// move inside one): a rollout or repair of the tenant meanwhile skips it or waits, instead
+	// of meeting the move's locks and failing on its lock timeout; a second move waits, then
+	// finds the tenant where the first put it.
+	lock, err := schema.Begin(ctx, p.db)
+	if err != nil {
+		return nil, fmt.Errorf("move tenant %q: %w", slug, err)
+	}
+	defer lock.Rollback()
+	if _, err := lock.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, tenantLockKey(slug)); err != nil {
+		return nil, fmt.Errorf("move tenant %q: take its lock: %w", slug, err)
+	}
 	t, err := p.GetTenant(ctx, slug)
 	if err != nil {
 		return nil, fmt.Errorf("move tenant: %w", err)
