@@ -1,6 +1,7 @@
 package controlplane_test
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -478,4 +479,55 @@ func TestCitusChangeTracking(t *testing.T) {
 		t.Fatalf("changed tenants after a move: %v", got)
 	}
 	e.DebugHealthy("globex")
+}
+
+// On Citus, a clone and an import are distributed tenants with their source's rows, and take
+// inserts after them: the identities move on the coordinator's sequences (a setval in a query
+// over a tenant's table ran on the worker, out of its sequence's range, and failed).
+func TestCitusCloneExportImport(t *testing.T) {
+	t.Parallel()
+	e := cptest.NewCitus(t)
+	e.Create("acme")
+	e.Create("globex")
+	citusFill(e, "tenant_acme", "acme")
+	e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('globex-only')`)
+	acme, globex := e.Checksums("tenant_acme"), e.Checksums("tenant_globex")
+	var maxID int64
+	if err := e.DB.QueryRowContext(e.Ctx, `SELECT max(id) FROM tenant_acme.products`).Scan(&maxID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.P.CloneTenant(e.Ctx, controlplane.CreateOptions{Slug: ident.MustParseSlug("initech")}, ident.MustParseSlug("acme")); err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	if _, err := e.P.ExportTenant(e.Ctx, ident.MustParseSlug("acme"), &file, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.P.ImportTenant(e.Ctx, ident.MustParseSlug("hooli"), &file, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	api, err := e.P.APIDB(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"initech", "hooli"} {
+		schemaName := "tenant_" + s
+		if !distributed(e, schemaName) {
+			t.Fatalf("%s is not distributed", schemaName)
+		}
+		if got := e.Checksums(schemaName); got != acme {
+			t.Fatalf("%s's rows:\n%s\nwant acme's\n%s", s, got, acme)
+		}
+		// The next insert through the data API's role takes the id after the copied rows' (on
+		// Citus an INSERT ... SELECT on the coordinator, as citusFill's, takes its ids from the
+		// worker's range).
+		var id int64
+		if err := api.QueryRow(e.Ctx, `INSERT INTO `+ident.Quote(schemaName, "products")+` (sku, name) VALUES ('new', 'New') RETURNING id`).Scan(&id); err != nil || id != maxID+1 {
+			t.Fatalf("%s's next product id is %d (%v), want %d", s, id, err, maxID+1)
+		}
+		e.DebugHealthy(s)
+	}
+	if e.Checksums("tenant_acme") != acme || e.Checksums("tenant_globex") != globex {
+		t.Fatal("the clone or the import changed acme or globex")
+	}
 }

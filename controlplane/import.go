@@ -205,9 +205,15 @@ func syncIdentities(ctx context.Context, tx *schema.Tx, schemaName string, table
 			if !c.hasIdentity {
 				continue
 			}
-			q := fmt.Sprintf(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max(%s), 0) + 1, false) FROM %s`,
-				ident.Quote(c.name), ident.Quote(schemaName, t))
-			if _, err := tx.ExecContext(ctx, q, ident.Quote(schemaName, t), c.name); err != nil {
+			// Two statements: on Citus a setval in a query that reads a tenant's table runs on
+			// the worker with the table, whose sequence has a range of its own, and fails there;
+			// the coordinator's sequence is the one inserts through it use.
+			var next int64
+			q := fmt.Sprintf(`SELECT coalesce(max(%s), 0) + 1 FROM %s`, ident.Quote(c.name), ident.Quote(schemaName, t))
+			if err := tx.QueryRowContext(ctx, q).Scan(&next); err != nil {
+				return fmt.Errorf("advance the identity of %s.%s: %w", t, c.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence($1, $2), $3, false)`, ident.Quote(schemaName, t), c.name, next); err != nil {
 				return fmt.Errorf("advance the identity of %s.%s: %w", t, c.name, err)
 			}
 		}
