@@ -531,3 +531,72 @@ func TestCitusCloneExportImport(t *testing.T) {
 		t.Fatal("the clone or the import changed acme or globex")
 	}
 }
+
+// On Citus, module evolution works as on plain PostgreSQL, tenant by tenant: declared renames
+// keep every value, migration steps run once per tenant, an enum gains a value, and a module is
+// enabled and disabled; every table stays distributed, with its tenant's others on one node.
+func TestCitusModuleEvolution(t *testing.T) {
+	t.Parallel()
+	e := cptest.NewCitus(t)
+	tasks := func(src string) string { return strings.ReplaceAll(src, "contacts", "tasks") }
+	e.WriteModule("crm", crmV1)
+	e.WriteModule("tasks", tasks(crmV1))
+	e.WriteModule("sales", salesModule(`"draft", "confirmed"`, "draft"))
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.contacts (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL), ('c@x', 'third')`)
+	e.Exec(`INSERT INTO tenant_acme.tasks (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL)`)
+	e.Exec(`INSERT INTO tenant_globex.tasks (email, notes) VALUES ('g@x', 'only')`)
+	e.Exec(`INSERT INTO tenant_acme.orders (ref, status) VALUES ('a1', 'confirmed')`)
+	contacts := rowsOf(e, "tenant_acme.contacts", "id", "email", "notes", "created_at")
+
+	e.WriteModule("crm", crmV2)
+	e.WriteModule("tasks", tasks(crmSteps))
+	e.WriteModule("sales", salesModule(`"draft", "pending", "confirmed"`, "draft"))
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if pass.Counts[controlplane.ActionApplied] != 2 || pass.Failed() {
+		t.Fatalf("evolution pass on Citus: %+v", pass.Results)
+	}
+	if got := rowsOf(e, "tenant_acme.people", "id", "email", "remarks", "created_at"); !slices.Equal(got, contacts) {
+		t.Fatalf("acme's people after the renames:\n%v\nwant\n%v", got, contacts)
+	}
+	if got := rowsOf(e, "tenant_acme.tasks", "email", "notes", "remarks"); !slices.Equal(got, []string{"a@x|first|first!", "b@x|-;-|-;-!"}) {
+		t.Fatalf("acme's tasks after the steps: %v", got)
+	}
+	if got := rowsOf(e, "tenant_globex.tasks", "email", "notes", "remarks"); !slices.Equal(got, []string{"g@x|only|only!"}) {
+		t.Fatalf("globex's tasks after the steps: %v", got)
+	}
+	for _, s := range []string{"acme", "globex"} {
+		if got := enumLabels(e, "tenant_"+s); !slices.Equal(got, []string{"draft", "pending", "confirmed"}) {
+			t.Fatalf("%s's enum: %v", s, got)
+		}
+		if got := stepsOf(e, s); !slices.Equal(got, []string{"tasks/copy_remarks ran", "tasks/fill_blank_notes ran"}) {
+			t.Fatalf("%s's steps: %v", s, got)
+		}
+	}
+	e.Exec(`INSERT INTO tenant_globex.orders (ref, status) VALUES ('g1', 'pending')`)
+
+	// Disable a module on globex (its table stays, unmanaged), enable it again.
+	globex := ident.MustParseSlug("globex")
+	if _, err := e.P.DisableModule(e.Ctx, globex, "crm"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.P.EnableModule(e.Ctx, globex, "crm"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"acme", "globex"} {
+		schemaName := "tenant_" + s
+		want := []string{"categories", "orders", "people", "products", "stock_items", "tasks", "warehouses"}
+		if got := distributedTables(e, schemaName); !slices.Equal(got, want) {
+			t.Fatalf("%s's distributed tables: %v, want %v", s, got, want)
+		}
+		tenantNode(e, schemaName) // all on one node
+		e.DebugHealthy(s)
+	}
+	if n := e.Count(`SELECT count(*) FROM tenant_acme.orders`); n != 1 {
+		t.Fatalf("acme has %d orders, want its 1", n)
+	}
+	if pass := reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Counts[controlplane.ActionUnchanged] != 2 {
+		t.Fatalf("no-op pass after the evolution: %+v", pass.Results)
+	}
+}
