@@ -32,6 +32,10 @@
 //	SOAK_MIX                    full (default: with wrong tokens and unknown tenants) or valid
 //	BENCH_PROFILE               a directory: CPU and allocation profiles of each data API wrk run
 //	                            go there (cpu-NAME.pprof, allocs-NAME.pprof; see profile.go)
+//	BENCH_ACCESS_LOG            the file the data API's in-process daemon logs to, as the erpctl
+//	                            daemon does to a non-terminal stderr (JSON, one access log line per
+//	                            request); default access.log in the scratch directory. Each data
+//	                            API run is made with the log (the figure shown) and without it
 //
 // Progress goes to stderr, the table to stdout. The exit code is 1 when a scenario failed to
 // run (a missed target is reported in the table, not in the exit code).
