@@ -7,15 +7,18 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+
+	"github.com/erpctl/erpctl/controlplane/daemon"
 )
 
 // accessLog is the in-process daemon's logger: the JSON lines the erpctl daemon writes when its
-// stderr is not a terminal (one access log line per request), appended to a file. It can be
-// switched off and on while the daemon runs, so that each data API run is measured with the log,
-// as shipped, and without it, back to back in the same run.
+// stderr is not a terminal (one access log line per request, through daemon.LogWriter),
+// appended to a file. It can be switched off and on while the daemon runs, so that each data API
+// run is measured with the log, as shipped, and without it, back to back in the same run.
 type accessLog struct {
 	path string
 	f    *os.File
+	w    *daemon.LogWriter
 	on   atomic.Bool
 	log  *slog.Logger
 }
@@ -31,9 +34,10 @@ func openAccessLog(tmp string) (*accessLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("access log %q: %w", path, err)
 	}
-	l := &accessLog{path: path, f: f}
+	// Through the daemon's own buffered writer, as erpctl daemon writes its stderr.
+	l := &accessLog{path: path, f: f, w: daemon.NewLogWriter(f, nil)}
 	l.on.Store(true)
-	l.log = slog.New(switchHandler{on: &l.on, Handler: slog.NewJSONHandler(f, nil)})
+	l.log = slog.New(switchHandler{on: &l.on, Handler: slog.NewJSONHandler(l.w, nil)})
 	return l, nil
 }
 
@@ -44,7 +48,10 @@ func (l *accessLog) set(on bool) {
 	}
 }
 
-func (l *accessLog) close() { l.f.Close() }
+func (l *accessLog) close() {
+	l.w.Close()
+	l.f.Close()
+}
 
 // switchHandler is a handler that is enabled only while on is true: the data API asks Enabled
 // before it builds its access log line, so that off costs what no logger costs.
