@@ -133,9 +133,15 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		if err != nil {
 			return wrkResult{}, 0, runStats{}, err
 		}
+		srv0, ok0 := b.readServerCounters(ctx, slug)
 		cpu0, snap0 := processCPU(), snapshotRun(apiPool)
 		w, err := b.runWrk(ctx, wrk, method, url, token, loadSeconds)
 		cpu, rs := processCPU()-cpu0, snapshotRun(apiPool).since(snap0)
+		if srv1, ok1 := b.readServerCounters(ctx, slug); ok0 && ok1 {
+			rs.serverOK = true
+			rs.server = serverCounters{checkpoints: srv1.checkpoints - srv0.checkpoints,
+				walSyncs: srv1.walSyncs - srv0.walSyncs, autovacuums: srv1.autovacuums - srv0.autovacuums}
+		}
 		if perr := stopProf(); perr != nil && err == nil {
 			err = fmt.Errorf("profile: %w", perr)
 		}

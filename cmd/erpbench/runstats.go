@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"runtime/metrics"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/erpctl/erpctl/internal/ident"
 )
 
 // runStats is what the erpbench process saw during one wrk run, to tell where a latency tail
@@ -17,6 +20,26 @@ type runStats struct {
 	gcs                     uint64
 	gcPauseP99, gcPauseMax  float64 // seconds, stop-the-world pauses
 	schedP99                float64 // seconds a runnable goroutine waited for a CPU, p99
+	server                  serverCounters
+	serverOK                bool
+}
+
+// serverCounters are the database server's counters that a write's tail can come from:
+// checkpoints, the WAL's flushes, and autovacuum or autoanalyze of the table written to.
+type serverCounters struct {
+	checkpoints, walSyncs, autovacuums int64
+}
+
+// readServerCounters reads them; false when the server does not have them (pg_stat_bgwriter's
+// checkpoint columns moved in PostgreSQL 17).
+func (b *bench) readServerCounters(ctx context.Context, slug string) (serverCounters, bool) {
+	var c serverCounters
+	err := b.db.QueryRowContext(ctx, `SELECT
+		(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
+		(SELECT wal_sync FROM pg_stat_wal),
+		(SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_user_tables
+		  WHERE schemaname = $1 AND relname = 'products')`, ident.SchemaName(slug)).Scan(&c.checkpoints, &c.walSyncs, &c.autovacuums)
+	return c, err == nil
 }
 
 var runMetricNames = []string{"/gc/cycles/total:gc-cycles", "/sched/pauses/total/gc:seconds", "/sched/latencies:seconds"}
@@ -57,6 +80,10 @@ func (b runSnapshot) since(a runSnapshot) runStats {
 func (r runStats) String() string {
 	s := fmt.Sprintf("%d GCs, GC pauses p99 %.2f ms, max %.2f ms; goroutines waiting for a CPU p99 %.2f ms",
 		r.gcs, r.gcPauseP99*1000, r.gcPauseMax*1000, r.schedP99*1000)
+	if r.serverOK {
+		s += fmt.Sprintf("; server: %d checkpoints, %d WAL flushes, %d autovacuums/autoanalyzes of the table",
+			r.server.checkpoints, r.server.walSyncs, r.server.autovacuums)
+	}
 	if r.acquires > 0 {
 		s += fmt.Sprintf("; %.1f%% of pool acquires waited for a connection, %.0f µs mean acquire",
 			float64(r.emptyAcquires)/float64(r.acquires)*100, float64(r.acquireWait.Microseconds())/float64(r.acquires))
