@@ -22,7 +22,8 @@ type LogWriter struct {
 	room    chan struct{} // closed (and replaced) after each write to w
 	dropped int64         // lines dropped since the last onDrop
 	closed  bool
-	wake    chan struct{}
+	wake    chan struct{} // the buffer is no longer empty
+	urgent  chan struct{} // the buffer is half full, or Close was called: write it now
 	done    chan struct{}
 }
 
@@ -33,6 +34,10 @@ const (
 	defaultLogMaxWait = 100 * time.Millisecond
 )
 
+// logFlushDelay is how long a line waits in the buffer for others to join it in one write: a
+// write and a goroutine wake-up per line would cost more than the syscall it saves.
+const logFlushDelay = 10 * time.Millisecond
+
 // NewLogWriter starts writing to w. onDrop, when not nil, is told (on a goroutine of its own,
 // after the buffer had room again) how many lines were dropped; the caller logs it. Close
 // writes what is buffered and stops.
@@ -42,7 +47,8 @@ func NewLogWriter(w io.Writer, onDrop func(n int64)) *LogWriter {
 
 func newLogWriter(w io.Writer, size int, maxWait time.Duration, onDrop func(n int64)) *LogWriter {
 	l := &LogWriter{w: w, size: size, maxWait: maxWait, onDrop: onDrop,
-		buf: make([]byte, 0, 64<<10), room: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
+		buf: make([]byte, 0, 64<<10), room: make(chan struct{}), wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1),
+		done: make(chan struct{})}
 	go l.flush()
 	return l
 }
@@ -78,11 +84,15 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 		_, _ = l.w.Write(p)
 		return len(p), nil
 	}
+	first := len(l.buf) == 0
 	l.buf = append(l.buf, p...)
+	half := len(l.buf) > l.size/2
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	if first {
+		signal(l.wake)
+	}
+	if half {
+		signal(l.urgent)
 	}
 	return len(p), nil
 }
@@ -92,8 +102,14 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 func (l *LogWriter) flush() {
 	defer close(l.done)
 	spare := make([]byte, 0, 64<<10)
+	delay := time.NewTimer(logFlushDelay)
 	for {
 		<-l.wake
+		delay.Reset(logFlushDelay)
+		select {
+		case <-delay.C:
+		case <-l.urgent:
+		}
 		l.mu.Lock()
 		batch := l.buf
 		l.buf = spare[:0]
@@ -127,10 +143,16 @@ func (l *LogWriter) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	signal(l.wake)
+	signal(l.urgent)
 	<-l.done
 	return nil
+}
+
+// signal wakes whoever waits on c, once, without waiting itself.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }

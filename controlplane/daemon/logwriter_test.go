@@ -92,7 +92,7 @@ func TestLogWriterDropsLinesWhenItsOutputIsStuck(t *testing.T) {
 	for range 20 {
 		l.Write([]byte(line))
 	}
-	// The first line is taken by the stuck write, two more fill the buffer, and each of the
+	// The first lines are taken by the stuck write, two more fill the buffer, and each of the
 	// rest waits 20 ms and is dropped: no write waits for the output itself.
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("20 writes to a stuck output took %v", took)
