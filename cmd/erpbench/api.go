@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
@@ -64,11 +65,31 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		return out, err
 	}
 
-	base, how, stop, err := b.serveAPI(ctx)
+	syncOff := os.Getenv("BENCH_SYNC_COMMIT") == "off"
+	if syncOff {
+		// An experiment, for this bench database only: does POST's tail go with the WAL flush?
+		db := pgx.Identifier{b.dbName(ctx)}.Sanitize()
+		if _, err := b.db.ExecContext(ctx, "ALTER DATABASE "+db+" SET synchronous_commit = off"); err != nil {
+			return out, fmt.Errorf("BENCH_SYNC_COMMIT=off: %w", err)
+		}
+		defer b.db.ExecContext(context.WithoutCancel(ctx), "ALTER DATABASE "+db+" RESET synchronous_commit")
+	}
+	base, how, alog, stop, err := b.serveAPI(ctx)
 	if err != nil {
 		return append(out, skipAll(err.Error())...), nil
 	}
 	defer stop()
+	apiDB, err := b.p.APIDB(ctx)
+	if err != nil {
+		return out, err
+	}
+	apiPool, _ := apiDB.(*pgxpool.Pool) // nil behind a pooler: no pool figures
+	if apiPool != nil {
+		var sc string
+		if err := apiPool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&sc); err == nil {
+			how += ", synchronous_commit " + sc
+		}
+	}
 	prefix := base + "/api/" + slug + "/product/products/"
 	if err := probe(ctx, prefix+strconv.FormatInt(id, 10)+"/", token); err != nil {
 		return append(out, skipAll("the data API does not answer yet: "+err.Error())...), nil
@@ -104,28 +125,66 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return out, err
 	}
-	for _, e := range endpoints {
-		b.logf("wrk: %s %s, %d threads, %d connections, %d s", e.method, e.url, loadThreads, loadConns, loadSeconds)
-		stopProf, err := prof.start(e.name)
+	// Each endpoint runs with the access log (as shipped: the published figure), then without
+	// it, back to back, so that the log's cost is measured in the same run.
+	measure := func(name, method, url string) (wrkResult, float64, runStats, error) {
+		b.logf("wrk: %s %s, %d threads, %d connections, %d s", method, url, loadThreads, loadConns, loadSeconds)
+		stopProf, err := prof.start(name)
 		if err != nil {
-			return out, err
+			return wrkResult{}, 0, runStats{}, err
 		}
-		w, err := b.runWrk(ctx, wrk, e.method, e.url, token, loadSeconds)
+		srv0, ok0 := b.readServerCounters(ctx, slug)
+		cpu0, snap0 := processCPU(), snapshotRun(apiPool)
+		w, err := b.runWrk(ctx, wrk, method, url, token, loadSeconds)
+		cpu, rs := processCPU()-cpu0, snapshotRun(apiPool).since(snap0)
+		if srv1, ok1 := b.readServerCounters(ctx, slug); ok0 && ok1 {
+			rs.serverOK = true
+			rs.server = serverCounters{checkpoints: srv1.checkpoints - srv0.checkpoints,
+				walSyncs: srv1.walSyncs - srv0.walSyncs, autovacuums: srv1.autovacuums - srv0.autovacuums}
+		}
 		if perr := stopProf(); perr != nil && err == nil {
 			err = fmt.Errorf("profile: %w", perr)
 		}
 		if err != nil {
-			return out, fmt.Errorf("wrk %s: %w", e.name, err)
+			return w, 0, rs, fmt.Errorf("wrk %s: %w", name, err)
 		}
-		b.logf("wrk %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d non-2xx, %d socket errors",
-			e.name, w.rate(), w.P50/1000, w.P99/1000, w.Non2xx, w.SocketErrors)
+		// The API's own CPU per request: less swayed than the rate by what else the machine runs.
+		cpuPerReq := float64(cpu.Microseconds()) / float64(w.Requests)
+		b.logf("wrk %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d non-2xx, %d socket errors; %.0f µs of erpbench CPU per request",
+			name, w.rate(), w.P50/1000, w.P99/1000, w.Non2xx, w.SocketErrors, cpuPerReq)
+		b.logf("wrk %s: %s", name, rs)
+		return w, cpuPerReq, rs, nil
+	}
+	for _, e := range endpoints {
+		w, cpuPerReq, st, err := measure(e.name, e.method, e.url)
+		if err != nil {
+			return out, err
+		}
+		var bare wrkResult
+		bareCPU := 0.0
+		if alog != nil {
+			alog.set(false)
+			bare, bareCPU, _, err = measure(e.name+", no access log", e.method, e.url)
+			alog.set(true)
+			if err != nil {
+				return out, err
+			}
+		}
 		clean := w.Non2xx == 0 && w.SocketErrors == 0
 
 		tp := result{Name: "API " + e.name + ": throughput", Tenants: len(b.slugs), Unit: "req/s", Samples: 1, Median: ptr(w.rate())}
 		if pgErr == nil {
 			tp.setBaseline(*pg.Median, "pgbench -S -M prepared TPS on the same server", true)
 		}
-		tp.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "socket_errors": float64(w.SocketErrors)}
+		tp.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "socket_errors": float64(w.SocketErrors),
+			"cpu_us_per_request": cpuPerReq}
+		if alog != nil {
+			tp.Extra["no_access_log_req_s"] = bare.rate()
+			tp.Extra["no_access_log_cpu_us_per_request"] = bareCPU
+			tp.Extra["no_access_log_p99_ms"] = bare.P99 / 1000
+			tp.addNote("with the access log; without it, right after: %.0f req/s (%+.1f%%), %.0f µs CPU per request, p99 %.2f ms",
+				bare.rate(), (w.rate()/bare.rate()-1)*100, bareCPU, bare.P99/1000)
+		}
 		switch {
 		case e.minRate > 0:
 			tp.setPass(fmt.Sprintf("≥ %s req/s, no errors", formatThousands(int64(e.minRate))), w.rate() >= e.minRate && clean)
@@ -140,26 +199,67 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 				tp.setPass(tp.Target+fmt.Sprintf(", ≥ %.0f%% of the Go floor", minFloorShare*100), *tp.Pass && share >= minFloorShare)
 			}
 		}
-		tp.addNote("wrk -t%d -c%d -d%ds, one run, %s, pool of %d connections; %d requests, %d non-2xx/3xx, %d socket errors",
-			loadThreads, loadConns, loadSeconds, how, b.p.Pool().Config().MaxConns, w.Requests, w.Non2xx, w.SocketErrors)
+		tp.addNote("wrk -t%d -c%d -d%ds, one run, %s, pool of %d connections; %d requests, %d non-2xx/3xx, %d socket errors; "+
+			"%.0f µs of the erpbench process's CPU (user and system: the API, its pool, the kernel's side of its sockets) per request",
+			loadThreads, loadConns, loadSeconds, how, b.p.Pool().Config().MaxConns, w.Requests, w.Non2xx, w.SocketErrors, cpuPerReq)
 
 		lat := result{Name: "API " + e.name + ": latency", Tenants: len(b.slugs), Unit: "ms", Samples: int(w.Requests),
 			Median: ptr(w.P50 / 1000), P95: ptr(w.P95 / 1000)}
 		lat.Extra = map[string]float64{"p99_ms": w.P99 / 1000, "max_ms": w.Max / 1000}
 		lat.setPass(fmt.Sprintf("p99 < %d ms", p99TargetMS), w.P99/1000 < p99TargetMS)
-		lat.addNote("p99 %.2f ms, max %.1f ms", w.P99/1000, w.Max/1000)
+		lat.addNote("p99 %.2f ms, max %.1f ms; in the erpbench process: %s", w.P99/1000, w.Max/1000, st)
 		rs = append(rs, tp, lat)
+		if e.method == "POST" {
+			rs = append(rs, b.writeFloorResults(ctx, slug, syncOff, w)...)
+		}
 	}
 	return append(out, rs...), nil
 }
 
+// writeFloorResults measures the database's own write floor right after POST: pgbench's insert
+// with each commit waiting for its WAL flush (as POST's), then without the wait.
+func (b *bench) writeFloorResults(ctx context.Context, slug string, syncOff bool, post wrkResult) []result {
+	name := "pgbench insert (write floor)"
+	b.logf("%s: pgbench -f insert.sql -M prepared -c %d -j %d -T %d", name, loadConns, loadThreads, loadSeconds)
+	on, err := b.pgbenchInsert(ctx, slug, "-c synchronous_commit=on")
+	if err != nil {
+		return []result{{Name: name, Tenants: len(b.slugs), Skipped: err.Error()}}
+	}
+	b.logf("%s: %.0f TPS, p50 %.2f ms, p99 %.2f ms", name, on.tps, on.p50, on.p99)
+	off, err := b.pgbenchInsert(ctx, slug, "-c synchronous_commit=off")
+	if err != nil {
+		return []result{{Name: name, Tenants: len(b.slugs), Skipped: err.Error()}}
+	}
+	b.logf("%s, synchronous_commit off: %.0f TPS, p50 %.2f ms, p99 %.2f ms", name, off.tps, off.p50, off.p99)
+	r := result{Name: name + ": latency", Tenants: len(b.slugs), Unit: "ms", Samples: on.txs, Median: ptr(on.p50)}
+	r.Extra = map[string]float64{"p99_ms": on.p99, "tps": on.tps, "sync_off_p99_ms": off.p99, "sync_off_tps": off.tps}
+	r.addNote("pgbench -n -M prepared -c %d -j %d -T %d, one INSERT of a product per transaction into the tenant's table, "+
+		"right after POST: %.0f TPS, p99 %.2f ms (POST's %.2f ms); with synchronous_commit off: %.0f TPS, p99 %.2f ms",
+		loadConns, loadThreads, loadSeconds, on.tps, on.p99, post.P99/1000, off.tps, off.p99)
+	if syncOff {
+		r.addNote("BENCH_SYNC_COMMIT=off: the API's POST ran with synchronous_commit off for this database")
+	}
+	return []result{r}
+}
+
+// dbName is the bench database's name.
+func (b *bench) dbName(ctx context.Context) string {
+	var name string
+	_ = b.db.QueryRowContext(ctx, "SELECT current_database()").Scan(&name)
+	return name
+}
+
 // serveAPI runs the daemon in-process and returns its base URL. When the daemon scenario found
 // the daemon unusable, the data API is served on a listener of its own (how says which).
-func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), err error) {
+func (b *bench) serveAPI(ctx context.Context) (base, how string, alog *accessLog, stop func(), err error) {
 	if b.daemonBroken != "" {
 		base, stop, err := serveHandler(b.p)
-		return base, "the data API on a listener of its own, not the in-process daemon: the erpctl daemon is not usable (" +
-			b.daemonBroken + ")", stop, err
+		return base, "the data API on a listener of its own, not the in-process daemon, without an access log: the erpctl daemon is not usable (" +
+			b.daemonBroken + ")", nil, stop, err
+	}
+	alog, err = openAccessLog(b.tmp)
+	if err != nil {
+		return "", "", nil, nil, err
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	addrc := make(chan net.Addr, 1)
@@ -174,6 +274,7 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), er
 				}
 			}},
 			Server: daemon.ServerConfig{Listen: "127.0.0.1:0", OnListening: func(a net.Addr) { addrc <- a }},
+			Logger: alog.log,
 		})
 	}()
 	stop = func() {
@@ -181,6 +282,7 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), er
 		if err := <-done; err != nil {
 			b.logf("daemon: %v", err)
 		}
+		alog.close()
 	}
 	var addr net.Addr
 	for addr == nil || passc != nil {
@@ -190,13 +292,15 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, stop func(), er
 			passc = nil
 		case err := <-done:
 			cancel()
-			return "", "", nil, fmt.Errorf("the in-process daemon stopped: %v", err)
+			alog.close()
+			return "", "", nil, nil, fmt.Errorf("the in-process daemon stopped: %v", err)
 		case <-time.After(5 * time.Minute):
 			stop()
-			return "", "", nil, errors.New("the in-process daemon was not ready within 5 minutes")
+			return "", "", nil, nil, errors.New("the in-process daemon was not ready within 5 minutes")
 		}
 	}
-	return "http://" + addr.String(), "API served by the in-process daemon (daemon.Run)", stop, nil
+	how = "API served by the in-process daemon (daemon.Run), access log as JSON lines to a file, as the erpctl daemon writes to a non-terminal stderr"
+	return "http://" + addr.String(), how, alog, stop, nil
 }
 
 // serveHandler serves the data API of p on a listener of its own.

@@ -32,6 +32,14 @@
 //	SOAK_MIX                    full (default: with wrong tokens and unknown tenants) or valid
 //	BENCH_PROFILE               a directory: CPU and allocation profiles of each data API wrk run
 //	                            go there (cpu-NAME.pprof, allocs-NAME.pprof; see profile.go)
+//	BENCH_POOL                  the control plane's pool size (default erpctl's, 16); the data
+//	                            API's pool and the Go floor's are the same size
+//	BENCH_SYNC_COMMIT           off: the data API scenario sets synchronous_commit off for the
+//	                            bench database (an experiment: is POST's tail the WAL flush?)
+//	BENCH_ACCESS_LOG            the file the data API's in-process daemon logs to, as the erpctl
+//	                            daemon does to a non-terminal stderr (JSON, one access log line per
+//	                            request); default access.log in the scratch directory. Each data
+//	                            API run is made with the log (the figure shown) and without it
 //
 // Progress goes to stderr, the table to stdout. The exit code is 1 when a scenario failed to
 // run (a missed target is reported in the table, not in the exit code).
@@ -168,7 +176,17 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
 		return 1
 	}
-	b.p, err = controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, AdminURL: b.superURL, ModulesDir: b.modulesDir})
+	var pool int32 // 0: erpctl's default
+	if s := os.Getenv("BENCH_POOL"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			fmt.Fprintf(os.Stderr, "erpbench: BENCH_POOL=%q: want a pool size from 1 to 1000\n", s)
+			return 2
+		}
+		pool = int32(n)
+	}
+	b.p, err = controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, AdminURL: b.superURL, ModulesDir: b.modulesDir,
+		MaxConns: pool})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
 		return 1

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // profiler writes CPU and allocation profiles of the erpbench process (the in-process daemon,
@@ -63,4 +65,13 @@ func (p *profiler) writeAllocs(base string) error {
 	}
 	runtime.GC() // the profile is as of the last GC
 	return errors.Join(pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+}
+
+// processCPU is the CPU time, user and system, the erpbench process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -119,18 +119,21 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	return cmd
 }
 
-// daemonLogger logs text to a terminal and JSON to anything else.
-func daemonLogger(io *term.IOStreams) *slog.Logger {
+// daemonLogger logs text to a terminal and JSON to anything else, through w.
+func daemonLogger(io *term.IOStreams, w *daemon.LogWriter) *slog.Logger {
 	if io.IsStderrTTY() {
-		return slog.New(slog.NewTextHandler(io.ErrOut, nil))
+		return slog.New(slog.NewTextHandler(w, nil))
 	}
-	return slog.New(slog.NewJSONHandler(io.ErrOut, nil))
+	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
 func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log := daemonLogger(opts.IO)
+	var log *slog.Logger
+	lw := daemon.NewLogWriter(opts.IO.ErrOut, func(n int64) { log.Warn("log lines dropped: stderr was too slow", "lines", n) })
+	defer lw.Close()
+	log = daemonLogger(opts.IO, lw)
 	p, err := opts.Plane(ctx, log)
 	if err != nil {
 		return err

@@ -989,3 +989,44 @@ func TestAPIColumnKinds(t *testing.T) {
 		t.Errorf("%d things in globex", n)
 	}
 }
+
+// The body is read to its Content-Length: one shorter than it says is refused and writes
+// nothing; one of unknown length (chunked) is read to its end.
+func TestAPIBodyLength(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{MaxBody: 4096})
+	body := `{"sku": "L-1", "name": "Lever"}`
+	post := func(length int64, rd io.Reader) apiResp {
+		req := httptest.NewRequest("POST", "http://example.com"+productsURL, rd)
+		req.ContentLength = length
+		req.Header.Set("Authorization", a.auth("acme"))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		a.h.ServeHTTP(rec, req)
+		return apiResp{status: rec.Code, hdr: rec.Header(), body: rec.Body.Bytes()}
+	}
+	before := a.rowCounts()
+	if r := post(int64(len(body))+10, strings.NewReader(body)); r.status != 400 ||
+		!strings.Contains(string(r.body), "Could not read the request body.") {
+		t.Errorf("body shorter than its Content-Length: %s, want 400", r)
+	}
+	if r := post(5000, strings.NewReader(body)); r.status != 413 {
+		t.Errorf("Content-Length over the limit: %s, want 413", r)
+	}
+	if after := a.rowCounts(); after != before {
+		t.Fatalf("refused bodies changed rows:\n%s\n%s", before, after)
+	}
+	// Unknown length: io.MultiReader hides the size, as a chunked body does.
+	if r := post(-1, io.MultiReader(strings.NewReader(body))); r.status != 201 {
+		t.Fatalf("chunked body: %s, want 201", r)
+	}
+	if r := post(int64(len(body)), strings.NewReader(`{"sku": "L-2", "name": "Latch"}`)); r.status != 201 {
+		t.Fatalf("body of its Content-Length: %s, want 201", r)
+	}
+	if n := a.Count(`SELECT count(*) FROM tenant_acme.products WHERE sku IN ('L-1', 'L-2')`); n != 2 {
+		t.Errorf("acme has %d of the 2 products", n)
+	}
+	if n := a.Count(`SELECT count(*) FROM tenant_globex.products`); n != 0 {
+		t.Errorf("globex has %d products; the writes were acme's", n)
+	}
+}

@@ -127,7 +127,19 @@ func (a *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		writeDetail(w, http.StatusRequestEntityTooLarge, a.tooLarge())
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	rd := http.MaxBytesReader(w, r.Body, a.maxBody)
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		// Sized from Content-Length (at most maxBody, above): one allocation and no growing.
+		// net/http has already bounded the body to that length.
+		body = make([]byte, r.ContentLength)
+		if _, err = io.ReadFull(rd, body); err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
