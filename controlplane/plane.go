@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +45,7 @@ type Config struct {
 	ModulesDir string            // extra module HCL files; "" for the built-ins only
 	Registry   *modules.Registry // the modules, already loaded from ModulesDir; nil: Open loads them
 	Logger     *slog.Logger      // nil: discard
-	MaxConns   int32             // pool size; 0: 16
+	MaxConns   int32             // pool size; 0: the URL's pool_max_conns, else 16
 }
 
 // Plane is the control plane over one database.
@@ -79,10 +81,13 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
 	// pgxpool's default (4 on this 2-core machine) serialises the data API behind commits;
-	// connections open lazily, so a one-shot CLI command still uses one or two.
-	pcfg.MaxConns = 16
-	if cfg.MaxConns > 0 {
+	// connections open lazily, so a one-shot CLI command still uses one or two. A
+	// pool_max_conns in the URL is the operator's, and stands.
+	switch {
+	case cfg.MaxConns > 0:
 		pcfg.MaxConns = cfg.MaxConns
+	case !poolSizeGiven(cfg.DatabaseURL):
+		pcfg.MaxConns = 16
 	}
 	if cfg.DirectDatabaseURL != "" && pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		// A transaction pooler hands each transaction to any server connection, so a prepared
@@ -249,4 +254,13 @@ type Event struct {
 	Outcome    string    `json:"outcome"`
 	Error      *string   `json:"error"`
 	Reason     *string   `json:"reason,omitempty"` // why, when something other than a pass asked: a repair's cause
+}
+
+// poolSizeGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
+// pool_max_conns.
+func poolSizeGiven(conn string) bool {
+	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Has("pool_max_conns")
+	}
+	return strings.Contains(conn, "pool_max_conns")
 }
