@@ -112,28 +112,8 @@ func TestCitusLifecycleAndReconcile(t *testing.T) {
 
 	// A rollout: a column for both, a new module's table for acme only, distributed with the
 	// rest of acme's tables on acme's node.
-	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
-    type = text
-    null = true
-  }
-  column "category_id" {`, 1)
-	e.WriteModule("product", src)
-	e.WriteModule("crm", `schema "tenant" {}
-table "contacts" {
-  schema = schema.tenant
-  column "email" {
-    type = text
-  }
-  column "product_id" {
-    type = bigint
-    null = true
-  }
-  foreign_key "contacts_product_id_fkey" {
-    columns     = [column.product_id]
-    ref_columns = [table.products.column.id]
-  }
-}
-`)
+	e.WriteModule("product", productWithBarcode(t))
+	e.WriteModule("crm", crmContacts)
 	acmeNode := tenantNodes(e, "tenant_acme")
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{Workers: 2})
 	if pass.Counts[controlplane.ActionApplied] != 2 || pass.Failed() {

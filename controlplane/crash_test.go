@@ -49,12 +49,7 @@ table "contacts" {
   }
 }
 `)
-	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
-    type = text
-    null = true
-  }
-  column "category_id" {`, 1)
-	e.WriteModule("product", src)
+	e.WriteModule("product", productWithBarcode(t))
 
 	// Hold a lock that tenant t06's ALTER TABLE waits for, so that the child is killed inside
 	// that tenant's transaction. SHARE mode lets reads (Atlas inspections) through.

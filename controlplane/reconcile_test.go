@@ -114,21 +114,18 @@ func TestSchemaDroppedByHandIsRecreated(t *testing.T) {
 	}
 }
 
-func TestRolloutNewColumnAndModule(t *testing.T) {
-	t.Parallel()
-	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
-		for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
-			e.Create(s)
-		}
-		e.Create("hooli", "product")
-		e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
-		src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
+// productWithBarcode is the built-in product module with a nullable column barcode added.
+func productWithBarcode(t *testing.T) string {
+	t.Helper()
+	return strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
     type = text
     null = true
   }
   column "category_id" {`, 1)
-		e.WriteModule("product", src)
-		e.WriteModule("crm", `schema "tenant" {}
+}
+
+// crmContacts is a module whose one table has a foreign key to products.
+const crmContacts = `schema "tenant" {}
 table "contacts" {
   schema = schema.tenant
   column "email" {
@@ -143,7 +140,18 @@ table "contacts" {
     ref_columns = [table.products.column.id]
   }
 }
-`)
+`
+
+func TestRolloutNewColumnAndModule(t *testing.T) {
+	t.Parallel()
+	cptest.DirectAndPooled(t, func(t *testing.T, e *cptest.Env) {
+		for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+			e.Create(s)
+		}
+		e.Create("hooli", "product")
+		e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('A1', 'Hammer')`)
+		e.WriteModule("product", productWithBarcode(t))
+		e.WriteModule("crm", crmContacts)
 		pass := reconcileAll(t, e, controlplane.ReconcileOptions{Workers: 2})
 		if pass.Counts[controlplane.ActionApplied] != 5 {
 			t.Fatalf("rollout: %+v", pass.Results)
@@ -385,12 +393,7 @@ func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
 	if _, err := holder.ExecContext(e.Ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
 		t.Fatal(err)
 	}
-	src := strings.Replace(cptest.BuiltinSource(t, "product"), `  column "category_id" {`, `  column "barcode" {
-    type = text
-    null = true
-  }
-  column "category_id" {`, 1)
-	e.WriteModule("product", src)
+	e.WriteModule("product", productWithBarcode(t))
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if r := pass.Result("acme"); r.Action != controlplane.ActionSkipped {
 		t.Fatalf("acme: %+v", r)
