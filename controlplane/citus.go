@@ -138,10 +138,13 @@ type Node struct {
 	Node        string `json:"node"` // host:port
 	Coordinator bool   `json:"coordinator"`
 	Active      bool   `json:"active"`
-	HasShards   bool   `json:"should_have_shards"` // the rebalancer and tenant move may put tenants there
+	HasShards   bool   `json:"should_have_shards"` // Citus may place shards there (pg_dist_node.shouldhaveshards)
 	Tenants     int    `json:"tenants"`
 	Pinned      int    `json:"pinned"` // of those, pinned there by tenant move
 }
+
+// TakesTenants reports whether tenant move and the rebalancer may put tenants on the node.
+func (n Node) TakesTenants() bool { return n.Active && n.HasShards }
 
 // ErrNotCitus says a command needs Citus and the database has no citus extension.
 var ErrNotCitus = fmt.Errorf("%w: this needs Citus, and the database has no citus extension", ErrInvalid)
@@ -170,29 +173,30 @@ func (p *Plane) Nodes(ctx context.Context) ([]Node, error) {
 	return nodes, nil
 }
 
-// checkNode finds node ("host:port") among the Citus nodes that may hold tenants.
-func (p *Plane) checkNode(ctx context.Context, node string) error {
-	host, port, err := net.SplitHostPort(node)
+// checkNode finds node ("host:port") among the Citus nodes that may hold tenants, and returns
+// its host and port.
+func (p *Plane) checkNode(ctx context.Context, node string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(node)
 	if err != nil || host == "" {
-		return fmt.Errorf("%w: node %q is not HOST:PORT", ErrInvalid, node)
+		return "", "", fmt.Errorf("%w: node %q is not HOST:PORT", ErrInvalid, node)
 	}
 	nodes, err := p.Nodes(ctx)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	var known []string
 	for _, n := range nodes {
 		if n.Node == host+":"+port {
-			if !n.Active || !n.HasShards {
-				return fmt.Errorf("%w: node %s takes no tenants (inactive, or without shards)", ErrInvalid, node)
+			if !n.TakesTenants() {
+				return "", "", fmt.Errorf("%w: node %s takes no tenants (inactive, or without shards)", ErrInvalid, node)
 			}
-			return nil
+			return host, port, nil
 		}
-		if n.Active && n.HasShards {
+		if n.TakesTenants() {
 			known = append(known, n.Node)
 		}
 	}
-	return fmt.Errorf("node %s %w; the nodes that take tenants are %s", node, ErrNotFound, strings.Join(known, ", "))
+	return "", "", fmt.Errorf("node %s %w; the nodes that take tenants are %s", node, ErrNotFound, strings.Join(known, ", "))
 }
 
 // MoveResult is what tenant move did.
@@ -229,10 +233,10 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 	if err != nil {
 		return nil, fmt.Errorf("move tenant: %w", err)
 	}
-	if err := p.checkNode(ctx, node); err != nil {
+	host, port, err := p.checkNode(ctx, node)
+	if err != nil {
 		return nil, fmt.Errorf("move tenant %q: %w", slug, err)
 	}
-	host, port, _ := net.SplitHostPort(node)
 	node = host + ":" + port
 	if t.Node == "" {
 		if err := p.inTx(ctx, func(tx *schema.Tx) error { return p.distribute(ctx, tx, t.Schema) }); err != nil {
@@ -249,7 +253,7 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 		stmt = fmt.Sprintf("SELECT citus_schema_move(%s, %s, %s)", ident.Literal(t.Schema), ident.Literal(host), port)
 		if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.citus_schema_move($1::regnamespace, $2, $3::int)`, t.Schema, host, port); err != nil {
 			err = fmt.Errorf("move tenant %q to %s: %w", slug, node, err)
-			// The tenant stays where it was, unpinned as before; the event says what was tried.
+			// The tenant stays where it was, with its pin as before; the event says what was tried.
 			if evErr := insertEventWhy(ctx, p.db, slug, "move", "tenant move to "+node, stmt, time.Since(start), "failed", err); evErr != nil {
 				p.log.Warn("record a failed move", "tenant", slug.String(), "err", evErr)
 			}

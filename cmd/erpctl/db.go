@@ -181,7 +181,7 @@ func printNodes(io *term.IOStreams, nodes []controlplane.Node) error {
 			role += " " + st.Warning.Render("(inactive)")
 		}
 		takes := "no"
-		if n.Active && n.HasShards {
+		if n.TakesTenants() {
 			takes = "yes"
 		}
 		tbl.Row(n.Node, role, takes, strconv.Itoa(n.Tenants), strconv.Itoa(n.Pinned))
