@@ -25,7 +25,12 @@ func (p *Plane) CloneTenant(ctx context.Context, o CreateOptions, from ident.Slu
 	if !src.FollowAll {
 		o.Modules = src.Modules
 	}
-	reg := p.Registry()
+	// The clone is made at the latest generation, which CreateTenant reads again in its
+	// transaction; were a newer one published meanwhile, only the order of the copy would differ.
+	_, reg, err := p.LatestModules(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clone tenant %q into %q: %w", from, o.Slug, err)
+	}
 	desired, err := reg.Desired(src.Modules, modules.Placeholder)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clone tenant %q into %q: %w", from, o.Slug, err)

@@ -164,7 +164,12 @@ func (a *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
 		return
 	}
-	reg := a.p.Registry()
+	// The document describes the latest generation: what every tenant is on, or on its way to.
+	_, reg, err := a.p.LatestModules(r.Context())
+	if err != nil {
+		a.serverError(w, r, "read the latest modules", err)
+		return
+	}
 	a.openapi.mu.Lock()
 	if a.openapi.reg != reg {
 		doc, err := json.Marshal(openAPIDoc(reg))
