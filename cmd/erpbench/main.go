@@ -203,6 +203,7 @@ func run() int {
 		{"fleet creation", b.fleet},
 		{"tenant creation", b.create},
 		{"no-op reconcile", b.noop},
+		{"generations", b.generations},
 		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
 		{"drift repair", b.drift},
