@@ -316,3 +316,27 @@ func (p *Plane) OnApplied(fn func(slug string)) {
 	defer p.applied.mu.Unlock()
 	p.applied.fns = append(p.applied.fns, fn)
 }
+
+// BuiltinsDiffer reports whether the modules built into this erpctl differ from the built-ins of
+// the latest generation (an erpctl of another version), and that generation's number. Modules
+// from a modules dir, in the generation or not, are not compared.
+func (p *Plane) BuiltinsDiffer(ctx context.Context) (bool, int64, error) {
+	n, _, err := p.gens.Latest(ctx, nil)
+	if err != nil || n == 0 {
+		return false, n, err
+	}
+	g, err := p.gens.Get(ctx, n)
+	if err != nil {
+		return false, n, err
+	}
+	published := map[string]modules.Source{}
+	for _, s := range g.Sources {
+		published[s.Name] = s
+	}
+	for _, s := range p.LocalModules().Sources() {
+		if pub, ok := published[s.Name]; s.Builtin && ok && pub.Builtin && pub.Text != s.Text {
+			return true, n, nil
+		}
+	}
+	return false, n, nil
+}

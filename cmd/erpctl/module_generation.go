@@ -303,3 +303,15 @@ func moduleDiffRun(ctx context.Context, opts *ModuleDiffOptions) error {
 		return nil
 	})
 }
+
+// noteFilesDiffer says on stderr, before a command makes or changes a tenant, that it follows the
+// latest module generation and not the module files given (--modules-dir), when they differ.
+func noteFilesDiffer(ctx context.Context, io *term.IOStreams, p *controlplane.Plane, modulesDir string) {
+	if modulesDir == "" {
+		return
+	}
+	if differ, gen, err := p.FilesDiffer(ctx); err == nil && differ {
+		fmt.Fprintf(io.ErrOut, "note: this follows module generation %d, the latest published, not the module files in %s, which differ from it "+
+			"(erpctl module diff shows how; erpctl module publish publishes them)\n", gen, modulesDir)
+	}
+}

@@ -257,6 +257,7 @@ type ReconcileOptions struct {
 	Resume           bool
 	Publish          bool
 	Message          string
+	ModulesDir       string // module files were given: they must be the latest generation, or published
 }
 
 // NewCmdReconcile parses reconcile; runF replaces the run in tests.
@@ -272,8 +273,9 @@ Destructive changes (dropped tables or columns, narrowing types) are applied onl
 
 Module files are not what reconcile applies: with --publish it first publishes them as the next
 generation (as erpctl module publish does, with its preview and its destructive check); without
-it, module files that differ from the latest generation are refused (exit 2), so that nobody
-applies by mistake files nobody published.
+it, a --modules-dir that differs from the latest generation is refused (exit 2), so that nobody
+thinks they applied files nobody published. Without --modules-dir, reconcile applies the latest
+generation and says so when this erpctl's built-in modules differ from it.
 
 With --all, tenants that need the same change roll out in stages: --canary tenants first, then
 waves that double the tenants done. When --max-failures of them have failed, the rollout halts:
@@ -298,7 +300,7 @@ Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
 			if opts.Message != "" && !opts.Publish {
 				return usageErrorf("--message goes with --publish: it is the new generation's message")
 			}
-			opts.Format = f.Format()
+			opts.Format, opts.ModulesDir = f.Format(), f.ModulesDir
 			if runF != nil {
 				return runF(opts)
 			}
@@ -427,12 +429,19 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 func publishOrRefuse(ctx context.Context, opts *ReconcileOptions, p *controlplane.Plane) error {
 	if !opts.Publish {
 		differ, gen, err := p.FilesDiffer(ctx)
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if differ {
+		case differ && opts.ModulesDir != "":
 			return badInput(fmt.Errorf("these module files differ from module generation %d, the latest published, which is what reconcile applies: "+
 				"publish them first (erpctl reconcile --publish, or erpctl module publish), or see how they differ with erpctl module diff", gen))
+		case differ:
+			// No module files given: the operator applies the catalog. Built-ins of another
+			// erpctl version are worth a word, not a refusal.
+			if b, _, err := p.BuiltinsDiffer(ctx); err == nil && b {
+				fmt.Fprintf(opts.IO.ErrOut, "note: the modules built into this erpctl differ from those of module generation %d, which is what reconcile applies "+
+					"(erpctl module diff shows how; erpctl module publish publishes them)\n", gen)
+			}
 		}
 		return nil
 	}

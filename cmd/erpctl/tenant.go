@@ -48,6 +48,7 @@ type TenantCreateOptions struct {
 	Modules      []string
 	ModulesGiven bool   // --modules was on the command line, even if empty
 	From         string // --from: clone this tenant's schema and rows
+	ModulesDir   string // --modules-dir, for the note when it differs from the latest generation
 }
 
 // NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
@@ -70,7 +71,7 @@ added later.`,
 			if err != nil {
 				return err
 			}
-			opts.Slug, opts.Format = slug, f.Format()
+			opts.Slug, opts.Format, opts.ModulesDir = slug, f.Format(), f.ModulesDir
 			opts.ModulesGiven = cmd.Flags().Changed("modules")
 			if runF != nil {
 				return runF(opts)
@@ -104,6 +105,7 @@ func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
 		return err
 	}
 	defer p.Close()
+	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
 	t, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Modules: mods})
 	if err != nil {
 		return err
@@ -385,9 +387,10 @@ type TenantModuleOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Enable bool
-	Slug   ident.Slug
-	Module string
+	Enable     bool
+	Slug       ident.Slug
+	Module     string
+	ModulesDir string // --modules-dir, for the note when it differs from the latest generation
 }
 
 // NewCmdTenantEnableModule parses tenant enable-module; runF replaces the run in tests.
@@ -411,7 +414,7 @@ func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enabl
 			if err != nil {
 				return err
 			}
-			opts.Slug, opts.Module, opts.Format = slug, args[1], f.Format()
+			opts.Slug, opts.Module, opts.Format, opts.ModulesDir = slug, args[1], f.Format(), f.ModulesDir
 			if runF != nil {
 				return runF(opts)
 			}
@@ -439,6 +442,7 @@ func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
 		return err
 	}
 	defer p.Close()
+	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
 	var kept []string
 	if reg, err := tenantRegistry(ctx, p, opts.Slug); err == nil {
 		if m, ok := reg.Module(opts.Module); ok {
