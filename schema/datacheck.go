@@ -269,8 +269,8 @@ func fkCheck(dc DataCheck, fk *atlas.ForeignKey, fresh map[string]bool) (DataChe
 // ALTER TABLE refuses). A cast that errors is caught per value by a function in pg_temp that the
 // count's savepoint rolls back.
 func convertCheck(dc DataCheck, c *atlas.ModifyColumn) (DataCheck, bool) {
-	from, err1 := postgres.FormatType(c.From.Type.Type)
-	to, err2 := postgres.FormatType(c.To.Type.Type)
+	from, err1 := postgres.FormatType(storedType(c.From.Type.Type))
+	to, err2 := postgres.FormatType(storedType(c.To.Type.Type))
 	if err1 != nil || err2 != nil {
 		return dc, false
 	}
