@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -120,5 +121,43 @@ func TestAPIStreamsLargePages(t *testing.T) {
 	r = a.do("GET", "/api/globex/product/products/", "globex", "")
 	if m := r.obj(t); r.hdr.Get("Content-Length") == "" || fmt.Sprint(m["count"]) != "1" {
 		t.Fatalf("small page: %s", r)
+	}
+}
+
+// A request with more than one Authorization header is refused with 400 whatever the headers
+// hold (a good token then garbage, garbage then a good token, or the tokens of two tenants):
+// which of them counts is not the server's to guess. Nothing is written to either tenant.
+func TestAPITwoAuthorizationHeaders(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	a.must(201, "POST", categoriesURL, "acme", `{"name": "Tools"}`)
+	before := a.rowCounts()
+	good, other := "Bearer "+a.tok["acme"], "Token "+a.tok["globex"]
+	for _, pair := range [][2]string{{good, "garbage"}, {"Bearer nope", good}, {good, other}, {good, good}} {
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/api/acme/", ""}, {"GET", categoriesURL, ""}, {"GET", categoriesURL + "1/", ""},
+			{"POST", categoriesURL, `{"name": "Sneaky"}`}, {"PATCH", categoriesURL + "1/", `{"name": "Sneaky"}`},
+			{"DELETE", categoriesURL + "1/", ""}, {"POST", "/api/globex/product/categories/", `{"name": "Sneaky"}`},
+		} {
+			req := httptest.NewRequest(c.method, "http://example.com"+c.path, strings.NewReader(c.body))
+			req.Header.Add("Authorization", pair[0])
+			req.Header.Add("Authorization", pair[1])
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			a.h.ServeHTTP(rec, req)
+			resp := apiResp{status: rec.Code, hdr: rec.Header(), body: rec.Body.Bytes()}
+			if resp.status != 400 {
+				t.Errorf("%s %s with Authorization %q and %q: %s, want 400", c.method, c.path, pair[0], pair[1], resp)
+				continue
+			}
+			jsonEqual(t, "two Authorization headers", resp.body, `{"detail": "Give the Authorization header only once."}`)
+			checkResponse(t, a.doc, httptest.NewRequest(c.method, "http://example.com"+c.path, nil), resp)
+		}
+	}
+	if got := a.rowCounts(); got != before {
+		t.Fatalf("rows after the refused requests: %s, were %s", got, before)
+	}
+	if r := a.do("GET", categoriesURL+"1/", "acme", ""); r.status != 200 {
+		t.Fatalf("one header: %s", r)
 	}
 }
