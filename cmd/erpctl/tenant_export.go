@@ -205,7 +205,7 @@ func exportSummary(opts *TenantFileOptions, sum *controlplane.ExportSummary, to 
 		rows += t.Rows
 	}
 	return fmt.Sprintf("%s Exported tenant %s to %s: %s in %s", opts.IO.Styles().Success.Render("✓"),
-		opts.Slug, to, plural(int(rows), "row", "rows"), plural(len(sum.Tables), "table", "tables"))
+		opts.Slug, term.Safe(to), plural(int(rows), "row", "rows"), plural(len(sum.Tables), "table", "tables"))
 }
 
 func tenantImportRun(ctx context.Context, opts *TenantFileOptions) error {
@@ -240,10 +240,10 @@ func tenantImportRun(ctx context.Context, opts *TenantFileOptions) error {
 	return opts.IO.Render(opts.Format, rep, func() error {
 		st := opts.IO.Styles()
 		fmt.Fprintf(opts.IO.Out, "%s Imported tenant %s (schema %s) from %s: %s in %s; %s\n", st.Success.Render("✓"),
-			st.Bold.Render(rep.Tenant.Slug), rep.Tenant.Schema, from, plural(int(rows), "row", "rows"),
+			st.Bold.Render(rep.Tenant.Slug), rep.Tenant.Schema, term.Safe(from), plural(int(rows), "row", "rows"),
 			plural(len(rep.Tables), "table", "tables"), st.Status(rep.Tenant.Status))
 		for _, n := range rep.Notes {
-			fmt.Fprintf(opts.IO.Out, "  note: %s\n", n)
+			fmt.Fprintf(opts.IO.Out, "  note: %s\n", term.Safe(n)) // names from the file
 		}
 		return nil
 	})
