@@ -101,7 +101,7 @@ func TestTokenErrors(t *testing.T) {
 		want       error
 		msg        string
 	}{
-		{"nope", "bot", controlplane.ErrNotFound, `create token for tenant "nope"`},
+		{"nope", "bot", controlplane.ErrNotFound, `create token: tenant "nope" not found`},
 		{"", "bot", controlplane.ErrInvalid, "create token"}, // the zero Slug: bad slugs never become one
 		{"acme", "", controlplane.ErrInvalid, `create token for tenant "acme"`},
 		{"acme", "   ", controlplane.ErrInvalid, `create token for tenant "acme"`},
@@ -129,5 +129,38 @@ func TestTokenErrors(t *testing.T) {
 	}
 	if err := e.P.RevokeToken(e.Ctx, 12345); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), "12345") {
 		t.Errorf("revoke a missing token: %v", err)
+	}
+}
+
+// The tokens of an archived tenant are in its archive: listing them, or making one, says so and
+// how to bring the tenant back, and the other tenant's tokens stay as they are.
+func TestTokensOfAnArchivedTenant(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	for _, slug := range []string{"acme", "globex"} {
+		if _, _, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug(slug), slug+"-bot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.P.DeleteTenant(e.Ctx, ident.MustParseSlug("globex")); err != nil {
+		t.Fatal(err)
+	}
+	hint := "archived; bring it back with erpctl tenant restore globex"
+	if _, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("globex")); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), hint) {
+		t.Errorf("list tokens of an archived tenant: %v", err)
+	}
+	if _, _, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("globex"), "new"); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), hint) {
+		t.Errorf("create a token for an archived tenant: %v", err)
+	}
+	if _, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("nope")); !errors.Is(err, controlplane.ErrNotFound) || strings.Contains(err.Error(), "archived") {
+		t.Errorf("list tokens of a tenant that never was: %v", err)
+	}
+	if toks, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("acme")); err != nil || len(toks) != 1 || toks[0].Name != "acme-bot" {
+		t.Errorf("acme's tokens: %+v %v", toks, err)
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens`); n != 1 {
+		t.Fatalf("%d tokens, want acme's one", n)
 	}
 }
