@@ -101,7 +101,7 @@ func TestTokenErrors(t *testing.T) {
 		want       error
 		msg        string
 	}{
-		{"nope", "bot", controlplane.ErrNotFound, `create token: tenant "nope" not found`},
+		{"nope", "bot", controlplane.ErrNotFound, `create token for tenant "nope"`},
 		{"", "bot", controlplane.ErrInvalid, "create token"}, // the zero Slug: bad slugs never become one
 		{"acme", "", controlplane.ErrInvalid, `create token for tenant "acme"`},
 		{"acme", "   ", controlplane.ErrInvalid, `create token for tenant "acme"`},
