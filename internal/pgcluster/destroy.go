@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Destroy stops the cluster and removes its data directory and what the home records of it (its
@@ -36,8 +37,19 @@ func (c *Cluster) destroy(ctx context.Context) (bool, error) {
 		}
 		defer unlock()
 	}
-	if pids, ok := serverProcessesIn(c.DataDir); ok && len(pids) > 0 {
-		return false, fmt.Errorf("server processes %v still run in the data directory", pids)
+	// A postmaster removes its pid file just before it exits, and pg_ctl stop returns on that:
+	// give its processes the moment they take to go.
+	for deadline := time.Now().Add(readyTimeout); ; {
+		pids, ok := serverProcessesIn(c.DataDir)
+		if !ok || len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("server processes %v still run in the data directory", pids)
+		}
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return false, err
+		}
 	}
 	_, statErr := os.Stat(c.DataDir)
 	existed := statErr == nil
