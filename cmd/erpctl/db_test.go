@@ -22,23 +22,7 @@ func TestDBDestroyAfterHomeRemoved(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	home, err := os.MkdirTemp("", "erpctl-home-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := pgcluster.OpenWithOptions(home, pgcluster.Options{Ephemeral: true})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := cluster.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		os.RemoveAll(cluster.DataDir)
-		os.RemoveAll(home)
-	})
-	if err := cluster.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
+	home, cluster := embeddedHome(t, ctx, 0o700) // as root, out of the postgres user's reach
 	c := &cli{t: t, env: map[string]string{"ERPCTL_HOME": home}}
 	if r := c.exec("tenant", "create", "acme"); r.code != 0 {
 		t.Fatalf("tenant create on the first home: %+v", r)
@@ -88,4 +72,31 @@ func TestDBDestroyAfterHomeRemoved(t *testing.T) {
 	if r := c.exec("db", "status", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"initialized": false`) {
 		t.Fatalf("db status after destroy: %+v", r)
 	}
+}
+
+// embeddedHome makes a home of mode perm with a running embedded cluster (ephemeral, for speed),
+// both removed when the test ends, wherever the data directory is.
+func embeddedHome(t *testing.T, ctx context.Context, perm os.FileMode) (string, *pgcluster.Cluster) {
+	t.Helper()
+	home, err := os.MkdirTemp("", "erpctl-home-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(home, perm); err != nil {
+		t.Fatal(err)
+	}
+	cluster := pgcluster.OpenWithOptions(home, pgcluster.Options{Ephemeral: true})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := cluster.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		os.RemoveAll(cluster.DataDir)
+		os.RemoveAll(home)
+	})
+	if err := cluster.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return home, cluster
 }
