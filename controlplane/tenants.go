@@ -280,16 +280,22 @@ func (p *Plane) scanTenant(ctx context.Context, row pgx.Row) (*Tenant, error) {
 	return &t, nil
 }
 
+// archivedHint is what to add to the ErrNotFound of a tenant the catalog does not hold: how to
+// restore it when it is archived, else nothing. Someone asking for a deleted tenant at 3 a.m.
+// wants to know it can come back.
+func (p *Plane) archivedHint(ctx context.Context, slug ident.Slug) string {
+	var archived bool
+	if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.archives WHERE slug = $1)`, slug.String()).Scan(&archived); err == nil && archived {
+		return ": it was deleted and is archived; bring it back with erpctl tenant restore " + slug.String()
+	}
+	return ""
+}
+
 // GetTenant returns one tenant; ErrNotFound when there is none.
 func (p *Plane) GetTenant(ctx context.Context, slug ident.Slug) (*Tenant, error) {
 	t, err := p.scanTenant(ctx, p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug.String()))
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Someone asking for a deleted tenant at 3 a.m. wants to know it can come back.
-		var archived bool
-		if aerr := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.archives WHERE slug = $1)`, slug.String()).Scan(&archived); aerr == nil && archived {
-			return nil, fmt.Errorf("tenant %q %w: it was deleted and is archived; bring it back with erpctl tenant restore %s", slug, ErrNotFound, slug)
-		}
-		return nil, fmt.Errorf("tenant %q %w", slug, ErrNotFound)
+		return nil, fmt.Errorf("tenant %q %w%s", slug, ErrNotFound, p.archivedHint(ctx, slug))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %q: %w", slug, err)

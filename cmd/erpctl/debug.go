@@ -165,10 +165,10 @@ func printTablesReport(io *term.IOStreams, r *controlplane.TablesReport) error {
 		fmt.Fprintf(io.Out, "Module generation: %d (the latest)\n", *r.Generation)
 	}
 	if r.LastError != nil && r.Status != controlplane.StatusReady {
-		fmt.Fprintf(io.Out, "  %s\n", *r.LastError)
+		fmt.Fprintf(io.Out, "  %s\n", oneSentence(*r.LastError))
 	}
 	if ev := r.LastRepair; ev != nil {
-		fmt.Fprintf(io.Out, "Last repair: %s %s %s, %s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Outcome, *ev.Reason)
+		fmt.Fprintf(io.Out, "Last repair: %s %s %s, %s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Outcome, term.Safe(*ev.Reason))
 	}
 	return nil
 }

@@ -290,7 +290,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 	if t.Reason == controlplane.ReasonDestructiveChange && t.BlockedSQL != nil {
 		fmt.Fprintf(out, "\n%s (nothing was applied; apply it with: erpctl reconcile %s --allow-destructive)\n",
 			st.Bold.Render("Blocked on destructive SQL"), t.Slug)
-		fmt.Fprintln(out, indent(*t.BlockedSQL, "  "))
+		fmt.Fprintln(out, indent(safeLines(*t.BlockedSQL), "  "))
 	}
 	fmt.Fprintf(out, "\n%s\n", st.Bold.Render("Last events"))
 	if len(d.Events) == 0 {
@@ -302,9 +302,9 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		errText := ""
 		switch {
 		case e.Error != nil:
-			errText = firstLine(*e.Error)
+			errText = term.Safe(firstLine(*e.Error))
 		case e.Reason != nil:
-			errText = firstLine(*e.Reason)
+			errText = term.Safe(firstLine(*e.Reason))
 		}
 		tbl.Row(e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, st.Status(e.Outcome),
 			humanDuration(time.Duration(e.DurationMS*float64(time.Millisecond))), errText)

@@ -323,6 +323,11 @@ type tokenEntry struct {
 // authenticate reads the token, "Bearer TOKEN" or DRF's "Token TOKEN", and finds its tenant and
 // name; on failure it has written the 401, challenging with the scheme the client used.
 func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, bool) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Which one counts is not the server's to guess: a proxy in front may read the last.
+		writeDetail(w, http.StatusBadRequest, "Give the Authorization header only once.")
+		return tokenEntry{}, false
+	}
 	h := r.Header.Get("Authorization")
 	scheme, secret, _ := strings.Cut(strings.TrimSpace(h), " ")
 	drfToken := strings.EqualFold(scheme, "Token")
