@@ -280,7 +280,6 @@ func unrecordedFirst(ts []*tenantRef, unrecorded map[ident.Slug]bool) {
 	slices.SortStableFunc(ts, func(a, b *tenantRef) int { return cmpBool(unrecorded[b.slug], unrecorded[a.slug]) })
 }
 
-
 // reconcileMember reconciles one more tenant of a group from the group's plan gp (nil when the
 // group's first tenant failed), inspecting it itself when the plan does not fit.
 func (p *Plane) reconcileMember(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) Result {
