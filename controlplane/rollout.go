@@ -258,7 +258,11 @@ func (run *stagedRun) run(ctx context.Context, byStage [][]*tenantRef, totals []
 			fallthrough
 		case rollouts.StageRunning:
 			r.State = RolloutRunning
-			done, rest, err := run.runStage(ctx, i, members)
+			later := 0
+			for _, ts := range byStage[i+1:] {
+				later += len(ts)
+			}
+			done, rest, err := run.runStage(ctx, i, members, later)
 			if err != nil {
 				return err
 			}
@@ -304,8 +308,9 @@ func (run *stagedRun) run(ctx context.Context, byStage [][]*tenantRef, totals []
 }
 
 // runStage reaches a stage's tenants in batches, within its failure budget: done reports whether
-// every one was reached (none skipped, nothing left); left are those a halt kept it from.
-func (run *stagedRun) runStage(ctx context.Context, i int, members []*tenantRef) (done bool, left []*tenantRef, err error) {
+// every one was reached (none skipped, nothing left); left are those a halt kept it from. When the
+// failures reach the budget with tenants left, in this stage or the later ones, it halts.
+func (run *stagedRun) runStage(ctx context.Context, i int, members []*tenantRef, later int) (done bool, left []*tenantRef, err error) {
 	r, st, stage := run.r, &run.r.Stages[i], run.stages[i]
 	budget := stage.Budget(max(st.Tenants, len(members)))
 	reached := st.Applied + st.Failures // tenants of the stage already reached, for the waves' sizes
@@ -335,7 +340,7 @@ func (run *stagedRun) runStage(ctx context.Context, i int, members []*tenantRef)
 				reached++
 			}
 		}
-		if budget > 0 && st.Failures >= budget && len(members) > 0 {
+		if budget > 0 && st.Failures >= budget && len(members)+later > 0 {
 			st.State, r.State = rollouts.StageHalted, RolloutHalted
 			r.Message = haltMessage(r.ID, st.Name, st.Failures, stage.BudgetText())
 			run.p.log.Warn("rollout halted", "rollout", r.ID, "stage", st.Name, "failed", st.Failures, "held", len(members))

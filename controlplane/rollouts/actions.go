@@ -19,6 +19,9 @@ func (s *Store) Approve(ctx context.Context, id int64, actor string) (*Rollout, 
 		for i := range r.Stages {
 			st := &r.Stages[i]
 			if st.State == StageApproval {
+				if st.ApprovedAt != nil {
+					return "", fmt.Errorf("%w: stage %s of rollout %d was approved already, by %s; the next pass starts it", ErrState, st.Name, r.ID, st.ApprovedBy)
+				}
 				now := time.Now()
 				st.ApprovedBy, st.ApprovedAt = actor, &now
 				return st.Name, nil
