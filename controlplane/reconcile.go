@@ -300,6 +300,31 @@ func (p *Plane) reconcileMember(ctx context.Context, t *tenantRef, gp *groupPlan
 	return r
 }
 
+// parallelUntil runs fn(0..n-1) on up to workers goroutines, starting each next index once a
+// goroutine is free, and stops starting them when ctx ends or stop (asked then) reports true. It
+// returns how many indexes it started, which are 0..k-1.
+func (p *Plane) parallelUntil(ctx context.Context, workers, n int, fn func(i int), stop func() bool) int {
+	slots := make(chan struct{}, max(1, workers))
+	var wg sync.WaitGroup
+	i := 0
+	for ; i < n; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || stop() {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-slots; wg.Done() }()
+			fn(i)
+		}(i)
+	}
+	wg.Wait()
+	return i
+}
+
 // parallel runs fn(0..n-1) on up to workers goroutines and stops handing out work when ctx ends.
 func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 	next := make(chan int)

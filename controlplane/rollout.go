@@ -314,41 +314,79 @@ func (run *stagedRun) runStage(ctx context.Context, i int, members []*tenantRef,
 	r, st, stage := run.r, &run.r.Stages[i], run.stages[i]
 	budget := stage.Budget(max(st.Tenants, len(members)))
 	reached := st.Applied + st.Failures // tenants of the stage already reached, for the waves' sizes
+	over := func() bool { return budget > 0 && st.Failures >= budget }
+	var mu sync.Mutex
+	count := func(res Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch res.Action {
+		case ActionFailed:
+			st.Failures++
+			run.report.Failed++
+		case ActionApplied, ActionUnchanged:
+			run.report.Applied++
+		case ActionSkipped:
+			done = false
+		}
+		if res.Action != "" {
+			reached++
+		}
+	}
+	halt := func() (bool, []*tenantRef, error) {
+		st.State, r.State = rollouts.StageHalted, RolloutHalted
+		r.Message = haltMessage(r.ID, st.Name, st.Failures, stage.BudgetText())
+		run.p.log.Warn("rollout halted", "rollout", r.ID, "stage", st.Name, "failed", st.Failures, "held", len(members))
+		_ = run.p.rolls.Record(ctx, nil, r.ID, run.p.actor, "halted", st.Name, r.Message)
+		return false, members, nil
+	}
 	// The first wave is one tenant of each group, each planning its group: a change that fails
 	// everywhere halts at one failure per group, not at a batch of them.
 	firsts := groupCount(members)
 	done = true
 	for len(members) > 0 && ctx.Err() == nil {
+		if stage.Canary <= 0 && firsts == 0 {
+			break // the rest go as a stream, below
+		}
 		n := batchSize(stage, run.o.Workers, reached, len(members))
 		if firsts > 0 {
 			n, firsts = min(n, firsts), 0
 		}
-		results := run.batch(ctx, members[:n])
+		for _, res := range run.batch(ctx, members[:n]) {
+			count(res)
+		}
 		members = members[n:]
 		run.report.Waves++
-		for _, res := range results {
-			switch res.Action {
-			case ActionFailed:
-				st.Failures++
-				run.report.Failed++
-			case ActionApplied, ActionUnchanged:
-				run.report.Applied++
-			case ActionSkipped:
-				done = false
-			}
-			if res.Action != "" {
-				reached++
-			}
+		if over() && len(members)+later > 0 {
+			return halt()
 		}
-		if budget > 0 && st.Failures >= budget && len(members)+later > 0 {
-			st.State, r.State = rollouts.StageHalted, RolloutHalted
-			r.Message = haltMessage(r.ID, st.Name, st.Failures, stage.BudgetText())
-			run.p.log.Warn("rollout halted", "rollout", r.ID, "stage", st.Name, "failed", st.Failures, "held", len(members))
-			_ = run.p.rolls.Record(ctx, nil, r.ID, run.p.actor, "halted", st.Name, r.Message)
-			return false, members, nil
+	}
+	if len(members) > 0 && ctx.Err() == nil {
+		// A declared stage: at most parallel tenants at once, each next one started as one ends,
+		// none started once the failures reach the budget.
+		conc := cmpOr(stage.Parallel, run.o.Workers)
+		n := run.p.parallelUntil(ctx, conc, len(members), func(k int) {
+			res := run.reach(ctx, members[k])
+			run.record(res)
+			count(res)
+		}, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return over()
+		})
+		members = members[n:]
+		run.report.Waves++
+		if over() && len(members)+later > 0 {
+			return halt()
 		}
 	}
 	return done && len(members) == 0, nil, nil
+}
+
+func cmpOr(a, b int) int {
+	if a > 0 {
+		return a
+	}
+	return b
 }
 
 // groupCount is how many groups ts fall in.
