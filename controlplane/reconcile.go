@@ -234,7 +234,8 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	unrecordedFirst(pending, unrecorded)
 	unrecordedFirst(staged, unrecorded)
 	g := &groupRun{p: p, o: o, record: record, groups: map[string]*groupState{}}
-	g.batch(ctx, firstOfEachGroup(pending))
+	_, rest := g.planGroups(ctx, pending)
+	g.batch(ctx, rest)
 	full := o.Only == nil && o.Selector.Empty()
 	if full && !o.DryRun && d.gen > 0 {
 		if err := p.rolls.SupersedeOlder(ctx, d.gen); err != nil {

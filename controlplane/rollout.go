@@ -108,6 +108,43 @@ func (g *groupRun) batch(ctx context.Context, ts []*tenantRef) []Result {
 	return results
 }
 
+// planGroups plans each group of ts: its first tenant, or when another process holds that one
+// (skipped), the next, and so on, the groups side by side. It returns the results and the tenants
+// it did not reach, in order.
+func (g *groupRun) planGroups(ctx context.Context, ts []*tenantRef) ([]Result, []*tenantRef) {
+	var keys []string
+	byKey := map[string][]*tenantRef{}
+	for _, t := range ts {
+		k := t.groupKey()
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], t)
+	}
+	var mu sync.Mutex
+	var results []Result
+	used := map[*tenantRef]bool{}
+	g.p.parallel(ctx, g.o.Workers, len(keys), func(i int) {
+		for _, t := range byKey[keys[i]] {
+			r := g.reach(ctx, t)
+			g.record(r)
+			mu.Lock()
+			results, used[t] = append(results, r), true
+			mu.Unlock()
+			if r.Action != ActionSkipped {
+				return
+			}
+		}
+	})
+	rest := make([]*tenantRef, 0, len(ts))
+	for _, t := range ts {
+		if !used[t] {
+			rest = append(rest, t)
+		}
+	}
+	return results, rest
+}
+
 // groupKey is the group a tenant is planned with.
 func (t *tenantRef) groupKey() string {
 	if t.enabledErr != nil {
@@ -339,18 +376,22 @@ func (run *stagedRun) runStage(ctx context.Context, i int, members []*tenantRef,
 		_ = run.p.rolls.Record(ctx, nil, r.ID, run.p.actor, "halted", st.Name, r.Message)
 		return false, members, nil
 	}
-	// The first wave is one tenant of each group, each planning its group: a change that fails
-	// everywhere halts at one failure per group, not at a batch of them.
-	firsts := groupCount(members)
+	// The first wave plans each group with one of its tenants: a change that fails everywhere
+	// halts at one failure per group, not at a batch of them.
 	done = true
-	for len(members) > 0 && ctx.Err() == nil {
-		if stage.Canary <= 0 && firsts == 0 {
-			break // the rest go as a stream, below
+	if len(members) > 0 && ctx.Err() == nil {
+		var results []Result
+		results, members = run.planGroups(ctx, members)
+		for _, res := range results {
+			count(res)
 		}
+		run.report.Waves++
+		if over() && len(members)+later > 0 {
+			return halt()
+		}
+	}
+	for stage.Canary > 0 && len(members) > 0 && ctx.Err() == nil {
 		n := batchSize(stage, run.o.Workers, reached, len(members))
-		if firsts > 0 {
-			n, firsts = min(n, firsts), 0
-		}
 		for _, res := range run.batch(ctx, members[:n]) {
 			count(res)
 		}
@@ -387,15 +428,6 @@ func cmpOr(a, b int) int {
 		return a
 	}
 	return b
-}
-
-// groupCount is how many groups ts fall in.
-func groupCount(ts []*tenantRef) int {
-	seen := map[string]bool{}
-	for _, t := range ts {
-		seen[t.groupKey()] = true
-	}
-	return len(seen)
 }
 
 // batchSize is how many of a stage's remaining tenants go next: with a canary (the default
