@@ -512,9 +512,59 @@ func TestCitusCloneExportImport(t *testing.T) {
 	}
 }
 
+// shippingV1 and shippingV2 change one table's columns and constraints together, as a module
+// edit does: V2 adds a column with its foreign key, a column with its check, and changes the
+// expression of an existing check. Citus refuses an ALTER TABLE that adds a constraint beside
+// any other subcommand (0A000), so each of these needs a statement of its own.
+const shippingV1 = `schema "tenant" {}
+table "shipments" {
+  schema = schema.tenant
+  column "ref" {
+    type = text
+  }
+  column "weight" {
+    type = integer
+  }
+  check "shipments_weight_check" {
+    expr = "(weight >= 0)"
+  }
+}
+`
+
+const shippingV2 = `schema "tenant" {}
+table "shipments" {
+  schema = schema.tenant
+  column "ref" {
+    type = text
+  }
+  column "weight" {
+    type = integer
+  }
+  column "warehouse_id" {
+    type = bigint
+    null = true
+  }
+  column "parcels" {
+    type    = integer
+    default = 1
+  }
+  check "shipments_weight_check" {
+    expr = "((weight >= 0) AND (weight < 1000))"
+  }
+  check "shipments_parcels_check" {
+    expr = "(parcels > 0)"
+  }
+  foreign_key "shipments_warehouse_id_fkey" {
+    columns     = [column.warehouse_id]
+    ref_columns = [table.warehouses.column.id]
+  }
+}
+`
+
 // On Citus, module evolution works as on plain PostgreSQL, tenant by tenant: declared renames
-// keep every value, migration steps run once per tenant, an enum gains a value, and a module is
-// enabled and disabled; every table stays distributed, with its tenant's others on one node.
+// keep every value, migration steps run once per tenant, an enum gains a value, a column comes
+// with its foreign key or its check and a check changes, and a module is enabled and disabled;
+// every table stays distributed, with its tenant's others on one node.
 func TestCitusModuleEvolution(t *testing.T) {
 	t.Parallel()
 	e := cptest.NewCitus(t)
@@ -522,8 +572,11 @@ func TestCitusModuleEvolution(t *testing.T) {
 	e.WriteModule("crm", crmV1)
 	e.WriteModule("tasks", tasks(crmV1))
 	e.WriteModule("sales", salesModule(`"draft", "confirmed"`, "draft"))
+	e.WriteModule("shipping", shippingV1)
 	e.Create("acme")
 	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.shipments (ref, weight) VALUES ('a-1', 10), ('a-2', 20)`)
+	e.Exec(`INSERT INTO tenant_globex.shipments (ref, weight) VALUES ('g-1', 999)`)
 	e.Exec(`INSERT INTO tenant_acme.contacts (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL), ('c@x', 'third')`)
 	e.Exec(`INSERT INTO tenant_acme.tasks (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL)`)
 	e.Exec(`INSERT INTO tenant_globex.tasks (email, notes) VALUES ('g@x', 'only')`)
@@ -533,9 +586,27 @@ func TestCitusModuleEvolution(t *testing.T) {
 	e.WriteModule("crm", crmV2)
 	e.WriteModule("tasks", tasks(crmSteps))
 	e.WriteModule("sales", salesModule(`"draft", "pending", "confirmed"`, "draft"))
+	e.WriteModule("shipping", shippingV2)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionApplied] != 2 || pass.Failed() {
 		t.Fatalf("evolution pass on Citus: %+v", pass.Results)
+	}
+	for s, want := range map[string][]string{"acme": {"a-1|10|<null>|1", "a-2|20|<null>|1"}, "globex": {"g-1|999|<null>|1"}} {
+		if got := rowsOf(e, "tenant_"+s+".shipments", "ref", "weight", "warehouse_id", "parcels"); !slices.Equal(got, want) {
+			t.Fatalf("%s's shipments after the new constraints: %v, want %v", s, got, want)
+		}
+	}
+	// The constraints hold.
+	e.Exec(`INSERT INTO tenant_globex.warehouses (code, name) VALUES ('g-main', 'Main')`)
+	e.Exec(`INSERT INTO tenant_globex.shipments (ref, weight, warehouse_id) SELECT 'g-2', 5, id FROM tenant_globex.warehouses`)
+	for _, bad := range []string{
+		`INSERT INTO tenant_acme.shipments (ref, weight) VALUES ('a-x', 1000)`,
+		`INSERT INTO tenant_acme.shipments (ref, weight, parcels) VALUES ('a-x', 1, 0)`,
+		`INSERT INTO tenant_acme.shipments (ref, weight, warehouse_id) VALUES ('a-x', 1, 1000000)`,
+	} {
+		if _, err := e.DB.ExecContext(e.Ctx, bad); err == nil {
+			t.Fatalf("%s: no constraint refused it", bad)
+		}
 	}
 	if got := rowsOf(e, "tenant_acme.people", "id", "email", "remarks", "created_at"); !slices.Equal(got, contacts) {
 		t.Fatalf("acme's people after the renames:\n%v\nwant\n%v", got, contacts)
@@ -566,7 +637,7 @@ func TestCitusModuleEvolution(t *testing.T) {
 	}
 	for _, s := range []string{"acme", "globex"} {
 		schemaName := "tenant_" + s
-		want := []string{"categories", "orders", "people", "products", "stock_items", "tasks", "warehouses"}
+		want := []string{"categories", "orders", "people", "products", "shipments", "stock_items", "tasks", "warehouses"}
 		if got := distributedTables(e, schemaName); !slices.Equal(got, want) {
 			t.Fatalf("%s's distributed tables: %v, want %v", s, got, want)
 		}
