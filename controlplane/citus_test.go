@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -373,6 +374,125 @@ func TestCitusMovePinRebalance(t *testing.T) {
 	}
 	for _, s := range slugs {
 		e.DebugHealthy(s)
+	}
+}
+
+// moveSchema moves a schema to node ("host:port") with Citus directly, as an operator or an
+// older erpctl might have, bypassing erpctl's pins.
+func moveSchema(e *cptest.Env, schemaName, node string) {
+	e.T.Helper()
+	if tenantNode(e, schemaName) == node {
+		return
+	}
+	host, port, _ := strings.Cut(node, ":")
+	e.Exec(`SELECT citus_schema_move($1::regnamespace, $2, $3::int)`, schemaName, host, port)
+}
+
+// Archived tenants stay distributed. The rebalancer leaves an archive where it is, or puts it
+// back on its tenant's pin; an archive does not count toward the balance of the live tenants;
+// the dry run lists every move it plans, archives included, and each archive move is recorded.
+func TestCitusRebalanceLeavesArchives(t *testing.T) {
+	t.Parallel()
+	e := cptest.NewCitus(t)
+	nodes, err := e.P.Nodes(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workers []string
+	for _, n := range nodes {
+		if n.TakesTenants() {
+			workers = append(workers, n.Node)
+		}
+	}
+	if len(workers) < 2 {
+		t.Fatalf("nodes: %+v", nodes)
+	}
+	w1, w2 := workers[0], workers[1]
+	slugs := []string{"acme", "globex", "kept", "old-one", "old-two", "old-three"}
+	rows := map[string]string{}
+	for _, s := range slugs {
+		e.Create(s)
+		schemaName := "tenant_" + strings.ReplaceAll(s, "-", "_")
+		citusFill(e, schemaName, s)
+		rows[s] = e.Checksums(schemaName)
+		moveSchema(e, schemaName, w1)
+	}
+	// kept is pinned to w1, then archived; the old ones are archived unpinned. Every schema is
+	// on w1, and the two live tenants are unpinned: an even spread of the live tenants moves
+	// one of them, and no archive.
+	if _, err := e.P.MoveTenant(e.Ctx, ident.MustParseSlug("kept"), w1); err != nil {
+		t.Fatal(err)
+	}
+	archives := map[string]string{} // slug → archive schema
+	for _, s := range []string{"kept", "old-one", "old-two", "old-three"} {
+		a, err := e.P.ArchiveTenant(e.Ctx, ident.MustParseSlug(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		archives[s] = a.Schema
+	}
+	// kept's archive was moved off its pin behind erpctl's back (an older erpctl's rebalance
+	// did that): the rebalancer puts it back.
+	moveSchema(e, archives["kept"], w2)
+
+	plan, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned []string
+	for _, m := range plan.Moves {
+		planned = append(planned, fmt.Sprintf("%s %v %s>%s", m.Tenant, m.Archived, m.From, m.To))
+	}
+	slices.Sort(planned)
+	if len(planned) != 2 || planned[1] != "kept true "+w2+">"+w1 ||
+		(planned[0] != "acme false "+w1+">"+w2 && planned[0] != "globex false "+w1+">"+w2) {
+		t.Fatalf("rebalance --dry-run: %q, want one live tenant to %s and kept's archive back to %s", planned, w2, w1)
+	}
+	rb, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	for _, m := range rb.Moves {
+		done = append(done, fmt.Sprintf("%s %v %s>%s", m.Tenant, m.Archived, m.From, m.To))
+	}
+	slices.Sort(done)
+	if !slices.Equal(done, planned) {
+		t.Fatalf("the rebalance did %q, its dry run said %q", done, planned)
+	}
+	if a, g := tenantNode(e, "tenant_acme"), tenantNode(e, "tenant_globex"); a == g {
+		t.Fatalf("live tenants after the rebalance: acme on %v, globex on %v, want one on each worker", a, g)
+	}
+	for s, schemaName := range archives {
+		if got := tenantNode(e, schemaName); got != w1 {
+			t.Fatalf("archive of %s on %v after the rebalance, want %s", s, got, w1)
+		}
+	}
+	// The archive's move is in its tenant's history.
+	if got := e.Strings(`SELECT tenant || ': ' || reason FROM erpctl.events WHERE kind = 'move' AND outcome = 'applied' AND reason LIKE 'db rebalance%' ORDER BY tenant`); len(got) != 2 ||
+		!slices.Contains(got, "kept: db rebalance: moved the archive from "+w2+" to "+w1) {
+		t.Fatalf("rebalance move events: %q", got)
+	}
+	if rb, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{}); err != nil || len(rb.Moves) != 0 {
+		t.Fatalf("second rebalance: %+v %v", rb, err)
+	}
+	// Restored, kept is where its pin says, with its rows; the others' rows are as they were.
+	if _, err := e.P.RestoreTenant(e.Ctx, ident.MustParseSlug("kept")); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := e.P.GetTenant(e.Ctx, ident.MustParseSlug("kept"))
+	if err != nil || tn.Node != w1 || tn.PinnedNode != w1 {
+		t.Fatalf("kept restored: %+v %v, want on and pinned to %s", tn, err, w1)
+	}
+	for _, s := range []string{"acme", "globex", "kept"} {
+		if got := e.Checksums("tenant_" + s); got != rows[s] {
+			t.Fatalf("%s's rows after the rebalance:\n%s\nwant\n%s", s, got, rows[s])
+		}
+	}
+	for _, s := range []string{"old-one", "old-two", "old-three"} {
+		if got := e.Checksums(archives[s]); got != rows[s] {
+			t.Fatalf("%s's archived rows after the rebalance:\n%s\nwant\n%s", s, got, rows[s])
+		}
 	}
 }
 
