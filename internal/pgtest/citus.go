@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	neturl "net/url"
 	"os"
 	"strconv"
@@ -77,6 +78,14 @@ func NewCitusDB(t testing.TB) string {
 			t.Fatalf("pgtest: create extension citus in %s: %v", name, err)
 		}
 		own = append(own, nu)
+	}
+	// Citus names the replication slot of a tenant move after the node, the table owner and an
+	// operation id from this sequence. Slots are the cluster's, not a database's: two test
+	// databases moving at the same moment from ids that start alike collided ("replication slot
+	// ... already exists"). A random start keeps each database's ids apart.
+	if err := execOn(ctx, own[0], fmt.Sprintf(`SELECT setval('pg_catalog.pg_dist_operationid_seq', %d)`,
+		1_000_000+rand.Int64N(1_000_000_000_000)*1_000)); err != nil {
+		t.Fatalf("pgtest: give %s its own Citus operation ids: %v", name, err)
 	}
 	unlock := CitusLock(t)
 	defer unlock()
