@@ -14,27 +14,6 @@ import (
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
-// setReadOnly turns default_transaction_read_only on or off for the test's database and ends
-// every other session on it, so that every pool reconnects under the new setting.
-func setReadOnly(t *testing.T, e *cptest.Env, on bool) {
-	t.Helper()
-	conn, err := e.DB.Conn(e.Ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	v := map[bool]string{true: "on", false: "off"}[on]
-	for _, q := range []string{
-		`SET default_transaction_read_only = off`,
-		`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = ` + v + `', current_database()); END $$`,
-		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-	} {
-		if _, err := conn.ExecContext(e.Ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
-
 // waitFor polls cond until it holds or 30 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -62,7 +41,7 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: 100 * time.Millisecond}})
 	waitFor(t, "first /readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 
-	setReadOnly(t, e, true)
+	e.SetReadOnly(true)
 	// A module change while read-only: the rollout fails on both tenants and cannot be recorded.
 	e.WriteModule("product", strings.Replace(cptest.BuiltinSource(t, "product"),
 		"table \"products\" {\n  schema = schema.tenant\n",
@@ -95,7 +74,7 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 		}
 	}
 
-	setReadOnly(t, e, false)
+	e.SetReadOnly(false)
 	waitFor(t, "/readyz ok again", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 	waitFor(t, "both tenants rolled out", func() bool {
 		return e.Count(`SELECT count(*) FROM information_schema.columns WHERE table_name = 'products'
