@@ -83,7 +83,10 @@ func NewSmallDiskDB(t testing.TB, sizeMB int) (string, *SmallDisk) {
 			t.Errorf("pgtest: drop tablespace %s: %v", name, err)
 		}
 	})
-	if err := adminExec(ctx, "CREATE DATABASE "+db+" TABLESPACE "+ts); err != nil {
+	// FILE_COPY writes every file of the new database out at once; the default (WAL_LOG) leaves
+	// pages in shared buffers that the disk has no room for once filled, and every checkpoint of
+	// the cluster then fails, and with it other tests' CREATE and DROP DATABASE.
+	if err := adminExec(ctx, "CREATE DATABASE "+db+" TABLESPACE "+ts+" STRATEGY FILE_COPY"); err != nil {
 		t.Fatalf("pgtest: create database %s on the small disk: %v", name, err)
 	}
 	t.Cleanup(func() {
