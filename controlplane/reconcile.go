@@ -446,6 +446,7 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 	}
 	if err != nil {
 		tx.Rollback()
+		p.NoteWrite(err)
 		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()
 		if !errors.Is(err, errTenantGone) && !o.DryRun {
 			ferr := p.recordFailure(ctx, ref.slug, o.eventKind(), o.Cause, strings.Join(res.SQL, ";\n"), res.Duration, err)

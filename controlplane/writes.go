@@ -36,23 +36,21 @@ func WriteRefusal(err error) (reason string, ok bool) {
 	return reason, ok
 }
 
-// writeState is what the Plane knows of the database's writes: whether the last one it saw was
-// refused, and the tenants whose failure could not be recorded because of it, whose status in the
-// catalog may still say Ready.
+// writeState is what the Plane knows of the database's writes: whether they are refused, and the
+// tenants whose failure could not be recorded because of it, whose status in the catalog may
+// still say Ready.
 type writeState struct {
 	refused    atomic.Pointer[string]
 	mu         sync.Mutex
 	unrecorded map[ident.Slug]bool
 }
 
-// NoteWrite records the outcome of a write to the database: a refusal makes WritesRefused report
-// it, a success clears it. Other errors say nothing about writes and are ignored.
+// NoteWrite records a refused write, which makes WritesRefused report it until ProbeWrites
+// finds writes accepted again. A write that went through does not end the refusal: on a full
+// disk, a row that fits in a page the table already has is written while no table can grow.
+// Errors other than refusals say nothing about writes and are ignored.
 func (p *Plane) NoteWrite(err error) {
 	if err == nil {
-		if p.writes.refused.Load() != nil {
-			p.writes.refused.Store(nil)
-			p.log.Info("the database accepts writes again")
-		}
 		return
 	}
 	if reason, ok := WriteRefusal(err); ok {
@@ -70,22 +68,26 @@ func (p *Plane) WritesRefused() string {
 	return ""
 }
 
-// ProbeWrites, while writes are refused, tries one small catalog write, so that the refusal
-// clears once the database takes writes again even when nothing else writes.
-func (p *Plane) ProbeWrites(ctx context.Context) error {
+// ProbeWrites, while writes are refused, tries a catalog write that needs new space on the
+// database's disk: it empties erpctl.write_probe (TRUNCATE gives the table a new, empty file) and
+// writes one row, which must add the file's first page. When that commits, the refusal ends and
+// back is true. Without a refusal it does nothing.
+func (p *Plane) ProbeWrites(ctx context.Context) (back bool, err error) {
 	if p.WritesRefused() == "" {
-		return nil
+		return false, nil
 	}
-	err := p.inTx(ctx, func(tx *schema.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ('write_probe', now()::text)
-			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`)
-		return err
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		return tx.ExecStatements(ctx, `SET LOCAL lock_timeout = '1s'`, `TRUNCATE erpctl.write_probe`,
+			`INSERT INTO erpctl.write_probe (probed_at) VALUES (now())`)
 	})
-	p.NoteWrite(err)
 	if err != nil {
-		return fmt.Errorf("probe catalog write: %w", err)
+		p.NoteWrite(err)
+		return false, fmt.Errorf("probe catalog write: %w", err)
 	}
-	return nil
+	if p.writes.refused.Swap(nil) != nil {
+		p.log.Info("the database accepts writes again")
+	}
+	return true, nil
 }
 
 // markUnrecorded remembers a tenant whose failure could not be written to the catalog.

@@ -180,11 +180,6 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		return nil
 	}
 	l.dbErr.Store(nil)
-	// A pass may write nothing (no tenant changed): a refusal seen earlier clears only once a
-	// write goes through.
-	if err := l.p.ProbeWrites(ctx); err != nil {
-		l.log.Warn("the database still refuses writes", "err", err)
-	}
 	l.passed.Store(true)
 	l.m.observe(pass, full)
 	level := slog.LevelDebug

@@ -91,6 +91,75 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	}
 }
 
+// apiDo sends an API request with a tenant token and returns the status and body.
+func apiDo(t *testing.T, d *testDaemon, method, path, secret, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// On a full disk, a write that needs a new page fails and a row that fits in a page the table
+// has goes through. /readyz stays degraded until a write that needs new space commits: neither
+// the daemon's passes nor the API's small writes make it say ok while the disk is full; once
+// the disk has room, it is ok within seconds, and the refused write goes through when retried.
+func TestReadyzStaysDegradedWhileTheDiskIsFull(t *testing.T) {
+	t.Parallel()
+	e, disk := cptest.NewOnSmallDisk(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('a1', 'Anvil')`)
+	e.Exec(`INSERT INTO tenant_globex.products (sku, name) VALUES ('g1', 'Gear')`)
+	_, secret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: 100 * time.Millisecond}})
+	d.waitPass(t)
+	go func() { // passes go on all along; nothing waits for them here
+		for range d.passes {
+		}
+	}()
+	waitFor(t, "first /readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+
+	disk.Fill(t)
+	// acme has no category yet: the first one needs the table's first page.
+	if c, body := apiDo(t, d, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 503 {
+		t.Fatalf("POST on a full disk: %d %s", c, body)
+	}
+	waitFor(t, "/readyz degraded", func() bool { c, body := d.get(t, "/readyz"); return c == 503 && strings.Contains(body, "disk is full") })
+	// A row that fits in its page is updated, and the passes run and write what fits: none of
+	// it shows that the disk has room, and /readyz says so for several probes.
+	if c, body := apiDo(t, d, "PATCH", "/api/acme/product/products/"+e.Strings(`SELECT id::text FROM tenant_acme.products`)[0]+"/", secret, `{"price": "12.50"}`); c != 200 {
+		t.Fatalf("PATCH on a full disk: %d %s", c, body)
+	}
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if c, body := d.get(t, "/readyz"); c != 503 || !strings.Contains(body, "disk is full") {
+			t.Fatalf("/readyz with the disk still full: %d %s", c, body)
+		}
+	}
+
+	disk.Free(t)
+	waitFor(t, "/readyz ok once the disk has room", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	if c, body := apiDo(t, d, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 201 {
+		t.Fatalf("POST once the disk has room: %d %s", c, body)
+	}
+	if got := e.Strings(`SELECT name FROM tenant_acme.categories`); len(got) != 1 || got[0] != "tools" {
+		t.Fatalf("acme's categories: %v", got)
+	}
+	if got := e.Strings(`SELECT sku || ' ' || price FROM tenant_acme.products UNION ALL SELECT 'globex ' || count(*) FROM tenant_globex.categories
+		UNION ALL SELECT sku || ' ' || price FROM tenant_globex.products`); strings.Join(got, ",") != "a1 12.50,globex 0,g1 0.00" {
+		t.Fatalf("rows after the full disk: %v", got)
+	}
+}
+
 // --debug-listen serves pprof on its own listener, and nothing of it on the main one.
 func TestDebugListenerServesPprof(t *testing.T) {
 	t.Parallel()
