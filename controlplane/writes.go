@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -36,13 +37,15 @@ func WriteRefusal(err error) (reason string, ok bool) {
 	return reason, ok
 }
 
-// writeState is what the Plane knows of the database's writes: whether they are refused, and the
-// tenants whose failure could not be recorded because of it, whose status in the catalog may
-// still say Ready.
+// writeState is what the Plane knows of the database's writes: whether they are refused, and
+// the tenants to try again once they are not.
 type writeState struct {
-	refused    atomic.Pointer[string]
-	mu         sync.Mutex
-	unrecorded map[ident.Slug]bool
+	refused atomic.Pointer[string]
+	mu      sync.Mutex
+	// retry holds the tenants whose failure could not be recorded (the catalog may still say
+	// Ready) or whose change the database refused, each with when it was marked. A pass retries
+	// them, incremental or not, and forgets each one it handled.
+	retry map[ident.Slug]time.Time
 }
 
 // NoteWrite records a refused write, which makes WritesRefused report it until ProbeWrites
@@ -90,21 +93,51 @@ func (p *Plane) ProbeWrites(ctx context.Context) (back bool, err error) {
 	return true, nil
 }
 
-// markUnrecorded remembers a tenant whose failure could not be written to the catalog.
-func (p *Plane) markUnrecorded(slug ident.Slug) {
+// markRetry remembers a tenant to try again once writes are accepted.
+func (p *Plane) markRetry(slug ident.Slug) {
 	p.writes.mu.Lock()
 	defer p.writes.mu.Unlock()
-	if p.writes.unrecorded == nil {
-		p.writes.unrecorded = map[ident.Slug]bool{}
+	if p.writes.retry == nil {
+		p.writes.retry = map[ident.Slug]time.Time{}
 	}
-	p.writes.unrecorded[slug] = true
+	p.writes.retry[slug] = time.Now()
 }
 
-// takeUnrecorded returns and forgets the tenants whose failure could not be recorded.
-func (p *Plane) takeUnrecorded() map[ident.Slug]bool {
+// toRetry returns the tenants to try again.
+func (p *Plane) toRetry() map[ident.Slug]bool {
 	p.writes.mu.Lock()
 	defer p.writes.mu.Unlock()
-	u := p.writes.unrecorded
-	p.writes.unrecorded = nil
-	return u
+	out := make(map[ident.Slug]bool, len(p.writes.retry))
+	for s := range p.writes.retry {
+		out[s] = true
+	}
+	return out
+}
+
+// retried forgets the tenants to retry that a pass begun at start handled: those it reached (a
+// skipped one was not), and those gone from the catalog (not among the refs it read, which hold
+// every tenant to retry), unless they were marked again since the pass began.
+func (p *Plane) retried(retry map[ident.Slug]bool, refs []*tenantRef, pass *Pass, start time.Time) {
+	if len(retry) == 0 {
+		return
+	}
+	handled := make(map[string]bool, len(retry))
+	for _, t := range refs {
+		if retry[t.slug] {
+			handled[t.slug.String()] = false
+		}
+	}
+	for _, r := range pass.Results {
+		if _, ok := handled[r.Tenant]; ok {
+			handled[r.Tenant] = r.Action != ActionSkipped
+		}
+	}
+	p.writes.mu.Lock()
+	defer p.writes.mu.Unlock()
+	for s := range retry {
+		done, read := handled[s.String()]
+		if marked, still := p.writes.retry[s]; still && marked.Before(start) && (done || !read) {
+			delete(p.writes.retry, s)
+		}
+	}
 }

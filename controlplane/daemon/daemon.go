@@ -87,7 +87,8 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	if cfg.Debug.Listen != "" {
 		services = append(services, NewDebugServer(cfg.Debug, log))
 	}
-	services = append(services, NewListener(p.SessionPool(), lcfg, log), loop, NewWriteWatch(p, WriteWatchConfig{}, log))
+	services = append(services, NewListener(p.SessionPool(), lcfg, log), loop,
+		NewWriteWatch(p, WriteWatchConfig{OnBack: loop.Retry}, log))
 
 	var started []service
 	var err error

@@ -1,9 +1,11 @@
 package daemon_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +159,49 @@ func TestReadyzStaysDegradedWhileTheDiskIsFull(t *testing.T) {
 	if got := e.Strings(`SELECT sku || ' ' || price FROM tenant_acme.products UNION ALL SELECT 'globex ' || count(*) FROM tenant_globex.categories
 		UNION ALL SELECT sku || ' ' || price FROM tenant_globex.products`); strings.Join(got, ",") != "a1 12.50,globex 0,g1 0.00" {
 		t.Fatalf("rows after the full disk: %v", got)
+	}
+}
+
+// With change tracking on, and no pass due for an hour, a module change on a full disk fails;
+// once the disk has room the rollout is retried at once, not at the next full check: both
+// tenants get the change, each keeps its rows, and /readyz is ok again.
+func TestRolloutRetriedOnceTheDiskHasRoom(t *testing.T) {
+	t.Parallel()
+	e, disk := cptest.NewOnSmallDisk(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('a1', 'Anvil'), ('a2', 'Axe')`)
+	e.Exec(`INSERT INTO tenant_globex.products (sku, name) VALUES ('g1', 'Gear')`)
+	rows := map[string]string{"acme": e.Checksums("tenant_acme"), "globex": e.Checksums("tenant_globex")}
+	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour, FullCheck: time.Hour, TrackChanges: true}})
+	d.waitPass(t)
+
+	disk.Fill(t)
+	e.WriteModule("notes", fmt.Sprintf(notesModule, ""))               // a new table: its index needs a page
+	e.Exec(`SELECT pg_notify($1, 'acme')`, controlplane.NotifyTenants) // wakes a full pass
+	waitFor(t, "/readyz degraded", func() bool { c, body := d.get(t, "/readyz"); return c == 503 && strings.Contains(body, "disk is full") })
+	for _, s := range []string{"acme", "globex"} {
+		if slices.Contains(e.Tables("tenant_"+s), "notes") {
+			t.Fatalf("%s got notes on a full disk", s)
+		}
+	}
+
+	disk.Free(t)
+	waitFor(t, "both tenants rolled out", func() bool {
+		return slices.Contains(e.Tables("tenant_acme"), "notes") && slices.Contains(e.Tables("tenant_globex"), "notes") &&
+			e.Count(`SELECT count(*) FROM erpctl.tenants WHERE status = $1`, controlplane.StatusReady) == 2
+	})
+	waitFor(t, "/readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	e.Exec(`INSERT INTO tenant_acme.notes (body) VALUES ('acme only')`)
+	if n := e.Count(`SELECT count(*) FROM tenant_globex.notes`); n != 0 {
+		t.Fatalf("globex sees %d notes", n)
+	}
+	e.Exec(`DELETE FROM tenant_acme.notes`)
+	for s, want := range rows {
+		got := e.Checksums("tenant_" + s)
+		if !strings.Contains(got, "notes 0 \n") || strings.Replace(got, "notes 0 \n", "", 1) != want {
+			t.Fatalf("%s's rows after the rollout:\n%s\nwant\n%s", s, got, want)
+		}
 	}
 }
 
