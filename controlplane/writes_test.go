@@ -27,10 +27,11 @@ func TestIncrementalPassRetriesWhatWritesRefused(t *testing.T) {
 	}
 	rows := map[string][]string{"acme": products("acme"), "globex": products("globex")}
 
-	e.SetReadOnly(true)
+	// A generation published just before the database turns read-only.
 	e.WriteModule("product", strings.Replace(cptest.BuiltinSource(t, "product"),
 		"table \"products\" {\n  schema = schema.tenant\n",
 		"table \"products\" {\n  schema = schema.tenant\n  column \"barcode\" {\n    type = text\n    null = true\n  }\n", 1))
+	e.SetReadOnly(true)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	for _, s := range []string{"acme", "globex"} {
 		if r := pass.Result(s); r.Action != controlplane.ActionFailed || !strings.Contains(r.Error, "record failure") {

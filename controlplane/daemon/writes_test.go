@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +17,42 @@ import (
 	"github.com/erpctl/erpctl/controlplane/daemon"
 	"github.com/erpctl/erpctl/internal/ident"
 )
+
+// publishReadWrite writes a module file and publishes it in a transaction that may write while
+// the database is read-only for everyone else (SetReadOnly): the last write before the refusals.
+func publishReadWrite(t *testing.T, e *cptest.Env, name, src string) {
+	t.Helper()
+	publishAround(t, e, name, src, func() {})
+}
+
+// publishAround writes a module file and publishes it in a transaction that runs meanwhile
+// before it commits: the generation's rows are written before, the commit (and the NOTIFY that
+// wakes the daemon) after. On a disk that meanwhile fills, the publish is the last write that
+// needs room.
+func publishAround(t *testing.T, e *cptest.Env, name, src string, meanwhile func()) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(e.ModulesDir, name+".hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.P.ReloadModules(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.DB.BeginTx(e.Ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(e.Ctx, `SET TRANSACTION READ WRITE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.P.Generations().Publish(e.Ctx, tx, e.P.LocalModules(), "test", t.Name()); err != nil {
+		t.Fatal(err)
+	}
+	meanwhile()
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // waitFor polls cond until it holds or 30 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -44,8 +82,9 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	waitFor(t, "first /readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 
 	e.SetReadOnly(true)
-	// A module change while read-only: the rollout fails on both tenants and cannot be recorded.
-	e.WriteModule("product", strings.Replace(cptest.BuiltinSource(t, "product"),
+	// A generation published as the database turns read-only: its rollout fails on both tenants
+	// and cannot be recorded.
+	publishReadWrite(t, e, "product", strings.Replace(cptest.BuiltinSource(t, "product"),
 		"table \"products\" {\n  schema = schema.tenant\n",
 		"table \"products\" {\n  schema = schema.tenant\n  column \"barcode\" {\n    type = text\n    null = true\n  }\n", 1))
 	var body string
@@ -176,9 +215,8 @@ func TestRolloutRetriedOnceTheDiskHasRoom(t *testing.T) {
 	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour, FullCheck: time.Hour, TrackChanges: true}})
 	d.waitPass(t)
 
-	disk.Fill(t)
-	e.WriteModule("notes", fmt.Sprintf(notesModule, ""))               // a new table: its index needs a page
-	e.Exec(`SELECT pg_notify($1, 'acme')`, controlplane.NotifyTenants) // wakes a full pass
+	// A new table, whose index needs a page, published as the disk fills.
+	publishAround(t, e, "notes", fmt.Sprintf(notesModule, ""), func() { disk.Fill(t) })
 	waitFor(t, "/readyz degraded", func() bool { c, body := d.get(t, "/readyz"); return c == 503 && strings.Contains(body, "disk is full") })
 	for _, s := range []string{"acme", "globex"} {
 		if slices.Contains(e.Tables("tenant_"+s), "notes") {
