@@ -110,12 +110,18 @@ func planNormalized(t *testing.T, p *schema.Planner, tx *schema.Tx, desired *atl
 	return stmts
 }
 
-// Citus refuses an ALTER TABLE that adds a constraint beside any other subcommand: the plan
-// gives each constraint an existing table gains a statement of its own, after the columns it
-// names, and the result is the declared schema on two tenants, each with its own rows.
+// Citus refuses an ALTER TABLE that adds a constraint beside any other subcommand: with
+// ConstraintsApart (on Citus) the plan gives each constraint an existing table gains a statement
+// of its own, after the columns it names; without it (plain PostgreSQL) one statement does it
+// all. Either way the result is the declared schema on two tenants, each with its own rows.
 func TestPlanAddsEachConstraintAlone(t *testing.T) {
 	t.Parallel()
-	db, p := open(t)
+	t.Run("apart", func(t *testing.T) { t.Parallel(); testConstraintsPlanned(t, true) })
+	t.Run("together", func(t *testing.T) { t.Parallel(); testConstraintsPlanned(t, false) })
+}
+
+func testConstraintsPlanned(t *testing.T, apart bool) {
+	db, p := openWith(t, schema.PlannerOptions{ConstraintsApart: apart})
 	ctx := context.Background()
 	rows := map[string]string{"tenant_acme": "(10), (20)", "tenant_globex": "(999)"}
 	for name := range rows {
@@ -132,9 +138,14 @@ func TestPlanAddsEachConstraintAlone(t *testing.T) {
 		}
 		defer tx.Rollback()
 		stmts := planNormalized(t, p, tx, desiredDepots(t, depotsV2, name))
+		if !apart {
+			if len(stmts) != 1 || len(subcommand.FindAllString(stmts[0], -1)) != 6 {
+				t.Fatalf("%s: want one statement of six subcommands, got %q", name, stmts)
+			}
+		}
 		var adds []string
 		for i, s := range stmts {
-			if !strings.Contains(s, "ADD CONSTRAINT") {
+			if !apart || !strings.Contains(s, "ADD CONSTRAINT") {
 				continue
 			}
 			adds = append(adds, s)
@@ -145,7 +156,7 @@ func TestPlanAddsEachConstraintAlone(t *testing.T) {
 				t.Fatalf("%s: a constraint is added before a column: %q", name, stmts)
 			}
 		}
-		if len(adds) != 3 {
+		if apart && len(adds) != 3 {
 			t.Fatalf("%s: want the three constraints added one by one, got %q", name, stmts)
 		}
 		if err := tx.ExecStatements(ctx, append([]string{`SET LOCAL search_path TO "` + name + `"`}, stmts...)...); err != nil {

@@ -29,15 +29,25 @@ import (
 type Planner struct {
 	drv  migrate.Driver
 	diff atlas.Differ
+	opts PlannerOptions
+}
+
+// PlannerOptions shape the SQL a Planner writes.
+type PlannerOptions struct {
+	// ConstraintsApart gives each constraint that an existing table gains an ALTER TABLE of its
+	// own, after the table's other changes: Citus refuses an ADD CONSTRAINT beside any other
+	// subcommand (0A000). Plain PostgreSQL does without: there one statement validates every new
+	// check in one scan of the table, where apart each check scans it again.
+	ConstraintsApart bool
 }
 
 // NewPlanner opens the Atlas PostgreSQL driver over db.
-func NewPlanner(db *sql.DB) (*Planner, error) {
+func NewPlanner(db *sql.DB, opts PlannerOptions) (*Planner, error) {
 	drv, err := postgres.Open(db)
 	if err != nil {
 		return nil, fmt.Errorf("open atlas driver: %w", err)
 	}
-	return &Planner{drv: drv, diff: postgres.DefaultDiff}, nil
+	return &Planner{drv: drv, diff: postgres.DefaultDiff, opts: opts}, nil
 }
 
 // Querier is what inspection needs: a *sql.Tx or a *sql.DB.
@@ -326,14 +336,12 @@ func widens(from, to atlas.Type) bool {
 // Plan returns the SQL for changes, with every name qualified by qualifier, or by nothing when
 // qualifier is "" (then the statements run under the tenant's search_path).
 //
-// The plan runs in three parts: the renames, the rest, then each constraint that an existing
-// table gains in a statement of its own. Renames go first and on their own because the changes
-// after them name objects by their new names, and Atlas orders the changes of one plan as it
-// sees fit. Constraints go last and alone because Citus refuses an ALTER TABLE that adds a
-// constraint beside any other subcommand (0A000), and the columns they name must exist first;
-// on plain PostgreSQL the split costs nothing that matters, and both plan alike.
+// The plan runs in parts: the renames, the rest, and with ConstraintsApart each constraint that
+// an existing table gains in a statement of its own. Renames go first and on their own because
+// the changes after them name objects by their new names, and Atlas orders the changes of one
+// plan as it sees fit. Constraints apart go last, after the columns they name.
 func (p *Planner) Plan(ctx context.Context, changes []atlas.Change, qualifier string) ([]string, error) {
-	var renames, rest []atlas.Change
+	var renames, rest, constraints []atlas.Change
 	for _, c := range changes {
 		if isRename(c) {
 			renames = append(renames, c)
@@ -341,7 +349,9 @@ func (p *Planner) Plan(ctx context.Context, changes []atlas.Change, qualifier st
 			rest = append(rest, c)
 		}
 	}
-	rest, constraints := constraintsApart(rest)
+	if p.opts.ConstraintsApart {
+		rest, constraints = constraintsApart(rest)
+	}
 	var out []string
 	for _, part := range []struct {
 		changes []atlas.Change
