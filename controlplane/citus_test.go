@@ -388,6 +388,16 @@ func moveSchema(e *cptest.Env, schemaName, node string) {
 	e.Exec(`SELECT citus_schema_move($1::regnamespace, $2, $3::int)`, schemaName, host, port)
 }
 
+// moveLines lists moves as "tenant archived from>to", sorted.
+func moveLines(moves []controlplane.MoveResult) []string {
+	var out []string
+	for _, m := range moves {
+		out = append(out, fmt.Sprintf("%s %v %s>%s", m.Tenant, m.Archived, m.From, m.To))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Archived tenants stay distributed. The rebalancer leaves an archive where it is, or puts it
 // back on its tenant's pin; an archive does not count toward the balance of the live tenants;
 // the dry run lists every move it plans, archives included, and each archive move is recorded.
@@ -439,11 +449,7 @@ func TestCitusRebalanceLeavesArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var planned []string
-	for _, m := range plan.Moves {
-		planned = append(planned, fmt.Sprintf("%s %v %s>%s", m.Tenant, m.Archived, m.From, m.To))
-	}
-	slices.Sort(planned)
+	planned := moveLines(plan.Moves)
 	if len(planned) != 2 || planned[1] != "kept true "+w2+">"+w1 ||
 		(planned[0] != "acme false "+w1+">"+w2 && planned[0] != "globex false "+w1+">"+w2) {
 		t.Fatalf("rebalance --dry-run: %q, want one live tenant to %s and kept's archive back to %s", planned, w2, w1)
@@ -452,12 +458,7 @@ func TestCitusRebalanceLeavesArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var done []string
-	for _, m := range rb.Moves {
-		done = append(done, fmt.Sprintf("%s %v %s>%s", m.Tenant, m.Archived, m.From, m.To))
-	}
-	slices.Sort(done)
-	if !slices.Equal(done, planned) {
+	if done := moveLines(rb.Moves); !slices.Equal(done, planned) {
 		t.Fatalf("the rebalance did %q, its dry run said %q", done, planned)
 	}
 	if a, g := tenantNode(e, "tenant_acme"), tenantNode(e, "tenant_globex"); a == g {

@@ -35,19 +35,9 @@ table "parcels" {
 }
 `
 
-const depotsV2 = `schema "tenant" {}
-table "depots" {
-  schema = schema.tenant
-  column "code" {
-    type = text
-  }
-}
-table "parcels" {
-  schema = schema.tenant
-  column "weight" {
-    type = integer
-  }
-  column "depot_id" {
+var depotsV2 = strings.Replace(depotsV1, `  check "parcels_weight_check" {
+    expr = "(weight >= 0)"
+  }`, `  column "depot_id" {
     type = bigint
     null = true
   }
@@ -64,9 +54,7 @@ table "parcels" {
   foreign_key "parcels_depot_id_fkey" {
     columns     = [column.depot_id]
     ref_columns = [table.depots.column.id]
-  }
-}
-`
+  }`, 1)
 
 // desiredDepots loads src as module "depots" and returns its desired state in schema name.
 func desiredDepots(t *testing.T, src, name string) *atlas.Schema {

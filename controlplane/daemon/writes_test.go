@@ -132,8 +132,8 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	}
 }
 
-// apiDo sends an API request with a tenant token and returns the status and body.
-func apiDo(t *testing.T, d *testDaemon, method, path, secret, body string) (int, string) {
+// send sends an API request with a tenant token and returns the status and body.
+func (d *testDaemon) send(t *testing.T, method, path, secret, body string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+secret)
@@ -172,13 +172,13 @@ func TestReadyzStaysDegradedWhileTheDiskIsFull(t *testing.T) {
 
 	disk.Fill(t)
 	// acme has no category yet: the first one needs the table's first page.
-	if c, body := apiDo(t, d, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 503 {
+	if c, body := d.send(t, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 503 {
 		t.Fatalf("POST on a full disk: %d %s", c, body)
 	}
 	waitFor(t, "/readyz degraded", func() bool { c, body := d.get(t, "/readyz"); return c == 503 && strings.Contains(body, "disk is full") })
 	// A row that fits in its page is updated, and the passes run and write what fits: none of
 	// it shows that the disk has room, and /readyz says so for several probes.
-	if c, body := apiDo(t, d, "PATCH", "/api/acme/product/products/"+e.Strings(`SELECT id::text FROM tenant_acme.products`)[0]+"/", secret, `{"price": "12.50"}`); c != 200 {
+	if c, body := d.send(t, "PATCH", "/api/acme/product/products/"+e.Strings(`SELECT id::text FROM tenant_acme.products`)[0]+"/", secret, `{"price": "12.50"}`); c != 200 {
 		t.Fatalf("PATCH on a full disk: %d %s", c, body)
 	}
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -189,7 +189,7 @@ func TestReadyzStaysDegradedWhileTheDiskIsFull(t *testing.T) {
 
 	disk.Free(t)
 	waitFor(t, "/readyz ok once the disk has room", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
-	if c, body := apiDo(t, d, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 201 {
+	if c, body := d.send(t, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 201 {
 		t.Fatalf("POST once the disk has room: %d %s", c, body)
 	}
 	if got := e.Strings(`SELECT name FROM tenant_acme.categories`); len(got) != 1 || got[0] != "tools" {
