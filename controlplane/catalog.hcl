@@ -496,3 +496,12 @@ table "rollout_events" {
     columns = [column.rollout, column.id]
   }
 }
+
+# The write probe (writes.go): while the database refuses writes, the daemon empties this table
+# and writes one row, which needs a new page on the disk; it holds that one row at most.
+table "write_probe" {
+  schema = schema.erpctl
+  column "probed_at" {
+    type = timestamptz
+  }
+}
