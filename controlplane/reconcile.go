@@ -247,16 +247,26 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	full := o.Only == nil && o.Selector.Empty()
 	if full && !o.DryRun && d.gen > 0 {
 		if err := p.rolls.SupersedeOlder(ctx, d.gen); err != nil {
-			return nil, err
+			p.NoteWrite(err)
+			if _, refused := WriteRefusal(err); !refused {
+				return nil, err
+			}
 		}
 	}
 	if len(staged) > 0 {
 		report, err := p.rollOutGeneration(ctx, g, staged, refs, full)
+		if _, refused := WriteRefusal(err); refused {
+			// The catalog refuses writes, the rollout's row too: its tenants are tried as any
+			// other, each failure kept to retry once writes return (writes.go).
+			p.NoteWrite(err)
+			g.batch(ctx, staged)
+			report, err = nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
-		pass.Rollouts = append(pass.Rollouts, *report)
-		if report.NextAt != nil {
+		if report != nil {
+			pass.Rollouts = append(pass.Rollouts, *report)
 			pass.NextRolloutAt = report.NextAt
 		}
 	}

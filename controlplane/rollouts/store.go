@@ -202,6 +202,11 @@ func (s *Store) Start(ctx context.Context, gen int64, stages []Stage) (*Rollout,
 // SupersedeOlder marks superseded the open rollouts of generations older than gen: a pass at gen
 // has nothing of theirs left to do.
 func (s *Store) SupersedeOlder(ctx context.Context, gen int64) error {
+	var open bool
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM erpctl.rollouts WHERE state IN ('running', 'waiting', 'paused', 'halted')
+		AND (generation IS NULL OR generation < $1))`, gen).Scan(&open); err != nil || !open {
+		return err // a pass writes nothing here unless it must
+	}
 	if _, err := s.db.ExecContext(ctx, `UPDATE erpctl.rollouts SET state = 'superseded', updated_at = now()
 		WHERE state IN ('running', 'waiting', 'paused', 'halted') AND (generation IS NULL OR generation < $1)`, gen); err != nil {
 		return fmt.Errorf("supersede older rollouts: %w", err)
