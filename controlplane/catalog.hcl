@@ -307,6 +307,13 @@ table "rollouts" {
     type    = text
     default = ""
   }
+  # A generation's rollout (package controlplane/rollouts): its stages, each with its selector,
+  # budget, gates and where it stands, as [{name, selector, state, ...}]. '[]' for the rollouts of
+  # change groups an older erpctl recorded.
+  column "stages" {
+    type    = jsonb
+    default = sql("'[]'::jsonb")
+  }
   column "started_at" {
     type    = timestamptz
     default = sql("now()")
@@ -447,6 +454,46 @@ table "generations" {
   }
   index "generations_hash_idx" {
     columns = [column.hash]
+  }
+}
+
+# What was done to a rollout and by whom: a pass (started, a stage done, halted) or an operator
+# (approve, pause, resume, abort, from any process).
+table "rollout_events" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "rollout" {
+    type = bigint
+  }
+  column "at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "actor" {
+    type    = text
+    default = ""
+  }
+  column "action" {
+    type = text
+  }
+  column "stage" {
+    type    = text
+    default = ""
+  }
+  column "message" {
+    type    = text
+    default = ""
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "rollout_events_rollout_id_idx" {
+    columns = [column.rollout, column.id]
   }
 }
 

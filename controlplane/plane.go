@@ -19,6 +19,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane/generations"
 	"github.com/erpctl/erpctl/controlplane/labels"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
 )
@@ -64,6 +65,7 @@ type Plane struct {
 	citus      bool // the database is a Citus coordinator's: see citus.go
 
 	gens  *generations.Store
+	rolls *rollouts.Store
 	actor string
 
 	mu      sync.RWMutex
@@ -84,6 +86,9 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		if reg, err = modules.Load(cfg.ModulesDir); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := rollouts.Parse(reg.Deployment()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
@@ -140,6 +145,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		p.actor = defaultActor()
 	}
 	p.gens = generations.New(p.db)
+	p.rolls = rollouts.NewStore(p.db)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -205,6 +211,9 @@ func (p *Plane) LocalModules() *modules.Registry {
 // until a load succeeds.
 func (p *Plane) ReloadModules() error {
 	reg, err := modules.Reload(p.modulesDir, p.LocalModules())
+	if err == nil {
+		_, err = rollouts.Parse(reg.Deployment())
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.regErr = err

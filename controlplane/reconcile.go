@@ -112,6 +112,8 @@ type Pass struct {
 	// NextRetryAt is when the first Failed tenant's backoff ends, nil when none is Failed: the
 	// daemon's next pass is due then if that comes before its interval.
 	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	// NextRolloutAt is when a rollout that waits after a stage may go on, nil when none waits.
+	NextRolloutAt *time.Time `json:"next_rollout_at,omitempty"`
 	// Rollouts are the staged rollouts of change groups this pass ran or held (rollout.go).
 	Rollouts []RolloutReport `json:"rollouts,omitempty"`
 }
@@ -201,8 +203,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			o.OnResult(r)
 		}
 	}
-	groups := map[string][]*tenantRef{}
-	var order []string
+	var pending, staged []*tenantRef
 	var caughtUp []string // unchanged, and recorded at an older generation
 	now := time.Now()
 	for _, t := range refs {
@@ -226,51 +227,48 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 				Error: fmt.Sprintf("backing off until %s", t.nextAttempt.Format(time.RFC3339))})
 			continue
 		}
-		key := t.hash + "|" + t.currentFP + "|" + t.desiredHash
-		if t.enabledErr != nil {
-			key = "error|" + t.slug.String()
+		// A tenant whose desired state changes moves to the new generation: through its
+		// rollout. The others (drift to repair, a failure to retry) go at once.
+		if !o.DryRun && t.enabledErr == nil && t.hash != t.desiredHash {
+			staged = append(staged, t)
+		} else {
+			pending = append(pending, t)
 		}
-		if _, ok := groups[key]; !ok {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], t)
 	}
 
 	if err := p.recordCaughtUp(ctx, caughtUp, d); err != nil {
 		return nil, err
 	}
-	unrecordedFirst(order, groups, retry)
-
-	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
-	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
-	// not each inspect every tenant.
-	held, err := p.holdHaltedGroups(ctx, groups, &order, o, record, func(r RolloutReport) { pass.Rollouts = append(pass.Rollouts, r) })
-	if err != nil {
-		return nil, err
-	}
-	plans := make(map[string]*groupPlan, len(groups))
-	remaining := make(map[string][]*tenantRef, len(groups))
-	firsts := make(map[string]Result, len(groups))
-	var pmu sync.Mutex
-	p.parallel(ctx, o.Workers, len(order), func(i int) {
-		key := order[i]
-		members := groups[key]
-		for j, t := range members {
-			r, gp := p.reconcileSlow(ctx, t, o, false)
-			record(r)
-			if r.Action != ActionSkipped {
-				pmu.Lock()
-				plans[key], remaining[key], firsts[key] = gp, members[j+1:], r
-				pmu.Unlock()
-				return
+	unrecordedFirst(pending, retry)
+	unrecordedFirst(staged, retry)
+	g := &groupRun{p: p, o: o, record: record, groups: map[string]*groupState{}}
+	_, rest := g.planGroups(ctx, pending)
+	g.batch(ctx, rest)
+	full := o.Only == nil && o.Selector.Empty()
+	if full && !o.DryRun && d.gen > 0 {
+		if err := p.rolls.SupersedeOlder(ctx, d.gen); err != nil {
+			p.NoteWrite(err)
+			if _, refused := WriteRefusal(err); !refused {
+				return nil, err
 			}
 		}
-	})
-	// Phase 2: the rest of each group, from the group's plan, in waves (rollout.go).
-	rolls, err := p.rollOut(ctx, order, plans, remaining, firsts, held, o, record)
-	pass.Rollouts = append(pass.Rollouts, rolls...)
-	if err != nil {
-		return nil, err
+	}
+	if len(staged) > 0 {
+		report, err := p.rollOutGeneration(ctx, g, staged, refs, full)
+		if _, refused := WriteRefusal(err); refused {
+			// The catalog refuses writes, the rollout's row too: its tenants are tried as any
+			// other, each failure kept to retry once writes return (writes.go).
+			p.NoteWrite(err)
+			g.batch(ctx, staged)
+			report, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if report != nil {
+			pass.Rollouts = append(pass.Rollouts, *report)
+			pass.NextRolloutAt = report.NextAt
+		}
 	}
 	if !o.DryRun && o.Only == nil {
 		// One row for the pass, not one per unchanged tenant: rewriting 10,000 tenant rows took
@@ -314,33 +312,13 @@ func withRetries(only []ident.Slug, retry map[ident.Slug]bool) []ident.Slug {
 	return out
 }
 
-// unrecordedFirst moves the groups holding a tenant to retry (its failure could not be recorded,
-// or its change was refused) to the front of order, and that tenant to the front of its group,
-// so that its status is put right before anything else once the catalog takes writes again.
-func unrecordedFirst(order []string, groups map[string][]*tenantRef, unrecorded map[ident.Slug]bool) {
+// unrecordedFirst moves the tenants whose failure could not be recorded to the front, so that
+// their status is put right before anything else once the catalog takes writes again.
+func unrecordedFirst(ts []*tenantRef, unrecorded map[ident.Slug]bool) {
 	if len(unrecorded) == 0 {
 		return
 	}
-	first := map[string]bool{}
-	for _, key := range order {
-		members := groups[key]
-		slices.SortStableFunc(members, func(a, b *tenantRef) int {
-			return cmpBool(unrecorded[b.slug], unrecorded[a.slug])
-		})
-		first[key] = unrecorded[members[0].slug]
-	}
-	slices.SortStableFunc(order, func(a, b string) int { return cmpBool(first[b], first[a]) })
-}
-
-// cmpBool orders false before true.
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
+	slices.SortStableFunc(ts, func(a, b *tenantRef) int { return cmpBool(unrecorded[b.slug], unrecorded[a.slug]) })
 }
 
 // reconcileMember reconciles one more tenant of a group from the group's plan gp (nil when the
@@ -361,6 +339,31 @@ func (p *Plane) reconcileMember(ctx context.Context, t *tenantRef, gp *groupPlan
 	}
 	r, _ := p.reconcileSlow(ctx, t, o, false)
 	return r
+}
+
+// parallelUntil runs fn(0..n-1) on up to workers goroutines, starting each next index once a
+// goroutine is free, and stops starting them when ctx ends or stop (asked then) reports true. It
+// returns how many indexes it started, which are 0..k-1.
+func (p *Plane) parallelUntil(ctx context.Context, workers, n int, fn func(i int), stop func() bool) int {
+	slots := make(chan struct{}, max(1, workers))
+	var wg sync.WaitGroup
+	i := 0
+	for ; i < n; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || stop() {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-slots; wg.Done() }()
+			fn(i)
+		}(i)
+	}
+	wg.Wait()
+	return i
 }
 
 // parallel runs fn(0..n-1) on up to workers goroutines and stops handing out work when ctx ends.

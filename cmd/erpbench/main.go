@@ -206,6 +206,7 @@ func run() int {
 		{"generations", b.generations},
 		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
+		{"labels and stages", b.stages},
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
 		{"data API", b.api},

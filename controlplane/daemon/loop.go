@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 )
@@ -74,6 +75,8 @@ type Loop struct {
 	files    *modules.Registry // the module files as the last pass saw them
 	filesGen int64             // and the latest generation then
 	lastGen  int64             // the generation the last pass brought tenants to
+	// rolloutShown: /metrics shows an open rollout's stages, to be read again after each full pass
+	rolloutShown bool
 }
 
 // NewLoop returns the loop over p; m may be nil.
@@ -144,6 +147,14 @@ func (l *Loop) loop(ctx context.Context) error {
 		if pass != nil && pass.NextRetryAt != nil {
 			wait = min(wait, max(time.Until(*pass.NextRetryAt), minRetryWait))
 		}
+		if pass != nil && rolling(pass) {
+			// A rollout in progress: stages start and end in full passes, so the next pass is one,
+			// at the interval or when a stage's wait ends.
+			nextFull = time.Now()
+			if pass.NextRolloutAt != nil {
+				wait = min(l.cfg.Interval, max(time.Until(*pass.NextRolloutAt), minRetryWait))
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -201,6 +212,16 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 	if full {
 		if byGen, err := l.p.Generations().TenantsByGeneration(ctx); err == nil {
 			l.m.observeGenerations(pass.Generation, byGen)
+		}
+		if len(pass.Rollouts) > 0 || l.rolloutShown {
+			if rs, err := l.p.Rollouts().List(ctx, 1); err == nil {
+				var latest *rollouts.Rollout
+				if len(rs) > 0 {
+					latest = &rs[0]
+				}
+				l.m.observeStages(latest)
+				l.rolloutShown = latest != nil && latest.State != controlplane.RolloutDone
+			}
 		}
 	}
 	l.passed.Store(true)
@@ -280,4 +301,15 @@ func (l *Loop) followFiles(ctx context.Context) {
 		l.files, l.filesGen = files, res.Generation
 		l.log.Info("published the module files", "generation", res.Generation, "hash", res.Hash)
 	}
+}
+
+// rolling reports whether a pass left a rollout that goes on by itself: running, or waiting for a
+// stage's time (not for an approval, which wakes the daemon when given).
+func rolling(pass *controlplane.Pass) bool {
+	for _, r := range pass.Rollouts {
+		if r.State == controlplane.RolloutRunning || (r.State == controlplane.RolloutWaiting && r.NextAt != nil) {
+			return true
+		}
+	}
+	return false
 }
