@@ -28,16 +28,16 @@ import (
 // the label, is deparsed with the schema name stripped. Only enum columns pay for pg_get_expr.
 // A schema without enum types hashes exactly as before they were supported (concat_ws skips
 // the missing parts), so that an upgrade does not send every tenant down the slow path.
+//
+// The schemas' tables and enum types are read in one of two ways (%[2]s): every schema's, by
+// scanning pg_class and pg_type once (the full pass), or a few schemas' by their OIDs, through
+// pg_depend's index on what an object depends on, so that fingerprinting one schema costs the
+// same whatever else the database holds (32 ms against 2 ms beside 5,000 other schemas when it
+// scanned).
 const fingerprintSQL = `
 WITH ns AS (
-	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %s
-), rels AS MATERIALIZED (
-	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
-	WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
-), enumtypes AS MATERIALIZED (
-	SELECT t.oid, t.typname, t.typnamespace, ns.nspname FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
-	WHERE t.typtype = 'e'
-), cols AS (
+	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %[1]s
+), %[2]s, cols AS (
 	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || '.' || a.attname || ' ' || coalesce(et.typname, a.atttypid::text) || ' ' || a.atttypmod || ' ' || a.attnotnull::text || ' '
 		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' '
@@ -80,15 +80,38 @@ LEFT JOIN enums ON enums.nsp = ns.oid
 LEFT JOIN cons ON cons.nsp = ns.oid
 LEFT JOIN idx ON idx.nsp = ns.oid`
 
+// scanObjects reads the tables and enum types of the schemas in ns by scanning pg_class and
+// pg_type: for most of the schemas of the database.
+const scanObjects = `rels AS MATERIALIZED (
+	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
+	WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
+), enumtypes AS MATERIALIZED (
+	SELECT t.oid, t.typname, t.typnamespace, ns.nspname FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
+	WHERE t.typtype = 'e'
+)`
+
+// dependentObjects reads the same rows as scanObjects through pg_depend: for a few schemas.
+const dependentObjects = `rels AS MATERIALIZED (
+	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
+	WHERE c.oid IN (SELECT d.objid FROM ns JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::regclass
+			AND d.refobjid = ns.oid AND d.refobjsubid = 0 AND d.classid = 'pg_catalog.pg_class'::regclass)
+		AND c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
+), enumtypes AS MATERIALIZED (
+	SELECT t.oid, t.typname, t.typnamespace, ns.nspname FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
+	WHERE t.oid IN (SELECT d.objid FROM ns JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::regclass
+			AND d.refobjid = ns.oid AND d.refobjsubid = 0 AND d.classid = 'pg_catalog.pg_type'::regclass)
+		AND t.typtype = 'e'
+)`
+
 // Fingerprints returns the fingerprint of every existing schema whose name starts with prefix.
 // A schema missing from the map does not exist.
 func Fingerprints(ctx context.Context, q Querier, prefix string) (map[string]string, error) {
-	return fingerprints(ctx, q, "starts_with(nspname, $1)", prefix)
+	return fingerprints(ctx, q, "starts_with(nspname, $1)", scanObjects, prefix)
 }
 
 // Fingerprint returns the fingerprint of one schema, or "" when it does not exist.
 func Fingerprint(ctx context.Context, q Querier, name string) (string, error) {
-	m, err := fingerprints(ctx, q, "nspname = $1", name)
+	m, err := fingerprints(ctx, q, "nspname = $1", dependentObjects, name)
 	if err != nil {
 		return "", err
 	}
@@ -98,11 +121,11 @@ func Fingerprint(ctx context.Context, q Querier, name string) (string, error) {
 // FingerprintsOf returns the fingerprint of each of the named schemas that exists: the cost of
 // an incremental pass grows with the schemas that changed, not with the catalog.
 func FingerprintsOf(ctx context.Context, q Querier, names []string) (map[string]string, error) {
-	return fingerprints(ctx, q, "nspname = ANY($1)", names)
+	return fingerprints(ctx, q, "nspname = ANY($1)", dependentObjects, names)
 }
 
-func fingerprints(ctx context.Context, q Querier, where string, arg any) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(fingerprintSQL, where), arg)
+func fingerprints(ctx context.Context, q Querier, where, objects string, arg any) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(fingerprintSQL, where, objects), arg)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint schemas: %w", err)
 	}

@@ -43,22 +43,6 @@ func NewPlanner(db *sql.DB) (*Planner, error) {
 // Querier is what inspection needs: a *sql.Tx or a *sql.DB.
 type Querier = atlas.ExecQuerier
 
-// Inspect returns the current state of schema name as q sees it, or nil when it does not exist.
-func (p *Planner) Inspect(ctx context.Context, q Querier, name string) (*atlas.Schema, error) {
-	drv, err := postgres.Open(q)
-	if err != nil {
-		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
-	}
-	s, err := drv.InspectSchema(ctx, name, nil)
-	if atlas.IsNotExistError(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
-	}
-	return s, nil
-}
-
 // Normalize returns desired as PostgreSQL prints it back: it creates the tables in a scratch
 // schema inside tx, inspects them and rolls them back. Atlas compares check expressions only
 // between normalised schemas (a changed expression is otherwise no change at all), and an
