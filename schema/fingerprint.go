@@ -45,7 +45,7 @@ WITH ns AS (
 			ELSE replace(pg_catalog.pg_get_expr(d.adbin, d.adrelid), pg_catalog.quote_ident(et.nspname) || '.', '') END, ''), 0)::numeric) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-	LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
+	LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 	LEFT JOIN enumtypes et ON et.oid = a.atttypid AND et.typnamespace = r.nsp
 	GROUP BY 1
 ), enums AS (

@@ -19,6 +19,7 @@ import (
 	"ariga.io/atlas/sql/postgres"
 	atlas "ariga.io/atlas/sql/schema"
 
+	"github.com/erpctl/erpctl/internal/pgtest"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
 )
@@ -374,4 +375,79 @@ func tryApplyModules(t *testing.T, db *sql.DB, p *schema.Planner, reg *modules.R
 		return false
 	}
 	return tx.Commit() == nil
+}
+
+// TestInspectionReadsOnlyItsSchema counts the catalog rows that inspecting and fingerprinting one
+// tenant schema read, before and after 100 other schemas join it: the count must not grow with
+// them, where Atlas's own inspection reads them all (3,202 rows, then some 13,000).
+func TestInspectionReadsOnlyItsSchema(t *testing.T) {
+	t.Parallel()
+	db, p := open(t)
+	ctx := context.Background()
+	reg, err := modules.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyModules(t, db, p, reg, "tenant_acme")
+	applyModules(t, db, p, reg, "tenant_globex")
+	reads := func() (scoped, atlasOwn int64) {
+		rec := &recorder{q: db}
+		if s, err := p.Inspect(ctx, rec, "tenant_acme"); err != nil || s == nil || len(s.Tables) != 4 {
+			t.Fatalf("inspect tenant_acme: %v, %v", s, err)
+		}
+		if fp, err := schema.Fingerprint(ctx, rec, "tenant_acme"); err != nil || fp == "" {
+			t.Fatalf("fingerprint tenant_acme: %q, %v", fp, err)
+		}
+		scoped, err := pgtest.CatalogReads(ctx, db, rec.queries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec = &recorder{q: db}
+		drv, err := postgres.Open(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := drv.InspectSchema(ctx, "tenant_acme", nil); err != nil {
+			t.Fatal(err)
+		}
+		atlasOwn, err = pgtest.CatalogReads(ctx, db, rec.queries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return scoped, atlasOwn
+	}
+	before, atlasBefore := reads()
+	if err := pgtest.AddNoise(ctx, db, 100); err != nil {
+		t.Fatal(err)
+	}
+	var noise int64
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname LIKE 'noise\_%'`).Scan(&noise); err != nil {
+		t.Fatal(err)
+	}
+	after, atlasAfter := reads()
+	t.Logf("catalog rows read: scoped %d then %d; Atlas's own %d then %d; the other schemas hold %d relations",
+		before, after, atlasBefore, atlasAfter, noise)
+	if atlasAfter-atlasBefore < noise {
+		t.Fatalf("Atlas's own inspection read %d more rows with %d more relations in the database: the count does not see a whole-catalog read", atlasAfter-atlasBefore, noise)
+	}
+	// A few more rows at most (deeper indexes, the planner's choices): not the others' thousands.
+	if after-before > noise/10 {
+		t.Errorf("inspecting one schema read %d catalog rows beside 100 other schemas, against %d alone", after, before)
+	}
+}
+
+// recorder runs queries and keeps them.
+type recorder struct {
+	q       schema.Querier
+	queries []pgtest.Query
+}
+
+func (r *recorder) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.q.ExecContext(ctx, query, args...)
+}
+
+func (r *recorder) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	r.queries = append(r.queries, pgtest.Query{SQL: query, Args: args})
+	return r.q.QueryContext(ctx, query, args...)
 }
