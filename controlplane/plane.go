@@ -46,6 +46,9 @@ type Config struct {
 	Registry   *modules.Registry // the modules, already loaded from ModulesDir; nil: Open loads them
 	Logger     *slog.Logger      // nil: discard
 	MaxConns   int32             // pool size; 0: the URL's pool_max_conns, else 16
+	// Tracer, when set, sees every query the control plane's pools send through pgx (the
+	// tests look at what a repair reads with it).
+	Tracer pgx.QueryTracer
 }
 
 // Plane is the control plane over one database.
@@ -96,6 +99,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		// statement per extended-protocol message, so multi-statement strings stay refused.
 		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
+	pcfg.ConnConfig.Tracer = cfg.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
@@ -172,6 +176,10 @@ func (p *Plane) SessionPool() *pgxpool.Pool { return p.direct }
 
 // Pool is the connection pool, for the data API.
 func (p *Plane) Pool() *pgxpool.Pool { return p.pool }
+
+// NormalizedStates is how many desired states the reconciler keeps as PostgreSQL prints them
+// back (one per set of modules in use), and the most it keeps.
+func (p *Plane) NormalizedStates() (n, capacity int) { return p.planner.NormalizedCacheLen() }
 
 // Registry is the last good module registry.
 func (p *Plane) Registry() *modules.Registry {

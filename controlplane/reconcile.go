@@ -498,12 +498,12 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		return nil, err
 	}
 	res.Inspected = true
-	diff, err := p.diffTenant(ctx, tx, current, desired, prev, reg.Renames(enabled))
+	hash := reg.Hash(enabled)
+	diff, err := p.diffTenant(ctx, tx, current, desired, hash, prev, reg.Renames(enabled))
 	if err != nil {
 		return nil, err
 	}
 	res.Unmanaged = diff.Unmanaged
-	hash := reg.Hash(enabled)
 	changes := diff.Apply
 	if len(diff.Destructive) > 0 {
 		// Unqualified, like SQL, so that tenants in the same state show the same plan.
@@ -617,18 +617,19 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 	return nil
 }
 
-// diffTenant diffs a tenant schema against its desired state. An existing schema is compared
-// with the desired state as PostgreSQL prints it back, so that a changed check expression is
-// seen (Atlas's default mode matches checks by name only).
-func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
+// diffTenant diffs a tenant schema against its desired state, whose hash is hash. An existing
+// schema is compared with the desired state as PostgreSQL prints it back, so that a changed
+// check expression is seen (Atlas's default mode matches checks by name only); that is computed
+// once per desired state, not per tenant.
+func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, hash string, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
 	}
-	norm, err := p.planner.Normalize(ctx, tx, desired)
+	norm, err := p.planner.NormalizeOnce(ctx, tx, hash, desired)
 	if err != nil {
 		return nil, err
 	}
-	return p.planner.DiffRenamed(ctx, current, norm, prev, renames, atlas.DiffNormalized())
+	return p.planner.DiffNormalized(ctx, current, norm, prev, renames)
 }
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that

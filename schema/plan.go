@@ -16,6 +16,7 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
 	atlas "ariga.io/atlas/sql/schema"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
@@ -27,8 +28,9 @@ import (
 // even in a plan. Diffs that matter compare against a normalised desired state, where both
 // sides are as PostgreSQL prints them and equal text is the right test.
 type Planner struct {
-	drv  migrate.Driver
-	diff atlas.Differ
+	drv        migrate.Driver
+	diff       atlas.Differ
+	normalized *lru.Cache[string, *Normalized] // NormalizeOnce's, by desired-state hash
 }
 
 // NewPlanner opens the Atlas PostgreSQL driver over db.
@@ -37,7 +39,7 @@ func NewPlanner(db *sql.DB) (*Planner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open atlas driver: %w", err)
 	}
-	return &Planner{drv: drv, diff: postgres.DefaultDiff}, nil
+	return &Planner{drv: drv, diff: postgres.DefaultDiff, normalized: newNormalizedCache()}, nil
 }
 
 // Querier is what inspection needs: a *sql.Tx or a *sql.DB.

@@ -37,6 +37,13 @@ func New(t *testing.T) *Env {
 	return open(t, controlplane.Config{DatabaseURL: pgtest.NewDB(t)})
 }
 
+// NewWith is New with the rest of cfg (a tracer, a pool size) as given.
+func NewWith(t *testing.T, cfg controlplane.Config) *Env {
+	t.Helper()
+	cfg.DatabaseURL = pgtest.NewDB(t)
+	return open(t, cfg)
+}
+
 // NewOwned is New as users run erpctl on its embedded cluster: the control plane connects as a
 // role that owns the database and is no superuser, and a superuser's URL serves once at Open for
 // what that role may not do. URL is the role's; AdminURL and DB are the superuser's, for looking
