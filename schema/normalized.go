@@ -42,7 +42,9 @@ func (p *Planner) NormalizeOnce(ctx context.Context, tx *Tx, key string, desired
 }
 
 // NormalizedCacheLen is how many normalised desired states are kept, and the most that are.
-func (p *Planner) NormalizedCacheLen() (n, capacity int) { return p.normalized.Len(), normalizedCacheSize }
+func (p *Planner) NormalizedCacheLen() (n, capacity int) {
+	return p.normalized.Len(), normalizedCacheSize
+}
 
 // DiffNormalized is DiffRenamed against a normalised desired state: check expressions are
 // compared too, which Atlas's default mode matches by name only. current is changed in place by
