@@ -390,18 +390,19 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 	if err != nil {
 		return nil, false, err
 	}
-	err = tx.ExecStatements(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds()),
-		fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds()), markOwnDDL)
-	if err == nil {
-		err = p.keepLocal(ctx, tx)
+	// One round trip: the settings, then the lock.
+	batch := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
+		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}
+	if p.citus {
+		batch = append(batch, schema.Stmt{SQL: citusLocal})
 	}
-	if err == nil {
-		q := `SELECT pg_try_advisory_xact_lock($1)`
-		if wait {
-			q = `SELECT true FROM pg_advisory_xact_lock($1)`
-		}
-		err = tx.QueryRowContext(ctx, q, tenantLockKey(slug)).Scan(&ok)
+	lock := `SELECT pg_try_advisory_xact_lock($1)`
+	if wait {
+		lock = `SELECT true FROM pg_advisory_xact_lock($1)`
 	}
+	batch = append(batch, schema.Stmt{SQL: lock, Args: []any{tenantLockKey(slug)}})
+	got, err := tx.Batch(ctx, batch...)
+	ok = err == nil && got[len(got)-1] == "t"
 	if err != nil || !ok {
 		tx.Rollback()
 		return nil, false, err
@@ -473,8 +474,10 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		chosen             []string
 		managedJSON        []byte
 	)
-	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed FROM erpctl.tenants WHERE slug = $1`, slug.String()).
-		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON)
+	var open bool
+	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed, `+apiOpenSQL+`
+		FROM erpctl.tenants t WHERE slug = $1`, slug.String()).
+		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON, &open)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errTenantGone
 	}
@@ -546,7 +549,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		return nil, err
 	}
 	gp := &groupPlan{ev: ev, managed: managed}
-	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, ev, gp, res); err != nil {
+	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, open && !diff.Missing, ev, gp, res); err != nil {
 		return nil, err
 	}
 	if diff.Missing {
@@ -563,7 +566,7 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, statu
 	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
 		res.Action = ActionUnchanged
 	}
-	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, true)
+	failures, _, err := p.applyEvolution(ctx, tx, schemaName, ev, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -580,13 +583,19 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, statu
 
 // applyInTx applies a plan to one tenant in tx and records the outcome: Ready with the
 // fingerprint that results (the group's, or computed and taught to the group when it has none
-// yet), or Blocked with reason
-// DataCheckFailed and nothing applied when its rows fail a data check.
-func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash, kind, why string, ev *evolution, gp *groupPlan, res *Result) error {
+// yet), or Blocked with reason DataCheckFailed and nothing applied when its rows fail a data
+// check. The record of a Ready tenant goes in the plan's last round trip. open says whether the
+// data API's role has its grants on the schema already.
+func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash, kind, why string, open bool, ev *evolution, gp *groupPlan, res *Result) error {
 	fpAfter := gp.fingerprint()
 	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
-	start := time.Now()
-	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, false)
+	// A schema made now, or one made before the database had Citus, is distributed first.
+	record, fpAt, err := p.readyStatements(ctx, tx, readyRecord{slug: slug, schemaName: schemaName, hash: hash, fp: fpAfter,
+		managed: gp.managed, kind: kind, why: why, stmts: ev.stmts, ev: ev, open: open, distributeSelf: true})
+	if err != nil {
+		return err
+	}
+	failures, recorded, err := p.applyEvolution(ctx, tx, schemaName, ev, false, record)
 	if err != nil {
 		return err
 	}
@@ -594,21 +603,8 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 		res.Action, res.Status, res.DataChecks = ActionBlocked, StatusBlocked, failures
 		return p.recordRefused(ctx, tx, slug, status, schemaName, hash, ev.stmts, failures)
 	}
-	// A schema made now, or one made before the database had Citus.
-	if err := p.distribute(ctx, tx, schemaName); err != nil {
-		return err
-	}
 	if fpAfter == "" {
-		if fpAfter, err = schema.Fingerprint(ctx, tx, schemaName); err != nil {
-			return err
-		}
-		gp.learnFingerprint(fpAfter)
-	}
-	if err := p.recordSteps(ctx, tx, slug, ev); err != nil {
-		return err
-	}
-	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, gp.managed, kind, why, ev.stmts, time.Since(start)); err != nil {
-		return err
+		gp.learnFingerprint(recorded[fpAt])
 	}
 	res.Action, res.Status = ActionApplied, StatusReady
 	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
@@ -656,11 +652,13 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slu
 }
 
 // changedSincePass re-reads a tenant under its lock and reports whether another process recorded
-// a reconcile of it since the pass read it; it returns the tenant's status too.
-func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef) (status string, changed bool, err error) {
+// a reconcile of it since the pass read it; it returns the tenant's status too, and whether the
+// data API's role has its grants on the schema.
+func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef) (status string, changed, open bool, err error) {
 	var hash, fp string
-	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status)
-	return status, hash != t.desiredHash || fp != t.fp, err
+	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status, `+apiOpenSQL+` FROM erpctl.tenants t WHERE slug = $1`,
+		t.slug.String()).Scan(&hash, &fp, &status, &open)
+	return status, hash != t.desiredHash || fp != t.fp, open, err
 }
 
 // blockGroupMember marks one more tenant of a Blocked group Blocked without inspecting it: it is
@@ -674,7 +672,7 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 		return res, false
 	}
 	defer tx.Rollback()
-	status, changed, err := changedSincePass(ctx, tx, t)
+	status, changed, _, err := changedSincePass(ctx, tx, t)
 	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
@@ -711,26 +709,16 @@ func planBatch(schemaName string, stmts []string) []string {
 	return batch
 }
 
-func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
-	if err := p.applySeeds(ctx, tx, slug); err != nil {
+// recordReady records a tenant Ready in one round trip (see records.go).
+func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, r readyRecord) error {
+	stmts, _, err := p.readyStatements(ctx, tx, r)
+	if err != nil {
 		return err
 	}
-	q := `UPDATE erpctl.tenants SET ` + setStatus(StatusReady, ReasonUpToDate) + `, desired_hash = $2, fingerprint = $3, managed = $4,
-		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
-		last_reconciled_at = now(), updated_at = now()`
-	if len(stmts) > 0 {
-		q += `, last_applied_at = now()`
-	}
-	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, string(managed)); err != nil {
+	if _, err := tx.Batch(ctx, stmts...); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
-	if len(stmts) == 0 {
-		return nil
-	}
-	if err := p.grantAPI(ctx, tx, slug.Schema()); err != nil {
-		return err
-	}
-	return insertEventWhy(ctx, tx, slug, kind, why, strings.Join(stmts, ";\n"), d, "applied", nil)
+	return nil
 }
 
 // setStatus is the SET clause that gives a tenant a status and its reason; the transition time
@@ -744,7 +732,6 @@ func setStatus(status, reason string) string {
 // reconcileNew is the reconciler's path for a tenant whose catalog row tx has just inserted: it
 // makes the schema from the cached create plan (no inspection) and records the tenant Ready.
 func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug, pl *plan) error {
-	start := time.Now()
 	if err := tx.ExecStatements(ctx, markOwnDDL, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, tenantLockKey(slug))); err != nil {
 		return err
 	}
@@ -770,10 +757,8 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 		return err
 	}
 	// A tenant made now gets the final tables: every migration step is already done.
-	if err := p.recordSteps(ctx, tx, slug, &evolution{notNeeded: pl.steps}); err != nil {
-		return err
-	}
-	return p.recordReady(ctx, tx, slug, pl.hash, fp, pl.managed, "create", "", pl.stmts, time.Since(start))
+	return p.recordReady(ctx, tx, readyRecord{slug: slug, schemaName: schemaName, hash: pl.hash, fp: fp, managed: pl.managed,
+		kind: "create", stmts: pl.stmts, ev: &evolution{notNeeded: pl.steps}})
 }
 
 // backoff is how long a tenant that failed n times in a row waits before the daemon retries it.
@@ -825,7 +810,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		return res, false
 	}
 	// Another process may have reconciled the tenant since the pass read it.
-	status, changed, err := changedSincePass(ctx, tx, t)
+	status, changed, open, err := changedSincePass(ctx, tx, t)
 	if err != nil {
 		return fallback("read tenant", err)
 	}
@@ -836,7 +821,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.hash, "apply", "", ev, gp, &res); err != nil {
+	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.hash, "apply", "", open && t.currentFP != "", ev, gp, &res); err != nil {
 		return fallback("apply", err)
 	}
 	if err := tx.Commit(); err != nil {

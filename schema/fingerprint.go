@@ -103,6 +103,13 @@ const dependentObjects = `rels AS MATERIALIZED (
 		AND t.typtype = 'e'
 )`
 
+// FingerprintSQL is a query of the fingerprint of the one schema named by param (a placeholder
+// such as "$3"): no row when it does not exist. It can stand as a subquery, so that a statement
+// records the fingerprint of what the statements before it in its transaction made.
+func FingerprintSQL(param string) string {
+	return "SELECT f.fp FROM (" + fmt.Sprintf(fingerprintSQL, "nspname = "+param, dependentObjects) + ") AS f(name, fp)"
+}
+
 // Fingerprints returns the fingerprint of every existing schema whose name starts with prefix.
 // A schema missing from the map does not exist.
 func Fingerprints(ctx context.Context, q Querier, prefix string) (map[string]string, error) {
