@@ -31,6 +31,12 @@ var (
 	ErrUnknownModule = modules.ErrUnknownModule
 )
 
+// How long the control plane keeps a database connection, and an idle one (see Open).
+const (
+	connLifetime = 5 * time.Minute
+	connIdleTime = time.Minute
+)
+
 // Config says where the control plane's database and extra modules are.
 type Config struct {
 	DatabaseURL string
@@ -89,8 +95,22 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	switch {
 	case cfg.MaxConns > 0:
 		pcfg.MaxConns = cfg.MaxConns
-	case !poolSizeGiven(cfg.DatabaseURL):
+	case !poolSettingGiven(cfg.DatabaseURL, "pool_max_conns"):
 		pcfg.MaxConns = 16
+	}
+	// A backend keeps what it has read of every relation it touched (its catalog caches) for as
+	// long as it lives: a connection that served thousands of tenants holds all of theirs. New
+	// connections every few minutes bound that, for the price of a connect. The URL's own
+	// settings stand.
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_lifetime") {
+		pcfg.MaxConnLifetime = connLifetime
+	}
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_idle_time") {
+		pcfg.MaxConnIdleTime = connIdleTime
+	}
+	// So that an operator tells erpctl's backends from others in pg_stat_activity.
+	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "erpctl"
 	}
 	if cfg.DirectDatabaseURL != "" && pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		// A transaction pooler hands each transaction to any server connection, so a prepared
@@ -264,11 +284,11 @@ type Event struct {
 	Reason     *string   `json:"reason,omitempty"` // why, when something other than a pass asked: a repair's cause
 }
 
-// poolSizeGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
-// pool_max_conns.
-func poolSizeGiven(conn string) bool {
+// poolSettingGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
+// setting key.
+func poolSettingGiven(conn, key string) bool {
 	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		return u.Query().Has("pool_max_conns")
+		return u.Query().Has(key)
 	}
-	return strings.Contains(conn, "pool_max_conns")
+	return strings.Contains(conn, key)
 }
