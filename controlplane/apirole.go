@@ -153,6 +153,17 @@ type Statements interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
+// APIExecMode is how the data API sends its statements unless the database URL's
+// default_query_exec_mode says otherwise. Each statement names its tenant's schema, so its text
+// differs from tenant to tenant: pgx's default, a cache of 512 prepared statements on each
+// connection, thrashes once the API serves more tenants than that, and the server keeps a plan
+// for each statement on each connection. In exec mode each statement is parsed and planned where
+// it runs, in one round trip, and nothing is kept: the cost of a request, and the server's
+// memory, do not grow with the tenants served (see the README's data API figures). It also
+// cannot meet a statement prepared before a schema change ("cached plan must not change result
+// type").
+const APIExecMode = pgx.QueryExecModeExec
+
 // APIDB is what the data API runs its statements on: as the data API's role, or as the control
 // plane's own pool when there is no such role. It is a pool of its own, of the control plane's
 // size, so that a flood of requests cannot take the reconciler's connections. Directly, its
@@ -162,7 +173,7 @@ type Statements interface {
 func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	role := p.APIRole(ctx)
 	if role == "" {
-		return p.pool, nil
+		return p.apiStatements(p.pool, ""), nil
 	}
 	p.api.mu.Lock()
 	defer p.api.mu.Unlock()
@@ -170,6 +181,7 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 		return p.api.db, nil
 	}
 	cfg := p.pool.Config().Copy()
+	cfg.ConnConfig.DefaultQueryExecMode = p.apiMode
 	pooled := p.direct != p.pool
 	if !pooled {
 		setRole := "SET ROLE " + ident.Quote(role)
@@ -182,28 +194,40 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect the data API as %s: %w", role, err)
 	}
-	p.api.pool, p.api.db = pool, pool
+	p.api.pool = pool
 	if pooled {
-		p.api.db = localRole{pool: pool, role: role}
+		p.api.db = p.apiStatements(pool, role)
+	} else {
+		p.api.db = p.apiStatements(pool, "")
 	}
 	return p.api.db, nil
 }
 
-// localRole runs each statement in a transaction of its own that takes role with
-// set_config(..., true), which ends with it: the server connection goes back to the pooler as
-// the control plane's role. The set_config and the statement go as one batch, which the server
-// runs as one implicit transaction: one round trip, as without a pooler. Arguments are sent as
-// text for the server to type, as pgx's exec mode does; a leading pgx.QueryResultFormats is
-// honoured.
-type localRole struct {
+// apiStatements runs the data API's statements on pool: as pgx does in the data API's mode, or
+// in exec mode by execStatements, which honours the result formats a statement asks for (pgx's
+// exec mode reads every column as text) and takes role for each statement when role is set.
+func (p *Plane) apiStatements(pool *pgxpool.Pool, role string) Statements {
+	if p.apiMode == pgx.QueryExecModeExec || role != "" {
+		return execStatements{pool: pool, role: role}
+	}
+	return pool
+}
+
+// execStatements sends each statement on its own, unprepared, in one round trip: Parse, Bind,
+// Describe and Execute. Arguments are sent as text for the server to type, as pgx's exec mode
+// does; a leading pgx.QueryResultFormats is honoured. With a role, the statement goes in a batch
+// after a set_config(..., true) that takes the role for the statement's own transaction (which
+// the server runs the batch as): behind a transaction pooler the server connection goes back as
+// the control plane's role.
+type execStatements struct {
 	pool *pgxpool.Pool
 	role string
 }
 
 const takeRole = `SELECT pg_catalog.set_config('role', $1, true)`
 
-// send sends the role and the statement, and reads the role's result.
-func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
+// send sends the statement (after the role, when there is one) and returns its results.
+func (d execStatements) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
 	var formats pgx.QueryResultFormats
 	if len(args) > 0 {
 		if f, ok := args[0].(pgx.QueryResultFormats); ok {
@@ -220,18 +244,22 @@ func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.C
 		return nil, nil, err
 	}
 	b := &pgconn.Batch{}
-	b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+	if d.role != "" {
+		b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+	}
 	b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, formats)
 	mrr := conn.Conn().PgConn().ExecBatch(ctx, b)
-	if !mrr.NextResult() {
-		err := mrr.Close()
-		conn.Release()
-		return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
-	}
-	if _, err := mrr.ResultReader().Close(); err != nil {
-		mrr.Close()
-		conn.Release()
-		return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
+	if d.role != "" {
+		if !mrr.NextResult() {
+			err := mrr.Close()
+			conn.Release()
+			return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
+		}
+		if _, err := mrr.ResultReader().Close(); err != nil {
+			mrr.Close()
+			conn.Release()
+			return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
+		}
 	}
 	if !mrr.NextResult() {
 		err := mrr.Close()
@@ -241,7 +269,7 @@ func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.C
 	return conn, mrr, nil
 }
 
-func (d localRole) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+func (d execStatements) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	conn, mrr, err := d.send(ctx, sql, args)
 	if err != nil {
 		return nil, err
@@ -249,12 +277,12 @@ func (d localRole) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 	return &batchRows{Rows: pgx.RowsFromResultReader(conn.Conn().TypeMap(), mrr.ResultReader()), mrr: mrr, conn: conn}, nil
 }
 
-func (d localRole) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+func (d execStatements) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	rows, err := d.Query(ctx, sql, args...)
 	return oneRow{rows: rows, err: err}
 }
 
-func (d localRole) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (d execStatements) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	conn, mrr, err := d.send(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err

@@ -66,6 +66,9 @@ type Plane struct {
 	modulesDir string
 	log        *slog.Logger
 	citus      bool // the database is a Citus coordinator's: see citus.go
+	// apiMode is how the data API sends its statements (see APIDB); the URL's
+	// default_query_exec_mode when it has one.
+	apiMode pgx.QueryExecMode
 
 	mu      sync.RWMutex
 	reg     *modules.Registry
@@ -141,7 +144,12 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 			return nil, fmt.Errorf("connect to database directly: %w", err)
 		}
 	}
+	apiMode := APIExecMode
+	if poolSettingGiven(cfg.DatabaseURL, "default_query_exec_mode") || cfg.DirectDatabaseURL != "" {
+		apiMode = pcfg.ConnConfig.DefaultQueryExecMode
+	}
 	p := &Plane{
+		apiMode:    apiMode,
 		pool:       pool,
 		direct:     direct,
 		db:         stdlib.OpenDBFromPool(pool),

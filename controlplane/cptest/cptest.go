@@ -6,8 +6,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -37,10 +39,21 @@ func New(t *testing.T) *Env {
 	return open(t, controlplane.Config{DatabaseURL: pgtest.NewDB(t)})
 }
 
-// NewWith is New with the rest of cfg (a tracer, a pool size) as given.
-func NewWith(t *testing.T, cfg controlplane.Config) *Env {
+// NewWith is New with the rest of cfg (a tracer, a pool size) as given, and params (such as
+// "pool_max_conns=2") added to the database URL.
+func NewWith(t *testing.T, cfg controlplane.Config, params ...string) *Env {
 	t.Helper()
-	cfg.DatabaseURL = pgtest.NewDB(t)
+	u, err := url.Parse(pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for _, p := range params {
+		k, v, _ := strings.Cut(p, "=")
+		q.Set(k, v)
+	}
+	u.RawQuery = q.Encode()
+	cfg.DatabaseURL = u.String()
 	return open(t, cfg)
 }
 
