@@ -217,8 +217,9 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 		perReq := float64(cpu.Microseconds()) / float64(w.Requests)
 		b.logf("mode %s, %s: %.0f req/s, p99 %.2f ms, %d non-2xx; %.0f µs CPU a request (erpbench and the API's backends)",
 			name, label, w.rate(), w.P99/1000, w.Non2xx, perReq)
-		if w.Non2xx != 0 || w.SocketErrors != 0 {
-			return w, perReq, fmt.Errorf("%s: %d non-2xx, %d socket errors", label, w.Non2xx, w.SocketErrors)
+		// A socket error is a client's timeout on a loaded machine, counted; a non-2xx a failure.
+		if w.Non2xx != 0 {
+			return w, perReq, fmt.Errorf("%s: %d non-2xx", label, w.Non2xx)
 		}
 		return w, perReq, nil
 	}
@@ -241,7 +242,10 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 	r.Median = ptr(spreadRun.rate())
 	r.Extra = map[string]float64{"one_tenant_req_s": single.rate(), "spread_share": share, "spread_tenants": float64(len(targets)),
 		"cpu_us_per_request_one": singleCPU, "cpu_us_per_request_spread": spreadCPU, "spread_p99_ms": spreadRun.P99 / 1000}
-	r.setPass("spread ≥ 80% of one tenant", share >= 0.8)
+	r.setPass("spread ≥ 80% of one tenant, no errors", share >= 0.8 && single.SocketErrors == 0 && spreadRun.SocketErrors == 0)
+	if n := single.SocketErrors + spreadRun.SocketErrors; n > 0 {
+		r.addNote("%d socket errors (wrk's timeouts)", n)
+	}
 	r.addNote("GET one spread over %d tenants: %.0f req/s, %.0f%% of one tenant's %.0f req/s; CPU a request %.0f µs spread, %.0f µs one tenant (erpbench and the API's server backends)",
 		len(targets), spreadRun.rate(), share*100, single.rate(), spreadCPU, singleCPU)
 	if memOK {
