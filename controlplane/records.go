@@ -18,6 +18,7 @@ import (
 type readyRecord struct {
 	slug           ident.Slug
 	schemaName     string
+	want           desired // the generation applied, and its modules (for their seed rows)
 	hash           string
 	fp             string // the fingerprint the apply leads to; "": computed by the record itself
 	managed        []byte
@@ -33,7 +34,7 @@ type readyRecord struct {
 // before it in the same batch) and returned.
 const readyRecordSQL = `UPDATE erpctl.tenants SET %s, desired_hash = $2, fingerprint = %s, managed = $4,
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
-		last_reconciled_at = now(), updated_at = now()%s WHERE slug = $1 RETURNING fingerprint`
+		last_reconciled_at = now(), updated_at = now(), generation = $5%s WHERE slug = $1 RETURNING fingerprint`
 
 // statements returns the statements that record r: the distribution on Citus, the steps, the
 // seed rows, the status, the grants and the event. The status's UPDATE returns the fingerprint
@@ -49,7 +50,7 @@ func (p *Plane) readyStatements(ctx context.Context, tx *schema.Tx, r readyRecor
 			stmts = append(stmts, *s)
 		}
 	}
-	seeds, err := p.seedStatements(ctx, tx, r.slug)
+	seeds, err := p.seedStatements(ctx, tx, r.slug, r.want.reg)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -66,7 +67,7 @@ func (p *Plane) readyStatements(ctx context.Context, tx *schema.Tx, r readyRecor
 	fpAt = len(stmts)
 	stmts = append(stmts, schema.Stmt{
 		SQL:  fmt.Sprintf(readyRecordSQL, setStatus(StatusReady, ReasonUpToDate), fpExpr, applied),
-		Args: []any{r.slug.String(), r.hash, fpArg, string(r.managed)},
+		Args: []any{r.slug.String(), r.hash, fpArg, string(r.managed), genArg(r.want.gen)},
 	})
 	if len(r.stmts) == 0 {
 		return stmts, fpAt, nil
@@ -76,13 +77,13 @@ func (p *Plane) readyStatements(ctx context.Context, tx *schema.Tx, r readyRecor
 			stmts = append(stmts, schema.Stmt{SQL: g})
 		}
 	}
-	stmts = append(stmts, eventStmt(r.slug, r.kind, r.why, strings.Join(r.stmts, ";\n"), "applied"))
+	stmts = append(stmts, eventStmt(r.slug, r.want.gen, r.kind, r.why, strings.Join(r.stmts, ";\n"), "applied"))
 	return stmts, fpAt, nil
 }
 
 // eventStmt records an event of the tenant's transaction; its duration is the transaction's so
 // far, as PostgreSQL clocks it, since the event goes in the same batch as what it records.
-func eventStmt(slug ident.Slug, kind, why, stmts, outcome string) schema.Stmt {
+func eventStmt(slug ident.Slug, gen int64, kind, why, stmts, outcome string) schema.Stmt {
 	var sqlArg, whyArg *string
 	if why != "" {
 		whyArg = &why
@@ -91,10 +92,18 @@ func eventStmt(slug ident.Slug, kind, why, stmts, outcome string) schema.Stmt {
 		sqlArg = &stmts
 	}
 	return schema.Stmt{
-		SQL: `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, reason)
-		VALUES ($1, $2, $3, extract(epoch FROM clock_timestamp() - now()) * 1000, $4, $5)`,
-		Args: []any{slug.String(), kind, sqlArg, outcome, whyArg},
+		SQL: `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, reason, generation)
+		VALUES ($1, $2, $3, extract(epoch FROM clock_timestamp() - now()) * 1000, $4, $5, $6)`,
+		Args: []any{slug.String(), kind, sqlArg, outcome, whyArg, genArg(gen)},
 	}
+}
+
+// genArg is a generation as a statement's argument: NULL for none (a preview's modules).
+func genArg(gen int64) any {
+	if gen > 0 {
+		return gen
+	}
+	return nil
 }
 
 // stepsRecord records the steps ev ran and those it did not need; nil when there are none.

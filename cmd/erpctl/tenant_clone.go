@@ -21,7 +21,9 @@ func tenantCloneRun(ctx context.Context, opts *TenantCreateOptions) error {
 		return err
 	}
 	defer p.Close()
-	t, counts, err := p.CloneTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name}, from)
+	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
+	t, counts, err := p.CloneTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Labels: opts.Labels,
+		NoTemplateLabels: !opts.CopyLabels}, from)
 	if err != nil {
 		return err
 	}

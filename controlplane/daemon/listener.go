@@ -9,12 +9,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/generations"
 )
 
 // ListenerConfig says what the NOTIFY listener does with each channel's notifications.
 type ListenerConfig struct {
-	OnTenant func() // a tenant was created or deleted, or its modules changed
-	OnToken  func() // a token was revoked
+	OnTenant     func() // a tenant was created or deleted, or its modules changed
+	OnGeneration func() // a module generation was published
+	OnToken      func() // a token was revoked
 	// OnSchema is called with the slug of a tenant whose schema change tracking saw change.
 	OnSchema func(slug string)
 	// MaxRetryDelay caps the wait between reconnects after the connection was lost; 0: 10s.
@@ -71,13 +73,14 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 	}
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas} {
+	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas, generations.Notify} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
 	}
 	if !first {
 		call(l.cfg.OnTenant)
+		call(l.cfg.OnGeneration)
 		call(l.cfg.OnToken)
 	}
 	for {
@@ -90,6 +93,8 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 			call(l.cfg.OnTenant)
 		case controlplane.NotifyTokens:
 			call(l.cfg.OnToken)
+		case generations.Notify:
+			call(l.cfg.OnGeneration)
 		case controlplane.NotifySchemas:
 			if l.cfg.OnSchema != nil {
 				l.cfg.OnSchema(n.Payload)
