@@ -269,6 +269,9 @@ func (d execStatements) send(ctx context.Context, sql string, args []any) (*pgxp
 	return conn, mrr, nil
 }
 
+// Pool is the pool the statements run on (for its statistics).
+func (d execStatements) Pool() *pgxpool.Pool { return d.pool }
+
 func (d execStatements) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	conn, mrr, err := d.send(ctx, sql, args)
 	if err != nil {

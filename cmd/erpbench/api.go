@@ -83,7 +83,10 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return out, err
 	}
-	apiPool, _ := apiDB.(*pgxpool.Pool) // nil behind a pooler: no pool figures
+	apiPool, _ := apiDB.(*pgxpool.Pool)
+	if pp, ok := apiDB.(interface{ Pool() *pgxpool.Pool }); ok {
+		apiPool = pp.Pool() // the data API's statements, sent unprepared on a pool of their own
+	}
 	if apiPool != nil {
 		var sc string
 		if err := apiPool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&sc); err == nil {
