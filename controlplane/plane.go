@@ -34,6 +34,12 @@ var (
 	ErrUnknownModule = modules.ErrUnknownModule
 )
 
+// How long the control plane keeps a database connection, and an idle one (see Open).
+const (
+	connLifetime = 5 * time.Minute
+	connIdleTime = time.Minute
+)
+
 // Config says where the control plane's database and extra modules are.
 type Config struct {
 	DatabaseURL string
@@ -52,6 +58,9 @@ type Config struct {
 	Actor    string
 	Logger   *slog.Logger // nil: discard
 	MaxConns int32        // pool size; 0: the URL's pool_max_conns, else 16
+	// Tracer, when set, sees every query the control plane's pools send through pgx (the
+	// tests look at what a repair reads with it).
+	Tracer pgx.QueryTracer
 }
 
 // Plane is the control plane over one database.
@@ -63,6 +72,9 @@ type Plane struct {
 	modulesDir string
 	log        *slog.Logger
 	citus      bool // the database is a Citus coordinator's: see citus.go
+	// apiMode is how the data API sends its statements (see APIDB); the URL's
+	// default_query_exec_mode when it has one.
+	apiMode pgx.QueryExecMode
 
 	gens  *generations.Store
 	rolls *rollouts.Store
@@ -100,8 +112,22 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	switch {
 	case cfg.MaxConns > 0:
 		pcfg.MaxConns = cfg.MaxConns
-	case !poolSizeGiven(cfg.DatabaseURL):
+	case !poolSettingGiven(cfg.DatabaseURL, "pool_max_conns"):
 		pcfg.MaxConns = 16
+	}
+	// A backend keeps what it has read of every relation it touched (its catalog caches) for as
+	// long as it lives: a connection that served thousands of tenants holds all of theirs. New
+	// connections every few minutes bound that, for the price of a connect. The URL's own
+	// settings stand.
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_lifetime") {
+		pcfg.MaxConnLifetime = connLifetime
+	}
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_idle_time") {
+		pcfg.MaxConnIdleTime = connIdleTime
+	}
+	// So that an operator tells erpctl's backends from others in pg_stat_activity.
+	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "erpctl"
 	}
 	if cfg.DirectDatabaseURL != "" && pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		// A transaction pooler hands each transaction to any server connection, so a prepared
@@ -110,6 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		// statement per extended-protocol message, so multi-statement strings stay refused.
 		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
+	pcfg.ConnConfig.Tracer = cfg.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
@@ -131,7 +158,12 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 			return nil, fmt.Errorf("connect to database directly: %w", err)
 		}
 	}
+	apiMode := APIExecMode
+	if poolSettingGiven(cfg.DatabaseURL, "default_query_exec_mode") || cfg.DirectDatabaseURL != "" {
+		apiMode = pcfg.ConnConfig.DefaultQueryExecMode
+	}
 	p := &Plane{
+		apiMode:    apiMode,
 		pool:       pool,
 		direct:     direct,
 		db:         stdlib.OpenDBFromPool(pool),
@@ -196,6 +228,10 @@ func (p *Plane) SessionPool() *pgxpool.Pool { return p.direct }
 
 // Pool is the connection pool, for the data API.
 func (p *Plane) Pool() *pgxpool.Pool { return p.pool }
+
+// NormalizedStates is how many desired states the reconciler keeps as PostgreSQL prints them
+// back (one per set of modules in use), and the most it keeps.
+func (p *Plane) NormalizedStates() (n, capacity int) { return p.planner.NormalizedCacheLen() }
 
 // LocalModules is the last good registry of the module files this process loaded (the
 // built-ins and ModulesDir). Nothing plans against it but a preview of a publish: every writer
@@ -292,11 +328,11 @@ type Event struct {
 	Generation *int64    `json:"generation,omitempty"`
 }
 
-// poolSizeGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
-// pool_max_conns.
-func poolSizeGiven(conn string) bool {
+// poolSettingGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
+// setting key.
+func poolSettingGiven(conn, key string) bool {
 	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		return u.Query().Has("pool_max_conns")
+		return u.Query().Has(key)
 	}
-	return strings.Contains(conn, "pool_max_conns")
+	return strings.Contains(conn, key)
 }

@@ -114,7 +114,8 @@ func (m *metrics) observeRollouts(pass *controlplane.Pass) {
 	}
 }
 
-// cacheCollector reports the data API's cache sizes at each scrape.
+// cacheCollector reports the cache sizes at each scrape: the data API's and the reconciler's
+// normalised desired states.
 type cacheCollector struct {
 	stats         func() []api.CacheStat
 	entries, caps *prometheus.Desc
@@ -123,9 +124,9 @@ type cacheCollector struct {
 func newCacheCollector(stats func() []api.CacheStat) *cacheCollector {
 	return &cacheCollector{
 		stats: stats,
-		entries: prometheus.NewDesc("erpctl_cache_entries", "Entries in each of the data API's caches.",
+		entries: prometheus.NewDesc("erpctl_cache_entries", "Entries in each of erpctl's caches.",
 			[]string{"cache"}, nil),
-		caps: prometheus.NewDesc("erpctl_cache_capacity", "The most entries each of the data API's caches holds.",
+		caps: prometheus.NewDesc("erpctl_cache_capacity", "The most entries each of erpctl's caches holds.",
 			[]string{"cache"}, nil),
 	}
 }
