@@ -31,6 +31,7 @@ type tableSQL struct {
 	// A list is listHead WHERE… listMid WHERE… ORDER BY… LIMIT… OFFSET… listTail.
 	listHead, listMid, listTail string
 	getByID                     string
+	byIDs                       string // rows by id, in the order of the ids: the rest of a large page
 	delByID                     string
 	exists                      string
 	// Tenant-aware columns: the id, and those the server sets; -1 when the table lacks one.
@@ -84,13 +85,15 @@ func qcol(name string) string { return ident.Quote(name) }
 func newTableSQL(schemaName string, res *modules.Resource) *tableSQL {
 	t := &tableSQL{res: res, schema: schemaName, qname: ident.Quote(schemaName, res.Table),
 		idIdx: -1, createdBy: -1, updatedBy: -1, updatedAt: -1}
-	var sel strings.Builder
+	var sel, qsel strings.Builder
 	t.fmts = make(pgx.QueryResultFormats, len(res.Columns))
 	for i, c := range res.Columns {
 		if i > 0 {
 			sel.WriteString(", ")
+			qsel.WriteString(", ")
 		}
 		sel.WriteString(qcol(c.Name))
+		qsel.WriteString(`"t".` + qcol(c.Name))
 		// Binary where the encoder reads the binary form; text, the type's own output, for the
 		// rest: numerics come padded to their scale ("9.50"), JSON as JSON.
 		if binaryResult(&c) {
@@ -117,6 +120,7 @@ func newTableSQL(schemaName string, res *modules.Resource) *tableSQL {
 	t.listMid = `) AS "c" ("n") LEFT JOIN LATERAL (SELECT ` + t.selList + from
 	t.listTail = `) AS "p" ON true`
 	t.getByID = "SELECT " + t.selList + from + ` WHERE "id" = $1`
+	t.byIDs = "SELECT " + qsel.String() + ` FROM unnest($1::bigint[]) WITH ORDINALITY AS "k" ("id", "n") JOIN ` + t.qname + ` AS "t" ON "t"."id" = "k"."id" ORDER BY "k"."n"`
 	t.delByID = "DELETE FROM " + t.qname + ` WHERE "id" = $1`
 	t.exists = "SELECT true FROM " + t.qname + ` WHERE "id" = $1`
 	return t

@@ -17,7 +17,7 @@ type Config struct {
 	// slot and RequestMemory). 0: 0.25.
 	Share float64
 	// Queue is how many of one tenant's requests may wait for a slot; the next one is throttled.
-	// 0: 32.
+	// 0: 128.
 	Queue int
 	// QueueWait is how long a request waits for a slot before it is throttled. 0: 5s.
 	QueueWait time.Duration
@@ -41,7 +41,7 @@ func (c Config) withDefaults() Config {
 		c.Share = 0.25
 	}
 	if c.Queue <= 0 {
-		c.Queue = 32
+		c.Queue = 128
 	}
 	if c.QueueWait <= 0 {
 		c.QueueWait = 5 * time.Second
