@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -169,17 +171,32 @@ type Statements interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// APIDB is what the data API runs its statements on: as the data API's role, or as the control
-// plane's own pool when there is no such role. It is a pool of its own, of the control plane's
-// size, so that a flood of requests cannot take the reconciler's connections. Directly, its
-// connections take the role once (SET ROLE), so that a statement pays nothing for it. Behind a
-// transaction pooler, SET ROLE would stay on whichever server connection a later transaction of
-// anyone gets, so each statement takes the role for its own transaction instead.
-func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
-	role := p.APIRole(ctx)
-	if role == "" {
-		return p.pool, nil
+// DefaultAPIStatementTimeout bounds each statement of the data API unless APIOptions says
+// otherwise: long enough for any screen of an ERP, short enough that one request cannot hold a
+// connection for long.
+const DefaultAPIStatementTimeout = 5 * time.Second
+
+// APIOptions tune the data API's pool. The first call of APIDB makes the pool with them.
+type APIOptions struct {
+	// StatementTimeout bounds each statement; 0: DefaultAPIStatementTimeout. The server stops a
+	// statement past it (SQLSTATE 57014), and its connection is free at once.
+	StatementTimeout time.Duration
+}
+
+// APIDB is what the data API runs its statements on: a pool of its own, of the control plane's
+// size, so that a flood of requests cannot take the reconciler's connections, as the data API's
+// role (or the control plane's own when there is no such role), with the statement timeout.
+// Directly, its connections take the role (SET ROLE) and the timeout (a startup parameter) once,
+// so that a statement pays nothing for them. Behind a transaction pooler, a session's settings
+// would stay on whichever server connection a later transaction of anyone gets, so each statement
+// takes them for its own transaction instead.
+func (p *Plane) APIDB(ctx context.Context, opts ...APIOptions) (Statements, error) {
+	var o APIOptions
+	if len(opts) > 0 {
+		o = opts[0]
 	}
+	timeout := strconv.FormatInt(cmp.Or(o.StatementTimeout, DefaultAPIStatementTimeout).Milliseconds(), 10)
+	role := p.APIRole(ctx)
 	p.api.mu.Lock()
 	defer p.api.mu.Unlock()
 	if p.api.db != nil {
@@ -188,19 +205,26 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	cfg := p.pool.Config().Copy()
 	pooled := p.direct != p.pool
 	if !pooled {
-		setRole := "SET ROLE " + ident.Quote(role)
-		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, setRole)
-			return err
+		if cfg.ConnConfig.RuntimeParams == nil {
+			cfg.ConnConfig.RuntimeParams = map[string]string{}
+		}
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = timeout
+		if role != "" {
+			setRole := "SET ROLE " + ident.Quote(role)
+			cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+				_, err := c.Exec(ctx, setRole)
+				return err
+			}
 		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect the data API as %s: %w", role, err)
+		return nil, fmt.Errorf("connect the data API as %s: %w", cmp.Or(role, "the control plane's role"), err)
 	}
 	p.api.pool, p.api.db = pool, pool
 	if pooled {
-		p.api.db = localRole{pool: pool, role: role}
+		// "none" is the session's own role: the control plane's, when the API has none.
+		p.api.db = localRole{pool: pool, role: cmp.Or(role, "none"), timeout: timeout}
 	}
 	return p.api.db, nil
 }
@@ -212,11 +236,12 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 // text for the server to type, as pgx's exec mode does; a leading pgx.QueryResultFormats is
 // honoured.
 type localRole struct {
-	pool *pgxpool.Pool
-	role string
+	pool    *pgxpool.Pool
+	role    string
+	timeout string // statement_timeout, in milliseconds
 }
 
-const takeRole = `SELECT pg_catalog.set_config('role', $1, true)`
+const takeRole = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true)`
 
 // send sends the role and the statement, and reads the role's result.
 func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
@@ -236,7 +261,7 @@ func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.C
 		return nil, nil, err
 	}
 	b := &pgconn.Batch{}
-	b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+	b.ExecParams(takeRole, [][]byte{[]byte(d.role), []byte(d.timeout)}, nil, nil, nil)
 	b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, formats)
 	mrr := conn.Conn().PgConn().ExecBatch(ctx, b)
 	if !mrr.NextResult() {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/fair"
 )
 
 // ListenerConfig says what the NOTIFY listener does with each channel's notifications.
@@ -17,6 +18,7 @@ type ListenerConfig struct {
 	OnToken  func() // a token was revoked
 	// OnSchema is called with the slug of a tenant whose schema change tracking saw change.
 	OnSchema func(slug string)
+	OnLimits func() // a tenant's limits changed (erpctl tenant limits)
 	// MaxRetryDelay caps the wait between reconnects after the connection was lost; 0: 10s.
 	MaxRetryDelay time.Duration
 }
@@ -71,7 +73,7 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 	}
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas} {
+	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas, fair.NotifyLimits} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
@@ -79,6 +81,7 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 	if !first {
 		call(l.cfg.OnTenant)
 		call(l.cfg.OnToken)
+		call(l.cfg.OnLimits)
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -90,6 +93,8 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 			call(l.cfg.OnTenant)
 		case controlplane.NotifyTokens:
 			call(l.cfg.OnToken)
+		case fair.NotifyLimits:
+			call(l.cfg.OnLimits)
 		case controlplane.NotifySchemas:
 			if l.cfg.OnSchema != nil {
 				l.cfg.OnSchema(n.Payload)
