@@ -15,6 +15,8 @@ type UsageConfig struct {
 	Interval time.Duration
 	// OnPublish is a test signal: called with each publication's usage.
 	OnPublish func([]fair.Usage)
+	// OnLimits is a test signal: called each time the limits were read.
+	OnLimits func()
 }
 
 // Usage publishes the data API's per-tenant usage, and keeps the scheduler's per-tenant limits
@@ -78,6 +80,9 @@ func (u *Usage) loadLimits(ctx context.Context) {
 		}
 	}
 	u.sched.SetOverrides(o)
+	if u.cfg.OnLimits != nil {
+		u.cfg.OnLimits()
+	}
 }
 
 func (u *Usage) publish(ctx context.Context) {
