@@ -36,6 +36,9 @@
 //	                            API's pool and the Go floor's are the same size
 //	BENCH_SYNC_COMMIT           off: the data API scenario sets synchronous_commit off for the
 //	                            bench database (an experiment: is POST's tail the WAL flush?)
+//	BENCH_BEFORE                "noisy neighbours": an erpctl binary, or a git revision to build one
+//	                            from, to run the attacks against besides this tree's (see noisy.go,
+//	                            which also reads BENCH_NOISY_SECONDS, BENCH_NOISY_IDLE, BENCH_NOISY_ROWS)
 //	BENCH_ACCESS_LOG            the file the data API's in-process daemon logs to, as the erpctl
 //	                            daemon does to a non-terminal stderr (JSON, one access log line per
 //	                            request); default access.log in the scratch directory. Each data
@@ -208,6 +211,8 @@ func run() int {
 		{"drift repair", b.drift},
 		{"daemon memory", b.memory},
 		{"data API", b.api},
+		{"fairness cost", b.fairCost},
+		{"noisy neighbours", b.noisy},
 		{"data API behind PgBouncer", b.pooler},
 		{"Citus", b.citus},
 		{"module evolution", b.evolution},

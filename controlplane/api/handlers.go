@@ -174,15 +174,18 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	// The page is read into memory up to the request's budget (fair.Request.Budget); the rows
 	// past it give only their ids, and are read again by id once what was read is written. So a
 	// client that reads slowly never holds a connection, and a request holds about its budget
-	// (or one row, when a row is larger) however large the page.
+	// (or one row, when a row is larger) however large the page. Sizes are as the server sends
+	// them; JSON adds its quotes and escapes.
 	budget := int(rc.fr.Budget())
 	var rest []pendingRow
 	n := int64(0)
 	for more := !empty; more; more = rows.Next() {
-		if len(b) >= budget && t.idIdx >= 0 {
-			raw := rows.RawValues()[1:]
+		// After the first row, a row that would take the answer past the budget goes later, and
+		// every row after it.
+		raw := rows.RawValues()[1:]
+		if size := rawSize(raw); n > 0 && t.idIdx >= 0 && (len(rest) > 0 || len(b)+size > budget) {
 			id, _ := rawInt64(rows.FieldDescriptions()[t.idIdx+1].Format, raw[t.idIdx])
-			rest = append(rest, pendingRow{id: id, size: rawSize(raw)})
+			rest = append(rest, pendingRow{id: id, size: size})
 			continue
 		}
 		if n > 0 {

@@ -156,7 +156,10 @@ func (s *Scheduler) Admit(q *Request, name string) error {
 		return nil
 	}
 	lim := s.LimitsOf(name)
-	now := s.cfg.Clock()
+	var now time.Time
+	if !lim.Rate.IsZero() {
+		now = s.cfg.Clock()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenants[name]

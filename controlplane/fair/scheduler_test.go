@@ -257,3 +257,24 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRequest is the bookkeeping of one request that runs one statement: admission, a slot,
+// its release before the answer is written, and its end.
+func BenchmarkRequest(b *testing.B) {
+	s := fair.New(fair.Config{})
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		var q fair.Request
+		for pb.Next() {
+			if err := s.Admit(&q, "acme"); err != nil {
+				b.Fatal(err)
+			}
+			if err := q.Acquire(ctx); err != nil {
+				b.Fatal(err)
+			}
+			q.Rows++
+			q.Release(512)
+			q.Done(200)
+		}
+	})
+}
