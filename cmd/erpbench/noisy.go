@@ -30,8 +30,9 @@ import (
 //	BENCH_BEFORE          an erpctl binary, or a git revision of this repository to build one from
 //	                      (e.g. the commit before the fairness work); unset: "after" only
 //	BENCH_NOISY_SECONDS   how long each attack runs (default 20)
-//	BENCH_NOISY_IDLE      idle connections of the third attack (default 1000; the daemon runs
-//	                      with a file limit of 1024, so its connection cap is 768)
+//	BENCH_NOISY_IDLE      idle connections of the third attack (default 1000); the daemon runs
+//	                      with a file limit of 6/5 of it (at least 1024), so that its connection
+//	                      cap, three quarters of that, is 9/10 of the idle connections
 //	BENCH_NOISY_ROWS      rows of 900 KB the attacker's searches scan (default 20)
 
 const (
@@ -39,13 +40,15 @@ const (
 	noisyAttackers = 20
 	noisyEvery     = 50 * time.Millisecond
 	noisyTimeout   = 60 * time.Second // a victim's request that waits longer counts as failed
-	noisyFileLimit = 1024
 	noisySearch    = "search=0+1+2+3+4+5+6+7+8+9+a+b+c+d+e+f+0+1+2+3+4+5+6+7+8+9+a+b+c+d+e+f"
 )
 
 type noisyConfig struct {
 	seconds, idle, rows int
 }
+
+// fileLimit is the daemon's: its connection cap is three quarters of it.
+func (c noisyConfig) fileLimit() int { return max(1024, c.idle*6/5) }
 
 func noisyConfigFromEnv() (noisyConfig, error) {
 	c := noisyConfig{seconds: 20, idle: 1000, rows: 20}
@@ -217,8 +220,8 @@ func (b *bench) noisyRun(ctx context.Context, bin string, cfg noisyConfig) (map[
 		return nil, err
 	}
 	defer logFile.Close()
-	// A file limit of 1024 (a connection cap of 768), set for the daemon alone.
-	cmd := exec.CommandContext(context.WithoutCancel(ctx), "sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, noisyFileLimit),
+	// The file limit, and so the connection cap, set for the daemon alone.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), "sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, cfg.fileLimit()),
 		bin, "--database-url", u, "daemon", "--listen", addr, "--interval", "1h")
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -243,14 +246,15 @@ func (b *bench) noisyRun(ctx context.Context, bin string, cfg noisyConfig) (map[
 	figs := map[string]noisyFigure{}
 	d := time.Duration(cfg.seconds) * time.Second
 
+	// The pages first, so that the daemon's peak RSS is theirs.
+	b.settle(ctx, nt)
+	figs["8 pages of 30 rows of 900 KB"] = b.bigPages(ctx, nt, d, pid)
 	b.settle(ctx, nt)
 	figs["attack: 20 heavy searches"] = b.attackSearches(ctx, nt, d)
 	b.settle(ctx, nt)
 	figs["attack: 20 slow readers"] = b.attackSlowReaders(ctx, nt, d, pid)
 	b.settle(ctx, nt)
-	figs["attack: idle connections"] = b.attackIdle(ctx, nt, d, cfg.idle, pid)
-	b.settle(ctx, nt)
-	figs["8 pages of 30 rows of 900 KB"] = b.bigPages(ctx, nt, d, pid)
+	figs["attack: idle connections"] = b.attackIdle(ctx, nt, d, cfg.idle, cfg.fileLimit()*3/4, pid)
 	return figs, nil
 }
 
@@ -408,7 +412,7 @@ func (b *bench) attackSlowReaders(ctx context.Context, nt noisyTenants, d time.D
 
 // attackIdle: idle keep-alive connections, each having sent one unauthenticated /healthz, fill
 // the connection cap; the victim's reads come on new connections, as new clients' do.
-func (b *bench) attackIdle(ctx context.Context, nt noisyTenants, d time.Duration, n, pid int) noisyFigure {
+func (b *bench) attackIdle(ctx context.Context, nt noisyTenants, d time.Duration, n, connCap, pid int) noisyFigure {
 	b.logf("attack: %d idle keep-alive connections for %s", n, d)
 	addr := strings.TrimPrefix(nt.base, "http://")
 	conns := make([]net.Conn, 0, n)
@@ -435,7 +439,7 @@ func (b *bench) attackIdle(ctx context.Context, nt noisyTenants, d time.Duration
 		c.Close()
 	}
 	f := victimFigure(lat, failed, fmt.Sprintf("%d idle keep-alive connections (%d answered) against a connection cap of %d, each read on a new connection",
-		len(conns), answered, noisyFileLimit*3/4))
+		len(conns), answered, connCap))
 	f.extra["daemon_rss_mb"] = rss
 	f.note += fmt.Sprintf("; daemon RSS %.0f MB with the idle connections open", rss)
 	return f
