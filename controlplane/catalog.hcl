@@ -102,8 +102,17 @@ table "tenants" {
     type    = text
     default = ""
   }
+  # The module generation the schema was last brought to (erpctl.generations): what the data API
+  # serves the tenant at. NULL for a tenant of an older erpctl that no reconcile has recorded since.
+  column "generation" {
+    type = bigint
+    null = true
+  }
   primary_key {
     columns = [column.slug]
+  }
+  index "tenants_generation_idx" {
+    columns = [column.generation]
   }
   index "tenants_schema_name_key" {
     unique  = true
@@ -155,6 +164,12 @@ table "events" {
   }
   column "error" {
     type = text
+    null = true
+  }
+  # The module generation an apply, repair or create brought the tenant to, or a block or
+  # failure aimed at.
+  column "generation" {
+    type = bigint
     null = true
   }
   primary_key {
@@ -240,6 +255,11 @@ table "rollouts" {
   }
   column "desired_hash" {
     type = text
+  }
+  # The module generation it rolls out; NULL for rollouts of an older erpctl.
+  column "generation" {
+    type = bigint
+    null = true
   }
   # running, halted (failures reached the limit; the rest are held), done
   column "state" {
@@ -439,5 +459,46 @@ table "tenant_usage" {
   }
   primary_key {
     columns = [column.minute, column.tenant]
+  }
+}
+
+# The fleet's desired state: numbered, immutable module generations. The latest is what every
+# tenant is reconciled to; module files are only where a new generation comes from (erpctl module
+# publish). Sources hold every module file, built-ins included, as [{name, file, builtin, text}].
+table "generations" {
+  schema = schema.erpctl
+  column "generation" {
+    type = bigint
+  }
+  # modules.ContentHash of the sources: equal content, equal hash
+  column "hash" {
+    type = text
+  }
+  column "sources" {
+    type = jsonb
+  }
+  column "published_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  # user@host of the CLI, or the daemon's name
+  column "published_by" {
+    type    = text
+    default = ""
+  }
+  column "message" {
+    type    = text
+    default = ""
+  }
+  # The newest older generation with the same content, when publishing it again rolled back.
+  column "rollback_of" {
+    type = bigint
+    null = true
+  }
+  primary_key {
+    columns = [column.generation]
+  }
+  index "generations_hash_idx" {
+    columns = [column.hash]
   }
 }

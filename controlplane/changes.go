@@ -165,7 +165,7 @@ func (o ReconcileOptions) eventKind() string {
 	return "apply"
 }
 
-const tenantRefColumns = `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at
+const tenantRefColumns = `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at, generation
 	FROM erpctl.tenants`
 
 // queryTenantRefs reads the tenants a pass looks at: every tenant, or only those of an

@@ -25,7 +25,12 @@ func (p *Plane) CloneTenant(ctx context.Context, o CreateOptions, from ident.Slu
 	if !src.FollowAll {
 		o.Modules = src.Modules
 	}
-	reg := p.Registry()
+	// The clone is made at the latest generation, which CreateTenant reads again in its
+	// transaction; were a newer one published meanwhile, only the order of the copy would differ.
+	_, reg, err := p.LatestModules(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("clone tenant %q into %q: %w", from, o.Slug, err)
+	}
 	desired, err := reg.Desired(src.Modules, modules.Placeholder)
 	if err != nil {
 		return nil, nil, fmt.Errorf("clone tenant %q into %q: %w", from, o.Slug, err)
@@ -75,16 +80,24 @@ func (p *Plane) CloneTenant(ctx context.Context, o CreateOptions, from ident.Slu
 // copyTable copies the rows of one table between two schemas of the database, in the columns
 // both have, each cast to the type the target has.
 func copyTable(ctx context.Context, tx *schema.Tx, fromSchema, toSchema, table string, from, to []column, ordered bool) (int64, error) {
-	have := map[string]bool{}
+	have := map[string]column{}
 	for _, c := range from {
-		have[c.name] = true
+		have[c.name] = c
 	}
 	var cols, exprs []string
 	for _, c := range to {
-		if have[c.name] {
-			cols = append(cols, ident.Quote(c.name))
-			exprs = append(exprs, ident.Quote(c.name)+"::"+c.typ)
+		src, ok := have[c.name]
+		if !ok {
+			continue
 		}
+		cols = append(cols, ident.Quote(c.name))
+		cast := "::" + c.typ
+		if src.typ != src.portable || c.typ != c.portable {
+			// A type of the schema itself (an enum) has no cast to another schema's type of the
+			// same name: its values go through their text.
+			cast = "::text" + cast
+		}
+		exprs = append(exprs, ident.Quote(c.name)+cast)
 	}
 	q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s", ident.Quote(toSchema, table), strings.Join(cols, ", "),
 		strings.Join(exprs, ", "), ident.Quote(fromSchema, table))

@@ -134,3 +134,54 @@ func TestDataDependentChangesApplyOnlyWhereTheRowsPass(t *testing.T) {
 		})
 	}
 }
+
+// A foreign key that a repair adds back over a table the repair makes anew (products dropped by
+// hand with CASCADE) is data-checked like any other: the new table is empty, so every row that
+// refers to it would fail the key. The tenant with such rows is Blocked with their count and
+// keeps everything; the one without them is repaired.
+func TestRepairedForeignKeyIsDataChecked(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Fill("tenant_acme", "acme", 7)
+	e.Fill("tenant_globex", "globex", 3)
+	e.Exec(`DELETE FROM tenant_globex.stock_items`)
+	e.Exec(`DROP TABLE tenant_acme.products CASCADE`)
+	e.Exec(`DROP TABLE tenant_globex.products CASCADE`)
+	acmeState, acmeRows := schemaState(e, "tenant_acme"), e.Checksums("tenant_acme")
+	globexRows := e.Checksums("tenant_globex")
+	want := "table stock_items: column product_id refers to rows that do not exist, in 7 rows"
+
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := pass.Result("acme"); r.Action != controlplane.ActionBlocked || r.Error != "" || len(r.DataChecks) != 1 || r.DataChecks[0].Message != want {
+		t.Fatalf("repair of acme: %+v", r)
+	}
+	if r := pass.Result("globex"); r.Action != controlplane.ActionApplied {
+		t.Fatalf("repair of globex: %+v", r)
+	}
+	for _, o := range []controlplane.ReconcileOptions{{}, {AllowDestructive: true}} {
+		r, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("acme"), o)
+		if err != nil || r.Action != controlplane.ActionBlocked || len(r.DataChecks) != 1 || r.DataChecks[0].Rows != 7 {
+			t.Fatalf("reconcile acme %+v: %+v %v", o, r, err)
+		}
+	}
+	tn, err := e.P.GetTenant(e.Ctx, ident.MustParseSlug("acme"))
+	if err != nil || tn.Status != controlplane.StatusBlocked || tn.Reason != controlplane.ReasonDataCheckFailed || tn.LastError == nil || !strings.Contains(*tn.LastError, want) {
+		t.Fatalf("acme: %+v %v", tn, err)
+	}
+	if got := schemaState(e, "tenant_acme"); !slices.Equal(got, acmeState) || e.Checksums("tenant_acme") != acmeRows {
+		t.Fatalf("the refused repair changed acme:\n%v\nwas\n%v", got, acmeState)
+	}
+	e.DebugHealthy("globex")
+	if got := e.Checksums("tenant_globex"); got != strings.Replace(globexRows, "stock_items", "products 0 \nstock_items", 1) {
+		t.Fatalf("globex's rows after its repair:\n%s\nwere\n%s", got, globexRows)
+	}
+
+	// With its orphans gone, acme is repaired too.
+	e.Exec(`DELETE FROM tenant_acme.stock_items`)
+	if r, err := e.P.Reconcile(e.Ctx, ident.MustParseSlug("acme"), controlplane.ReconcileOptions{}); err != nil || r.Action != controlplane.ActionApplied {
+		t.Fatalf("acme without orphans: %+v %v", r, err)
+	}
+	e.DebugHealthy("acme")
+}

@@ -18,10 +18,14 @@ type TablesReport struct {
 	Tables  []TableStatus `json:"tables"`
 	// The tenant's status as the data API judges it, and the last repair the API or the daemon
 	// made of it (nil when none).
-	Status     string  `json:"status"`
-	Reason     string  `json:"reason"`
-	LastError  *string `json:"last_error"`
-	LastRepair *Event  `json:"last_repair"`
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	// The tables are compared with the generation the tenant has applied; the latest, when
+	// newer, is still to come and is not drift.
+	Generation       *int64  `json:"generation"`
+	TargetGeneration *int64  `json:"target_generation,omitempty"`
+	LastError        *string `json:"last_error"`
+	LastRepair       *Event  `json:"last_repair"`
 }
 
 // TableStatus is one table of a tenant schema: ok, missing, drifted or unmanaged.
@@ -32,15 +36,23 @@ type TableStatus struct {
 	Details string `json:"details"`
 }
 
-// DebugTables inspects a tenant schema and reports each table against the desired state. The
-// schema is healthy when every declared table, column, index and constraint is there as
-// declared; unmanaged tables do not make it unhealthy.
+// DebugTables inspects a tenant schema and reports each table against the generation the tenant
+// has applied: drift is what differs from it. The schema is healthy when every declared table,
+// column, index and constraint is there as declared; unmanaged tables do not make it unhealthy.
 func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport, error) {
 	t, err := p.GetTenant(ctx, slug)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables: %w", err)
 	}
-	reg := p.Registry()
+	var gen int64
+	if t.Generation != nil {
+		gen = *t.Generation
+	}
+	d, err := p.tenantDesired(ctx, nil, nullGen(gen))
+	if err != nil {
+		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
+	}
+	reg := d.reg
 	desired, err := reg.Desired(t.Modules, t.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
@@ -74,7 +86,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
 	rep := &TablesReport{Tenant: slug.String(), Schema: t.Schema, Healthy: true, Tables: []TableStatus{},
-		Status: t.Status, Reason: t.Reason, LastError: t.LastError}
+		Status: t.Status, Reason: t.Reason, LastError: t.LastError, Generation: t.Generation, TargetGeneration: t.TargetGeneration}
 	if rep.LastRepair, err = p.lastRepair(ctx, slug); err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}

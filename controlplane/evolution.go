@@ -225,7 +225,7 @@ func (p *Plane) recordSteps(ctx context.Context, tx *schema.Tx, slug ident.Slug,
 // plan fail, and nothing was applied. The message names each table, column and count. The
 // recorded hash and fingerprint keep it Blocked on the fast path until the modules or the
 // schema change, or a reconcile of the tenant alone finds its rows fixed.
-func (p *Plane) recordRefused(ctx context.Context, tx *schema.Tx, slug ident.Slug, prevStatus, schemaName, hash string, stmts []string, failures []schema.CheckFailure) error {
+func (p *Plane) recordRefused(ctx context.Context, tx *schema.Tx, slug ident.Slug, gen int64, prevStatus, schemaName, hash string, stmts []string, failures []schema.CheckFailure) error {
 	fp, err := schema.Fingerprint(ctx, tx, schemaName)
 	if err != nil {
 		return err
@@ -245,7 +245,7 @@ func (p *Plane) recordRefused(ctx context.Context, tx *schema.Tx, slug ident.Slu
 	if prevStatus == StatusBlocked {
 		return nil
 	}
-	return insertEvent(ctx, tx, slug, "refused", sqlText, 0, "blocked", fmt.Errorf("%s", msg))
+	return insertGenEvent(ctx, tx, slug, gen, "refused", "", sqlText, 0, "blocked", fmt.Errorf("%s", msg))
 }
 
 // learnFingerprint records the fingerprint the group's plan leads to, once a tenant has shown it.

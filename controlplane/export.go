@@ -143,15 +143,21 @@ func (p *Plane) exportTenant(ctx context.Context, slug ident.Slug, w io.Writer, 
 	var name, schemaName string
 	var followAll bool
 	var chosen []string
-	err = tx.QueryRowContext(ctx, `SELECT name, schema_name, follow_all, modules FROM erpctl.tenants WHERE slug = $1`,
-		slug.String()).Scan(&name, &schemaName, &followAll, &stringArray{&chosen})
+	var gen sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT name, schema_name, follow_all, modules, generation FROM erpctl.tenants WHERE slug = $1`,
+		slug.String()).Scan(&name, &schemaName, &followAll, &stringArray{&chosen}, &gen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("tenant %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	reg := p.Registry()
+	// The tables are as the tenant's own generation made them.
+	d, err := p.tenantDesired(ctx, tx, gen)
+	if err != nil {
+		return nil, err
+	}
+	reg := d.reg
 	enabled, err := enabledModules(reg, followAll, chosen)
 	if err != nil {
 		return nil, err

@@ -123,7 +123,7 @@ func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
 		{"altered", "initech", altered, "do not match their checksum"},
 		{"not an export", "initech", []byte("PGDMP\x01\x0e"), "does not start as an erpctl export file"},
 		{"later version", "initech", append([]byte("ERPCTL-EXPORT\n"), frame('H', `{"format":"erpctl-export","version":2}`)...), "version 2"},
-		{"unknown module", "initech", append([]byte("ERPCTL-EXPORT\n"), frame('H', `{"format":"erpctl-export","version":1,"modules":["payroll"]}`)...), `module "payroll", which is not loaded here`},
+		{"unknown module", "initech", append([]byte("ERPCTL-EXPORT\n"), frame('H', `{"format":"erpctl-export","version":1,"modules":["payroll"]}`)...), `module "payroll", which the latest module generation (1) does not have`},
 		{"existing slug", "globex", file, "already exists"},
 		{"archived slug", "acme-old", file, "archive"},
 	}

@@ -12,7 +12,7 @@ import (
 // lastRepair is a tenant's newest event that a repair recorded (an apply, a block or a failure
 // with a cause), nil when it has none.
 func (p *Plane) lastRepair(ctx context.Context, slug ident.Slug) (*Event, error) {
-	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error, reason
+	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error, reason, generation
 		FROM erpctl.events WHERE tenant = $1 AND reason IS NOT NULL ORDER BY id DESC LIMIT 1`, slug.String())
 	if err != nil {
 		return nil, err

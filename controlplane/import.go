@@ -47,10 +47,13 @@ func (p *Plane) importTenant(ctx context.Context, slug ident.Slug, r io.Reader, 
 			ErrInvalid, hdr.Format, hdr.Version, exportVersion)
 	}
 	rep := &ImportReport{Tables: []TableCount{}, Notes: []string{}}
-	reg := p.Registry()
+	gen, reg, err := p.LatestModules(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range hdr.Modules {
 		if _, ok := reg.Module(m); !ok {
-			return nil, fmt.Errorf("%w: the file's tenant has module %q, which is not loaded here (add its HCL file with --modules-dir)", ErrInvalid, m)
+			return nil, fmt.Errorf("%w: the file's tenant has module %q, which the latest module generation (%d) does not have (publish its HCL file: erpctl module publish --modules-dir DIR)", ErrInvalid, m, gen)
 		}
 		if h := reg.Hash([]string{m}); h != hdr.Hashes[m] {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("module %s differs from the exporter's (desired-state hash %s here, %s in the file): columns compared table by table", m, h[:12], short(hdr.Hashes[m])))

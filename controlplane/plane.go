@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/erpctl/erpctl/controlplane/generations"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
 )
@@ -44,8 +45,11 @@ type Config struct {
 	AdminURL   string
 	ModulesDir string            // extra module HCL files; "" for the built-ins only
 	Registry   *modules.Registry // the modules, already loaded from ModulesDir; nil: Open loads them
-	Logger     *slog.Logger      // nil: discard
-	MaxConns   int32             // pool size; 0: the URL's pool_max_conns, else 16
+	// Actor names this process in what it publishes: "user@host" for the CLI, the daemon's name.
+	// "": user@host.
+	Actor    string
+	Logger   *slog.Logger // nil: discard
+	MaxConns int32        // pool size; 0: the URL's pool_max_conns, else 16
 }
 
 // Plane is the control plane over one database.
@@ -58,13 +62,17 @@ type Plane struct {
 	log        *slog.Logger
 	citus      bool // the database is a Citus coordinator's: see citus.go
 
+	gens  *generations.Store
+	actor string
+
 	mu      sync.RWMutex
-	reg     *modules.Registry
-	regErr  error // the last failed module load; the registry stays the last good one
+	reg     *modules.Registry // the module files this process loaded: only what it publishes
+	regErr  error             // the last failed module load; the registry stays the last good one
 	plansMu sync.Mutex
 	plans   map[string]*plan // create plans by desired hash
 	writes  writeState
 	api     apiRoleState
+	applied appliedHooks
 }
 
 // Open connects, brings the catalog schema up to date and loads the modules.
@@ -125,7 +133,12 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		log:        cfg.Logger,
 		reg:        reg,
 		plans:      map[string]*plan{},
+		actor:      cfg.Actor,
 	}
+	if p.actor == "" {
+		p.actor = defaultActor()
+	}
+	p.gens = generations.New(p.db)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +151,10 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		return nil, err
 	}
 	if err := p.ensureCatalog(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.ensureGeneration(ctx); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -173,8 +190,10 @@ func (p *Plane) SessionPool() *pgxpool.Pool { return p.direct }
 // Pool is the connection pool, for the data API.
 func (p *Plane) Pool() *pgxpool.Pool { return p.pool }
 
-// Registry is the last good module registry.
-func (p *Plane) Registry() *modules.Registry {
+// LocalModules is the last good registry of the module files this process loaded (the
+// built-ins and ModulesDir). Nothing plans against it but a preview of a publish: every writer
+// follows the latest published generation (Generations).
+func (p *Plane) LocalModules() *modules.Registry {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.reg
@@ -184,7 +203,7 @@ func (p *Plane) Registry() *modules.Registry {
 // same value. On error the last good registry stays in use and ModulesError reports the error
 // until a load succeeds.
 func (p *Plane) ReloadModules() error {
-	reg, err := modules.Reload(p.modulesDir, p.Registry())
+	reg, err := modules.Reload(p.modulesDir, p.LocalModules())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.regErr = err
@@ -222,6 +241,10 @@ type Tenant struct {
 	// `tenant move` pinned it to ("" when not pinned). Both are omitted on plain PostgreSQL.
 	Node       string `json:"node,omitempty"`
 	PinnedNode string `json:"pinned_node,omitempty"`
+	// Generation is the module generation the schema was last brought to (nil for a tenant of an
+	// older erpctl no reconcile has recorded since); TargetGeneration the latest, while it differs.
+	Generation       *int64 `json:"generation"`
+	TargetGeneration *int64 `json:"target_generation,omitempty"`
 }
 
 // Tenant statuses.
@@ -254,6 +277,7 @@ type Event struct {
 	Outcome    string    `json:"outcome"`
 	Error      *string   `json:"error"`
 	Reason     *string   `json:"reason,omitempty"` // why, when something other than a pass asked: a repair's cause
+	Generation *int64    `json:"generation,omitempty"`
 }
 
 // poolSizeGiven reports whether a connection string, URL or keyword/value, sets pgxpool's

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -12,50 +13,63 @@ import (
 )
 
 // Readiness is what the data API must know of a tenant before it runs a statement in its schema.
+// The API serves a tenant at the generation it has applied, whatever its status: a tenant Blocked
+// or Failed on its way to a newer generation still has every table of its own, unchanged.
 type Readiness struct {
 	Found      bool
 	Schema     string
-	Registry   *modules.Registry // the registry Modules and the desired state come from
+	Generation int64             // the generation it has applied; 0 when it has none yet
+	Registry   *modules.Registry // that generation's modules (the latest's when it has none)
 	Modules    []string          // what the tenant has, dependencies included
 	Status     string
 	Reason     string // one of the Reason constants
-	Current    bool   // what was last applied is the desired state of Registry
+	// Current: what the tenant last applied is its modules' desired state at Generation (not so
+	// when it has none yet, or its modules changed since).
+	Current    bool
+	LastError  string // why it is not Ready, for operators; never for clients
 	BlockedSQL string // qualified, for operators; never for clients
 }
 
-// Ready reports whether requests may run against the tenant now.
+// Ready reports whether requests may run against the tenant now: it has its tables.
 func (r *Readiness) Ready() bool {
-	return r.Found && r.Current && r.Status == StatusReady && r.Reason == ReasonUpToDate
+	return r.Found && r.Current && (r.Status == StatusReady || r.Status == StatusBlocked || r.Status == StatusFailed)
 }
 
-// Reconcilable reports whether reconciling the tenant now may make it ready: not for a tenant
-// that is blocked in its current desired state, which would only block again.
+// Reconcilable reports whether reconciling the tenant now (toward the generation it has) may make
+// it ready.
 func (r *Readiness) Reconcilable() bool {
-	return r.Found && !r.Ready() && !(r.Current && (r.Reason == ReasonDestructiveChange || r.Reason == ReasonDataCheckFailed))
+	return r.Found && !r.Ready()
 }
 
-// Readiness reads a tenant from the catalog and judges it against the current module registry.
+// Readiness reads a tenant from the catalog and judges it against the generation it has applied.
 // A tenant that does not exist is Found false, with no error.
 func (p *Plane) Readiness(ctx context.Context, slug ident.Slug) (*Readiness, error) {
-	reg := p.Registry()
-	r := &Readiness{Registry: reg}
+	r := &Readiness{}
 	var (
-		desiredHash string
-		followAll   bool
-		chosen      []string
+		desiredHash, lastError string
+		followAll              bool
+		chosen                 []string
+		gen                    sql.NullInt64
 	)
 	err := p.pool.QueryRow(ctx, `SELECT schema_name, status, status_reason, follow_all, modules, desired_hash,
-		coalesce(blocked_sql, '') FROM erpctl.tenants WHERE slug = $1`, slug.String()).
-		Scan(&r.Schema, &r.Status, &r.Reason, &followAll, &chosen, &desiredHash, &r.BlockedSQL)
+		coalesce(blocked_sql, ''), coalesce(last_error, ''), generation FROM erpctl.tenants WHERE slug = $1`, slug.String()).
+		Scan(&r.Schema, &r.Status, &r.Reason, &followAll, &chosen, &desiredHash, &r.BlockedSQL, &lastError, &gen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
 	}
-	r.Found = true
-	enabled, err := enabledModules(reg, followAll, chosen)
-	r.Current = err == nil && desiredHash == reg.Hash(enabled)
+	r.Found, r.LastError = true, lastError
+	d, err := p.tenantDesired(ctx, nil, gen)
+	if err != nil {
+		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
+	}
+	r.Generation, r.Registry = gen.Int64, d.reg
+	enabled, err := enabledModules(d.reg, followAll, chosen)
+	// A Blocked tenant records the desired state it could not reach, not the one it has: its
+	// tables are those of its generation all the same.
+	r.Current = err == nil && gen.Valid && (desiredHash == d.reg.Hash(enabled) || r.Status != StatusReady)
 	r.Modules = enabled
 	return r, nil
 }

@@ -41,6 +41,14 @@ type ReconcileOptions struct {
 	Canary      int
 	MaxFailures int
 	Resume      bool
+	// Target says which generation each tenant is brought to (desired.go): the latest, or the
+	// one it has applied (a repair). A pass always brings tenants to the latest.
+	Target Target
+	// Modules, in a dry run only, stand for the latest generation: erpctl plan and the preview of
+	// a publish show what publishing these modules would do.
+	Modules *modules.Registry
+
+	pass desired // the generation a pass brings every tenant to; zero outside a pass
 
 	enumValuesAdded bool // this reconcile has committed the enum values its plan adds (enum.go)
 }
@@ -84,15 +92,19 @@ type Result struct {
 	DataDependent []string              `json:"data_dependent,omitempty"`
 	DataChecks    []schema.CheckFailure `json:"data_checks,omitempty"`
 	Inspected     bool                  `json:"inspected"` // Atlas inspected the schema (the slow path)
-	Duration      time.Duration         `json:"duration_ns"`
-	Error         string                `json:"error,omitempty"`
+	// Generation is the module generation the tenant was reconciled to (0 in a preview of files).
+	Generation int64         `json:"generation,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	Error      string        `json:"error,omitempty"`
 }
 
 // Pass is the outcome of one reconcile of every tenant.
 type Pass struct {
-	Results  []Result       `json:"results"`
-	Duration time.Duration  `json:"duration_ns"`
-	Counts   map[string]int `json:"counts"`
+	// Generation is the module generation the pass brought tenants to; 0 in a preview of files.
+	Generation int64          `json:"generation"`
+	Results    []Result       `json:"results"`
+	Duration   time.Duration  `json:"duration_ns"`
+	Counts     map[string]int `json:"counts"`
 	// NextRetryAt is when the first Failed tenant's backoff ends, nil when none is Failed: the
 	// daemon's next pass is due then if that comes before its interval.
 	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
@@ -121,6 +133,7 @@ type tenantRef struct {
 	chosen          []string
 	status, reason  string
 	desiredHash, fp string
+	gen             sql.NullInt64 // the generation it has applied
 	nextAttempt     *time.Time
 	enabled         []string
 	hash, currentFP string
@@ -138,6 +151,8 @@ type groupPlan struct {
 	fpMu    sync.Mutex
 	fpAfter string // "" until a tenant of the group has applied the plan
 
+	d desired // the generation the plan brings the group to
+
 	// The group's first tenant is Blocked: these changes would be destructive.
 	blocked        []atlas.Change
 	destructiveSQL []string
@@ -154,12 +169,16 @@ type groupPlan struct {
 func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, error) {
 	o = o.withDefaults()
 	start := time.Now()
-	reg := p.Registry()
-	refs, err := p.loadRefs(ctx, reg, o.Only)
+	d, err := p.passDesired(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	pass := &Pass{Counts: map[string]int{}}
+	o.pass = d
+	refs, err := p.loadRefs(ctx, d.reg, o.Only)
+	if err != nil {
+		return nil, err
+	}
+	pass := &Pass{Generation: d.gen, Counts: map[string]int{}}
 	var mu sync.Mutex
 	record := func(r Result) {
 		mu.Lock()
@@ -172,6 +191,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	}
 	groups := map[string][]*tenantRef{}
 	var order []string
+	var caughtUp []string // unchanged, and recorded at an older generation
 	now := time.Now()
 	for _, t := range refs {
 		switch {
@@ -181,7 +201,11 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			((t.status == StatusReady && t.reason != ReasonRolloutHalted) || (t.status == StatusBlocked && !o.AllowDestructive && !o.DryRun)):
 			// A Blocked tenant stays Blocked until asked otherwise; a plan shows what it needs.
 			// One held by a halted rollout whose change was taken back is recorded up to date.
-			record(Result{Tenant: t.slug.String(), Action: ActionUnchanged, Status: t.status, SQL: []string{}})
+			record(Result{Tenant: t.slug.String(), Action: ActionUnchanged, Status: t.status, SQL: []string{}, Generation: d.gen})
+			if t.status == StatusReady && d.gen > 0 && t.gen.Int64 < d.gen {
+				// Nothing of its modules changed since the generation it applied.
+				caughtUp = append(caughtUp, t.slug.String())
+			}
 			continue
 		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
 			record(Result{Tenant: t.slug.String(), Action: ActionSkipped, Status: t.status, SQL: []string{},
@@ -198,6 +222,9 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		groups[key] = append(groups[key], t)
 	}
 
+	if err := p.recordCaughtUp(ctx, caughtUp, d); err != nil {
+		return nil, err
+	}
 	unrecordedFirst(order, groups, p.takeUnrecorded())
 
 	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
@@ -215,7 +242,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		key := order[i]
 		members := groups[key]
 		for j, t := range members {
-			r, gp := p.reconcileSlow(ctx, reg, t, o, false)
+			r, gp := p.reconcileSlow(ctx, t, o, false)
 			record(r)
 			if r.Action != ActionSkipped {
 				pmu.Lock()
@@ -226,7 +253,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		}
 	})
 	// Phase 2: the rest of each group, from the group's plan, in waves (rollout.go).
-	rolls, err := p.rollOut(ctx, reg, order, plans, remaining, firsts, held, o, record)
+	rolls, err := p.rollOut(ctx, order, plans, remaining, firsts, held, o, record)
 	pass.Rollouts = append(pass.Rollouts, rolls...)
 	if err != nil {
 		return nil, err
@@ -282,7 +309,7 @@ func cmpBool(a, b bool) int {
 
 // reconcileMember reconciles one more tenant of a group from the group's plan gp (nil when the
 // group's first tenant failed), inspecting it itself when the plan does not fit.
-func (p *Plane) reconcileMember(ctx context.Context, reg *modules.Registry, t *tenantRef, gp *groupPlan, o ReconcileOptions) Result {
+func (p *Plane) reconcileMember(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) Result {
 	if gp != nil && gp.dryRun != nil {
 		return p.dryRunGroupMember(ctx, t, gp, o)
 	}
@@ -296,7 +323,7 @@ func (p *Plane) reconcileMember(ctx context.Context, reg *modules.Registry, t *t
 			return r
 		}
 	}
-	r, _ := p.reconcileSlow(ctx, reg, t, o, false)
+	r, _ := p.reconcileSlow(ctx, t, o, false)
 	return r
 }
 
@@ -337,7 +364,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 	for rows.Next() {
 		t := &tenantRef{}
 		var slug string
-		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt); err != nil {
+		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt, &t.gen); err != nil {
 			return nil, fmt.Errorf("read tenants: %w", err)
 		}
 		if t.slug, err = ident.ParseSlug(slug); err != nil {
@@ -376,7 +403,7 @@ func (p *Plane) Reconcile(ctx context.Context, slug ident.Slug, o ReconcileOptio
 	if _, err := p.GetTenant(ctx, slug); err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
-	r, _ := p.reconcileSlow(ctx, p.Registry(), &tenantRef{slug: slug}, o, true)
+	r, _ := p.reconcileSlow(ctx, &tenantRef{slug: slug}, o, true)
 	if o.OnResult != nil {
 		o.OnResult(r)
 	}
@@ -411,7 +438,7 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 
 // reconcileSlow inspects, diffs and applies one tenant in one transaction. The plan it returns
 // serves the rest of the tenant's group.
-func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *tenantRef, o ReconcileOptions, wait bool) (Result, *groupPlan) {
+func (p *Plane) reconcileSlow(ctx context.Context, ref *tenantRef, o ReconcileOptions, wait bool) (Result, *groupPlan) {
 	start := time.Now()
 	res := Result{Tenant: ref.slug.String(), SQL: []string{}}
 	tx, ok, err := p.lockTx(ctx, ref.slug, o, wait)
@@ -426,10 +453,13 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 		return res, nil
 	}
 	defer tx.Rollback()
-	gp, err := p.reconcileInTx(ctx, tx, reg, ref.slug, o, &res)
+	gp, err := p.reconcileInTx(ctx, tx, ref.slug, o, &res)
 	if err == nil && !o.DryRun {
 		err = tx.Commit()
 		p.NoteWrite(err)
+		if err == nil && res.Action != ActionUnchanged {
+			p.applied.notify(ref.slug)
+		}
 	}
 	res.Duration = time.Since(start)
 	if err != nil && !o.DryRun && !o.enumValuesAdded && isUnsafeNewEnumValue(err) {
@@ -437,7 +467,7 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 		tx.Rollback()
 		if aerr := p.addEnumValues(ctx, ref.slug, o, res.SQL); aerr == nil {
 			o.enumValuesAdded = true
-			r, gp := p.reconcileSlow(ctx, reg, ref, o, wait)
+			r, gp := p.reconcileSlow(ctx, ref, o, wait)
 			if gp != nil {
 				gp.enumFirst = enumValueStatements(res.SQL)
 			}
@@ -447,8 +477,13 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 	if err != nil {
 		tx.Rollback()
 		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()
+		var moved *errGenerationMoved
+		if errors.As(err, &moved) {
+			res.Action, res.Status, res.Error = ActionSkipped, "", moved.Error()
+			return res, nil
+		}
 		if !errors.Is(err, errTenantGone) && !o.DryRun {
-			ferr := p.recordFailure(ctx, ref.slug, o.eventKind(), o.Cause, strings.Join(res.SQL, ";\n"), res.Duration, err)
+			ferr := p.recordFailure(ctx, ref.slug, res.Generation, o.eventKind(), o.Cause, strings.Join(res.SQL, ";\n"), res.Duration, err)
 			p.NoteWrite(ferr)
 			if ferr != nil {
 				// The catalog may still say Ready: the next pass checks this tenant first.
@@ -466,21 +501,65 @@ func (p *Plane) reconcileSlow(ctx context.Context, reg *modules.Registry, ref *t
 
 var errTenantGone = errors.New("tenant no longer exists")
 
-func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.Registry, slug ident.Slug, o ReconcileOptions, res *Result) (*groupPlan, error) {
+// errGenerationMoved is why a tenant was left alone: the generation a pass was bringing tenants to
+// is no longer the latest, or reaching it would take the tenant back.
+type errGenerationMoved struct{ pass, latest, applied int64 }
+
+func (e *errGenerationMoved) Error() string {
+	if e.applied > e.pass {
+		return fmt.Sprintf("the tenant is at generation %d, newer than %d: a generation never goes backwards", e.applied, e.pass)
+	}
+	return fmt.Sprintf("generation %d was published during this pass, which brings tenants to %d; the next pass applies it", e.latest, e.pass)
+}
+
+// desiredInTx chooses, inside the tenant's transaction, the generation it is brought to: the
+// latest, or the one it has applied (o.Target), or the modules of a preview. A pass that read an
+// older latest leaves the tenant alone, as it does any move backwards.
+func (p *Plane) desiredInTx(ctx context.Context, tx *schema.Tx, o ReconcileOptions, applied sql.NullInt64, latest int64) (desired, error) {
+	if o.Modules != nil {
+		return desired{reg: o.Modules}, nil
+	}
+	n := latest
+	if o.Target == TargetApplied && applied.Valid {
+		n = applied.Int64
+	}
+	switch {
+	case n == 0:
+		return desired{}, errNoGeneration
+	case o.pass.gen != 0 && n != o.pass.gen:
+		return desired{}, &errGenerationMoved{pass: o.pass.gen, latest: n, applied: applied.Int64}
+	case applied.Valid && n < applied.Int64:
+		return desired{}, &errGenerationMoved{pass: n, latest: latest, applied: applied.Int64}
+	case o.pass.gen == n:
+		return o.pass, nil
+	}
+	return p.desiredAt(ctx, tx, n)
+}
+
+func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, o ReconcileOptions, res *Result) (*groupPlan, error) {
 	var (
 		schemaName, status string
 		followAll          bool
 		chosen             []string
 		managedJSON        []byte
+		applied            sql.NullInt64
+		latest             int64
 	)
-	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed FROM erpctl.tenants WHERE slug = $1`, slug.String()).
-		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON)
+	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed, generation,
+		(SELECT coalesce(max(generation), 0) FROM erpctl.generations) FROM erpctl.tenants WHERE slug = $1`, slug.String()).
+		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON, &applied, &latest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errTenantGone
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read tenant: %w", err)
 	}
+	d, err := p.desiredInTx(ctx, tx, o, applied, latest)
+	if err != nil {
+		return nil, err
+	}
+	res.Generation = d.gen
+	reg := d.reg
 	enabled, err := enabledModules(reg, followAll, chosen)
 	if err != nil {
 		return nil, err
@@ -527,7 +606,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		ev.renames = 0
 	}
 	if o.DryRun {
-		return p.dryRunInTx(ctx, tx, schemaName, status, ev, o, res, diff.Missing)
+		return p.dryRunInTx(ctx, tx, d, schemaName, status, ev, o, res, diff.Missing)
 	}
 	if len(diff.Destructive) > 0 && !o.AllowDestructive {
 		res.Action, res.Status = ActionBlocked, StatusBlocked
@@ -536,16 +615,16 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 		if err != nil {
 			return nil, err
 		}
-		if err := p.recordBlocked(ctx, tx, slug, status, schemaName, hash, fp, diff.Destructive, o.Cause); err != nil {
+		if err := p.recordBlocked(ctx, tx, slug, d.gen, status, schemaName, hash, fp, diff.Destructive, o.Cause); err != nil {
 			return nil, err
 		}
-		return &groupPlan{blocked: diff.Destructive, destructiveSQL: res.Destructive}, nil
+		return &groupPlan{d: d, blocked: diff.Destructive, destructiveSQL: res.Destructive}, nil
 	}
 	managed, err := json.Marshal(schema.ManagedOf(desired))
 	if err != nil {
 		return nil, err
 	}
-	gp := &groupPlan{ev: ev, managed: managed}
+	gp := &groupPlan{d: d, ev: ev, managed: managed}
 	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, ev, gp, res); err != nil {
 		return nil, err
 	}
@@ -557,7 +636,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, reg *modules.R
 
 // dryRunInTx fills a dry run's result: the plan, the pending migration steps, and the data
 // checks the tenant's rows fail.
-func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, status string, ev *evolution, o ReconcileOptions, res *Result, missing bool) (*groupPlan, error) {
+func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, schemaName, status string, ev *evolution, o ReconcileOptions, res *Result, missing bool) (*groupPlan, error) {
 	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
 	res.Action, res.Status = ActionPlanned, status
 	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
@@ -575,7 +654,7 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, schemaName, statu
 		return nil, nil // CREATE SCHEMA names the tenant
 	}
 	r := *res
-	return &groupPlan{dryRun: &r, ev: ev}, nil
+	return &groupPlan{d: d, dryRun: &r, ev: ev}, nil
 }
 
 // applyInTx applies a plan to one tenant in tx and records the outcome: Ready with the
@@ -592,7 +671,7 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 	}
 	if len(failures) > 0 {
 		res.Action, res.Status, res.DataChecks = ActionBlocked, StatusBlocked, failures
-		return p.recordRefused(ctx, tx, slug, status, schemaName, hash, ev.stmts, failures)
+		return p.recordRefused(ctx, tx, slug, gp.d.gen, status, schemaName, hash, ev.stmts, failures)
 	}
 	// A schema made now, or one made before the database had Citus.
 	if err := p.distribute(ctx, tx, schemaName); err != nil {
@@ -607,7 +686,7 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 	if err := p.recordSteps(ctx, tx, slug, ev); err != nil {
 		return err
 	}
-	if err := p.recordReady(ctx, tx, slug, hash, fpAfter, gp.managed, kind, why, ev.stmts, time.Since(start)); err != nil {
+	if err := p.recordReady(ctx, tx, slug, gp.d, hash, fpAfter, gp.managed, kind, why, ev.stmts, time.Since(start)); err != nil {
 		return err
 	}
 	res.Action, res.Status = ActionApplied, StatusReady
@@ -633,7 +712,7 @@ func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired 
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
 // a human can run it as it is. Nothing is applied.
-func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slug, prevStatus, schemaName, hash, fp string, destructive []atlas.Change, why string) error {
+func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slug, gen int64, prevStatus, schemaName, hash, fp string, destructive []atlas.Change, why string) error {
 	qualified, err := p.planner.Plan(ctx, destructive, schemaName)
 	if err != nil {
 		return err
@@ -651,14 +730,20 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slu
 	if prevStatus == StatusBlocked && why == "" {
 		return nil
 	}
-	return insertEventWhy(ctx, tx, slug, "blocked", why, blocked, 0, "blocked", nil)
+	return insertGenEvent(ctx, tx, slug, gen, "blocked", why, blocked, 0, "blocked", nil)
 }
 
 // changedSincePass re-reads a tenant under its lock and reports whether another process recorded
-// a reconcile of it since the pass read it; it returns the tenant's status too.
-func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef) (status string, changed bool, err error) {
+// a reconcile of it since the pass read it; it returns the tenant's status too. A generation
+// published since the pass began is an error: the plan is of an older one.
+func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef, o ReconcileOptions) (status string, changed bool, err error) {
 	var hash, fp string
-	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status FROM erpctl.tenants WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status)
+	var latest int64
+	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status, (SELECT coalesce(max(generation), 0) FROM erpctl.generations)
+		FROM erpctl.tenants WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status, &latest)
+	if err == nil && o.pass.gen != 0 && latest != o.pass.gen {
+		err = &errGenerationMoved{pass: o.pass.gen, latest: latest}
+	}
 	return status, hash != t.desiredHash || fp != t.fp, err
 }
 
@@ -673,17 +758,18 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 		return res, false
 	}
 	defer tx.Rollback()
-	status, changed, err := changedSincePass(ctx, tx, t)
+	status, changed, err := changedSincePass(ctx, tx, t, o)
 	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
-	if err := p.recordBlocked(ctx, tx, t.slug, status, t.schema, t.hash, t.currentFP, gp.blocked, ""); err != nil {
+	if err := p.recordBlocked(ctx, tx, t.slug, gp.d.gen, status, t.schema, t.hash, t.currentFP, gp.blocked, ""); err != nil {
 		return res, false
 	}
 	if err := tx.Commit(); err != nil {
 		return res, false
 	}
 	res.Action, res.Status, res.Destructive, res.Duration = ActionBlocked, StatusBlocked, gp.destructiveSQL, time.Since(start)
+	res.Generation = gp.d.gen
 	return res, true
 }
 
@@ -710,17 +796,17 @@ func planBatch(schemaName string, stmts []string) []string {
 	return batch
 }
 
-func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
-	if err := p.applySeeds(ctx, tx, slug); err != nil {
+func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, want desired, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
+	if err := p.applySeeds(ctx, tx, slug, want.reg); err != nil {
 		return err
 	}
 	q := `UPDATE erpctl.tenants SET ` + setStatus(StatusReady, ReasonUpToDate) + `, desired_hash = $2, fingerprint = $3, managed = $4,
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
-		last_reconciled_at = now(), updated_at = now()`
+		last_reconciled_at = now(), updated_at = now(), generation = $5`
 	if len(stmts) > 0 {
 		q += `, last_applied_at = now()`
 	}
-	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, string(managed)); err != nil {
+	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, string(managed), nullGen(want.gen)); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
 	if len(stmts) == 0 {
@@ -729,7 +815,7 @@ func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug,
 	if err := p.grantAPI(ctx, tx, slug.Schema()); err != nil {
 		return err
 	}
-	return insertEventWhy(ctx, tx, slug, kind, why, strings.Join(stmts, ";\n"), d, "applied", nil)
+	return insertGenEvent(ctx, tx, slug, want.gen, kind, why, strings.Join(stmts, ";\n"), d, "applied", nil)
 }
 
 // setStatus is the SET clause that gives a tenant a status and its reason; the transition time
@@ -742,7 +828,7 @@ func setStatus(status, reason string) string {
 
 // reconcileNew is the reconciler's path for a tenant whose catalog row tx has just inserted: it
 // makes the schema from the cached create plan (no inspection) and records the tenant Ready.
-func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug, pl *plan) error {
+func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug, want desired, pl *plan) error {
 	start := time.Now()
 	if err := tx.ExecStatements(ctx, markOwnDDL, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, tenantLockKey(slug))); err != nil {
 		return err
@@ -772,7 +858,7 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 	if err := p.recordSteps(ctx, tx, slug, &evolution{notNeeded: pl.steps}); err != nil {
 		return err
 	}
-	return p.recordReady(ctx, tx, slug, pl.hash, fp, pl.managed, "create", "", pl.stmts, time.Since(start))
+	return p.recordReady(ctx, tx, slug, want, pl.hash, fp, pl.managed, "create", "", pl.stmts, time.Since(start))
 }
 
 // backoff is how long a tenant that failed n times in a row waits before the daemon retries it.
@@ -784,7 +870,7 @@ func backoff(n int) time.Duration {
 	return min(d, 10*time.Minute)
 }
 
-func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, kind, why, stmts string, d time.Duration, cause error) error {
+func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, gen int64, kind, why, stmts string, d time.Duration, cause error) error {
 	return p.inTx(ctx, func(tx *schema.Tx) error {
 		var failures int
 		err := tx.QueryRowContext(ctx, `UPDATE erpctl.tenants SET `+setStatus(StatusFailed, ReasonApplyFailed)+`,
@@ -800,7 +886,7 @@ func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, kind, why, s
 			slug.String(), backoff(failures).Milliseconds()); err != nil {
 			return fmt.Errorf("record failure: %w", err)
 		}
-		return insertEventWhy(ctx, tx, slug, kind, why, stmts, d, "failed", cause)
+		return insertGenEvent(ctx, tx, slug, gen, kind, why, stmts, d, "failed", cause)
 	})
 }
 
@@ -809,7 +895,7 @@ func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, kind, why, s
 // untouched) and needs its own inspection.
 func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
-	res := Result{Tenant: t.slug.String(), SQL: gp.ev.stmts}
+	res := Result{Tenant: t.slug.String(), SQL: gp.ev.stmts, Generation: gp.d.gen}
 	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
 	if err != nil || !ok {
 		return res, false
@@ -824,7 +910,12 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		return res, false
 	}
 	// Another process may have reconciled the tenant since the pass read it.
-	status, changed, err := changedSincePass(ctx, tx, t)
+	status, changed, err := changedSincePass(ctx, tx, t, o)
+	var moved *errGenerationMoved
+	if errors.As(err, &moved) {
+		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, moved.Error()
+		return res, true
+	}
 	if err != nil {
 		return fallback("read tenant", err)
 	}
@@ -841,6 +932,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	if err := tx.Commit(); err != nil {
 		return fallback("commit", err)
 	}
+	p.applied.notify(t.slug)
 	res.Duration = time.Since(start)
 	return res, true
 }

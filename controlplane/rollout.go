@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/erpctl/erpctl/modules"
 )
 
 // Rollout states, as erpctl.rollouts records them.
@@ -148,7 +146,7 @@ func (p *Plane) holdTenants(ctx context.Context, ts []*tenantRef, msg string) er
 // failed) goes in waves: up to o.Canary tenants in all, then waves that double the tenants done;
 // when its failures reach o.MaxFailures it halts and the rest are held. Other groups (nothing
 // to apply, Blocked, a dry run) go in one wave. The waves of all groups run side by side.
-func (p *Plane) rollOut(ctx context.Context, reg *modules.Registry, order []string, plans map[string]*groupPlan,
+func (p *Plane) rollOut(ctx context.Context, order []string, plans map[string]*groupPlan,
 	remaining map[string][]*tenantRef, firsts map[string]Result, open map[string]openRollout, o ReconcileOptions, record func(Result)) ([]RolloutReport, error) {
 	var rolls []*rollout
 	for _, key := range order {
@@ -194,7 +192,7 @@ func (p *Plane) rollOut(ctx context.Context, reg *modules.Registry, order []stri
 		}
 		results := make([]Result, len(batch))
 		p.parallel(ctx, o.Workers, len(batch), func(i int) {
-			results[i] = p.reconcileMember(ctx, reg, batch[i], owner[i].gp, o)
+			results[i] = p.reconcileMember(ctx, batch[i], owner[i].gp, o)
 			record(results[i])
 		})
 		for i, res := range results {
@@ -306,8 +304,8 @@ func (p *Plane) saveRollout(ctx context.Context, r *rollout, o ReconcileOptions)
 		if _, err := p.db.ExecContext(ctx, `DELETE FROM erpctl.rollouts WHERE state IN ('done', 'superseded') AND updated_at < now() - interval '30 days'`); err != nil {
 			return fmt.Errorf("prune rollouts: %w", err)
 		}
-		err := p.db.QueryRowContext(ctx, `INSERT INTO erpctl.rollouts (group_key, desired_hash, state, canary, max_failures)
-			VALUES ($1, $2, 'running', $3, $4) RETURNING id`, r.key, r.DesiredHash, o.Canary, o.MaxFailures).Scan(&r.ID)
+		err := p.db.QueryRowContext(ctx, `INSERT INTO erpctl.rollouts (group_key, desired_hash, state, canary, max_failures, generation)
+			VALUES ($1, $2, 'running', $3, $4, $5) RETURNING id`, r.key, r.DesiredHash, o.Canary, o.MaxFailures, nullGen(o.pass.gen)).Scan(&r.ID)
 		if err != nil {
 			return fmt.Errorf("record rollout: %w", err)
 		}

@@ -11,8 +11,7 @@ import (
 )
 
 // seedRows lists the seed rows of the tenant's enabled modules, with the schema they go to.
-func (p *Plane) seedRows(ctx context.Context, tx *schema.Tx, slug ident.Slug) (string, []modules.Seed, error) {
-	reg := p.Registry()
+func (p *Plane) seedRows(ctx context.Context, tx *schema.Tx, slug ident.Slug, reg *modules.Registry) (string, []modules.Seed, error) {
 	if !reg.HasSeeds() {
 		return "", nil, nil
 	}
@@ -39,8 +38,8 @@ func (p *Plane) seedRows(ctx context.Context, tx *schema.Tx, slug ident.Slug) (s
 // applySeeds inserts, in the tenant's transaction, every seed row of its modules it has not had
 // yet, and records it. A row that clashes with one the tenant has (a unique key) is recorded and
 // skipped: the tenant's own row wins. It runs wherever the reconciler records a tenant Ready.
-func (p *Plane) applySeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug) error {
-	schemaName, seeds, err := p.seedRows(ctx, tx, slug)
+func (p *Plane) applySeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug, reg *modules.Registry) error {
+	schemaName, seeds, err := p.seedRows(ctx, tx, slug, reg)
 	if err != nil || len(seeds) == 0 {
 		return err
 	}
@@ -93,8 +92,8 @@ func recordSeed(ctx context.Context, tx *schema.Tx, slug ident.Slug, key string)
 
 // markSeeds records every seed row of the tenant's modules as had, without inserting it: an
 // import or a clone brings the rows its source had, seeds included or deleted.
-func (p *Plane) markSeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug) error {
-	_, seeds, err := p.seedRows(ctx, tx, slug)
+func (p *Plane) markSeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug, reg *modules.Registry) error {
+	_, seeds, err := p.seedRows(ctx, tx, slug, reg)
 	if err != nil {
 		return err
 	}

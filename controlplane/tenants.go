@@ -137,21 +137,25 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 	if o.Name == "" {
 		o.Name = o.Slug.String()
 	}
-	reg := p.Registry()
 	followAll := len(o.Modules) == 0
-	enabled, err := enabledModules(reg, followAll, o.Modules)
-	if err != nil {
-		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
-	}
-	pl, err := p.createPlan(ctx, reg, enabled)
-	if err != nil {
-		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
-	}
 	chosen := o.Modules
 	if followAll {
 		chosen = []string{}
 	}
-	err = p.inTx(ctx, func(tx *schema.Tx) error {
+	err := p.inTx(ctx, func(tx *schema.Tx) error {
+		// The tenant is made at the latest generation, as read in its own transaction.
+		d, err := p.latestDesired(ctx, tx)
+		if err != nil {
+			return err
+		}
+		enabled, err := enabledModules(d.reg, followAll, o.Modules)
+		if err != nil {
+			return err
+		}
+		pl, err := p.createPlan(ctx, d.reg, enabled)
+		if err != nil {
+			return err
+		}
 		tag, err := tx.ExecContext(ctx, `INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status,
 			status_reason, status_changed_at) VALUES ($1, $2, $3, $4, $5, 'Pending', $6, now()) ON CONFLICT DO NOTHING`,
 			o.Slug.String(), o.Name, o.Slug.Schema(), followAll, chosen, ReasonNew)
@@ -165,11 +169,11 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 			return err
 		}
 		if o.fill != nil {
-			if err := p.markSeeds(ctx, tx, o.Slug); err != nil {
+			if err := p.markSeeds(ctx, tx, o.Slug, d.reg); err != nil {
 				return err
 			}
 		}
-		if err := p.reconcileNew(ctx, tx, o.Slug, pl); err != nil {
+		if err := p.reconcileNew(ctx, tx, o.Slug, d, pl); err != nil {
 			return err
 		}
 		if o.fill != nil {
@@ -182,6 +186,7 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 	if err != nil {
 		return nil, fmt.Errorf("create tenant %q: %w", o.Slug, err)
 	}
+	p.applied.notify(o.Slug)
 	return p.GetTenant(ctx, o.Slug)
 }
 
@@ -210,6 +215,11 @@ func insertEvent(ctx context.Context, db schema.Querier, slug ident.Slug, kind, 
 
 // insertEventWhy records an event with why it happened ("" for none).
 func insertEventWhy(ctx context.Context, db schema.Querier, slug ident.Slug, kind, why, stmts string, d time.Duration, outcome string, evErr error) error {
+	return insertGenEvent(ctx, db, slug, 0, kind, why, stmts, d, outcome, evErr)
+}
+
+// insertGenEvent records an event of a reconcile to generation gen (0: none).
+func insertGenEvent(ctx context.Context, db schema.Querier, slug ident.Slug, gen int64, kind, why, stmts string, d time.Duration, outcome string, evErr error) error {
 	var sqlArg, errArg, whyArg *string
 	if why != "" {
 		whyArg = &why
@@ -221,8 +231,9 @@ func insertEventWhy(ctx context.Context, db schema.Querier, slug ident.Slug, kin
 		s := evErr.Error()
 		errArg = &s
 	}
-	_, err := db.ExecContext(ctx, `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, error, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		slug.String(), kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg, whyArg)
+	_, err := db.ExecContext(ctx, `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, error, reason, generation)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		slug.String(), kind, sqlArg, float64(d.Microseconds())/1000, outcome, errArg, whyArg, nullGen(gen))
 	if err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
@@ -234,18 +245,33 @@ func insertEventWhy(ctx context.Context, db schema.Querier, slug ident.Slug, kin
 const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at,
 	CASE WHEN status IN ('Ready', 'Blocked') THEN greatest(last_reconciled_at,
 		(SELECT value::timestamptz FROM erpctl.meta WHERE key = 'last_pass_at')) ELSE last_reconciled_at END,
-	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at), pinned_node`
+	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at), pinned_node,
+	generation, (SELECT max(generation) FROM erpctl.generations)`
 
-func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
+func (p *Plane) scanTenant(ctx context.Context, row pgx.Row) (*Tenant, error) {
 	var t Tenant
 	var chosen []string
+	var latest *int64
 	if err := row.Scan(&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
-		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode); err != nil {
+		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode,
+		&t.Generation, &latest); err != nil {
 		return nil, err
 	}
-	mods, err := enabledModules(p.Registry(), t.FollowAll, chosen)
-	if err != nil {
-		mods = chosen
+	if latest != nil && (t.Generation == nil || *t.Generation != *latest) {
+		t.TargetGeneration = latest
+	}
+	// Its modules as its own generation has them.
+	mods := chosen
+	gen := t.Generation
+	if gen == nil {
+		gen = latest
+	}
+	if gen != nil {
+		if reg, err := p.gens.Registry(ctx, nil, *gen); err == nil {
+			if m, err := enabledModules(reg, t.FollowAll, chosen); err == nil {
+				mods = m
+			}
+		}
 	}
 	t.Modules = mods
 	if t.Modules == nil {
@@ -254,16 +280,22 @@ func (p *Plane) scanTenant(row pgx.Row) (*Tenant, error) {
 	return &t, nil
 }
 
+// archivedHint is what to add to the ErrNotFound of a tenant the catalog does not hold: how to
+// restore it when it is archived, else nothing. Someone asking for a deleted tenant at 3 a.m.
+// wants to know it can come back.
+func (p *Plane) archivedHint(ctx context.Context, slug ident.Slug) string {
+	var archived bool
+	if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.archives WHERE slug = $1)`, slug.String()).Scan(&archived); err == nil && archived {
+		return ": it was deleted and is archived; bring it back with erpctl tenant restore " + slug.String()
+	}
+	return ""
+}
+
 // GetTenant returns one tenant; ErrNotFound when there is none.
 func (p *Plane) GetTenant(ctx context.Context, slug ident.Slug) (*Tenant, error) {
-	t, err := p.scanTenant(p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug.String()))
+	t, err := p.scanTenant(ctx, p.pool.QueryRow(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE slug = $1`, slug.String()))
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Someone asking for a deleted tenant at 3 a.m. wants to know it can come back.
-		var archived bool
-		if aerr := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM erpctl.archives WHERE slug = $1)`, slug.String()).Scan(&archived); aerr == nil && archived {
-			return nil, fmt.Errorf("tenant %q %w: it was deleted and is archived; bring it back with erpctl tenant restore %s", slug, ErrNotFound, slug)
-		}
-		return nil, fmt.Errorf("tenant %q %w", slug, ErrNotFound)
+		return nil, fmt.Errorf("tenant %q %w%s", slug, ErrNotFound, p.archivedHint(ctx, slug))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read tenant %q: %w", slug, err)
@@ -283,7 +315,7 @@ func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
 	defer rows.Close()
 	out := []Tenant{}
 	for rows.Next() {
-		t, err := p.scanTenant(rows)
+		t, err := p.scanTenant(ctx, rows)
 		if err != nil {
 			return nil, fmt.Errorf("list tenants: %w", err)
 		}
@@ -304,7 +336,7 @@ func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
 
 // TenantEvents returns a tenant's last events, newest first.
 func (p *Plane) TenantEvents(ctx context.Context, slug ident.Slug, limit int) ([]Event, error) {
-	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error, reason
+	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error, reason, generation
 		FROM erpctl.events WHERE tenant = $1 ORDER BY id DESC LIMIT $2`, slug.String(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events of tenant %q: %w", slug, err)
@@ -322,6 +354,40 @@ func (p *Plane) DeleteTenant(ctx context.Context, slug ident.Slug) error {
 	return err
 }
 
+// tenantModules finds module in the generation tenant t has applied, where enabling or disabling
+// it only adds or leaves tables (TargetApplied). A module that only the latest generation has
+// takes the tenant there (TargetLatest), as erpctl reconcile SLUG would, unless a halted rollout
+// holds the tenant where it is.
+func (p *Plane) tenantModules(ctx context.Context, t *Tenant, module string) (*modules.Registry, Target, error) {
+	var gen int64
+	if t.Generation != nil {
+		gen = *t.Generation
+	}
+	d, err := p.tenantDesired(ctx, nil, nullGen(gen))
+	if err != nil {
+		return nil, 0, err
+	}
+	_, err = d.reg.Closure([]string{module})
+	if err == nil {
+		return d.reg, TargetApplied, nil
+	}
+	if t.TargetGeneration == nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	latest, lerr := p.gens.Registry(ctx, nil, *t.TargetGeneration)
+	if lerr != nil {
+		return nil, 0, lerr
+	}
+	if _, lerr := latest.Closure([]string{module}); lerr != nil {
+		return nil, 0, fmt.Errorf("%w: %w", ErrInvalid, lerr)
+	}
+	if t.Reason == ReasonRolloutHalted {
+		return nil, 0, fmt.Errorf("%w: the tenant is held at module generation %d by a halted rollout, and only generation %d has module %q: "+
+			"resume or fix the rollout first (erpctl rollout list)", ErrInvalid, d.gen, *t.TargetGeneration, module)
+	}
+	return latest, TargetLatest, nil
+}
+
 // EnableModule adds a module (and what it depends on) to a tenant and reconciles the tenant, so
 // that the tables exist when it returns.
 func (p *Plane) EnableModule(ctx context.Context, slug ident.Slug, module string) (*Tenant, error) {
@@ -329,9 +395,9 @@ func (p *Plane) EnableModule(ctx context.Context, slug ident.Slug, module string
 	if err != nil {
 		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
 	}
-	reg := p.Registry()
-	if _, err := reg.Closure([]string{module}); err != nil {
-		return nil, fmt.Errorf("enable module for tenant %q: %w: %w", slug, ErrInvalid, err)
+	_, target, err := p.tenantModules(ctx, t, module)
+	if err != nil {
+		return nil, fmt.Errorf("enable module for tenant %q: %w", slug, err)
 	}
 	if slices.Contains(t.Modules, module) {
 		return t, nil
@@ -346,7 +412,7 @@ func (p *Plane) EnableModule(ctx context.Context, slug ident.Slug, module string
 	if err != nil {
 		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
 	}
-	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{}); err != nil {
+	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{Target: target}); err != nil {
 		return nil, fmt.Errorf("enable module %q for tenant %q: %w", module, slug, err)
 	}
 	return p.GetTenant(ctx, slug)
@@ -359,12 +425,11 @@ func (p *Plane) DisableModule(ctx context.Context, slug ident.Slug, module strin
 	if err != nil {
 		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
 	}
-	reg := p.Registry()
-	m, ok := reg.Module(module)
-	if !ok {
-		_, err := reg.Closure([]string{module})
-		return nil, fmt.Errorf("disable module for tenant %q: %w: %w", slug, ErrInvalid, err)
+	reg, target, err := p.tenantModules(ctx, t, module)
+	if err != nil {
+		return nil, fmt.Errorf("disable module for tenant %q: %w", slug, err)
 	}
+	m, _ := reg.Module(module)
 	if !slices.Contains(t.Modules, module) {
 		return nil, fmt.Errorf("disable module %q for tenant %q: %w: the tenant does not have it", module, slug, ErrInvalid)
 	}
@@ -398,7 +463,7 @@ func (p *Plane) DisableModule(ctx context.Context, slug ident.Slug, module strin
 	if err != nil {
 		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
 	}
-	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{}); err != nil {
+	if _, err := p.Reconcile(ctx, slug, ReconcileOptions{Target: target}); err != nil {
 		return nil, fmt.Errorf("disable module %q for tenant %q: %w", module, slug, err)
 	}
 	return p.GetTenant(ctx, slug)

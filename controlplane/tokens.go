@@ -84,7 +84,7 @@ func (p *Plane) CreateToken(ctx context.Context, slug ident.Slug, name string) (
 	case errors.Is(err, pgx.ErrNoRows),
 		// The tenant was deleted between the SELECT and the INSERT's foreign key check.
 		errors.As(err, &pgErr) && pgErr.Code == "23503":
-		return nil, "", fmt.Errorf("create token for tenant %q: tenant %w", slug, ErrNotFound)
+		return nil, "", fmt.Errorf("create token for tenant %q: tenant %w%s", slug, ErrNotFound, p.archivedHint(ctx, slug))
 	case err != nil:
 		return nil, "", fmt.Errorf("create token for tenant %q: %w", slug, err)
 	}
@@ -116,7 +116,7 @@ func (p *Plane) ListTokens(ctx context.Context, slug ident.Slug) ([]Token, error
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if !exists {
-			return nil, fmt.Errorf("%s: tenant %w", what, ErrNotFound)
+			return nil, fmt.Errorf("%s: tenant %w%s", what, ErrNotFound, p.archivedHint(ctx, slug))
 		}
 	}
 	return toks, nil

@@ -131,3 +131,36 @@ func TestTokenErrors(t *testing.T) {
 		t.Errorf("revoke a missing token: %v", err)
 	}
 }
+
+// The tokens of an archived tenant are in its archive: listing them, or making one, says so and
+// how to bring the tenant back, and the other tenant's tokens stay as they are.
+func TestTokensOfAnArchivedTenant(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	for _, slug := range []string{"acme", "globex"} {
+		if _, _, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug(slug), slug+"-bot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.P.DeleteTenant(e.Ctx, ident.MustParseSlug("globex")); err != nil {
+		t.Fatal(err)
+	}
+	hint := "archived; bring it back with erpctl tenant restore globex"
+	if _, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("globex")); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), hint) {
+		t.Errorf("list tokens of an archived tenant: %v", err)
+	}
+	if _, _, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("globex"), "new"); !errors.Is(err, controlplane.ErrNotFound) || !strings.Contains(err.Error(), hint) {
+		t.Errorf("create a token for an archived tenant: %v", err)
+	}
+	if _, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("nope")); !errors.Is(err, controlplane.ErrNotFound) || strings.Contains(err.Error(), "archived") {
+		t.Errorf("list tokens of a tenant that never was: %v", err)
+	}
+	if toks, err := e.P.ListTokens(e.Ctx, ident.MustParseSlug("acme")); err != nil || len(toks) != 1 || toks[0].Name != "acme-bot" {
+		t.Errorf("acme's tokens: %+v %v", toks, err)
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.tokens`); n != 1 {
+		t.Fatalf("%d tokens, want acme's one", n)
+	}
+}

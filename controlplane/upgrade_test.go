@@ -161,6 +161,9 @@ table "orders" {
 	if err := p.ReloadModules(); err != nil {
 		t.Fatal(err)
 	}
+	if pub, err := p.Publish(ctx, controlplane.PublishOptions{Message: "sales"}); err != nil || pub.Generation != 2 {
+		t.Fatalf("publish after upgrade: %+v %v", pub, err)
+	}
 	pass, err = p.ReconcileAll(ctx, controlplane.ReconcileOptions{Canary: 1, MaxFailures: 1})
 	// acme has chosen its modules; globex (made by the older erpctl) and the two new tenants, in
 	// one state, follow every module.

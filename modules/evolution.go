@@ -3,6 +3,8 @@ package modules
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
 
 	"ariga.io/atlas/sql/schema"
 	"github.com/hashicorp/hcl/v2"
@@ -128,12 +130,87 @@ func parseStep(m string, b *hclsyntax.Block, pos string) (Step, error) {
 	if s.Run != StepBefore && s.Run != StepAfter {
 		return Step{}, fmt.Errorf("%s: migration %q: run is %q or %q, not %q", pos, s.Name, StepBefore, StepAfter, s.Run)
 	}
-	for _, q := range s.SQL {
+	for i, q := range s.SQL {
 		if q == "" {
 			return Step{}, fmt.Errorf("%s: migration %q: a statement is empty", pos, s.Name)
 		}
+		if kw := transactionControl(q); kw != "" {
+			return Step{}, fmt.Errorf("%s: migration %q: statement %d is transaction control (%s): a step runs inside its tenant's transaction, which erpctl commits or rolls back whole; remove it",
+				pos, s.Name, i+1, kw)
+		}
 	}
 	return s, nil
+}
+
+// transactionControl returns the transaction-control command statement q is (BEGIN, COMMIT,
+// ROLLBACK, SAVEPOINT, ...), upper-cased, or "" when it is none. Such a statement in a step
+// would commit or roll back part of the tenant's change, or erpctl's own savepoints, behind its
+// back. Only the first words count: each step statement is sent on its own, and inside a DO block
+// or a procedure PostgreSQL itself refuses a COMMIT in a transaction block.
+func transactionControl(q string) string {
+	var words []string
+	for len(words) < 2 {
+		q = skipSpaceAndComments(q)
+		n := strings.IndexFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && r != '_' })
+		if n < 0 {
+			n = len(q)
+		}
+		if n == 0 {
+			break
+		}
+		words, q = append(words, strings.ToUpper(q[:n])), q[n:]
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	switch words[0] {
+	case "BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE":
+		return words[0]
+	case "START", "PREPARE":
+		if len(words) == 2 && words[1] == "TRANSACTION" {
+			return strings.Join(words, " ")
+		}
+	}
+	return ""
+}
+
+// skipSpaceAndComments drops what PostgreSQL skips before a statement's first word: white
+// space, empty statements (;), -- comments and /* */ comments, which nest.
+func skipSpaceAndComments(q string) string {
+	for {
+		q = strings.TrimLeftFunc(q, func(r rune) bool { return unicode.IsSpace(r) || r == ';' })
+		switch {
+		case strings.HasPrefix(q, "--"):
+			i := strings.IndexByte(q, '\n')
+			if i < 0 {
+				return ""
+			}
+			q = q[i+1:]
+		case strings.HasPrefix(q, "/*"):
+			q = q[commentEnd(q):]
+		default:
+			return q
+		}
+	}
+}
+
+// commentEnd is the length of the /* */ comment q starts with, nested ones included.
+func commentEnd(q string) int {
+	depth := 0
+	for i := 0; i < len(q); {
+		switch {
+		case strings.HasPrefix(q[i:], "/*"):
+			depth, i = depth+1, i+2
+		case strings.HasPrefix(q[i:], "*/"):
+			depth, i = depth-1, i+2
+		default:
+			i++
+		}
+		if depth == 0 {
+			return i
+		}
+	}
+	return len(q)
 }
 
 // evolutionBlock reads a rename or migration block into m; ok is false for any other block.

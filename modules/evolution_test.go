@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +76,39 @@ migration "first" {
 	}
 	if r.Steps([]string{"product"}) != nil || r.Renames([]string{"product"}) != nil {
 		t.Fatal("another module's blocks reached product")
+	}
+}
+
+// A migration step that controls the transaction is refused at load with its file and line:
+// it would commit or roll back part of its tenant's change behind erpctl's back.
+func TestStepWithTransactionControlIsRefused(t *testing.T) {
+	step := func(sql string) string {
+		return "schema \"tenant\" {}\ntable \"notes\" {\n  schema = schema.tenant\n  column \"body\" {\n    type = text\n  }\n}\n" +
+			"migration \"fill\" {\n  run = \"after\"\n  sql = [\"UPDATE notes SET body = 'commit;'\", " + sql + "]\n}\n"
+	}
+	for _, c := range []struct{ sql, kw string }{
+		{`"COMMIT"`, "COMMIT"}, {`"commit prepared 'x'"`, "COMMIT"}, {`"  rollback;"`, "ROLLBACK"}, {`"BEGIN"`, "BEGIN"},
+		{`"start transaction"`, "START TRANSACTION"}, {`"SAVEPOINT a"`, "SAVEPOINT"}, {`"release a"`, "RELEASE"},
+		{`"ROLLBACK TO SAVEPOINT erpctl_evolve"`, "ROLLBACK"}, {`"end"`, "END"}, {`"Abort"`, "ABORT"},
+		{`"PREPARE TRANSACTION 'x'"`, "PREPARE TRANSACTION"}, {`"-- first\n/* a /* nested */ one */ ;COMMIT"`, "COMMIT"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "crm.hcl"), []byte(step(c.sql)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(dir)
+		if want := `crm.hcl:8: migration "fill": statement 2 is transaction control (` + c.kw + `)`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("step %s: %v, want an error mentioning %q", c.sql, err, want)
+		}
+	}
+	// Words that only look like it load: a prepared statement, an update, a DO block, a comment.
+	for _, sql := range []string{`"PREPARE q AS SELECT 1"`, `"UPDATE notes SET body = 'begin'"`, `"DO $$ BEGIN PERFORM 1; END $$"`, `"/* commit */ SELECT 1"`, `"committed_at_fill()"`} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "crm.hcl"), []byte(step(sql)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(dir); err != nil {
+			t.Errorf("step %s: %v", sql, err)
+		}
 	}
 }

@@ -344,6 +344,9 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 		if err := checkTenantAware(t, declared[t.Name]); err != nil {
 			return nil, err
 		}
+		if err := checkDefaults(t, declared[t.Name]); err != nil {
+			return nil, err
+		}
 	}
 	return &realm, nil
 }
@@ -353,9 +356,12 @@ func evalModules(srcs map[string]*Module, names []string) (*schema.Realm, error)
 // their own source so that positions in the module file stay true in error messages.
 func addTenantAware(table *hclsyntax.Block) (tableDecl, error) {
 	have := map[string]hcl.Range{}
-	d := tableDecl{cols: have, block: table.DefRange()}
+	d := tableDecl{cols: have, defaults: map[string]hcl.Range{}, block: table.DefRange()}
 	hasPK := false
 	for _, b := range table.Body.Blocks {
+		if a, ok := b.Body.Attributes["default"]; ok && b.Type == "column" && len(b.Labels) == 1 {
+			d.defaults[b.Labels[0]] = a.SrcRange
+		}
 		switch {
 		case b.Type == "column" && len(b.Labels) == 1 && tenantAwareType[b.Labels[0]] != "":
 			have[b.Labels[0]] = b.DefRange()

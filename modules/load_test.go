@@ -195,6 +195,28 @@ enum "x" {
   values = ["b"]
 }
 `, `crm.hcl:6: enum "x" is already declared by module "crm" at `},
+		{"text default on an integer", "crm.hcl", ticketWithDefault("integer", `"high"`),
+			`crm.hcl:6: column "priority" of table "tickets": default "high" is not a value of type integer; write an integer in its range`},
+		{"integer out of range", "crm.hcl", ticketWithDefault("smallint", `40000`),
+			`crm.hcl:6: column "priority" of table "tickets": default "40000" is not a value of type smallint`},
+		{"fraction on an integer", "crm.hcl", ticketWithDefault("bigint", `1.5`), `crm.hcl:6: column "priority"`},
+		{"number on a boolean", "crm.hcl", ticketWithDefault("boolean", `1`),
+			`crm.hcl:6: column "priority" of table "tickets": default "1" is not a value of type boolean; write true or false`},
+		{"word on a numeric", "crm.hcl", ticketWithDefault("numeric(12,2)", `"cheap"`), `crm.hcl:6: column "priority"`},
+		{"statement in a numeric", "crm.hcl", ticketWithDefault("numeric", `"0); DROP TABLE x; --"`), `crm.hcl:6: column "priority"`},
+		{"value not in the enum", "crm.hcl", `schema "tenant" {}
+enum "level" {
+  schema = schema.tenant
+  values = ["low", "high"]
+}
+table "tickets" {
+  schema = schema.tenant
+  column "priority" {
+    type    = enum.level
+    default = "urgent"
+  }
+}
+`, `crm.hcl:10: column "priority" of table "tickets": default "urgent" is not a value of type enum level; write one of its values (low, high)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -299,5 +321,35 @@ table "contacts" {
 `), 0o644)
 	if _, err := Load(dir); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func ticketWithDefault(typ, def string) string {
+	return `schema "tenant" {}
+table "tickets" {
+  schema = schema.tenant
+  column "priority" {
+    type    = ` + typ + `
+    default = ` + def + `
+  }
+}
+`
+}
+
+// Defaults that are values of their column's type load, written the ways HCL allows.
+func TestDefaultsOfTheirType(t *testing.T) {
+	for _, c := range [][2]string{
+		{"integer", "0"}, {"integer", `"-12"`}, {"bigint", "9000000000"}, {"smallint", `"'7'"`},
+		{"numeric(12,2)", "0"}, {"numeric(12,2)", `"9.50"`}, {"numeric", "-1e3"}, {"real", "1.5"},
+		{"double_precision", `"'NaN'"`}, {"boolean", "true"}, {"boolean", `"FALSE"`}, {"text", `"high"`},
+		{"text", "5"}, {"integer", `sql("1 + 1")`}, {"timestamptz", `sql("now()")`},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "crm.hcl"), []byte(ticketWithDefault(c[0], c[1])), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(dir); err != nil {
+			t.Errorf("%s default %s: %v", c[0], c[1], err)
+		}
 	}
 }

@@ -1,7 +1,12 @@
 package modules
 
 import (
+	"cmp"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 
 	"ariga.io/atlas/sql/postgres"
 	"ariga.io/atlas/sql/schema"
@@ -11,10 +16,11 @@ import (
 
 // tableDecl is where a table block declares what the loader checks after Atlas evaluated it.
 type tableDecl struct {
-	module string
-	cols   map[string]hcl.Range // tenant-aware columns the block declares itself
-	pk     hcl.Range            // the block's own primary_key, zero when the loader adds it
-	block  hcl.Range
+	module   string
+	cols     map[string]hcl.Range // tenant-aware columns the block declares itself
+	defaults map[string]hcl.Range // the default attribute of each column that has one
+	pk       hcl.Range            // the block's own primary_key, zero when the loader adds it
+	block    hcl.Range
 }
 
 func at(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line) }
@@ -67,3 +73,62 @@ func checkTenantAware(t *schema.Table, d tableDecl) error {
 }
 
 func formatType(c *schema.Column) (string, error) { return postgres.FormatType(c.Type.Type) }
+
+// Literal defaults PostgreSQL reads as they stand, unquoted: Atlas writes a default of a number
+// or boolean column into the SQL as it is, so anything else there is an expression (a column
+// reference, for "high") that fails in every tenant.
+var (
+	intLiteral     = regexp.MustCompile(`^[+-]?[0-9]+$`)
+	numericLiteral = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+	boolLiteral    = regexp.MustCompile(`(?i)^(true|false)$`)
+)
+
+// checkDefaults refuses a literal default that is not a value of its column's type: a number
+// column's default must be a number in range, a boolean's true or false, an enum's one of its
+// values. Expressions (sql("...")) are PostgreSQL's to judge.
+func checkDefaults(t *schema.Table, d tableDecl) error {
+	for _, c := range t.Columns {
+		lit, ok := c.Default.(*schema.Literal)
+		rng, declared := d.defaults[c.Name]
+		if !ok || !declared {
+			continue
+		}
+		v := lit.V
+		if uq, ok := strings.CutPrefix(v, "'"); ok && strings.HasSuffix(uq, "'") && len(uq) > 0 {
+			v = strings.TrimSpace(uq[:len(uq)-1])
+		}
+		var want string
+		switch typ := c.Type.Type.(type) {
+		case *schema.IntegerType:
+			bits := map[string]int{"smallint": 16, "int2": 16, "bigint": 64, "int8": 64}[typ.T]
+			if _, err := strconv.ParseInt(strings.TrimPrefix(v, "+"), 10, cmp.Or(bits, 32)); err != nil || !intLiteral.MatchString(v) {
+				want = "an integer in its range"
+			}
+		case *schema.DecimalType:
+			if !numericLiteral.MatchString(v) {
+				want = "a number"
+			}
+		case *schema.FloatType:
+			if !numericLiteral.MatchString(v) && !(v != lit.V && slices.Contains([]string{"nan", "infinity", "-infinity", "+infinity", "inf", "-inf", "+inf"}, strings.ToLower(v))) {
+				want = "a number"
+			}
+		case *schema.BoolType:
+			if !boolLiteral.MatchString(v) {
+				want = "true or false"
+			}
+		case *schema.EnumType:
+			if !slices.Contains(typ.Values, v) {
+				want = "one of its values (" + strings.Join(typ.Values, ", ") + ")"
+			}
+		}
+		if want != "" {
+			typ, _ := formatType(c)
+			if e, ok := c.Type.Type.(*schema.EnumType); ok {
+				typ = "enum " + e.T
+			}
+			return fmt.Errorf("load module %q: %s: column %q of table %q: default %q is not a value of type %s; write %s, or an expression as sql(\"...\")",
+				d.module, at(rng), c.Name, t.Name, lit.V, typ, want)
+		}
+	}
+	return nil
+}

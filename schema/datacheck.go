@@ -239,10 +239,14 @@ func checkCheck(dc DataCheck, ck *atlas.Check, fresh map[string]bool) (DataCheck
 	return dc, true
 }
 
+// fkCheck counts the rows whose key matches no row of the referenced table. A referenced table
+// the plan creates (a repair of one dropped by hand) is empty when the key is added: there every
+// row with a key fails.
 func fkCheck(dc DataCheck, fk *atlas.ForeignKey, fresh map[string]bool) (DataCheck, bool) {
-	if fk.RefTable == nil || len(fk.Columns) != len(fk.RefColumns) || fresh[fk.RefTable.Name] {
+	if fk.RefTable == nil || len(fk.Columns) != len(fk.RefColumns) {
 		return dc, false
 	}
+	emptyRef := fresh[fk.RefTable.Name]
 	var notNull, match []string
 	for i, c := range fk.Columns {
 		if fresh[dc.Table+"."+c.Name] {
@@ -256,6 +260,9 @@ func fkCheck(dc DataCheck, fk *atlas.ForeignKey, fresh map[string]bool) (DataChe
 	dc.Text = fmt.Sprintf("Adding foreign key %q on table %q fails in case rows reference missing rows of %q", fk.Symbol, dc.Table, fk.RefTable.Name)
 	ref := fk.RefTable.Name
 	dc.count = func(q string) string {
+		if emptyRef {
+			return "SELECT count(*) FROM " + q + " AS c WHERE " + strings.Join(notNull, " AND ")
+		}
 		// The referenced table lives in the same schema as q.
 		refQ := q[:strings.LastIndex(q, ".")+1] + ident.Quote(ref)
 		return "SELECT count(*) FROM " + q + " AS c WHERE " + strings.Join(notNull, " AND ") +
@@ -269,8 +276,8 @@ func fkCheck(dc DataCheck, fk *atlas.ForeignKey, fresh map[string]bool) (DataChe
 // ALTER TABLE refuses). A cast that errors is caught per value by a function in pg_temp that the
 // count's savepoint rolls back.
 func convertCheck(dc DataCheck, c *atlas.ModifyColumn) (DataCheck, bool) {
-	from, err1 := postgres.FormatType(c.From.Type.Type)
-	to, err2 := postgres.FormatType(c.To.Type.Type)
+	from, err1 := postgres.FormatType(storedType(c.From.Type.Type))
+	to, err2 := postgres.FormatType(storedType(c.To.Type.Type))
 	if err1 != nil || err2 != nil {
 		return dc, false
 	}

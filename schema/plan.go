@@ -223,8 +223,8 @@ func (d *Diff) tableChange(t string, c atlas.Change, prev Managed) (string, chan
 	case *atlas.ModifyColumn:
 		what := fmt.Sprintf("column %s differs (%s)", c.To.Name, describeColumnChange(c.Change))
 		if c.Change.Is(atlas.ChangeType) && !widens(c.From.Type.Type, c.To.Type.Type) {
-			from, _ := postgres.FormatType(c.From.Type.Type)
-			to, _ := postgres.FormatType(c.To.Type.Type)
+			from, _ := postgres.FormatType(storedType(c.From.Type.Type))
+			to, _ := postgres.FormatType(storedType(c.To.Type.Type))
 			// PostgreSQL converts only with USING where no assignment cast exists (text to
 			// integer); the data check counts the values the cast fails on first.
 			if !hasAttr[*postgres.ConvertUsing](c.Extra) && to != "" {
@@ -287,10 +287,22 @@ func describeColumnChange(k atlas.ChangeKind) string {
 	return strings.Join(parts, ", ")
 }
 
-// widens reports whether a column type change keeps every value: a bigger integer, a longer
-// or unbounded string, a numeric with more integer digits and the same scale.
+// storedType is the type a column of type t stores its values as: a serial type is an integer
+// type with a sequence for its default, and only its integer type can be cast to or converted
+// with USING ("serial" is no type).
+func storedType(t atlas.Type) atlas.Type {
+	if s, ok := t.(*postgres.SerialType); ok {
+		return s.IntegerType()
+	}
+	return t
+}
+
+// widens reports whether a column type change keeps every value: a bigger integer (serial types
+// counting as the integers they store), a longer or unbounded string, a numeric with more
+// integer digits and the same scale.
 func widens(from, to atlas.Type) bool {
 	intSize := map[string]int{"smallint": 2, "int2": 2, "integer": 4, "int": 4, "int4": 4, "bigint": 8, "int8": 8}
+	from, to = storedType(from), storedType(to)
 	switch f := from.(type) {
 	case *atlas.IntegerType:
 		t, ok := to.(*atlas.IntegerType)

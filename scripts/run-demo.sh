@@ -19,5 +19,10 @@ cat <<MSG
 
   psql: psql "\$($erpctl db url)"
 
+  For development the daemon runs with --publish-modules: it publishes the module files (the
+  built-ins${ERPCTL_MODULES_DIR:+ and $ERPCTL_MODULES_DIR}) as a new module generation whenever they
+  change, and rolls it out at once. Without that flag a daemon never publishes: erpctl module
+  publish does.
+
 MSG
-exec "$erpctl" daemon --listen "$listen"
+exec "$erpctl" daemon --listen "$listen" --publish-modules

@@ -72,7 +72,7 @@ func (b *bench) create(ctx context.Context) ([]result, error) {
 // naiveCreate creates naiveCreates schemas as a user of the Atlas library would, one at a time,
 // then drops them; it returns the time of each.
 func (b *bench) naiveCreate(ctx context.Context) ([]time.Duration, error) {
-	reg := b.p.Registry()
+	reg := b.p.LocalModules()
 	var times []time.Duration
 	var made []string
 	defer func() { b.dropSchemas(ctx, made) }()

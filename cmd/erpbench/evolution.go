@@ -127,7 +127,7 @@ func (b *bench) writeJournal(ctx context.Context, src string) error {
 	if err := os.WriteFile(filepath.Join(b.modulesDir, "journal.hcl"), []byte(src), 0o644); err != nil {
 		return err
 	}
-	return b.p.ReloadModules()
+	return publishModules(context.Background(), b.p)
 }
 
 // timeJournal writes a module version and times the one pass that rolls it out.

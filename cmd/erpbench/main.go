@@ -206,6 +206,7 @@ func run() int {
 		{"fleet creation", b.fleet},
 		{"tenant creation", b.create},
 		{"no-op reconcile", b.noop},
+		{"generations", b.generations},
 		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
 		{"drift repair", b.drift},
@@ -383,4 +384,14 @@ func (b *bench) serverInfo(ctx context.Context) string {
 		return "PostgreSQL ?"
 	}
 	return fmt.Sprintf("PostgreSQL %s (fsync %s, synchronous_commit %s, shared_buffers %s)", version, fsync, syncCommit, buffers)
+}
+
+// publishModules reads the bench's module files again and publishes them as the next
+// generation, which the next pass rolls out: what erpctl module publish does, without its preview.
+func publishModules(ctx context.Context, p *controlplane.Plane) error {
+	if err := p.ReloadModules(); err != nil {
+		return err
+	}
+	_, err := p.Publish(ctx, controlplane.PublishOptions{Message: "erpbench"})
+	return err
 }

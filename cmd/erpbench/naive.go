@@ -61,7 +61,7 @@ func (b *bench) sampleNaive(ctx context.Context, label string, budget time.Durat
 // naiveDesired is the desired state of a tenant schema, evaluated once and renamed per tenant
 // (outside the timed part, which flatters the baseline).
 func (b *bench) naiveDesired() (func(schemaName string) *schema.Schema, error) {
-	reg := b.p.Registry()
+	reg := b.p.LocalModules()
 	desired, err := reg.Desired(reg.Names(), "tenant")
 	if err != nil {
 		return nil, err

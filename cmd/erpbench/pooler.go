@@ -52,7 +52,7 @@ func (b *bench) pooler(ctx context.Context) ([]result, error) {
 	}
 	rates := map[string]map[string]wrkResult{}
 	for _, pl := range planes {
-		pl.cfg.Registry, pl.cfg.MaxConns = b.p.Registry(), size
+		pl.cfg.Registry, pl.cfg.MaxConns = b.p.LocalModules(), size
 		p, err := controlplane.Open(ctx, pl.cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open the control plane %s: %w", pl.how, err)

@@ -107,7 +107,7 @@ func (b *bench) rolloutOne(ctx context.Context, c change) ([]result, error) {
 	if err := os.WriteFile(filepath.Join(b.modulesDir, c.file), []byte(c.src), 0o644); err != nil {
 		return nil, err
 	}
-	if err := b.p.ReloadModules(); err != nil {
+	if err := publishModules(ctx, b.p); err != nil {
 		return nil, err
 	}
 

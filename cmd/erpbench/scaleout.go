@@ -115,7 +115,7 @@ func (b *bench) citusSide(ctx context.Context, wrk, label, url string) (side cit
 	if err := os.WriteFile(module, []byte(citusModule("  column \"score\" {\n    type = integer\n    null = true\n  }\n")), 0o644); err != nil {
 		return side, err
 	}
-	if err := p.ReloadModules(); err != nil {
+	if err := publishModules(ctx, p); err != nil {
 		return side, err
 	}
 	start := time.Now()

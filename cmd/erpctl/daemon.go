@@ -38,6 +38,7 @@ type DaemonOptions struct {
 	Rollout          rolloutFlags
 	MaxConns         int
 	API              apiFlags
+	PublishModules   bool
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
 	OnListening func(net.Addr)
@@ -45,15 +46,20 @@ type DaemonOptions struct {
 
 // NewCmdDaemon parses daemon; runF replaces the run in tests.
 func NewCmdDaemon(f *Factory, runF func(*DaemonOptions) error) *cobra.Command {
-	opts := &DaemonOptions{IO: f.IO, Plane: f.PlaneWithLogger}
+	opts := &DaemonOptions{IO: f.IO, Plane: f.DaemonPlane}
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Reconcile every tenant continuously and serve the health, metrics and data API endpoints",
-		Long: `Reconcile every tenant on an interval, and at once when a tenant or its modules change; back
-off tenants that fail, stage the rollout of each change (--canary, --max-failures: a halted
-rollout holds the rest of its tenants until the module changes or erpctl reconcile --all
---resume); serve /healthz, /readyz, /metrics and the data API on --listen. Runs
-until SIGINT or SIGTERM, then shuts down cleanly. Several daemons may run against one database.
+		Long: `Reconcile every tenant to the latest published module generation on an interval, and at once
+when a tenant changes or a generation is published; back off tenants that fail, stage the
+rollout of each change (--canary, --max-failures: a halted rollout holds the rest of its tenants
+until the module changes or erpctl reconcile --all --resume); serve /healthz, /readyz, /metrics
+and the data API on --listen. Runs until SIGINT or SIGTERM, then shuts down cleanly. Several
+daemons may run against one database, with any module files: they all follow the catalog.
+
+The daemon never publishes its module files (erpctl module publish does), and says once when
+they differ from the latest generation. With --publish-modules, for development, it publishes
+them whenever their content changes, after the same check as erpctl module publish.
 
 With --change-tracking (the default) and a superuser role, event triggers record DDL made on
 tenant schemas outside erpctl: the daemon reconciles those tenants within about a second, each
@@ -130,6 +136,7 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.StringVar(&opts.DebugListen, "debug-listen", "", `serve Go's pprof handlers (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 ("" serves nothing)`)
 	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
 	fl.IntVar(&opts.MaxConns, "max-conns", 0, "connections the HTTP server holds open; near it, idle ones are closed first, longest idle first (0: three quarters of the file limit)")
+	fl.BoolVar(&opts.PublishModules, "publish-modules", false, "publish the module files as a new generation whenever they change (development)")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	opts.Rollout.add(cmd)
 	opts.API.add(cmd)
@@ -160,11 +167,11 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		log.Warn("listening on every interface, but the data API answers only the Host headers localhost, 127.0.0.1 and ::1; set --allowed-hosts or --public-url")
 	}
 	log.Info("daemon starting", "interval", opts.Interval.String(), "full_check", opts.FullCheck.String(),
-		"listen", opts.Listen, "workers", opts.Workers)
+		"listen", opts.Listen, "workers", opts.Workers, "publish_modules", opts.PublishModules)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
 			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,
-			TrackChanges: opts.TrackChanges, FullCheck: opts.FullCheck,
+			TrackChanges: opts.TrackChanges, FullCheck: opts.FullCheck, PublishModules: opts.PublishModules,
 			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
 			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts), CORSOrigins: opts.CORSOrigins,

@@ -17,6 +17,7 @@ func newCmdDB(f *Factory) *cobra.Command {
 		NewCmdDBStatus(f, nil),
 		NewCmdDBStop(f, nil),
 		NewCmdDBURL(f, nil),
+		NewCmdDBDestroy(f, nil),
 		NewCmdDBRebalance(f, nil),
 	)
 	c.Long = `Manage the embedded PostgreSQL cluster erpctl uses when no --database-url (or
@@ -37,6 +38,8 @@ type DBOptions struct {
 
 	// DatabaseURL is set when erpctl is pointed elsewhere; the commands then say so.
 	DatabaseURL string
+
+	Yes bool // db destroy: confirmed
 }
 
 func newDBOptions(f *Factory) *DBOptions {
@@ -78,6 +81,55 @@ func NewCmdDBStop(f *Factory, runF func(*DBOptions) error) *cobra.Command {
 		Args:  noArgs,
 		RunE:  dbRunE(f, opts, runF, dbStopRun),
 	}
+}
+
+// NewCmdDBDestroy parses db destroy; runF replaces the run in tests.
+func NewCmdDBDestroy(f *Factory, runF func(*DBOptions) error) *cobra.Command {
+	opts := newDBOptions(f)
+	cmd := &cobra.Command{
+		Use:   "destroy --yes",
+		Short: "Stop the embedded cluster and remove it with every tenant's data; refuses without --yes",
+		Long: `Stop the embedded cluster of $ERPCTL_HOME and remove its data directory (every tenant, token
+and row in it) and what the home records of it: where it is, its port and its passwords. The
+next command that needs the cluster makes a new, empty one. The home itself and anything else in
+it stay; remove the home after this to remove everything.
+
+It needs no password, so it also clears the data directory that an earlier home at the same path
+left under /var/lib/erpctl/clusters (as root, when the home is out of the postgres user's reach).`,
+		Example: "  erpctl db destroy --yes\n  erpctl db destroy --yes && rm -rf \"${ERPCTL_HOME:-$HOME/.local/share/erpctl}\"",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !opts.Yes {
+				return usageErrorf("refusing to destroy the embedded cluster in %s without --yes: it removes every tenant's data", opts.Cluster().DataDir)
+			}
+			return dbRunE(f, opts, runF, dbDestroyRun)(cmd, args)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm: stop the cluster and remove its data for good")
+	return cmd
+}
+
+func dbDestroyRun(ctx context.Context, opts *DBOptions) error {
+	c := opts.Cluster()
+	removed, err := c.Destroy(ctx)
+	if err != nil {
+		return err
+	}
+	res := struct {
+		DataDir string `json:"data_dir"`
+		Removed bool   `json:"removed"`
+	}{c.DataDir, removed}
+	return opts.IO.Render(opts.Format, res, func() error {
+		if removed {
+			fmt.Fprintf(opts.IO.Out, "%s Stopped and removed the embedded PostgreSQL in %s\n", opts.IO.Styles().Success.Render("✓"), c.DataDir)
+		} else {
+			fmt.Fprintf(opts.IO.Out, "There is no embedded PostgreSQL in %s\n", c.DataDir)
+		}
+		if opts.DatabaseURL != "" {
+			fmt.Fprintln(opts.IO.ErrOut, "note: erpctl uses --database-url / "+envDatabaseURL+", which this did not touch")
+		}
+		return nil
+	})
 }
 
 // NewCmdDBURL parses db url; runF replaces the run in tests.

@@ -32,12 +32,14 @@ func NewCmdDebugTables(f *Factory, runF func(*DebugTablesOptions) error) *cobra.
 	cmd := &cobra.Command{
 		Use:   "tables SLUG [--fix]",
 		Short: "Report each table of a tenant: ok, missing, drifted or unmanaged",
-		Long: `Report each table of a tenant schema against the tables its modules declare: ok, missing,
-drifted (it differs from the declaration) or unmanaged (no module declares it; left alone).
-Exits 1 when a table is missing or drifted.
+		Long: `Report each table of a tenant schema against the tables its modules declare in the module
+generation the tenant has applied: ok, missing, drifted (it differs from the declaration) or
+unmanaged (no module declares it; left alone). A newer generation still to come is not drift:
+the report says so. Exits 1 when a table is missing or drifted.
 
-With --fix, reconcile the tenant (destructive changes excepted), print what was applied and
-report the tables again.`,
+With --fix, repair the tenant toward its own generation (destructive changes excepted), print
+what was applied and report the tables again. A fix rolls nothing out: erpctl reconcile SLUG
+brings a tenant to the latest generation.`,
 		Example: "  erpctl debug tables acme\n  erpctl debug tables acme --fix",
 		Args:    exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -80,7 +82,7 @@ func debugTablesRun(ctx context.Context, opts *DebugTablesOptions) error {
 		}
 		return unhealthy(report)
 	}
-	res, err := p.Reconcile(ctx, opts.Slug, controlplane.ReconcileOptions{})
+	res, err := p.Reconcile(ctx, opts.Slug, controlplane.ReconcileOptions{Target: controlplane.TargetApplied, Cause: "erpctl debug tables --fix"})
 	if err != nil {
 		return err
 	}
@@ -156,11 +158,17 @@ func printTablesReport(io *term.IOStreams, r *controlplane.TablesReport) error {
 	if r.Status != "" {
 		fmt.Fprintf(io.Out, "Status: %s (%s)\n", st.Status(r.Status), r.Reason)
 	}
+	switch {
+	case r.Generation != nil && r.TargetGeneration != nil:
+		fmt.Fprintf(io.Out, "Module generation: %d (compared with it; the latest, %d, is not applied yet)\n", *r.Generation, *r.TargetGeneration)
+	case r.Generation != nil:
+		fmt.Fprintf(io.Out, "Module generation: %d (the latest)\n", *r.Generation)
+	}
 	if r.LastError != nil && r.Status != controlplane.StatusReady {
-		fmt.Fprintf(io.Out, "  %s\n", *r.LastError)
+		fmt.Fprintf(io.Out, "  %s\n", oneSentence(*r.LastError))
 	}
 	if ev := r.LastRepair; ev != nil {
-		fmt.Fprintf(io.Out, "Last repair: %s %s %s, %s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Outcome, *ev.Reason)
+		fmt.Fprintf(io.Out, "Last repair: %s %s %s, %s\n", ev.At.Format(time.RFC3339), ev.Kind, ev.Outcome, term.Safe(*ev.Reason))
 	}
 	return nil
 }

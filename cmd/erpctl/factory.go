@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -82,6 +83,20 @@ func (f *Factory) Plane(ctx context.Context) (*controlplane.Plane, error) {
 
 // PlaneWithLogger is Plane with a logger for the control plane.
 func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*controlplane.Plane, error) {
+	return f.openPlane(ctx, log, "")
+}
+
+// DaemonPlane is the daemon's control plane: what it publishes is by "daemon@HOST".
+func (f *Factory) DaemonPlane(ctx context.Context, log *slog.Logger) (*controlplane.Plane, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return f.openPlane(ctx, log, "daemon@"+host)
+}
+
+// openPlane opens the control plane; actor names who publishes ("": user@host).
+func (f *Factory) openPlane(ctx context.Context, log *slog.Logger, actor string) (*controlplane.Plane, error) {
 	// Load the modules first, once: a broken module file is the user's input to fix, not a failure.
 	reg, err := f.Registry()
 	if err != nil {
@@ -105,7 +120,7 @@ func (f *Factory) PlaneWithLogger(ctx context.Context, log *slog.Logger) (*contr
 		url, admin = c.URL(pgcluster.DefaultDatabase), c.AdminURL(pgcluster.DefaultDatabase)
 	}
 	p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: url, DirectDatabaseURL: f.DirectDatabaseURL, AdminURL: admin,
-		ModulesDir: f.ModulesDir, Registry: reg, Logger: log})
+		ModulesDir: f.ModulesDir, Registry: reg, Logger: log, Actor: actor})
 	if err != nil {
 		return nil, describeOpenError(err)
 	}

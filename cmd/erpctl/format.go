@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/internal/term"
 )
 
 // ago is a time as people read it in a list: "12s ago", "5m ago", "3h ago", "2d ago".
@@ -90,6 +91,15 @@ func parseSlug(s string) (ident.Slug, error) {
 }
 
 // indent prefixes every line of s.
+// safeLines is term.Safe line by line: text of many lines keeps its line breaks.
+func safeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = term.Safe(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	for i, l := range lines {

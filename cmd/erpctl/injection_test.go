@@ -8,8 +8,8 @@ import (
 )
 
 // Module text that tries to run a second statement, through the commands an operator runs:
-// plan --all, tenant create and reconcile --all each fail with a clear error, no shell command
-// runs, and public and every tenant schema are as they were.
+// plan --all and the publishing commands fail with a clear error, reconcile --all refuses files
+// nobody published, no shell command runs, and public and every tenant schema are as they were.
 func TestCLIModuleTextCannotEscapeItsStatement(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -38,8 +38,12 @@ table "evil" {
 }
 `)
 	c.expect(1, "could not plan 1 tenant: acme", "plan", "--all")
-	c.expect(1, "cannot insert multiple commands into a prepared statement", "tenant", "create", "newco")
-	c.expect(1, "acme", "reconcile", "--all")
+	c.expect(1, "cannot insert multiple commands into a prepared statement", "module", "publish")
+	c.expect(1, "cannot insert multiple commands into a prepared statement", "reconcile", "--all", "--publish")
+	c.expect(2, "differ from module generation 1", "reconcile", "--all")
+	if n := c.count(`SELECT count(*) FROM erpctl.generations`); n != 1 {
+		t.Fatalf("%d generations: the module was published", n)
+	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatalf("module text ran a shell command: %s exists", marker)
 	}
@@ -58,5 +62,6 @@ table "evil" {
 	// A name with a quote is refused when the module loads, naming the file and line.
 	path := c.writeModule("evil", "schema \"tenant\" {}\ntable \"evil\\\"; DROP SCHEMA public CASCADE; --\" {\n  schema = schema.tenant\n}\n")
 	c.expect(2, path+":2: table name", "plan", "--all")
+	c.expect(2, path+":2: table name", "module", "publish")
 	c.expect(2, path+":2: table name", "tenant", "create", "newco")
 }

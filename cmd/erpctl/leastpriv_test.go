@@ -24,25 +24,7 @@ func TestEarlierHomeIsHandedToItsRole(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	home, err := os.MkdirTemp("", "erpctl-home-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o755); err != nil { // the postgres user must reach it when we are root
-		t.Fatal(err)
-	}
-	cluster := pgcluster.OpenWithOptions(home, pgcluster.Options{Ephemeral: true})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := cluster.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		os.RemoveAll(home)
-	})
-	if err := cluster.Ensure(ctx); err != nil {
-		t.Fatal(err)
-	}
+	home, cluster := embeddedHome(t, ctx, 0o755) // the postgres user must reach it when we are root
 	// Back to what an earlier erpctl left: no role, a database the superuser owns.
 	admin := func(db, q string) {
 		t.Helper()

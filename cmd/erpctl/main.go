@@ -75,10 +75,11 @@ func run(ctx context.Context, args []string, ios *term.IOStreams, getenv func(st
 	return code
 }
 
-// oneSentence keeps a message on one line.
+// oneSentence keeps a message on one line, with the control characters of any text it quotes
+// from a file or the database escaped.
 func oneSentence(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	return strings.TrimSuffix(s, ".")
+	return term.Safe(strings.TrimSuffix(s, "."))
 }
 
 // exitError is an error with its exit code.

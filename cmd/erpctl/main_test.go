@@ -32,6 +32,8 @@ type cli struct {
 	modulesDir string
 	env        map[string]string
 	color      bool
+	stdin      string // what the next runs read on stdin
+	stdoutTTY  bool   // whether their stdout counts as a terminal
 	conn       *pgx.Conn
 }
 
@@ -45,10 +47,12 @@ func newCLI(t *testing.T) *cli {
 // exec runs erpctl with exactly args.
 func (c *cli) exec(args ...string) result {
 	c.t.Helper()
-	ios, _, out, errOut := term.Test()
+	ios, in, out, errOut := term.Test()
 	if c.color {
 		ios.SetColorEnabled(true)
 	}
+	in.WriteString(c.stdin)
+	ios.SetStdoutTTY(c.stdoutTTY)
 	code := run(context.Background(), args, ios, func(k string) string { return c.env[k] })
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }

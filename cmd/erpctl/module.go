@@ -16,10 +16,13 @@ import (
 )
 
 func newCmdModule(f *Factory) *cobra.Command {
-	return newGroupCmd("module", "List and show modules; write a new module file",
+	return newGroupCmd("module", "List, show and write module files; publish them as generations; their history and diffs",
 		NewCmdModuleList(f, nil),
 		NewCmdModuleShow(f, nil),
 		NewCmdModuleNew(f, nil),
+		NewCmdModulePublish(f, nil),
+		NewCmdModuleHistory(f, nil),
+		NewCmdModuleDiff(f, nil),
 	)
 }
 
@@ -230,8 +233,8 @@ func NewCmdModuleNew(f *Factory, runF func(*ModuleNewOptions) error) *cobra.Comm
 		Use:   "new NAME",
 		Short: "Write a starter module file NAME.hcl into --modules-dir",
 		Long: `Write a starter module file NAME.hcl into --modules-dir (created if missing), with one table to
-edit. Tenants that follow every module get the new module on their next reconcile; others get
-it with erpctl tenant enable-module SLUG NAME.
+edit. Once published (erpctl module publish), tenants that follow every module get the new
+module; others get it with erpctl tenant enable-module SLUG NAME.
 
 NAME is lowercase letters, digits and '_', starts with a letter, and is not a built-in module.`,
 		Example: "  erpctl --modules-dir ./modules module new crm",
@@ -303,7 +306,7 @@ func moduleNewRun(opts *ModuleNewOptions) error {
 		st := opts.IO.Styles()
 		fmt.Fprintf(opts.IO.Out, "%s Wrote %s with table %s\n", st.Success.Render("✓"), path, table)
 		fmt.Fprintf(opts.IO.Out, "Edit it, check it with: erpctl module show %s\n", name)
-		fmt.Fprintf(opts.IO.Out, "Tenants that follow every module get it on their next reconcile; others with: erpctl tenant enable-module SLUG %s\n", name)
+		fmt.Fprintf(opts.IO.Out, "Publish it with: erpctl module publish (or erpctl reconcile --all --publish); tenants that follow every module then get it, others with: erpctl tenant enable-module SLUG %s\n", name)
 		return nil
 	})
 }

@@ -32,9 +32,13 @@ func NewCmdPlan(f *Factory, runF func(*PlanOptions) error) *cobra.Command {
 	opts := &PlanOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
 		Use:   "plan [SLUG | --all]",
-		Short: "Show the SQL each tenant needs to match its modules; nothing is applied",
-		Long: `Show the SQL each tenant needs to match its modules; nothing is applied. Tenants that need the
-same SQL are shown together.`,
+		Short: "Show the SQL each tenant needs to match the module files; nothing is applied or published",
+		Long: `Show the SQL each tenant needs to match the modules this command loads (the built-ins and
+--modules-dir); nothing is applied or published. Tenants that need the same SQL are shown together.
+
+Every tenant follows the latest published module generation, not module files: when the files
+are that generation, the plan is what reconcile would apply; when they differ, it is the preview
+of publishing them (erpctl module publish), and plan says so.`,
 		Example: "  erpctl plan acme\n  erpctl plan --all",
 		Args:    maxArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -93,7 +97,11 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		return err
 	}
 	defer p.Close()
-	ro := controlplane.ReconcileOptions{DryRun: true, IgnoreBackoff: true, Workers: opts.Workers}
+	ro := controlplane.ReconcileOptions{DryRun: true, IgnoreBackoff: true, Workers: opts.Workers, Modules: p.LocalModules()}
+	differ, gen, err := p.FilesDiffer(ctx)
+	if err != nil {
+		return err
+	}
 	var results []controlplane.Result
 	if opts.All {
 		pass, err := p.ReconcileAll(ctx, ro)
@@ -109,7 +117,14 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		results = []controlplane.Result{*r}
 	}
 	groups := groupPlans(results)
-	if err := opts.IO.Render(opts.Format, groups, func() error { return printPlan(opts.IO, groups) }); err != nil {
+	if err := opts.IO.Render(opts.Format, groups, func() error {
+		if differ {
+			fmt.Fprintf(opts.IO.Out, "%s\n\n", opts.IO.Styles().Bold.Render(fmt.Sprintf(
+				"The module files differ from generation %d, the latest published: this is what publishing them would do "+
+					"(erpctl module publish; erpctl module diff shows the HCL).", gen)))
+		}
+		return printPlan(opts.IO, groups)
+	}); err != nil {
 		return err
 	}
 	var failed []string
@@ -240,6 +255,9 @@ type ReconcileOptions struct {
 	StatementTimeout time.Duration
 	Rollout          rolloutFlags
 	Resume           bool
+	Publish          bool
+	Message          string
+	ModulesDir       string // module files were given: they must be the latest generation, or published
 }
 
 // NewCmdReconcile parses reconcile; runF replaces the run in tests.
@@ -247,18 +265,25 @@ func NewCmdReconcile(f *Factory, runF func(*ReconcileOptions) error) *cobra.Comm
 	opts := &ReconcileOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
 		Use:   "reconcile [SLUG | --all]",
-		Short: "Bring tenants to the tables of their modules, once, then exit",
-		Long: `Bring a tenant, or every tenant, to the tables of its modules: one pass, then exit. Each tenant
-changes in one transaction or not at all. Destructive changes (dropped tables or columns,
-narrowing types) are applied only with --allow-destructive; without it such a tenant becomes
-Blocked.
+		Short: "Bring tenants to the latest module generation, once, then exit",
+		Long: `Bring a tenant, or every tenant, to the tables of its modules in the latest published module
+generation: one pass, then exit. Each tenant changes in one transaction or not at all.
+Destructive changes (dropped tables or columns, narrowing types) are applied only with
+--allow-destructive; without it such a tenant becomes Blocked.
+
+Module files are not what reconcile applies: with --publish it first publishes them as the next
+generation (as erpctl module publish does, with its preview and its destructive check); without
+it, a --modules-dir that differs from the latest generation is refused (exit 2), so that nobody
+thinks they applied files nobody published. Without --modules-dir, reconcile applies the latest
+generation and says so when this erpctl's built-in modules differ from it.
 
 With --all, tenants that need the same change roll out in stages: --canary tenants first, then
 waves that double the tenants done. When --max-failures of them have failed, the rollout halts:
 the rest keep their schema (reason RolloutHalted) until the module changes or --resume.
 Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
-		Example: "  erpctl reconcile acme\n  erpctl reconcile --all --workers 8\n  erpctl reconcile --all --canary 10 --max-failures 1\n  erpctl reconcile --all --resume",
-		Args:    maxArgs("SLUG"),
+		Example: "  erpctl reconcile acme\n  erpctl --modules-dir ./modules reconcile --all --publish -m \"crm: phone numbers\"\n" +
+			"  erpctl reconcile --all --workers 8\n  erpctl reconcile --all --canary 10 --max-failures 1\n  erpctl reconcile --all --resume",
+		Args: maxArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := slugOrAll(cmd, args, &opts.Slug, opts.All); err != nil {
 				return err
@@ -272,7 +297,10 @@ Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
 			if opts.Resume && !opts.All {
 				return usageErrorf("--resume continues halted rollouts of reconcile --all; reconcile SLUG applies to that tenant regardless")
 			}
-			opts.Format = f.Format()
+			if opts.Message != "" && !opts.Publish {
+				return usageErrorf("--message goes with --publish: it is the new generation's message")
+			}
+			opts.Format, opts.ModulesDir = f.Format(), f.ModulesDir
 			if runF != nil {
 				return runF(opts)
 			}
@@ -285,6 +313,8 @@ Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	opts.Rollout.add(cmd)
 	fl.BoolVar(&opts.Resume, "resume", false, "continue rollouts that halted at --max-failures")
+	fl.BoolVar(&opts.Publish, "publish", false, "publish the module files as the next generation first (see erpctl module publish)")
+	fl.StringVarP(&opts.Message, "message", "m", "", "with --publish: why this generation")
 	return cmd
 }
 
@@ -313,6 +343,9 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 		return err
 	}
 	defer p.Close()
+	if err := publishOrRefuse(ctx, opts, p); err != nil {
+		return err
+	}
 	ro := controlplane.ReconcileOptions{
 		AllowDestructive: opts.AllowDestructive,
 		Workers:          opts.Workers,
@@ -391,6 +424,45 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 	return nil
 }
 
+// publishOrRefuse publishes the module files first (--publish), or refuses files that differ from
+// the latest generation: reconcile applies generations, never a process's own files.
+func publishOrRefuse(ctx context.Context, opts *ReconcileOptions, p *controlplane.Plane) error {
+	if !opts.Publish {
+		differ, gen, err := p.FilesDiffer(ctx)
+		switch {
+		case err != nil:
+			return err
+		case differ && opts.ModulesDir != "":
+			return badInput(fmt.Errorf("these module files differ from module generation %d, the latest published, which is what reconcile applies: "+
+				"publish them first (erpctl reconcile --publish, or erpctl module publish), or see how they differ with erpctl module diff", gen))
+		case differ:
+			// No module files given: the operator applies the catalog. Built-ins of another
+			// erpctl version are worth a word, not a refusal.
+			if b, _, err := p.BuiltinsDiffer(ctx); err == nil && b {
+				fmt.Fprintf(opts.IO.ErrOut, "note: the modules built into this erpctl differ from those of module generation %d, which is what reconcile applies "+
+					"(erpctl module diff shows how; erpctl module publish publishes them)\n", gen)
+			}
+		}
+		return nil
+	}
+	res, err := publishChecked(ctx, p, opts.Message, opts.AllowDestructive, opts.Workers)
+	if err != nil {
+		if res != nil && res.Preview != nil && opts.Format == term.FormatTable {
+			_ = printPublish(opts.IO, res, groupPlans(res.Preview.Results), err)
+		}
+		return err
+	}
+	if opts.Format == term.FormatTable {
+		st := opts.IO.Styles()
+		if res.Changed {
+			fmt.Fprintf(opts.IO.Out, "%s Published module generation %d (%s)\n", st.Success.Render("✓"), res.Generation, shortHash(res.Hash))
+		} else {
+			fmt.Fprintf(opts.IO.Out, "Nothing to publish: the module files are generation %d.\n", res.Generation)
+		}
+	}
+	return nil
+}
+
 // printPass prints the tenants a pass changed or could not change, then the counts. With
 // every set, every tenant is listed, unchanged ones too.
 func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
@@ -426,6 +498,9 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 		}
 	}
 	summary := plural(len(pass.Results), "tenant", "tenants") + " in " + humanDuration(pass.Duration)
+	if pass.Generation > 0 {
+		summary += fmt.Sprintf(" to module generation %d", pass.Generation)
+	}
 	if len(counts) > 0 {
 		summary += ": " + strings.Join(counts, ", ")
 	}

@@ -54,7 +54,7 @@ func TestModuleNewPlanReconcile(t *testing.T) {
 
 	// The three tenants that follow every module need the same SQL; hooli needs none.
 	r = c.ok("plan", "--all")
-	contains(t, "plan", r.stdout, "3 tenants (acme, globex, initech):", `CREATE TABLE "crm_items"`, "1 tenant: no changes")
+	contains(t, "plan", r.stdout, "differ from generation 1", "3 tenants (acme, globex, initech):", `CREATE TABLE "crm_items"`, "1 tenant: no changes")
 	if strings.Count(r.stdout, "CREATE TABLE") != 1 {
 		t.Fatalf("plan did not group identical plans:\n%s", r.stdout)
 	}
@@ -64,18 +64,27 @@ func TestModuleNewPlanReconcile(t *testing.T) {
 	contains(t, "plan acme", c.ok("plan", "acme").stdout, "1 tenant (acme):", "CREATE TABLE")
 
 	hooli := c.snapshot("tenant_hooli")
-	r = c.ok("reconcile", "--all")
-	contains(t, "reconcile", r.stdout, "4 tenants", "3 applied", "1 unchanged", "acme", "globex", "initech")
+	c.expect(2, "differ from module generation 1", "reconcile", "--all")
+	r = c.ok("reconcile", "--all", "--publish", "-m", "crm")
+	contains(t, "reconcile", r.stdout, "Published module generation 2", "4 tenants", "3 applied", "1 unchanged", "acme", "globex", "initech")
 	if n := c.count(`SELECT count(*) FROM information_schema.tables WHERE table_name = 'crm_items'`); n != 3 {
 		t.Fatalf("crm_items in %d schemas, want 3", n)
 	}
 	if c.snapshot("tenant_hooli") != hooli {
 		t.Fatal("reconcile changed a tenant that does not have the module")
 	}
-	contains(t, "plan after", c.ok("plan", "--all").stdout, "4 tenants: no changes")
+	r = c.ok("plan", "--all")
+	contains(t, "plan after", r.stdout, "4 tenants: no changes")
+	if strings.Contains(r.stdout, "differ") {
+		t.Fatalf("plan says the published files differ:\n%s", r.stdout)
+	}
 
-	// Dropping a column from the module is destructive: Blocked, exit 1, nothing applied.
+	// Dropping a column from the module is destructive: the publish is refused, nothing changes.
 	c.writeModule("crm", strings.Replace(string(src), "  column \"notes\" {\n    type = text\n    null = true\n  }\n", "", 1))
+	r = c.expect(1, "would drop or narrow what 3 tenants have", "reconcile", "--all", "--publish")
+	contains(t, "refused publish", r.stdout, `DROP COLUMN "notes"`, "Not published")
+	// Published all the same: the tenants are Blocked, exit 1, nothing applied.
+	c.ok("module", "publish", "--allow-destructive")
 	r = c.run("reconcile", "--all")
 	if r.code != 1 {
 		t.Fatalf("reconcile with a destructive change: exit %d\n%s%s", r.code, r.stdout, r.stderr)

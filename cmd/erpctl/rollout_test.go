@@ -21,6 +21,8 @@ func TestReconcileAllStagedRollout(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
 	c.writeModule("notes", fmt.Sprintf(notesModule, ""))
+	// The first command on a new database publishes generation 1 from its module files.
+	contains(t, "publish", c.ok("module", "publish", "-m", "notes").stdout, "Nothing to publish: the module files are generation 1")
 	for _, s := range []string{"a1", "a2", "a3", "a4", "a5"} {
 		c.ok("tenant", "create", s, "--modules", "notes")
 		c.sql(fmt.Sprintf(`INSERT INTO tenant_%s.notes (body) VALUES ('x')`, s))
@@ -32,7 +34,7 @@ func TestReconcileAllStagedRollout(t *testing.T) {
 	if n := c.count(`SELECT count(*) FROM erpctl.rollouts`); n != 0 {
 		t.Fatalf("bad flags recorded %d rollouts", n)
 	}
-	r := c.expect(1, "rollout 1 halted after 1 failed tenants (limit 1)", "reconcile", "--all", "--canary", "2", "--max-failures", "1")
+	r := c.expect(1, "rollout 1 halted after 1 failed tenants (limit 1)", "reconcile", "--all", "--publish", "--canary", "2", "--max-failures", "1")
 	contains(t, "halted pass", r.stdout, "1 failed", "4 held", "rollout 1: halted, 0 of 5 tenants applied, 1 failed, 4 held")
 	list := c.ok("tenant", "list").stdout
 	if strings.Count(list, "(rollout halted)") != 4 {
@@ -42,8 +44,8 @@ func TestReconcileAllStagedRollout(t *testing.T) {
 		t.Fatalf("the bad change reached %d tenants", n)
 	}
 	c.writeModule("notes", fmt.Sprintf(notesModule, "  column \"n\" {\n    type    = integer\n    default = 0\n  }\n"))
-	r = c.ok("reconcile", "--all")
-	contains(t, "fixed pass", r.stdout, "5 applied", "rollout 2: done, 5 of 5 tenants applied, 0 failed, 0 held, 3 waves")
+	r = c.ok("reconcile", "--all", "--publish")
+	contains(t, "fixed pass", r.stdout, "Published module generation 3", "5 applied", "rollout 2: done, 5 of 5 tenants applied, 0 failed, 0 held, 3 waves")
 	if strings.Contains(c.ok("tenant", "list").stdout, "halted") {
 		t.Fatal("tenants still shown held after the fix")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
+	"github.com/erpctl/erpctl/modules"
 )
 
 // openPlane is how commands reach the control plane (a Factory method, or a fake in tests).
@@ -48,6 +50,7 @@ type TenantCreateOptions struct {
 	Modules      []string
 	ModulesGiven bool   // --modules was on the command line, even if empty
 	From         string // --from: clone this tenant's schema and rows
+	ModulesDir   string // --modules-dir, for the note when it differs from the latest generation
 }
 
 // NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
@@ -70,7 +73,7 @@ added later.`,
 			if err != nil {
 				return err
 			}
-			opts.Slug, opts.Format = slug, f.Format()
+			opts.Slug, opts.Format, opts.ModulesDir = slug, f.Format(), f.ModulesDir
 			opts.ModulesGiven = cmd.Flags().Changed("modules")
 			if runF != nil {
 				return runF(opts)
@@ -104,6 +107,7 @@ func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
 		return err
 	}
 	defer p.Close()
+	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
 	t, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Modules: mods})
 	if err != nil {
 		return err
@@ -170,7 +174,7 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 		now := opts.Now()
 		// On Citus, where each tenant is; on plain PostgreSQL there is one node and no column.
 		citus := slices.ContainsFunc(tenants, func(t controlplane.Tenant) bool { return t.Node != "" })
-		cols := []string{"slug", "schema", "status", "modules", "last reconcile"}
+		cols := []string{"slug", "schema", "status", "generation", "modules", "last reconcile"}
 		if citus {
 			cols = append(cols, "node")
 		}
@@ -181,7 +185,7 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 				// Ready, but held at its schema by a halted rollout: say so where operators look.
 				status += " (rollout halted)"
 			}
-			row := []string{t.Slug, t.Schema, status, strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt)}
+			row := []string{t.Slug, t.Schema, status, generationText(&t), strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt)}
 			if citus {
 				row = append(row, nodeText(&t))
 			}
@@ -254,16 +258,17 @@ func tenantShowRun(ctx context.Context, opts *TenantShowOptions) error {
 func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 	st := io.Styles()
 	t := d.Tenant
-	modules := strings.Join(t.Modules, ", ")
+	mods := strings.Join(t.Modules, ", ")
 	if t.FollowAll {
-		modules += " (every module, now and later)"
+		mods += " (every module, now and later)"
 	}
 	fields := []term.Field{
 		{Label: "Slug", Value: t.Slug},
 		{Label: "Name", Value: t.Name},
 		{Label: "Schema", Value: t.Schema},
 		{Label: "Status", Value: st.Status(t.Status) + " (" + orDash(t.Reason) + ", since " + stamp(now, t.LastTransitionAt) + ")"},
-		{Label: "Modules", Value: orDash(modules)},
+		{Label: "Modules", Value: orDash(mods)},
+		{Label: "Generation", Value: generationDetail(t)},
 		{Label: "Created", Value: stamp(now, &t.CreatedAt)},
 		{Label: "Last reconcile", Value: stamp(now, t.LastReconciledAt)},
 		{Label: "Last applied", Value: stamp(now, t.LastAppliedAt)},
@@ -287,7 +292,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 	if t.Reason == controlplane.ReasonDestructiveChange && t.BlockedSQL != nil {
 		fmt.Fprintf(out, "\n%s (nothing was applied; apply it with: erpctl reconcile %s --allow-destructive)\n",
 			st.Bold.Render("Blocked on destructive SQL"), t.Slug)
-		fmt.Fprintln(out, indent(*t.BlockedSQL, "  "))
+		fmt.Fprintln(out, indent(safeLines(*t.BlockedSQL), "  "))
 	}
 	fmt.Fprintf(out, "\n%s\n", st.Bold.Render("Last events"))
 	if len(d.Events) == 0 {
@@ -299,9 +304,9 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		errText := ""
 		switch {
 		case e.Error != nil:
-			errText = firstLine(*e.Error)
+			errText = term.Safe(firstLine(*e.Error))
 		case e.Reason != nil:
-			errText = firstLine(*e.Reason)
+			errText = term.Safe(firstLine(*e.Reason))
 		}
 		tbl.Row(e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, st.Status(e.Outcome),
 			humanDuration(time.Duration(e.DurationMS*float64(time.Millisecond))), errText)
@@ -384,9 +389,10 @@ type TenantModuleOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Enable bool
-	Slug   ident.Slug
-	Module string
+	Enable     bool
+	Slug       ident.Slug
+	Module     string
+	ModulesDir string // --modules-dir, for the note when it differs from the latest generation
 }
 
 // NewCmdTenantEnableModule parses tenant enable-module; runF replaces the run in tests.
@@ -410,7 +416,7 @@ func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enabl
 			if err != nil {
 				return err
 			}
-			opts.Slug, opts.Module, opts.Format = slug, args[1], f.Format()
+			opts.Slug, opts.Module, opts.Format, opts.ModulesDir = slug, args[1], f.Format(), f.ModulesDir
 			if runF != nil {
 				return runF(opts)
 			}
@@ -438,9 +444,12 @@ func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
 		return err
 	}
 	defer p.Close()
+	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
 	var kept []string
-	if m, ok := p.Registry().Module(opts.Module); ok {
-		kept = m.Tables
+	if reg, err := tenantRegistry(ctx, p, opts.Slug); err == nil {
+		if m, ok := reg.Module(opts.Module); ok {
+			kept = m.Tables
+		}
 	}
 	var t *controlplane.Tenant
 	if opts.Enable {
@@ -488,6 +497,45 @@ func (f *Factory) completeModules(_ *cobra.Command, _ []string, _ string) ([]str
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return slices.Clone(reg.Names()), cobra.ShellCompDirectiveNoFileComp
+}
+
+// generationText is a tenant's generation as a list shows it: "3", or "3 → 4" while the latest
+// is still to come, "- → 4" for a tenant no reconcile has recorded at one yet.
+func generationText(t *controlplane.Tenant) string {
+	applied := "-"
+	if t.Generation != nil {
+		applied = strconv.FormatInt(*t.Generation, 10)
+	}
+	if t.TargetGeneration != nil {
+		return applied + " → " + strconv.FormatInt(*t.TargetGeneration, 10)
+	}
+	return applied
+}
+
+// generationDetail is a tenant's generation as tenant show says it.
+func generationDetail(t *controlplane.Tenant) string {
+	switch {
+	case t.TargetGeneration == nil && t.Generation != nil:
+		return fmt.Sprintf("%d (the latest)", *t.Generation)
+	case t.TargetGeneration == nil:
+		return "-"
+	case t.Generation == nil:
+		return fmt.Sprintf("none recorded yet; the latest is %d", *t.TargetGeneration)
+	}
+	return fmt.Sprintf("%d; the latest, %d, is not applied yet", *t.Generation, *t.TargetGeneration)
+}
+
+// tenantRegistry is the modules of the generation a tenant has applied (the latest when none).
+func tenantRegistry(ctx context.Context, p *controlplane.Plane, slug ident.Slug) (*modules.Registry, error) {
+	t, err := p.GetTenant(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	if t.Generation != nil {
+		return p.ModulesAt(ctx, *t.Generation)
+	}
+	_, reg, err := p.LatestModules(ctx)
+	return reg, err
 }
 
 // nodeText is where a tenant is on Citus, and whether tenant move pinned it there.

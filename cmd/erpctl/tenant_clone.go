@@ -21,6 +21,7 @@ func tenantCloneRun(ctx context.Context, opts *TenantCreateOptions) error {
 		return err
 	}
 	defer p.Close()
+	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
 	t, counts, err := p.CloneTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name}, from)
 	if err != nil {
 		return err

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -36,12 +39,14 @@ func NewCmdTenantExport(f *Factory, runF func(*TenantFileOptions) error) *cobra.
 		Long: `Write every row of a tenant's module tables, its modules and their desired-state hashes to one
 file, read from one snapshot (consistent under concurrent writes) and streamed (memory stays
 flat). The file names no slug, schema or cluster: erpctl tenant import loads it as any tenant,
-anywhere. The file appears only when the export succeeded.`,
-		Example: "  erpctl tenant export acme -f acme.erpctl",
+anywhere. The file appears only when the export succeeded: it is written beside FILE and renamed
+over it, so FILE must be a regular file or a new path (a link, a device or a pipe is refused).
+With -f - the file goes to stdout (not a terminal) and the summary to stderr.`,
+		Example: "  erpctl tenant export acme -f acme.erpctl\n  erpctl tenant export acme -f - | ssh other erpctl tenant import acme -f -",
 		Args:    exactArgs("SLUG"),
 		RunE:    fileRunE(f, opts, runF, tenantExportRun),
 	}
-	cmd.Flags().StringVarP(&opts.File, "file", "f", "", "the file to write (required)")
+	cmd.Flags().StringVarP(&opts.File, "file", "f", "", "the file to write, a regular file or a new path; - for stdout (required)")
 	return cmd
 }
 
@@ -59,7 +64,7 @@ a change the rows cannot follow is refused, and nothing is written.`,
 		Args:    exactArgs("SLUG"),
 		RunE:    fileRunE(f, opts, runF, tenantImportRun),
 	}
-	cmd.Flags().StringVarP(&opts.File, "file", "f", "", "the export file to read (required)")
+	cmd.Flags().StringVarP(&opts.File, "file", "f", "", "the export file to read; - for stdin (required)")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "display name (default: the exported tenant's)")
 	return cmd
 }
@@ -98,7 +103,44 @@ func (o *TenantFileOptions) progress(verb string) (controlplane.Progress, func()
 		}
 }
 
+// exportTarget refuses, before anything is read, a -f that names anything but a regular file or
+// a new path. The export replaces its target by a rename, which would replace a device node
+// itself (as root, /dev/null) or a link rather than what it points to.
+func exportTarget(file string) error {
+	fi, err := os.Lstat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.Mode().IsRegular():
+		return nil
+	}
+	kind := "not a regular file"
+	switch m := fi.Mode(); {
+	case m&fs.ModeSymlink != 0:
+		kind = "a symbolic link"
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	}
+	return fmt.Errorf("%s is %s, not a regular file: give a regular file or a new path, or -f - for stdout", file, kind)
+}
+
 func tenantExportRun(ctx context.Context, opts *TenantFileOptions) error {
+	if opts.File == "-" {
+		return tenantExportStdout(ctx, opts)
+	}
+	if err := exportTarget(opts.File); err != nil {
+		return badInput(fmt.Errorf("export tenant %q: %w", opts.Slug, err))
+	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -126,23 +168,56 @@ func tenantExportRun(ctx context.Context, opts *TenantFileOptions) error {
 	if err := os.Rename(tmp.Name(), opts.File); err != nil {
 		return fmt.Errorf("export tenant %q: %w", opts.Slug, err)
 	}
-	var rows int64
-	for _, t := range sum.Tables {
-		rows += t.Rows
-	}
 	return opts.IO.Render(opts.Format, sum, func() error {
-		fmt.Fprintf(opts.IO.Out, "%s Exported tenant %s to %s: %s in %s\n", opts.IO.Styles().Success.Render("✓"),
-			opts.Slug, opts.File, plural(int(rows), "row", "rows"), plural(len(sum.Tables), "table", "tables"))
+		fmt.Fprintln(opts.IO.Out, exportSummary(opts, sum, opts.File))
 		return nil
 	})
 }
 
-func tenantImportRun(ctx context.Context, opts *TenantFileOptions) error {
-	f, err := os.Open(opts.File)
-	if err != nil {
-		return badInput(fmt.Errorf("import tenant %q: %w", opts.Slug, err))
+// tenantExportStdout writes the export file to stdout, never to a terminal, and the summary to
+// stderr (in the output format asked for), since stdout carries the file.
+func tenantExportStdout(ctx context.Context, opts *TenantFileOptions) error {
+	if opts.IO.IsStdoutTTY() {
+		return badInput(fmt.Errorf("export tenant %q: the export file is binary and is not written to a terminal: redirect stdout, or give -f FILE", opts.Slug))
 	}
-	defer f.Close()
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	sum, err := p.ExportTenant(ctx, opts.Slug, opts.IO.Out, nil)
+	if err != nil {
+		return err
+	}
+	switch opts.Format {
+	case term.FormatJSON:
+		return term.WriteJSON(opts.IO.ErrOut, sum)
+	case term.FormatYAML:
+		return term.WriteYAML(opts.IO.ErrOut, sum)
+	}
+	_, err = fmt.Fprintln(opts.IO.ErrOut, exportSummary(opts, sum, "stdout"))
+	return err
+}
+
+func exportSummary(opts *TenantFileOptions, sum *controlplane.ExportSummary, to string) string {
+	var rows int64
+	for _, t := range sum.Tables {
+		rows += t.Rows
+	}
+	return fmt.Sprintf("%s Exported tenant %s to %s: %s in %s", opts.IO.Styles().Success.Render("✓"),
+		opts.Slug, term.Safe(to), plural(int(rows), "row", "rows"), plural(len(sum.Tables), "table", "tables"))
+}
+
+func tenantImportRun(ctx context.Context, opts *TenantFileOptions) error {
+	var f io.Reader = opts.IO.In
+	if opts.File != "-" {
+		file, err := os.Open(opts.File)
+		if err != nil {
+			return badInput(fmt.Errorf("import tenant %q: %w", opts.Slug, err))
+		}
+		defer file.Close()
+		f = file
+	}
 	p, err := opts.Plane(ctx)
 	if err != nil {
 		return err
@@ -158,13 +233,17 @@ func tenantImportRun(ctx context.Context, opts *TenantFileOptions) error {
 	for _, t := range rep.Tables {
 		rows += t.Rows
 	}
+	from := opts.File
+	if from == "-" {
+		from = "stdin"
+	}
 	return opts.IO.Render(opts.Format, rep, func() error {
 		st := opts.IO.Styles()
 		fmt.Fprintf(opts.IO.Out, "%s Imported tenant %s (schema %s) from %s: %s in %s; %s\n", st.Success.Render("✓"),
-			st.Bold.Render(rep.Tenant.Slug), rep.Tenant.Schema, opts.File, plural(int(rows), "row", "rows"),
+			st.Bold.Render(rep.Tenant.Slug), rep.Tenant.Schema, term.Safe(from), plural(int(rows), "row", "rows"),
 			plural(len(rep.Tables), "table", "tables"), st.Status(rep.Tenant.Status))
 		for _, n := range rep.Notes {
-			fmt.Fprintf(opts.IO.Out, "  note: %s\n", n)
+			fmt.Fprintf(opts.IO.Out, "  note: %s\n", term.Safe(n)) // names from the file
 		}
 		return nil
 	})

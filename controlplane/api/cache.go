@@ -1,8 +1,6 @@
 package api
 
 import (
-	"sync"
-	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -83,12 +81,12 @@ func (c *ttlLRU[K, V]) stat() CacheStat                 { return CacheStat{c.nam
 // tableCache holds the SQL of each (registry, schema, resource), built once. Every statement
 // names the tenant schema, quoted, so that pgx's statement cache keys differ per tenant and no
 // statement depends on a connection's search_path. Identifiers come from the registry only.
-// When the modules change, the cache lets go of everything the old registry built.
+// Tenants are served at the generation each has applied, so registries of several generations
+// are in use at once (during a rollout, two); each generation's registry is one value for the
+// daemon's lifetime, and what a generation no tenant uses any more built is evicted in time.
 type tableCache struct {
 	size int
 	c    *lru.Cache[tableKey, *tableSQL]
-	reg  atomic.Pointer[modules.Registry] // the registry the entries are of
-	mu   sync.Mutex                       // serialises the switch to a new registry
 }
 
 type tableKey struct {
@@ -105,21 +103,8 @@ func newTableCache(size int) *tableCache {
 	return &tableCache{size: size, c: c}
 }
 
-// get returns the SQL of res in schemaName under reg. current is the registry now in use: a
-// request still holding an older one gets its SQL built but not cached, so that it cannot bring
-// the old registry's entries back.
-func (c *tableCache) get(current, reg *modules.Registry, schemaName string, res *modules.Resource) *tableSQL {
-	if c.reg.Load() != reg {
-		if reg != current {
-			return newTableSQL(schemaName, res)
-		}
-		c.mu.Lock()
-		if c.reg.Load() != reg {
-			c.c.Purge()
-			c.reg.Store(reg)
-		}
-		c.mu.Unlock()
-	}
+// get returns the SQL of res in schemaName under reg.
+func (c *tableCache) get(reg *modules.Registry, schemaName string, res *modules.Resource) *tableSQL {
 	k := tableKey{reg: reg, schema: schemaName, module: res.Module, name: res.Name}
 	if t, ok := c.c.Get(k); ok {
 		return t

@@ -334,7 +334,7 @@ func multipartBody(t *testing.T, file string, fields ...string) (string, string)
 func TestDRFFormBodies(t *testing.T) {
 	t.Parallel()
 	a := newAPIEnv(t, api.Config{})
-	a.WriteModule("misc", kindsModule)
+	a.deploy("misc", kindsModule)
 	const form = "application/x-www-form-urlencoded"
 	globex := "/api/globex/product/products/"
 	r := a.do("POST", productsURL, "acme", "sku=F-1&name=Form+thing%21&price=9.5&category_id=&description=&colour=red&name=Form+%C3%A9", "Content-Type", form)
@@ -426,7 +426,7 @@ var tsRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z?$`)
 func TestDRFTimestampWidth(t *testing.T) {
 	t.Parallel()
 	a := newAPIEnv(t, api.Config{})
-	a.WriteModule("misc", kindsModule)
+	a.deploy("misc", kindsModule)
 	want := map[string]string{
 		"2024-03-01T10:00:00Z":          "2024-03-01T10:00:00.000000",
 		"2024-03-01T10:00:00.5Z":        "2024-03-01T10:00:00.500000",

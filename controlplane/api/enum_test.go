@@ -33,7 +33,7 @@ table "orders" {
 func TestAPIEnumChoices(t *testing.T) {
 	t.Parallel()
 	a := newAPIEnv(t, api.Config{})
-	a.WriteModule("sales", ordersModule)
+	a.deploy("sales", ordersModule)
 	const acme, globex = "/api/acme/sales/orders/", "/api/globex/sales/orders/"
 	m := a.must(201, "POST", acme, "acme", `{"ref": "a1", "status": "on hold"}`)
 	if m["status"] != "on hold" || m["previous"] != nil {
@@ -102,7 +102,7 @@ func TestAPIEnumChoices(t *testing.T) {
 	}
 
 	// A new value reaches the API once the tenant has it.
-	a.WriteModule("sales", `schema "tenant" {}
+	a.deploy("sales", `schema "tenant" {}
 enum "order_status" {
   schema = schema.tenant
   values = ["draft", "confirmed", "on hold", "shipped"]

@@ -97,15 +97,11 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 			errs.add("non_field_errors", "A referenced object does not exist.")
 		}
 	case code == "23514":
-		cols, def := a.checkColumns(r.Context(), rc, cmp.Or(pgErr.ConstraintName, quoted(pgErr.Message, `check constraint "`)))
-		msg := "Ensure this value satisfies " + def + "."
-		if def == "" {
-			msg = "This value violates a check constraint."
-		}
+		name, cols, def := a.checkColumns(r.Context(), rc, cmp.Or(pgErr.ConstraintName, quoted(pgErr.Message, `check constraint "`)))
 		if len(cols) == 1 && isColumn(res, cols[0]) {
-			errs.add(cols[0], msg)
+			errs.add(cols[0], checkMessage(name, cols[0], def))
 		} else {
-			errs.add("non_field_errors", strings.Replace(msg, "this value", "the values", 1))
+			errs.add("non_field_errors", checkMessage(name, "", def))
 		}
 	case code == "23502":
 		col := cmp.Or(pgErr.ColumnName, quoted(pgErr.Message, `null value in column "`))
@@ -132,6 +128,24 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 		return
 	}
 	writeFieldErrors(w, errs)
+}
+
+// boundRE matches a check that bounds one column by a number, as pg_get_constraintdef prints it:
+// CHECK ((qty >= 0)), CHECK ((price >= (0)::numeric)), CHECK ((debt <= '-1'::integer)).
+var boundRE = regexp.MustCompile(`^CHECK \(\(("?[a-z_][a-z0-9_]*"?) (>=|>|<=|<) \(?'?(-?[0-9]+(?:\.[0-9]+)?)'?\)?(?:::[a-z ]+(?:\([0-9, ]+\))?)?\)\)(?: NOT VALID)?$`)
+
+// checkMessage words a violated check as DRF would: a bound of column col by a number as
+// Django's MinValueValidator and MaxValueValidator say it, anything else as Django says a
+// constraint is violated, by its name. The check's SQL is never shown.
+func checkMessage(name, col, def string) string {
+	if m := boundRE.FindStringSubmatch(def); m != nil && col != "" && strings.Trim(m[1], `"`) == col {
+		words := map[string]string{">=": "greater than or equal to", ">": "greater than", "<=": "less than or equal to", "<": "less than"}
+		return "Ensure this value is " + words[m[2]] + " " + m[3] + "."
+	}
+	if name == "" {
+		return "This value violates a check constraint."
+	}
+	return "Constraint “" + name + "” is violated."
 }
 
 func isColumn(res *modules.Resource, name string) bool {
@@ -212,15 +226,16 @@ func dataErrorMessage(code string, res *modules.Resource, name string) string {
 	return msgInvalidValue
 }
 
-// checkColumns finds the columns and definition of the check constraint a violation names,
-// from the catalog. Citus names a shard's constraint with the shard id appended.
-func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) ([]string, string) {
+// checkColumns finds the declared name, the columns and the definition of the check constraint
+// a violation names, from the catalog. Citus names a shard's constraint with the shard id
+// appended.
+func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) (string, []string, string) {
 	rows, err := rc.query(ctx, `SELECT c.conname, pg_get_constraintdef(c.oid),
 			coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
 				WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)), '{}')
 		FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'c'`, rc.t.qname)
 	if err != nil {
-		return nil, ""
+		return "", nil, ""
 	}
 	defer rows.Close()
 	var cols []string
@@ -229,14 +244,14 @@ func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) ([]
 		var cname, d string
 		var cs []string
 		if err := rows.Scan(&cname, &d, &cs); err != nil {
-			return nil, ""
+			return "", nil, ""
 		}
 		// The constraint itself wins over one whose shard's name it could be.
 		if shardOf(name, cname) && (found == "" || cname == name) {
 			cols, def, found = cs, d, cname
 		}
 	}
-	return cols, def
+	return found, cols, def
 }
 
 // On Citus, an error a worker raised reaches the coordinator's client with its SQLSTATE,

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -120,5 +121,122 @@ func TestAPIStreamsLargePages(t *testing.T) {
 	r = a.do("GET", "/api/globex/product/products/", "globex", "")
 	if m := r.obj(t); r.hdr.Get("Content-Length") == "" || fmt.Sprint(m["count"]) != "1" {
 		t.Fatalf("small page: %s", r)
+	}
+}
+
+// A request with more than one Authorization header is refused with 400 whatever the headers
+// hold (a good token then garbage, garbage then a good token, or the tokens of two tenants):
+// which of them counts is not the server's to guess. Nothing is written to either tenant.
+func TestAPITwoAuthorizationHeaders(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	a.must(201, "POST", categoriesURL, "acme", `{"name": "Tools"}`)
+	before := a.rowCounts()
+	good, other := "Bearer "+a.tok["acme"], "Token "+a.tok["globex"]
+	for _, pair := range [][2]string{{good, "garbage"}, {"Bearer nope", good}, {good, other}, {good, good}} {
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/api/acme/", ""}, {"GET", categoriesURL, ""}, {"GET", categoriesURL + "1/", ""},
+			{"POST", categoriesURL, `{"name": "Sneaky"}`}, {"PATCH", categoriesURL + "1/", `{"name": "Sneaky"}`},
+			{"DELETE", categoriesURL + "1/", ""}, {"POST", "/api/globex/product/categories/", `{"name": "Sneaky"}`},
+		} {
+			req := httptest.NewRequest(c.method, "http://example.com"+c.path, strings.NewReader(c.body))
+			req.Header.Add("Authorization", pair[0])
+			req.Header.Add("Authorization", pair[1])
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			a.h.ServeHTTP(rec, req)
+			resp := apiResp{status: rec.Code, hdr: rec.Header(), body: rec.Body.Bytes()}
+			if resp.status != 400 {
+				t.Errorf("%s %s with Authorization %q and %q: %s, want 400", c.method, c.path, pair[0], pair[1], resp)
+				continue
+			}
+			jsonEqual(t, "two Authorization headers", resp.body, `{"detail": "Give the Authorization header only once."}`)
+			checkResponse(t, a.doc, httptest.NewRequest(c.method, "http://example.com"+c.path, nil), resp)
+		}
+	}
+	if got := a.rowCounts(); got != before {
+		t.Fatalf("rows after the refused requests: %s, were %s", got, before)
+	}
+	if r := a.do("GET", categoriesURL+"1/", "acme", ""); r.status != 200 {
+		t.Fatalf("one header: %s", r)
+	}
+}
+
+const checksModule = `schema "tenant" {}
+table "limits" {
+  schema = schema.tenant
+  column "price" {
+    type    = numeric(12,2)
+    default = 0
+  }
+  column "qty" {
+    type    = integer
+    default = 1
+  }
+  column "debt" {
+    type    = integer
+    default = -1
+  }
+  column "code" {
+    type    = text
+    default = "x"
+  }
+  column "lo" {
+    type    = integer
+    default = 0
+  }
+  column "hi" {
+    type    = integer
+    default = 0
+  }
+  check "limits_price_check" {
+    expr = "price >= 0"
+  }
+  check "limits_qty_check" {
+    expr = "qty > 0"
+  }
+  check "limits_debt_check" {
+    expr = "debt <= -1"
+  }
+  check "limits_code_check" {
+    expr = "code <> 'none'"
+  }
+  check "limits_range_check" {
+    expr = "lo <= hi"
+  }
+}
+`
+
+// A check violation answers in DRF's words: a bound on one column as Django's MinValueValidator
+// and MaxValueValidator word it, anything else as Django words a violated constraint. No SQL of
+// the check reaches the client, and nothing is written to either tenant.
+func TestAPICheckViolationMessages(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	a.deploy("misc", checksModule)
+	for _, tenant := range []string{"acme", "globex"} {
+		url := "/api/" + tenant + "/misc/limits/"
+		a.must(201, "POST", url, tenant, `{}`)
+		before := a.rowCounts()
+		for body, want := range map[string]string{
+			`{"price": "-0.01"}`: `{"price": ["Ensure this value is greater than or equal to 0."]}`,
+			`{"qty": 0}`:         `{"qty": ["Ensure this value is greater than 0."]}`,
+			`{"debt": 0}`:        `{"debt": ["Ensure this value is less than or equal to -1."]}`,
+			`{"code": "none"}`:   `{"code": ["Constraint “limits_code_check” is violated."]}`,
+			`{"lo": 2, "hi": 1}`: `{"non_field_errors": ["Constraint “limits_range_check” is violated."]}`,
+		} {
+			r := a.do("POST", url, tenant, body)
+			if r.status != 400 {
+				t.Errorf("%s %s: %s, want 400", tenant, body, r)
+				continue
+			}
+			jsonEqual(t, tenant+" "+body, r.body, want)
+		}
+		if r := a.do("PATCH", url+"1/", tenant, `{"qty": -3}`); r.status != 400 || strings.Contains(string(r.body), "CHECK") || strings.Contains(string(r.body), "qty >") {
+			t.Errorf("%s PATCH: %s", tenant, r)
+		}
+		if got := a.rowCounts(); got != before {
+			t.Fatalf("rows after the refused requests: %s, were %s", got, before)
+		}
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/modules"
 )
 
 // A request never meets a broken tenant: when one of its statements fails because an object the
@@ -94,45 +97,73 @@ func (a *Handler) serveHealing(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 }
 
-// repair reconciles the request's tenant for the drift its statement met, one repair per tenant
-// at a time, and makes rc the state it left. It reports false when it has written the answer: 404
-// for a tenant deleted meanwhile, 503 with a reason (no SQL, no object beyond the resource) when
-// only a destructive change would repair the schema or the repair failed.
+// unrepairedTTL is how long a tenant whose repair did not succeed is answered 503 on drift
+// without another repair: one inspection per tenant per that time, however many requests.
+const unrepairedTTL = 5 * time.Second
+
+// repaired is what one repair of a tenant left.
+type repairOutcome struct {
+	ts     *tenantState
+	failed string // why the repair did not succeed, for clients; "" when it did
+}
+
+// repair reconciles the request's tenant for the drift its statement met, toward the generation
+// the tenant has applied, one repair per tenant at a time, and makes rc the state it left. It
+// reports false when it has written the answer: 404 for a tenant deleted meanwhile, 503 with a
+// reason (the kind of problem, no SQL, no object beyond the resource) when the repair did not
+// succeed: the tenant's other resources, whose tables are fine, keep answering.
 func (a *Handler) repair(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
 	ctx, slug, d := r.Context(), rc.tenant.slug, rc.drift
-	reg := rc.tenant.reg
+	if why, ok := a.unrepaired.get(slug.String(), time.Now()); ok {
+		a.cannotServe(w, slug, d, why)
+		return false
+	}
 	call := a.flight.DoChan("repair/"+slug.String(), func() (any, error) {
-		ts := a.reconcileTenant(ctx, reg, slug, d.String())
-		a.repaired.put(slug.String(), time.Now(), time.Now().Add(time.Minute))
-		return ts, nil
+		ts, failed := a.reconcileTenant(ctx, slug, d.String())
+		now := time.Now()
+		a.repaired.put(slug.String(), now, now.Add(time.Minute))
+		if failed != "" {
+			a.unrepaired.put(slug.String(), failed, now.Add(unrepairedTTL))
+		}
+		return repairOutcome{ts, failed}, nil
 	})
-	var ts *tenantState
+	var out repairOutcome
 	select {
 	case res := <-call:
-		ts = res.Val.(*tenantState)
+		out = res.Val.(repairOutcome)
 	case <-ctx.Done():
 		writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled while the tenant was being repaired.")
 		return false
 	}
-	a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
-	res, declared := ts.reg.Resource(rc.t.res.Module, rc.t.res.Name)
+	ts := out.ts
+	if ts.notFound || ts.ready {
+		a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+	}
+	var res *modules.Resource
+	declared := false
+	if ts.reg != nil {
+		res, declared = ts.reg.Resource(rc.t.res.Module, rc.t.res.Name)
+	}
 	switch {
 	case ts.notFound || (ts.ready && (!declared || !slices.Contains(ts.modules, res.Module))):
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return false
+	case out.failed != "":
+		a.cannotServe(w, slug, d, out.failed)
+		return false
 	case ts.ready:
-		rc.tenant, rc.t = ts, a.tables.get(a.p.Registry(), ts.reg, ts.schema, res)
+		rc.tenant, rc.t = ts, a.tables.get(ts.reg, ts.schema, res)
 		return true
 	}
-	w.Header().Set("Retry-After", "5")
-	if ts.blocked {
-		writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s: its schema differs from what its modules "+
-			"declare, and only a destructive change would repair it (erpctl reconcile %s --allow-destructive).", slug, d.resource, slug))
-	} else {
-		writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s: repairing its schema did not succeed; try again later.",
-			slug, d.resource))
-	}
+	a.cannotServe(w, slug, d, ts.reason)
 	return false
+}
+
+// cannotServe answers a request whose resource cannot be used until its tenant's schema is
+// repaired: 503, saying which resource and why, in words for clients.
+func (a *Handler) cannotServe(w http.ResponseWriter, slug ident.Slug, d *drift, why string) {
+	w.Header().Set("Retry-After", fmt.Sprint(int(unrepairedTTL.Seconds())))
+	writeDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("Tenant %q cannot serve %s right now. %s", slug, d.resource, why))
 }
 
 // replayBody keeps what was read of a request body, so that the request can run again.

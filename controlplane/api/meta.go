@@ -164,7 +164,12 @@ func (a *Handler) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
 		return
 	}
-	reg := a.p.Registry()
+	// The document describes the latest generation: what every tenant is on, or on its way to.
+	_, reg, err := a.p.LatestModules(r.Context())
+	if err != nil {
+		a.serverError(w, r, "read the latest modules", err)
+		return
+	}
 	a.openapi.mu.Lock()
 	if a.openapi.reg != reg {
 		doc, err := json.Marshal(openAPIDoc(reg))
@@ -216,6 +221,25 @@ func valueSchema(c *modules.Column) object {
 		return object{{"type", "string"}, {"enum", values}}
 	}
 	return object{{"type", "string"}}
+}
+
+// inputSchema is the OpenAPI schema of a value a client sends, in a filter or a body: as the
+// value a row holds, except that a numeric column also takes a number, as DRF's DecimalField
+// does, so that a generated client may send price__gte: 10 or "price": 9.5.
+func inputSchema(s object, c *modules.Column) object {
+	if c.Kind != modules.KindNumeric {
+		return s
+	}
+	var value, around object
+	for _, m := range s {
+		switch m.key {
+		case "nullable", "readOnly", "description":
+			around = append(around, m)
+		default:
+			value = append(value, m)
+		}
+	}
+	return append(object{{"anyOf", []object{value, {{"type", "number"}}}}}, around...)
 }
 
 // schemaOf is the OpenAPI schema of one column's values in a row.
@@ -328,7 +352,7 @@ func resourceSchemas(res *modules.Resource) object {
 		if c.ReadOnly {
 			continue
 		}
-		writable = append(writable, member{c.Name, schemaOf(c)})
+		writable = append(writable, member{c.Name, inputSchema(schemaOf(c), c)})
 		if c.Required() {
 			required = append(required, c.Name)
 		}
@@ -376,12 +400,12 @@ func listParams(res *modules.Resource) []object {
 	for i := range res.Columns {
 		c := &res.Columns[i]
 		if c.Kind != modules.KindJSON {
-			v := valueSchema(c)
+			v := inputSchema(valueSchema(c), c)
 			for _, lk := range []string{"", "__gt", "__gte", "__lt", "__lte"} {
 				params = append(params, queryParam(c.Name+lk, "", v))
 			}
-			in := append(queryParam(c.Name+"__in", "Comma-separated values.", object{{"type", "array"}, {"items", v}}),
-				member{"style", "form"}, member{"explode", false})
+			in := append(queryParam(c.Name+"__in", "Comma-separated values; the parameter may also be repeated, each adding to the list.",
+				object{{"type", "array"}, {"items", v}}), member{"style", "form"}, member{"explode", false})
 			params = append(params, in)
 			if isText(c) {
 				params = append(params, queryParam(c.Name+"__contains", "", object{{"type", "string"}}))

@@ -74,6 +74,11 @@ func parseListQuery(res *modules.Resource, rawQuery string) (q *listQuery, errs 
 			continue // not ours: ignored, as DRF ignores it
 		}
 		vs := vals[key]
+		if lookup == "in" && c != nil {
+			// A client generated from the OpenAPI document (openapi-fetch) sends an array as the
+			// parameter repeated: each one adds to the list, as each comma does.
+			vs = []string{strings.Join(vs, ",")}
+		}
 		if len(vs) != 1 {
 			errs.add(key, "Give this parameter only once.")
 			continue

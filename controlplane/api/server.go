@@ -23,16 +23,20 @@ import (
 	"github.com/erpctl/erpctl/modules"
 )
 
-// Plane is what the data API needs of the control plane: the modules, who a token speaks for,
-// whether a tenant is ready, and the reconciler for a tenant that is not.
+// Plane is what the data API needs of the control plane: the latest modules (for the OpenAPI
+// document), who a token speaks for, whether a tenant is ready and at which generation, and the
+// reconciler for a tenant that is not.
 type Plane interface {
-	Registry() *modules.Registry
+	LatestModules(ctx context.Context) (int64, *modules.Registry, error)
 	LookupToken(ctx context.Context, hash [sha256.Size]byte) (controlplane.TokenOwner, bool, error)
 	Readiness(ctx context.Context, slug ident.Slug) (*controlplane.Readiness, error)
 	Reconcile(ctx context.Context, slug ident.Slug, o controlplane.ReconcileOptions) (*controlplane.Result, error)
 	// NoteWrite is told how each write ended, so that the daemon's readiness can say when the
 	// database refuses writes.
 	NoteWrite(err error)
+	// OnApplied tells the API of each tenant this process changes, so that it serves the tenant's
+	// new generation at once instead of when its cache entry expires.
+	OnApplied(fn func(slug string))
 }
 
 // DB runs the statements of requests against tenant schemas: a *pgxpool.Pool.
@@ -98,10 +102,12 @@ type Handler struct {
 	tables    *tableCache
 	flight    singleflight.Group // one on-demand reconcile per tenant at a time
 	// repaired is when each tenant's last repair ended: a request that began before it retries
-	// without asking for another.
-	repaired *ttlLRU[string, time.Time]
-	openapi  openapiCache
-	fair     *fair.Scheduler // nil: no fairness bookkeeping
+	// without asking for another. unrepaired is why a tenant's last repair did not succeed, kept
+	// a few seconds: requests that meet the same drift meanwhile are answered without another.
+	repaired   *ttlLRU[string, time.Time]
+	unrepaired *ttlLRU[string, string]
+	openapi    openapiCache
+	fair       *fair.Scheduler // nil: no fairness bookkeeping
 }
 
 // New returns the data API:
@@ -140,6 +146,11 @@ func New(cfg Config) *Handler {
 	a.tokens = newTTLLRU[[32]byte, tokenEntry]("tokens", sz.Tokens)
 	a.badTokens = newTTLLRU[[32]byte, tokenEntry]("wrong_tokens", sz.Negatives)
 	a.repaired = newTTLLRU[string, time.Time]("repairs", sz.Tenants)
+	a.unrepaired = newTTLLRU[string, string]("failed_repairs", sz.Negatives)
+	a.p.OnApplied(func(slug string) {
+		a.tenants.del(slug)
+		a.noTenants.del(slug)
+	})
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("/api/openapi.json", a.serveOpenAPI)
 	a.mux.HandleFunc("/api/{tenant}/{$}", a.serveTenant(routeRoot))
@@ -285,7 +296,7 @@ func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 				writeDetail(w, http.StatusNotFound, "Not found.")
 				return
 			}
-			rc.t = a.tables.get(a.p.Registry(), ts.reg, ts.schema, res)
+			rc.t = a.tables.get(ts.reg, ts.schema, res)
 		}
 		if kind == routeDetail {
 			id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -332,6 +343,11 @@ type tokenEntry struct {
 // authenticate reads the token, "Bearer TOKEN" or DRF's "Token TOKEN", and finds its tenant and
 // name; on failure it has written the 401, challenging with the scheme the client used.
 func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEntry, bool) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Which one counts is not the server's to guess: a proxy in front may read the last.
+		writeDetail(w, http.StatusBadRequest, "Give the Authorization header only once.")
+		return tokenEntry{}, false
+	}
 	h := r.Header.Get("Authorization")
 	scheme, secret, _ := strings.Cut(strings.TrimSpace(h), " ")
 	drfToken := strings.EqualFold(scheme, "Token")
@@ -382,11 +398,11 @@ func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEnt
 type tenantState struct {
 	slug     ident.Slug
 	schema   string
-	reg      *modules.Registry // the registry its modules and resources come from
+	gen      int64             // the generation it is served at: the one it has applied
+	reg      *modules.Registry // that generation's modules, where its resources come from
 	modules  []string
 	ready    bool
 	notFound bool
-	blocked  bool   // only a destructive change would make it ready
 	reason   string // not ready: the 503's message
 }
 
@@ -398,9 +414,6 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 	if !ok {
 		ts, ok = a.noTenants.get(slug.String(), time.Now())
 	}
-	if ok && ts.reg != a.p.Registry() {
-		ok = false // the modules were reloaded: the desired state may have changed
-	}
 	if !ok {
 		rd, err := a.p.Readiness(ctx, slug)
 		if err != nil {
@@ -411,7 +424,10 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 		if rd.Reconcilable() {
 			// Not Ready, and a reconcile may fix it: one reconcile per tenant at a time, shared by
 			// every request waiting for it, bounded by ReadyWait.
-			call := a.flight.DoChan(slug.String(), func() (any, error) { return a.reconcileTenant(ctx, rd.Registry, slug, ""), nil })
+			call := a.flight.DoChan(slug.String(), func() (any, error) {
+				ts, _ := a.reconcileTenant(ctx, slug, "")
+				return ts, nil
+			})
 			select {
 			case res := <-call:
 				ts = res.Val.(*tenantState)
@@ -441,56 +457,87 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 
 // stateOf is what a request may do with a tenant in the state rd describes.
 func stateOf(slug ident.Slug, rd *controlplane.Readiness) *tenantState {
-	ts := &tenantState{slug: slug, schema: rd.Schema, reg: rd.Registry, modules: rd.Modules}
+	ts := &tenantState{slug: slug, schema: rd.Schema, gen: rd.Generation, reg: rd.Registry, modules: rd.Modules}
 	switch {
 	case !rd.Found:
 		ts.notFound = true
 	case rd.Ready():
 		ts.ready = true
-	case rd.Reconcilable():
-		ts.reason = fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, rd.Status)
 	default:
-		ts.blocked, ts.reason = true, blockedReason(slug)
+		ts.reason = notReadyReason(slug, rd.Status, rd.Reason)
 	}
 	return ts
 }
 
-// blockedReason is what a client learns of a Blocked tenant: that an operator must act, and
-// nothing of the schema or the statements, which `erpctl tenant show` gives the operator.
-func blockedReason(slug ident.Slug) string {
-	return fmt.Sprintf("Tenant %q is waiting for a change that an operator must approve; try again later.", slug)
+// notReadyReason is what a client learns of a tenant that cannot be served: what kind of problem
+// it is, and nothing of the schema or the statements, which `erpctl tenant show` gives the
+// operator.
+func notReadyReason(slug ident.Slug, status, reason string) string {
+	switch reason {
+	case controlplane.ReasonDataCheckFailed:
+		return fmt.Sprintf("Tenant %q is not ready: a change to its tables is held back because some of its rows do not allow it (a data check failed); an operator must fix the rows.", slug)
+	case controlplane.ReasonDestructiveChange:
+		return fmt.Sprintf("Tenant %q is not ready: only a destructive change would bring its tables to what its modules declare, and an operator must approve it.", slug)
+	case controlplane.ReasonApplyFailed:
+		return fmt.Sprintf("Tenant %q is not ready: applying a change to its tables failed; try again later.", slug)
+	}
+	return fmt.Sprintf("Tenant %q is not ready (%s); try again later.", slug, status)
 }
 
-// reconcileTenant runs the reconciler for a request. It outlives a cancelled request (the others
-// waiting for it still want it) but not ReadyWait. reg is the registry the tenant was read with;
-// cause says why when a statement met drift ("" when the tenant was not ready).
-func (a *Handler) reconcileTenant(ctx context.Context, reg *modules.Registry, slug ident.Slug, cause string) *tenantState {
+// repairReason says in words for clients why a tenant's tables could not be repaired.
+func repairReason(reason string) string {
+	switch reason {
+	case controlplane.ReasonDataCheckFailed:
+		return "Repairing its tables needs a change that some of its rows do not allow (a data check failed); an operator must fix the rows."
+	case controlplane.ReasonDestructiveChange:
+		return "Only a destructive change would repair its tables; an operator must approve it."
+	}
+	return "Repairing its tables did not succeed; try again later."
+}
+
+// reconcileTenant runs the reconciler for a request, toward the generation the tenant has
+// applied: a request never moves a tenant to a newer generation (the daemon rolls those out, in
+// stages). It outlives a cancelled request (the others waiting for it still want it) but not
+// ReadyWait. cause says why when a statement met drift ("" when the tenant was not ready). With
+// the state it also returns, when the reconcile did not succeed, why (for clients).
+func (a *Handler) reconcileTenant(ctx context.Context, slug ident.Slug, cause string) (*tenantState, string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.readyWait)
 	defer cancel()
-	notReady := &tenantState{slug: slug, reg: reg, reason: fmt.Sprintf("Tenant %q is not ready yet; try again later.", slug)}
-	res, err := a.p.Reconcile(ctx, slug, controlplane.ReconcileOptions{Cause: cause})
+	notReady := &tenantState{slug: slug, reason: fmt.Sprintf("Tenant %q is not ready yet; try again later.", slug)}
+	res, err := a.p.Reconcile(ctx, slug, controlplane.ReconcileOptions{Cause: cause, Target: controlplane.TargetApplied})
 	switch {
 	case errors.Is(err, controlplane.ErrNotFound):
-		return &tenantState{slug: slug, reg: reg, notFound: true}
+		return &tenantState{slug: slug, notFound: true}, ""
 	case err != nil:
 		a.log.Error("api: reconcile tenant on demand", "tenant", slug.String(), "err", err)
-		return notReady
+		return notReady, notReady.reason
 	case res.Action == controlplane.ActionSkipped && res.Status == "":
-		return &tenantState{slug: slug, reg: reg, notFound: true} // deleted meanwhile
+		return &tenantState{slug: slug, notFound: true}, "" // deleted meanwhile
 	}
 	rd, err := a.p.Readiness(ctx, slug)
 	if err != nil {
 		a.log.Error("api: read tenant after reconcile", "tenant", slug.String(), "err", err)
-		return notReady
+		return notReady, notReady.reason
 	}
 	ts := stateOf(slug, rd)
-	if !ts.ready && !ts.notFound && rd.Reconcilable() {
+	var failed string
+	switch res.Action {
+	case controlplane.ActionBlocked, controlplane.ActionFailed:
+		failed = repairReason(rd.Reason)
+	case controlplane.ActionSkipped:
+		if ctx.Err() != nil {
+			failed = notReady.reason
+		}
+	}
+	if !ts.ready && !ts.notFound {
 		if ctx.Err() == nil {
 			a.log.Error("api: reconcile tenant on demand", "tenant", slug.String(), "status", res.Status, "err", res.Error)
 		}
-		return notReady
+		if failed == "" {
+			failed = ts.reason
+		}
 	}
-	return ts
+	return ts, failed
 }
 
 // forgetTenant drops what the API knows of a tenant, after a query found its schema gone.

@@ -123,15 +123,28 @@ func (e *Env) Count(q string, args ...any) int {
 	return n
 }
 
-// WriteModule writes a module file into the modules dir and reloads the modules.
+// WriteModule writes a module file into the modules dir, reloads the modules and publishes them
+// as the next generation, as erpctl module publish does (without its preview): the next
+// reconcile brings tenants to it.
 func (e *Env) WriteModule(name, src string) {
 	e.T.Helper()
 	if err := os.WriteFile(filepath.Join(e.ModulesDir, name+".hcl"), []byte(src), 0o644); err != nil {
 		e.T.Fatal(err)
 	}
+	e.Publish()
+}
+
+// Publish reloads the modules dir and publishes it as the next generation, returning its number.
+func (e *Env) Publish() int64 {
+	e.T.Helper()
 	if err := e.P.ReloadModules(); err != nil {
 		e.T.Fatalf("reload modules: %v", err)
 	}
+	pub, err := e.P.Publish(e.Ctx, controlplane.PublishOptions{Message: e.T.Name()})
+	if err != nil {
+		e.T.Fatalf("publish modules: %v", err)
+	}
+	return pub.Generation
 }
 
 // BuiltinSource is the HCL of built-in module name.
@@ -190,4 +203,18 @@ func (e *Env) DebugHealthy(slug string) *controlplane.TablesReport {
 		e.T.Fatalf("tenant %s unhealthy: %+v", slug, rep.Tables)
 	}
 	return rep
+}
+
+// ReconcileAll runs one pass over every tenant, as erpctl reconcile --all does, and fails the
+// test if it errs or a tenant fails.
+func (e *Env) ReconcileAll() *controlplane.Pass {
+	e.T.Helper()
+	pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{})
+	if err != nil {
+		e.T.Fatalf("reconcile --all: %v", err)
+	}
+	if pass.Failed() {
+		e.T.Fatalf("reconcile --all failed tenants: %+v", pass.Results)
+	}
+	return pass
 }

@@ -5,7 +5,6 @@ import (
 	"sync"
 
 	"github.com/erpctl/erpctl/internal/ident"
-	"github.com/erpctl/erpctl/modules"
 )
 
 // pendingChanges collects, between passes, what woke the loop: tenants whose schemas changed
@@ -69,9 +68,6 @@ func incrementalSet(notified []string, recorded []ident.Slug) []ident.Slug {
 	}
 	return out
 }
-
-// modulesHash identifies the whole module registry: a reload that changed it needs a full pass.
-func modulesHash(reg *modules.Registry) string { return reg.Hash(reg.Names()) }
 
 // startTracking installs change tracking when it is asked for. Without a role that may create
 // event triggers it says so once, and the interval's full pass stays the only check of drift made

@@ -70,6 +70,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	var services []service
 	lcfg := cfg.Listener
 	lcfg.OnTenant = chain(loop.Wake, lcfg.OnTenant)
+	lcfg.OnGeneration = chain(loop.Wake, lcfg.OnGeneration)
 	if onSchema := lcfg.OnSchema; onSchema != nil {
 		lcfg.OnSchema = func(slug string) { loop.WakeFor(slug); onSchema(slug) }
 	} else {

@@ -101,7 +101,8 @@ func TestDaemonReconcilesOnChangeAndSurvivesBadModules(t *testing.T) {
 	e := cptest.New(t)
 	e.Create("acme")
 	e.Create("globex")
-	d := startDaemon(t, e)
+	// A module developer's daemon: it publishes its module files when they change.
+	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour, PublishModules: true}})
 	if pass := d.waitPass(t); pass.Counts[controlplane.ActionUnchanged] != 2 {
 		t.Fatalf("first pass: %+v", pass.Counts)
 	}
@@ -186,10 +187,7 @@ func TestTwoDaemonsSideBySide(t *testing.T) {
     null = true
   }
   column "quantity" {`, 1)
-	if err := os.WriteFile(filepath.Join(e.ModulesDir, "inventory.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.Exec(`SELECT pg_notify('erpctl_tenants', 'acme')`)
+	e.WriteModule("inventory", src) // published: both daemons hear of it
 	for _, d := range []*testDaemon{d1, d2} {
 		if pass := d.waitPass(t); pass.Failed() {
 			t.Fatalf("a daemon failed: %+v", pass.Results)
@@ -200,9 +198,6 @@ func TestTwoDaemonsSideBySide(t *testing.T) {
 	}
 	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE outcome = 'failed'`); n != 0 {
 		t.Fatalf("%d failures", n)
-	}
-	if err := e.P.ReloadModules(); err != nil {
-		t.Fatal(err)
 	}
 	for _, s := range []string{"acme", "wonka"} {
 		e.DebugHealthy(s)
@@ -289,10 +284,7 @@ func TestLoopHonoursBackoff(t *testing.T) {
     null = true
   }
   column "description" {`, 1)
-	if err := os.WriteFile(filepath.Join(e.ModulesDir, "product.hcl"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.Exec(`SELECT pg_notify('erpctl_tenants', 'acme')`)
+	e.WriteModule("product", src)
 	pass := d.waitPass(t)
 	if pass.Result("acme").Action != controlplane.ActionFailed || pass.Result("globex").Action != controlplane.ActionApplied {
 		t.Fatalf("rollout with acme locked: %+v", pass.Results)

@@ -10,12 +10,14 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/fair"
+	"github.com/erpctl/erpctl/controlplane/generations"
 )
 
 // ListenerConfig says what the NOTIFY listener does with each channel's notifications.
 type ListenerConfig struct {
-	OnTenant func() // a tenant was created or deleted, or its modules changed
-	OnToken  func() // a token was revoked
+	OnTenant     func() // a tenant was created or deleted, or its modules changed
+	OnGeneration func() // a module generation was published
+	OnToken      func() // a token was revoked
 	// OnSchema is called with the slug of a tenant whose schema change tracking saw change.
 	OnSchema func(slug string)
 	OnLimits func() // a tenant's limits changed (erpctl tenant limits)
@@ -73,13 +75,14 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 	}
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas, fair.NotifyLimits} {
+	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas, generations.Notify, fair.NotifyLimits} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
 	}
 	if !first {
 		call(l.cfg.OnTenant)
+		call(l.cfg.OnGeneration)
 		call(l.cfg.OnToken)
 		call(l.cfg.OnLimits)
 	}
@@ -95,6 +98,8 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 			call(l.cfg.OnToken)
 		case fair.NotifyLimits:
 			call(l.cfg.OnLimits)
+		case generations.Notify:
+			call(l.cfg.OnGeneration)
 		case controlplane.NotifySchemas:
 			if l.cfg.OnSchema != nil {
 				l.cfg.OnSchema(n.Payload)

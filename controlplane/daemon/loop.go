@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/internal/ident"
+	"github.com/erpctl/erpctl/modules"
 )
 
 // LoopConfig tunes the reconcile loop.
@@ -25,6 +27,11 @@ type LoopConfig struct {
 	// Interval runs an incremental pass too, and every tenant is checked each FullCheck.
 	TrackChanges bool
 	FullCheck    time.Duration // between full passes while changes are tracked; 0: 5m
+	// PublishModules publishes the daemon's module files as a new generation whenever their
+	// content changes (development: edit a file, and every tenant has it a moment later). Without
+	// it the daemon never publishes: it follows the catalog's latest generation whatever its
+	// files say, and says once when they differ.
+	PublishModules bool
 	// OnPass is a test signal: called after every pass that completed.
 	OnPass func(*controlplane.Pass)
 }
@@ -63,6 +70,10 @@ type Loop struct {
 	dbErr  atomic.Pointer[string] // why the last pass failed, nil after a good one
 
 	pending pendingChanges // what woke the loop since its last pass
+
+	files    *modules.Registry // the module files as the last pass saw them
+	filesGen int64             // and the latest generation then
+	lastGen  int64             // the generation the last pass brought tenants to
 }
 
 // NewLoop returns the loop over p; m may be nil.
@@ -141,23 +152,22 @@ func (l *Loop) loop(ctx context.Context) error {
 	}
 }
 
-// pass reloads the modules and runs one reconcile of every tenant, or in an incremental pass
-// of those that changed (slugs, and what change tracking recorded); nil when it failed.
+// pass runs one reconcile of every tenant, or in an incremental pass of those that changed
+// (slugs, and what change tracking recorded), to the latest generation; nil when it failed. A
+// pass after a new generation was published is a full one.
 func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplane.Pass {
-	modulesBefore := modulesHash(l.p.Registry())
-	if err := l.p.ReloadModules(); err != nil {
-		l.m.modules.Set(0)
-		l.log.Error("module files are invalid; keeping the last good modules", "err", err)
-	} else {
-		l.m.modules.Set(1)
-	}
+	l.followFiles(ctx)
 	o := controlplane.ReconcileOptions{Workers: l.cfg.Workers,
 		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout,
 		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures}
-	// Changed modules change the desired state of every tenant that has them.
-	full = full || modulesHash(l.p.Registry()) != modulesBefore
+	latest, _, err := l.p.Generations().Latest(ctx, nil)
+	// A new generation changes the desired state of every tenant that has its changed modules.
+	full = full || latest != l.lastGen
 	// A full pass claims what change tracking recorded too: it covers those tenants.
-	changed, err := l.p.ChangedTenants(ctx)
+	var changed []ident.Slug
+	if err == nil {
+		changed, err = l.p.ChangedTenants(ctx)
+	}
 	if err == nil && !full {
 		o.Only = incrementalSet(slugs, changed)
 	}
@@ -180,6 +190,12 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		return nil
 	}
 	l.dbErr.Store(nil)
+	l.lastGen = pass.Generation
+	if full {
+		if byGen, err := l.p.Generations().TenantsByGeneration(ctx); err == nil {
+			l.m.observeGenerations(pass.Generation, byGen)
+		}
+	}
 	// A pass may write nothing (no tenant changed): a refusal seen earlier clears only once a
 	// write goes through.
 	if err := l.p.ProbeWrites(ctx); err != nil {
@@ -191,7 +207,7 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 	if len(pass.Results) != pass.Counts[controlplane.ActionUnchanged] {
 		level = slog.LevelInfo
 	}
-	l.log.Log(ctx, level, "reconcile pass", "full", full, "tenants", len(pass.Results), "unchanged", pass.Counts[controlplane.ActionUnchanged],
+	l.log.Log(ctx, level, "reconcile pass", "generation", pass.Generation, "full", full, "tenants", len(pass.Results), "unchanged", pass.Counts[controlplane.ActionUnchanged],
 		"applied", pass.Counts[controlplane.ActionApplied], "blocked", pass.Counts[controlplane.ActionBlocked],
 		"failed", pass.Counts[controlplane.ActionFailed], "skipped", pass.Counts[controlplane.ActionSkipped],
 		"duration", pass.Duration.Round(time.Millisecond))
@@ -213,8 +229,8 @@ func (l *Loop) health(p *controlplane.Plane) func() []string {
 		if !l.passed.Load() {
 			problems = append(problems, "first reconcile pass not finished")
 		}
-		if err := p.ModulesError(); err != nil {
-			problems = append(problems, "modules: "+err.Error()+" (serving the last good modules)")
+		if err := p.ModulesError(); err != nil && l.cfg.PublishModules {
+			problems = append(problems, "modules: "+err.Error()+" (not published; tenants stay at the latest generation)")
 		}
 		if s := l.dbErr.Load(); s != nil {
 			problems = append(problems, "database: "+*s)
@@ -222,5 +238,44 @@ func (l *Loop) health(p *controlplane.Plane) func() []string {
 			problems = append(problems, "database: "+s)
 		}
 		return problems
+	}
+}
+
+// followFiles reads the daemon's module files again and, when they or the latest generation
+// changed since the last pass, publishes them (PublishModules) or says once that the daemon
+// follows the generation, not them. A publish goes through the same check as erpctl module
+// publish: modules that would drop or narrow anything, or cannot be planned, are not published.
+func (l *Loop) followFiles(ctx context.Context) {
+	if err := l.p.ReloadModules(); err != nil {
+		l.m.modules.Set(0)
+		l.log.Error("module files are invalid; nothing of them is published", "err", err)
+		return
+	}
+	l.m.modules.Set(1)
+	files := l.p.LocalModules()
+	differ, gen, err := l.p.FilesDiffer(ctx)
+	if err != nil || (files == l.files && gen == l.filesGen) {
+		return
+	}
+	first, filesChanged := l.files == nil, files != l.files
+	l.files, l.filesGen = files, gen
+	if !differ {
+		return
+	}
+	// Files that did not change are not published again over what another process published
+	// since: that generation stands until these files change.
+	if !l.cfg.PublishModules || (!first && !filesChanged) {
+		l.log.Warn("this daemon's module files differ from the latest published generation; it follows the generation, not its files "+
+			"(erpctl module diff shows how they differ; erpctl module publish publishes them)", "generation", gen)
+		return
+	}
+	res, err := l.p.PublishChecked(ctx, "published by erpctl daemon --publish-modules", controlplane.ReconcileOptions{Workers: l.cfg.Workers})
+	if err != nil {
+		l.log.Error("module files not published", "err", err)
+		return
+	}
+	if res.Changed {
+		l.files, l.filesGen = files, res.Generation
+		l.log.Info("published the module files", "generation", res.Generation, "hash", res.Hash)
 	}
 }

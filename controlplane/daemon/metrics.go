@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,6 +24,8 @@ type metrics struct {
 	modules   prometheus.Gauge
 	rollouts  *prometheus.GaugeVec
 	rolled    *prometheus.GaugeVec
+	gen       prometheus.Gauge
+	byGen     *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -47,7 +50,12 @@ func newMetrics() *metrics {
 		Name: "erpctl_rollouts", Help: "Staged rollouts of changes in the last pass, by state (running, halted, done)."}, []string{"state"})
 	m.rolled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "erpctl_rollout_tenants", Help: "Tenants of the last pass's rollouts: applied, failed, held (by a halted rollout), pending."}, []string{"state"})
-	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules, m.rollouts, m.rolled,
+	m.gen = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "erpctl_generation", Help: "The module generation the last pass brought tenants to: the latest published."})
+	m.byGen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_tenants_by_generation", Help: "Tenants by the module generation they have applied, after the last full pass: " +
+			"the newest generations each, older ones together as \"older\", tenants at none as \"none\"."}, []string{"generation"})
+	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules, m.rollouts, m.rolled, m.gen, m.byGen,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -218,4 +226,27 @@ func (c *fairCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.top, u.DBTime.Seconds()/sec, u.Tenant, "db_seconds")
 		gauge(c.top, float64(u.Rows)/sec, u.Tenant, "rows")
 	}
+}
+
+// generationSeries is how many generations get a series of their own in
+// erpctl_tenants_by_generation: the label's values stay bounded however many are published.
+const generationSeries = 8
+
+// observeGenerations records the latest generation and how many tenants are at each.
+func (m *metrics) observeGenerations(latest int64, byGen map[int64]int) {
+	m.gen.Set(float64(latest))
+	m.byGen.Reset()
+	var older, none float64
+	for g, n := range byGen {
+		switch {
+		case g == 0:
+			none += float64(n)
+		case g > latest-generationSeries:
+			m.byGen.WithLabelValues(strconv.FormatInt(g, 10)).Set(float64(n))
+		default:
+			older += float64(n)
+		}
+	}
+	m.byGen.WithLabelValues("older").Set(older)
+	m.byGen.WithLabelValues("none").Set(none)
 }

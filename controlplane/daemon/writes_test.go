@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,32 @@ func setReadOnly(t *testing.T, e *cptest.Env, on bool) {
 	}
 }
 
+// publishReadWrite writes a module file and publishes it in a transaction that may write while
+// the database is read-only for everyone else (setReadOnly): the last write before the refusals.
+func publishReadWrite(t *testing.T, e *cptest.Env, name, src string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(e.ModulesDir, name+".hcl"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.P.ReloadModules(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.DB.BeginTx(e.Ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(e.Ctx, `SET TRANSACTION READ WRITE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.P.Generations().Publish(e.Ctx, tx, e.P.LocalModules(), "test", t.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitFor polls cond until it holds or 30 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -63,8 +91,9 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	waitFor(t, "first /readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 
 	setReadOnly(t, e, true)
-	// A module change while read-only: the rollout fails on both tenants and cannot be recorded.
-	e.WriteModule("product", strings.Replace(cptest.BuiltinSource(t, "product"),
+	// A generation published as the database turns read-only: its rollout fails on both tenants
+	// and cannot be recorded.
+	publishReadWrite(t, e, "product", strings.Replace(cptest.BuiltinSource(t, "product"),
 		"table \"products\" {\n  schema = schema.tenant\n",
 		"table \"products\" {\n  schema = schema.tenant\n  column \"barcode\" {\n    type = text\n    null = true\n  }\n", 1))
 	var body string

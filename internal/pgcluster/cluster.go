@@ -15,7 +15,9 @@
 // PostgreSQL refuses to run as root. When erpctl runs as root, initdb, pg_ctl and postgres run as the
 // "postgres" system user (or "nobody" where there is none), and when that user cannot reach home/pg
 // (for example because home is under /root, mode 700) the data directory is
-// /var/lib/erpctl/clusters/<first 12 hex digits of sha256(absolute home)> instead.
+// /var/lib/erpctl/clusters/<first 12 hex digits of sha256(absolute home)> instead. Removing the home
+// does not remove that directory; a home made again at the same path has no password for the
+// cluster in it, which Ensure reports as ErrForeignDataDir, and Destroy removes.
 //
 // Environment:
 //
@@ -44,6 +46,11 @@ import (
 
 // ErrNoPostgres is returned (wrapped) when no PostgreSQL server binaries can be found.
 var ErrNoPostgres = errors.New("PostgreSQL server binaries not found: install them with `apt-get install postgresql` (or your system's equivalent) or set ERPCTL_DATABASE_URL")
+
+// ErrForeignDataDir is returned (wrapped) when the data directory holds a cluster its home has no
+// password for: as root, one left under /var/lib/erpctl/clusters by an earlier home at the same
+// path that was removed (rm -rf $ERPCTL_HOME does not reach it).
+var ErrForeignDataDir = errors.New("the data directory does not belong to this home")
 
 // Superuser is the database superuser of the cluster; its password is in home/pg.password. erpctl
 // itself does not use it (see Role); it is there for maintenance.
@@ -196,6 +203,11 @@ func (c *Cluster) ensure(ctx context.Context) error {
 	}
 	defer unlock()
 
+	if c.initialized() && c.readPassword() == "" {
+		// initdb writes the password into the home before the cluster into place: a cluster
+		// without one is not this home's, and every connection would fail authentication.
+		return c.foreign("it holds a cluster that " + c.Home + " has no password for (no pg.password), left by an earlier home at that path")
+	}
 	if err := c.recordDataDir(); err != nil {
 		return err
 	}
@@ -208,8 +220,11 @@ func (c *Cluster) ensure(ctx context.Context) error {
 				c.setPort(port)
 				return c.provision(ctx, port)
 			}
+			if isAuthFailure(err) {
+				return c.foreign("the cluster running there refuses the password in " + filepath.Join(c.Home, passwordFile))
+			}
 			if !errors.Is(err, errServerGone) {
-				return fmt.Errorf("server is running (pid %d) but does not accept connections on 127.0.0.1:%d: %w%s", pid, port, err, c.logTail(0))
+				return fmt.Errorf("server is running (pid %d) but does not accept connections on 127.0.0.1:%d: %w (server log: %s)", pid, port, err, c.logPath())
 			}
 			// It died while we waited: start it anew.
 		}
@@ -237,9 +252,24 @@ func (c *Cluster) ensure(ctx context.Context) error {
 	}
 	pid, _, _ := c.readPidFile()
 	if err := c.waitReady(ctx, port, pid); err != nil {
-		return fmt.Errorf("server started but does not accept connections on 127.0.0.1:%d: %w%s", port, err, c.logTail(0))
+		if isAuthFailure(err) {
+			return c.foreign("the cluster there refuses the password in " + filepath.Join(c.Home, passwordFile))
+		}
+		return fmt.Errorf("server started but does not accept connections on 127.0.0.1:%d: %w (server log: %s)", port, err, c.logPath())
 	}
 	return c.provision(ctx, port)
+}
+
+// foreign is ErrForeignDataDir with why, and the way out.
+func (c *Cluster) foreign(why string) error {
+	return fmt.Errorf("%w: %s; remove that cluster and its data with `erpctl db destroy --yes`, or set ERPCTL_HOME to another directory",
+		ErrForeignDataDir, why)
+}
+
+// isAuthFailure reports whether err is the server refusing a password (28P01).
+func isAuthFailure(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "28P01"
 }
 
 // removeStalePidFile removes a pid file that names a zombie (a crashed postmaster not reaped, as
@@ -301,7 +331,7 @@ func (c *Cluster) stop(ctx context.Context) error {
 		if p, _, ok := c.readPidFile(); !ok || !processAlive(p) {
 			return nil // it stopped after all
 		}
-		return fmt.Errorf("pg_ctl stop: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("pg_ctl stop: %w: %s (server log: %s)", err, toolReason(string(out)), c.logPath())
 	}
 	// No binaries (uninstalled since?): a fast shutdown is SIGINT to the postmaster.
 	if err := interruptProcess(pid); err != nil {
@@ -535,9 +565,25 @@ func cleanEnv() []string {
 	return append(env, "LC_ALL=C")
 }
 
-// logTail returns the server log from offset on, at most its last 30 lines, formatted to be appended
-// to an error; "" when there is nothing.
-func (c *Cluster) logTail(offset int64) string {
+func (c *Cluster) logPath() string { return filepath.Join(c.DataDir, logFileName) }
+
+// logReason is the message of the last FATAL or PANIC line the server logged from offset on, ""
+// when there is none: the reason a start failed, in one line, where the log has the rest.
+func (c *Cluster) logReason(offset int64) string {
+	reason := ""
+	for _, line := range strings.Split(c.logSince(offset), "\n") {
+		for _, level := range []string{"FATAL:", "PANIC:"} {
+			if _, msg, ok := strings.Cut(line, level); ok {
+				reason = strings.TrimSpace(msg)
+			}
+		}
+	}
+	return reason
+}
+
+// logSince returns the server log from offset on, at most its last 30 lines; "" when there is
+// nothing.
+func (c *Cluster) logSince(offset int64) string {
 	f, err := os.Open(filepath.Join(c.DataDir, logFileName))
 	if err != nil {
 		return ""
@@ -557,11 +603,7 @@ func (c *Cluster) logTail(offset int64) string {
 	if len(lines) > 30 {
 		lines = lines[len(lines)-30:]
 	}
-	text := strings.TrimSpace(strings.Join(lines, "\n"))
-	if text == "" {
-		return ""
-	}
-	return "\nlast lines of " + filepath.Join(c.DataDir, logFileName) + ":\n" + text
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

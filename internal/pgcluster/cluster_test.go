@@ -348,3 +348,109 @@ func TestDefaultHome(t *testing.T) {
 		t.Errorf("DefaultHome = %s", got)
 	}
 }
+
+// TestHomeRemovedAndMadeAgain: as root a home the server user cannot reach keeps its data
+// directory under /var/lib/erpctl/clusters, which outlives `rm -rf $ERPCTL_HOME`. A new home at
+// the same path has no password for that cluster: Ensure says so in one sentence with the way
+// out, whether the old server still runs or not, and Destroy (which needs no password) stops it
+// and removes its data, after which the home gets a cluster of its own.
+func TestHomeRemovedAndMadeAgain(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	home := newHome(t)
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Ephemeral: true}
+	c := OpenWithOptions(home, opts)
+	if err := c.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, ctx, c.URL(DefaultDatabase), "CREATE TABLE old_home (v text)")
+	dataDir := c.DataDir
+	removeHome := func() {
+		t.Helper()
+		if strings.HasPrefix(dataDir, home+string(filepath.Separator)) {
+			// Not root: the data directory is in the home; take everything else away.
+			entries, _ := os.ReadDir(home)
+			for _, e := range entries {
+				if e.Name() != dataDirName {
+					os.RemoveAll(filepath.Join(home, e.Name()))
+				}
+			}
+			return
+		}
+		if err := os.RemoveAll(home); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeHome()
+
+	for _, running := range []bool{true, false} {
+		again := OpenWithOptions(home, opts)
+		if again.DataDir != dataDir {
+			t.Fatalf("the new home's data directory is %s, want the old %s", again.DataDir, dataDir)
+		}
+		err := again.Ensure(ctx)
+		if !errors.Is(err, ErrForeignDataDir) {
+			t.Fatalf("Ensure (old server running: %v) = %v, want ErrForeignDataDir", running, err)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || len(msg) > 400 || !strings.Contains(msg, "erpctl db destroy --yes") || !strings.Contains(msg, dataDir) {
+			t.Fatalf("Ensure's error is not one sentence naming the way out:\n%s", msg)
+		}
+		if running {
+			if err := again.Stop(ctx); err != nil {
+				t.Fatalf("stop the old home's server: %v", err)
+			}
+		}
+	}
+	d := OpenWithOptions(home, opts)
+	if removed, err := d.Destroy(ctx); err != nil || !removed {
+		t.Fatalf("Destroy = %v, %v", removed, err)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Fatalf("the data directory is still there: %v", err)
+	}
+	if removed, err := d.Destroy(ctx); err != nil || removed {
+		t.Fatalf("Destroy again = %v, %v; want nothing to remove", removed, err)
+	}
+	fresh := OpenWithOptions(home, opts)
+	if err := fresh.Ensure(ctx); err != nil {
+		t.Fatalf("Ensure after Destroy: %v", err)
+	}
+	if got := query(t, ctx, fresh.URL(DefaultDatabase), "SELECT count(*)::text FROM pg_tables WHERE tablename = 'old_home'"); got != "0" {
+		t.Fatalf("the new cluster has the old one's table")
+	}
+	// Destroy of a running cluster stops it first.
+	if removed, err := fresh.Destroy(ctx); err != nil || !removed {
+		t.Fatalf("Destroy of a running cluster = %v, %v", removed, err)
+	}
+	if st := mustStatus(t, ctx, OpenWithOptions(home, opts)); st.Initialized || st.Running {
+		t.Fatalf("status after Destroy: %+v", st)
+	}
+}
+
+// Destroy refuses a recorded data directory that is neither the home's pg nor under
+// /var/lib/erpctl/clusters: it never removes a directory erpctl did not make.
+func TestDestroyOnlyItsOwnDataDir(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	home := newHome(t)
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "keep"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, dataDirFile), []byte(other+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(home).Destroy(ctx); err == nil || !strings.Contains(err.Error(), other) {
+		t.Fatalf("Destroy of %s = %v", other, err)
+	}
+	if _, err := os.Stat(filepath.Join(other, "keep")); err != nil {
+		t.Fatalf("Destroy touched %s: %v", other, err)
+	}
+}

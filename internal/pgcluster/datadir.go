@@ -182,7 +182,7 @@ func (c *Cluster) initdb(ctx context.Context, bins binaries) error {
 		out, err = c.command(ctx, bins.initdb, append(args, "--locale=C")...).CombinedOutput()
 	}
 	if err != nil {
-		return fmt.Errorf("initdb: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("initdb: %w: %s", err, toolReason(string(out)))
 	}
 
 	conf, err := os.OpenFile(filepath.Join(scratch, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
@@ -296,12 +296,29 @@ func (c *Cluster) start(ctx context.Context, bins binaries) (int, error) {
 			c.setPort(port)
 			return port, nil
 		}
-		tail := c.logTail(offset)
+		tail := c.logSince(offset)
 		if attempt < startPortRetries && ctx.Err() == nil &&
 			(strings.Contains(tail, "could not bind") || strings.Contains(tail, "could not create any TCP/IP sockets")) {
 			avoid = port
 			continue
 		}
-		return 0, fmt.Errorf("pg_ctl start: %w: %s%s", err, strings.TrimSpace(string(out)), tail)
+		// One sentence: the server's own reason when it logged one, and where the log is.
+		reason := c.logReason(offset)
+		if reason == "" {
+			reason = toolReason(string(out))
+		}
+		return 0, fmt.Errorf("pg_ctl start: %w: %s (server log: %s)", err, reason, logPath)
 	}
+}
+
+// toolReason is the line of a server tool's output that says why it failed: the last that
+// reports an error, else the last line.
+func toolReason(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(strings.ToLower(lines[i]), "error") {
+			return strings.TrimSpace(lines[i])
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
 }
