@@ -167,7 +167,9 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		log.Warn("listening on every interface, but the data API answers only the Host headers localhost, 127.0.0.1 and ::1; set --allowed-hosts or --public-url")
 	}
 	log.Info("daemon starting", "interval", opts.Interval.String(), "full_check", opts.FullCheck.String(),
-		"listen", opts.Listen, "workers", opts.Workers, "publish_modules", opts.PublishModules)
+		"listen", opts.Listen, "workers", opts.Workers, "publish_modules", opts.PublishModules,
+		"api_statement_timeout", opts.API.StatementTimeout.String(), "api_tenant_share", opts.API.Share,
+		"api_memory", opts.API.Memory, "tenant_rate", opts.API.Rate, "tenant_concurrency", opts.API.Concurrency)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
 			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,

@@ -57,7 +57,7 @@ func (f *apiFlags) validate() error {
 	}
 	if f.Rate != "none" {
 		if f.rate, err = fair.ParseRate(f.Rate); err != nil {
-			return usageErrorf("--tenant-rate: %s (or none)", err)
+			return usageErrorf("--tenant-rate: %s; or none for no limit", err)
 		}
 	}
 	return nil

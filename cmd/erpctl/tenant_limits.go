@@ -108,7 +108,7 @@ func limitsChange(opts *TenantLimitsOptions, rateGiven, concGiven bool) (func(*f
 		default:
 			r, err := fair.ParseRate(opts.Rate)
 			if err != nil {
-				return nil, usageErrorf("--rate: %s (or none, or default)", err)
+				return nil, usageErrorf("--rate: %s; or none for no limit, or default for the daemon's", err)
 			}
 			rate = &r
 		}

@@ -101,8 +101,8 @@ func (o Override) Apply(def Limits) Limits {
 // Throttled is a request refused for its tenant's limits or its share: DRF's 429.
 type Throttled struct {
 	// Reason is what refused it: "rate" or "concurrency" (the tenant's limits), "queue" (its
-	// queue for a connection was full) or "wait" (it waited in that queue as long as allowed),
-	// "memory" the same for the memory its answers hold.
+	// queue for its share was full) or "wait" (it waited in that queue as long as allowed). The
+	// share is of the connections and of the memory of answers alike.
 	Reason string
 	// Wait is when the request may succeed again, as Retry-After says it.
 	Wait time.Duration
