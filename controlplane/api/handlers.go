@@ -140,6 +140,10 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if q.lastPage && !a.findLastPage(w, r, rc, q) {
 		return
 	}
+	if t.bigRows.Load() && t.idIdx >= 0 {
+		a.listByIDs(w, r, rc, q)
+		return
+	}
 	stmt, args := t.listStatement(q, q.limit, q.offset)
 	rows, err := rc.query(r.Context(), stmt, args...)
 	if err != nil {
@@ -201,6 +205,9 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	rc.fr.Rows += n
+	if len(rest) > 0 {
+		t.bigRows.Store(true) // the next page of this table is read as ids first
+	}
 	if len(rest) == 0 {
 		b = append(b, ']', '}')
 		*bp = b
@@ -290,11 +297,73 @@ func (a *Handler) abortList(r *http.Request, err error) {
 // listStatement is the count and a page in one statement: one row per object, each led by the
 // count, or one row of count and NULLs when the page is empty.
 func (t *tableSQL) listStatement(q *listQuery, limit, offset int64) (string, []any) {
+	return t.pageStatement(t.listMid, t.listFmts, q, limit, offset)
+}
+
+// idsFmts are the result formats of a list of ids and sizes: the count, the id, the size.
+var idsFmts = pgx.QueryResultFormats{binaryFormat, binaryFormat, binaryFormat}
+
+// pageStatement is a list statement with mid between its count and its page's WHERE.
+func (t *tableSQL) pageStatement(mid string, fmts pgx.QueryResultFormats, q *listQuery, limit, offset int64) (string, []any) {
 	n := len(q.args)
-	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
+	stmt := t.listHead + q.where + mid + q.where + q.order +
 		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
 	args := make([]any, 0, n+3)
-	return stmt, append(append(append(args, t.listFmts), q.args...), limit, offset)
+	return stmt, append(append(append(args, fmts), q.args...), limit, offset)
+}
+
+// listByIDs answers a page of a table known for large rows (tableSQL.bigRows): the count and the
+// page's ids and sizes first, then the rows by id in parts that fit the request's memory budget.
+func (a *Handler) listByIDs(w http.ResponseWriter, r *http.Request, rc *reqCtx, q *listQuery) {
+	t := rc.t
+	stmt, args := t.pageStatement(t.listIDsMid, idsFmts, q, q.limit, q.offset)
+	rows, err := rc.query(r.Context(), stmt, args...)
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return
+	}
+	defer rows.Close()
+	var count int64
+	var rest []pendingRow
+	total, ok := 0, true
+	for rows.Next() && ok {
+		raw := rows.RawValues()
+		if count, ok = rawInt64(binaryFormat, raw[0]); !ok || raw[1] == nil {
+			continue // the count of an empty page
+		}
+		id, ok1 := rawInt64(binaryFormat, raw[1])
+		size, ok2 := rawInt64(binaryFormat, raw[2])
+		ok = ok1 && ok2
+		rest = append(rest, pendingRow{id: id, size: int(size)})
+		total += int(size)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return
+	}
+	if !ok {
+		a.serverError(w, r, "list", errors.New("unexpected ids in list result"))
+		return
+	}
+	if len(rest) == 0 && q.page > 1 {
+		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return
+	}
+	if int64(total) <= rc.fr.Budget() {
+		t.bigRows.Store(false) // its rows are no longer large: next time, one statement
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	b := append((*bp)[:0], `{"count":`...)
+	b = strconv.AppendInt(b, count, 10)
+	b = a.appendLinks(b, r, q, count)
+	b = append(b, `,"results":[`...)
+	rc.fr.Release(int64(len(b)))
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	*bp = a.listRest(w, r, rc, b[:0], rest, false)
 }
 
 // findLastPage turns page=last into the number of the last page, counting the rows first (the
