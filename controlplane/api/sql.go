@@ -36,10 +36,10 @@ type tableSQL struct {
 	// pages are then read as ids and sizes first, and their rows by id in parts that fit, instead
 	// of reading each page twice. A page that fits clears it.
 	bigRows atomic.Bool
-	getByID                     string
-	byIDs                       string // rows by id, in the order of the ids: the rest of a large page
-	delByID                     string
-	exists                      string
+	getByID string
+	byIDs   string // rows by id, in the order of the ids: the rest of a large page
+	delByID string
+	exists  string
 	// Tenant-aware columns: the id, and those the server sets; -1 when the table lacks one.
 	idIdx, createdBy, updatedBy, updatedAt int
 
