@@ -141,6 +141,7 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"tenant", "top", "--limit", "0"}, "--limit must be from 1 to 10000"},
 		tc{[]string{"tenant", "top", "--sort-by", "cpu"}, `--sort-by "cpu": sort by one of requests, errors, throttled, db, rows`},
 		tc{[]string{"tenant", "top", "acme"}, `takes no arguments, got "acme"`},
+		tc{[]string{"tenant", "top", "-l", "tier in (a"}, `invalid selector "tier in (a"`},
 	)
 	for _, k := range cases {
 		t.Run(strings.Join(k.args, " "), func(t *testing.T) {

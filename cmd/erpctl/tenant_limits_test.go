@@ -16,7 +16,7 @@ import (
 func TestTenantLimitsAndTop(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
-	c.ok("tenant", "create", "acme")
+	c.ok("tenant", "create", "acme", "--label", "tier=gold")
 	c.ok("tenant", "create", "globex")
 
 	r := c.ok("tenant", "limits")
@@ -61,5 +61,9 @@ func TestTenantLimitsAndTop(t *testing.T) {
 	decodeOne(t, c.ok("-o", "json", "tenant", "top", "--sort-by", "throttled", "--limit", "1", "--since", "1m").stdout, &top)
 	if len(top.Tenants) != 1 || top.Tenants[0].Tenant != "globex" || top.Tenants[0].Throttled != 6 || top.Tenants[0].DBSeconds != 1 {
 		t.Fatalf("tenant top -o json: %+v", top)
+	}
+	decodeOne(t, c.ok("-o", "json", "tenant", "top", "--sort-by", "throttled", "-l", "tier=gold").stdout, &top)
+	if len(top.Tenants) != 1 || top.Tenants[0].Tenant != "acme" || top.Tenants[0].DBShare != 0.75 {
+		t.Fatalf("tenant top -l tier=gold: %+v", top)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane/fair"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/term"
 )
 
@@ -20,22 +21,25 @@ type TenantTopOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Since  time.Duration
-	Limit  int
-	SortBy string
+	Since    time.Duration
+	Limit    int
+	SortBy   string
+	Selector string
+	selector labels.Selector
 }
 
 // NewCmdTenantTop parses tenant top; runF replaces the run in tests.
 func NewCmdTenantTop(f *Factory, runF func(*TenantTopOptions) error) *cobra.Command {
 	opts := &TenantTopOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
-		Use:   "top [--since 5m] [--limit 20] [--sort-by requests|errors|throttled|db|rows]",
+		Use:   "top [--since 5m] [--limit 20] [--sort-by requests|errors|throttled|db|rows] [-l SELECTOR]",
 		Short: "Show the tenants that used the data API most over the last minutes",
 		Long: `Show the tenants that used the data API most over the last minutes, as every daemon counted
 them: requests (throttled ones included), requests per second, errors (5xx), throttled requests
 (429), the time their requests held a database connection and its share of every tenant's, and the
 rows returned. Each daemon publishes its counts every 10 seconds, into one-minute buckets kept for
-an hour; --since covers the whole minutes since then, the current one included.`,
+an hour; --since covers the whole minutes since then, the current one included. -l shows only the
+tenants whose labels match (the database time's share stays that of every tenant's).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -45,6 +49,12 @@ an hour; --since covers the whole minutes since then, the current one included.`
 				return usageErrorf("--limit must be from 1 to 10000, got %d", opts.Limit)
 			case !slices.Contains(fair.SortKeys, opts.SortBy):
 				return usageErrorf("--sort-by %q: sort by one of %s", opts.SortBy, strings.Join(fair.SortKeys, ", "))
+			}
+			if cmd.Flags().Changed("selector") {
+				var err error
+				if opts.selector, err = parseSelector(opts.Selector); err != nil {
+					return err
+				}
 			}
 			opts.Format = f.Format()
 			if runF != nil {
@@ -57,6 +67,7 @@ an hour; --since covers the whole minutes since then, the current one included.`
 	fl.DurationVar(&opts.Since, "since", 5*time.Minute, "how far back to look (at most 1h)")
 	fl.IntVar(&opts.Limit, "limit", 20, "how many tenants to show")
 	fl.StringVar(&opts.SortBy, "sort-by", "requests", "what to sort by: "+strings.Join(fair.SortKeys, ", "))
+	addSelectorFlag(cmd, &opts.Selector)
 	return cmd
 }
 
@@ -66,7 +77,7 @@ func tenantTopRun(ctx context.Context, opts *TenantTopOptions) error {
 		return err
 	}
 	defer p.Close()
-	top, err := fair.NewStore(p.Pool()).Top(ctx, opts.Since, opts.Limit, opts.SortBy)
+	top, err := fair.NewStore(p.Pool()).Top(ctx, opts.Since, opts.Limit, opts.SortBy, opts.selector)
 	if err != nil {
 		return err
 	}

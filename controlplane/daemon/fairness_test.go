@@ -14,6 +14,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane/cptest"
 	"github.com/erpctl/erpctl/controlplane/daemon"
 	"github.com/erpctl/erpctl/controlplane/fair"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -156,7 +157,7 @@ func TestDaemonLimitsAndUsage(t *testing.T) {
 	if total["acme"].Throttled != 2 || total["globex"].Throttled != 0 {
 		t.Fatalf("usage published: %+v", total)
 	}
-	top, err := fair.NewStore(e.P.Pool()).Top(e.Ctx, time.Minute, 10, "throttled")
+	top, err := fair.NewStore(e.P.Pool()).Top(e.Ctx, time.Minute, 10, "throttled", labels.Selector{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -182,8 +183,9 @@ type Top struct {
 var topOrder = map[string]string{"requests": "requests", "errors": "errors", "throttled": "throttled", "db": "db_us", "rows": "rows"}
 
 // Top reads the n tenants that used the most by sortBy (one of SortKeys) over the whole minutes
-// since `since` ago, the current one included, as every daemon published them.
-func (s *Store) Top(ctx context.Context, since time.Duration, n int, sortBy string) (*Top, error) {
+// since `since` ago, the current one included, as every daemon published them: among the tenants
+// sel matches, when it is not empty (a tenant deleted since then matches none).
+func (s *Store) Top(ctx context.Context, since time.Duration, n int, sortBy string, sel labels.Selector) (*Top, error) {
 	order, ok := topOrder[sortBy]
 	if !ok {
 		return nil, fmt.Errorf("sort tenant usage by %q: %w", sortBy, controlplane.ErrInvalid)
@@ -193,11 +195,20 @@ func (s *Store) Top(ctx context.Context, since time.Duration, n int, sortBy stri
 		return nil, fmt.Errorf("read tenant usage: %w", err)
 	}
 	top.Seconds = top.Until.Sub(top.Since).Seconds()
-	rows, err := s.db.Query(ctx, `SELECT tenant, requests, errors, throttled, db_us, rows, db_us::float8 / nullif(sum(db_us) OVER (), 0)
-		FROM (SELECT tenant, sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(throttled)::bigint AS throttled,
-			sum(db_us)::bigint AS db_us, sum(rows)::bigint AS rows
-			FROM erpctl.tenant_usage WHERE minute >= $1 GROUP BY tenant) AS u
-		ORDER BY `+order+` DESC, db_us DESC, tenant LIMIT $2`, top.Since, n)
+	args := []any{top.Since}
+	selected := "true"
+	if !sel.Empty() {
+		selected = `tenant IN (SELECT slug FROM erpctl.tenants WHERE ` + sel.SQL("labels", &args) + `)`
+	}
+	args = append(args, n)
+	// The share of database time is of every tenant's, selected or not.
+	rows, err := s.db.Query(ctx, `SELECT tenant, requests, errors, throttled, db_us, rows, share
+		FROM (SELECT *, db_us::float8 / nullif(sum(db_us) OVER (), 0) AS share
+			FROM (SELECT tenant, sum(requests)::bigint AS requests, sum(errors)::bigint AS errors, sum(throttled)::bigint AS throttled,
+				sum(db_us)::bigint AS db_us, sum(rows)::bigint AS rows
+				FROM erpctl.tenant_usage WHERE minute >= $1 GROUP BY tenant) AS u) AS u
+		WHERE `+selected+`
+		ORDER BY `+order+` DESC, db_us DESC, tenant LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read tenant usage: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/cptest"
 	"github.com/erpctl/erpctl/controlplane/fair"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -93,7 +94,7 @@ func TestStoreUsage(t *testing.T) {
 	if err := st.Publish(e.Ctx, now.Add(-2*time.Hour), []fair.Usage{{Tenant: "initech", Requests: 1000}}); err != nil {
 		t.Fatal(err)
 	}
-	top, err := st.Top(e.Ctx, 5*time.Minute, 10, "requests")
+	top, err := st.Top(e.Ctx, 5*time.Minute, 10, "requests", labels.Selector{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestStoreUsage(t *testing.T) {
 		top.Tenants[1].Throttled != 2 || top.Tenants[1].Rows != 50 || top.Seconds < 300 {
 		t.Fatalf("top %+v", top)
 	}
-	if top, err = st.Top(e.Ctx, time.Minute, 1, "rows"); err != nil || len(top.Tenants) != 1 || top.Tenants[0].Tenant != "globex" {
+	if top, err = st.Top(e.Ctx, time.Minute, 1, "rows", labels.Selector{}); err != nil || len(top.Tenants) != 1 || top.Tenants[0].Tenant != "globex" {
 		t.Fatalf("top by rows: %+v, %v", top, err)
 	}
 	if err := st.Publish(e.Ctx, now, nil); err != nil {
@@ -110,7 +111,7 @@ func TestStoreUsage(t *testing.T) {
 	if n := e.Count(`SELECT count(*) FROM erpctl.tenant_usage WHERE tenant = 'initech'`); n != 0 {
 		t.Fatalf("%d old rows kept", n)
 	}
-	if _, err := st.Top(e.Ctx, time.Minute, 1, "cpu"); !errors.Is(err, controlplane.ErrInvalid) {
+	if _, err := st.Top(e.Ctx, time.Minute, 1, "cpu", labels.Selector{}); !errors.Is(err, controlplane.ErrInvalid) {
 		t.Fatalf("sort by cpu: %v", err)
 	}
 }
