@@ -12,7 +12,6 @@ import (
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/daemon"
 	"github.com/erpctl/erpctl/controlplane/fair"
-	"github.com/erpctl/erpctl/internal/ident"
 )
 
 // fairRounds is how many times GET one is loaded with the fairness bookkeeping and without it,
@@ -32,12 +31,7 @@ func (b *bench) fairCost(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return skipped(names, len(b.slugs), err.Error()), nil
 	}
-	slug := b.slugs[0]
-	id, err := b.seedProducts(ctx, slug)
-	if err != nil {
-		return nil, err
-	}
-	_, token, err := b.p.CreateToken(ctx, ident.MustParseSlug(slug), "erpbench-fair")
+	slug, id, token, err := b.getOneTarget(ctx, "erpbench-fair")
 	if err != nil {
 		return nil, err
 	}

@@ -171,10 +171,7 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	b := append((*bp)[:0], `{"count":`...)
-	b = strconv.AppendInt(b, count, 10)
-	b = a.appendLinks(b, r, q, count)
-	b = append(b, `,"results":[`...)
+	b := a.appendPageHead((*bp)[:0], r, q, count)
 	// The page is read into memory up to the request's budget (fair.Request.Budget); the rows
 	// past it give only their ids, and are read again by id once what was read is written. So a
 	// client that reads slowly never holds a connection, and a request holds about its budget
@@ -355,10 +352,7 @@ func (a *Handler) listByIDs(w http.ResponseWriter, r *http.Request, rc *reqCtx, 
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	b := append((*bp)[:0], `{"count":`...)
-	b = strconv.AppendInt(b, count, 10)
-	b = a.appendLinks(b, r, q, count)
-	b = append(b, `,"results":[`...)
+	b := a.appendPageHead((*bp)[:0], r, q, count)
 	rc.fr.Release(int64(len(b)))
 	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusOK)
@@ -392,6 +386,14 @@ func (a *Handler) findLastPage(w http.ResponseWriter, r *http.Request, rc *reqCt
 	q.page = max(1, (count+q.limit-1)/q.limit)
 	q.offset = (q.page - 1) * q.limit
 	return true
+}
+
+// appendPageHead appends a page's envelope up to its first result: the count and the links.
+func (a *Handler) appendPageHead(b []byte, r *http.Request, q *listQuery, count int64) []byte {
+	b = append(b, `{"count":`...)
+	b = strconv.AppendInt(b, count, 10)
+	b = a.appendLinks(b, r, q, count)
+	return append(b, `,"results":[`...)
 }
 
 // appendLinks appends a page's "next" and "previous", as the pagination the request uses
