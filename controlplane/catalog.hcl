@@ -512,3 +512,12 @@ table "generations" {
     columns = [column.hash]
   }
 }
+
+# The write probe (writes.go): while the database refuses writes, the daemon empties this table
+# and writes one row, which needs a new page on the disk; it holds that one row at most.
+table "write_probe" {
+  schema = schema.erpctl
+  column "probed_at" {
+    type = timestamptz
+  }
+}
