@@ -117,9 +117,15 @@ func TestRolloutHaltsAtTheFailureLimit(t *testing.T) {
 
 		// Taking the change back releases the held tenants without applying anything.
 		e.WriteModule("crm", crmModule(""))
+		// The held tenants' status changes (RolloutHalted to UpToDate), but no statement runs.
 		pass = reconcileAll(t, e, o)
-		if pass.Counts[controlplane.ActionApplied] != 0 || pass.Counts[controlplane.ActionHeld] != 0 {
+		if pass.Counts[controlplane.ActionHeld] != 0 || pass.Counts[controlplane.ActionFailed] != 0 {
 			t.Fatalf("change taken back: %+v", pass.Counts)
+		}
+		for _, r := range pass.Results {
+			if len(r.SQL) != 0 {
+				t.Fatalf("change taken back: %s ran %q", r.Tenant, r.SQL)
+			}
 		}
 		if tn, _ := e.P.GetTenant(e.Ctx, ident.MustParseSlug(slugs[5])); tn.Reason != controlplane.ReasonUpToDate || tn.LastError != nil {
 			t.Fatalf("%s after the change was taken back: %+v", slugs[5], tn)

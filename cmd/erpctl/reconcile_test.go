@@ -96,7 +96,8 @@ func TestModuleNewPlanReconcile(t *testing.T) {
 	}
 	r = c.ok("tenant", "show", "acme")
 	contains(t, "show blocked", r.stdout, "Blocked", "Blocked on destructive SQL", `DROP COLUMN "notes"`)
-	contains(t, "plan blocked", c.ok("plan", "--all").stdout, "3 tenants (acme, globex, initech)", "blocked", `DROP COLUMN "notes"`)
+	// plan predicts the refusal: exit 1, as reconcile's.
+	contains(t, "plan blocked", c.expect(1, "would refuse 3 tenants", "plan", "--all").stdout, "3 tenants (acme, globex, initech)", "blocked", `DROP COLUMN "notes"`)
 
 	r = c.ok("reconcile", "acme", "--allow-destructive")
 	contains(t, "reconcile acme", r.stdout, "applied", `DROP COLUMN "notes"`)

