@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/erpctl/erpctl/controlplane/generations"
+	"github.com/erpctl/erpctl/controlplane/operators"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
 )
@@ -63,6 +64,7 @@ type Plane struct {
 	citus      bool // the database is a Citus coordinator's: see citus.go
 
 	gens  *generations.Store
+	ops   *operators.Store
 	actor string
 
 	mu      sync.RWMutex
@@ -139,6 +141,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		p.actor = defaultActor()
 	}
 	p.gens = generations.New(p.db)
+	p.ops = operators.New(pool)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
