@@ -182,9 +182,9 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request, s *session) {
 
 // tokenView is a token as the console shows it: its name, never the token.
 type tokenView struct {
-	ID        int64  `json:"id"`
-	Tenant    string `json:"tenant"`
-	Name      string `json:"name"`
+	ID        int64      `json:"id"`
+	Tenant    string     `json:"tenant"`
+	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
 }

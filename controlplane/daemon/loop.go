@@ -67,8 +67,8 @@ type Loop struct {
 	m    *metrics
 	wake chan struct{}
 
-	passed atomic.Bool            // a pass has completed
-	passes atomic.Int64           // passes completed
+	passed atomic.Bool  // a pass has completed
+	passes atomic.Int64 // passes completed
 	last   atomic.Pointer[passStat]
 	dbErr  atomic.Pointer[string] // why the last pass failed, nil after a good one
 
