@@ -118,7 +118,7 @@ func (p *Plane) TenantPage(ctx context.Context, q TenantQuery) (*TenantPage, err
 	if q.Sort == "slug" {
 		order = "slug " + dir
 	}
-	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+`, `+sort[0]+`::text FROM erpctl.tenants WHERE `+filter+
+	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+`, (`+sort[0]+`)::text AS page_key FROM erpctl.tenants WHERE `+filter+
 		` ORDER BY `+order+` LIMIT `+arg(q.Limit+1), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
