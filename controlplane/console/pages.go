@@ -252,8 +252,8 @@ func (c *Console) tenant(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, s, http.StatusOK, "tenant", t.Slug, v)
 }
 
-// tablesView is erpctl debug tables -o json, with the SQL a fix would run: all of it, and per
-// table the statements that name it.
+// tablesView is erpctl debug tables -o json, with the SQL a fix would run: all of it, and for
+// each missing or drifted table the statements that name it.
 type tablesView struct {
 	*controlplane.TablesReport
 	Tables         []tableView `json:"tables"`
@@ -299,6 +299,10 @@ func (c *Console) tenantTables(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	for _, t := range rep.Tables {
 		tv := tableView{TableStatus: t, FixSQL: []string{}}
+		if t.Status != "missing" && t.Status != "drifted" {
+			v.Tables = append(v.Tables, tv)
+			continue
+		}
 		for _, stmt := range v.FixSQL {
 			for _, m := range quotedName.FindAllStringSubmatch(stmt, -1) {
 				if strings.ReplaceAll(m[1], `""`, `"`) == t.Table {

@@ -91,6 +91,13 @@
         apply(next);
       });
     }
+    // A filter left empty stays out of the address: /tenants?q=acme, not ?q=acme&status=&generation=.
+    document.querySelectorAll("form.filters").forEach(function (f) {
+      f.addEventListener("submit", function () {
+        f.querySelectorAll("input[name], select[name]").forEach(function (el) { if (el.value === "") { el.disabled = true; } });
+        setTimeout(function () { f.querySelectorAll("[disabled]").forEach(function (el) { el.disabled = false; }); }, 0);
+      });
+    });
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (e) { if (!confirm(f.dataset.confirm)) { e.preventDefault(); } });
     });
