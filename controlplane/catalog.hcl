@@ -108,8 +108,18 @@ table "tenants" {
     type = bigint
     null = true
   }
+  # Kubernetes-style labels ({"tier": "free"}), which selectors (-l) and deployment stages match.
+  column "labels" {
+    type    = jsonb
+    default = sql("'{}'::jsonb")
+  }
   primary_key {
     columns = [column.slug]
+  }
+  # Serves a selector's containment tests (labels @> '{"tier":"free"}') and key tests (labels ? 'k').
+  index "tenants_labels_idx" {
+    type    = GIN
+    columns = [column.labels]
   }
   index "tenants_generation_idx" {
     columns = [column.generation]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/schema"
 )
@@ -165,20 +166,23 @@ func (o ReconcileOptions) eventKind() string {
 	return "apply"
 }
 
-const tenantRefColumns = `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at, generation
-	FROM erpctl.tenants`
+const tenantRefColumns = `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at, generation,
+	labels FROM erpctl.tenants`
 
 // queryTenantRefs reads the tenants a pass looks at: every tenant, or only those of an
-// incremental pass.
-func (p *Plane) queryTenantRefs(ctx context.Context, only []ident.Slug) (*sql.Rows, error) {
-	if only == nil {
-		return p.db.QueryContext(ctx, tenantRefColumns+` ORDER BY slug`)
+// incremental pass, of those the ones sel selects.
+func (p *Plane) queryTenantRefs(ctx context.Context, only []ident.Slug, sel labels.Selector) (*sql.Rows, error) {
+	var args []any
+	where := sel.SQL("labels", &args)
+	if only != nil {
+		slugs := make([]string, len(only))
+		for i, s := range only {
+			slugs[i] = s.String()
+		}
+		args = append(args, slugs)
+		where += fmt.Sprintf(" AND slug = ANY($%d)", len(args))
 	}
-	slugs := make([]string, len(only))
-	for i, s := range only {
-		slugs[i] = s.String()
-	}
-	return p.db.QueryContext(ctx, tenantRefColumns+` WHERE slug = ANY($1) ORDER BY slug`, slugs)
+	return p.db.QueryContext(ctx, tenantRefColumns+` WHERE `+where+` ORDER BY slug`, args...)
 }
 
 // fingerprintFleet fingerprints every tenant schema on a connection of its own, closed afterwards.

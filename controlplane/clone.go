@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/erpctl/erpctl/internal/ident"
@@ -24,6 +25,11 @@ func (p *Plane) CloneTenant(ctx context.Context, o CreateOptions, from ident.Slu
 	}
 	if !src.FollowAll {
 		o.Modules = src.Modules
+	}
+	if !o.NoTemplateLabels {
+		merged := maps.Clone(src.Labels)
+		maps.Copy(merged, o.Labels)
+		o.Labels = merged
 	}
 	// The clone is made at the latest generation, which CreateTenant reads again in its
 	// transaction; were a newer one published meanwhile, only the order of the copy would differ.

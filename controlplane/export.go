@@ -13,6 +13,7 @@ import (
 
 	atlas "ariga.io/atlas/sql/schema"
 
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -144,8 +145,9 @@ func (p *Plane) exportTenant(ctx context.Context, slug ident.Slug, w io.Writer, 
 	var followAll bool
 	var chosen []string
 	var gen sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT name, schema_name, follow_all, modules, generation FROM erpctl.tenants WHERE slug = $1`,
-		slug.String()).Scan(&name, &schemaName, &followAll, &stringArray{&chosen}, &gen)
+	var lbls labels.Labels
+	err = tx.QueryRowContext(ctx, `SELECT name, schema_name, follow_all, modules, generation, labels FROM erpctl.tenants WHERE slug = $1`,
+		slug.String()).Scan(&name, &schemaName, &followAll, &stringArray{&chosen}, &gen, &jsonLabels{&lbls})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("tenant %w", ErrNotFound)
 	}
@@ -175,7 +177,8 @@ func (p *Plane) exportTenant(ctx context.Context, slug ident.Slug, w io.Writer, 
 		return nil, err
 	}
 	hdr := exportHeader{Format: "erpctl-export", Version: exportVersion, Name: name, FollowAll: followAll,
-		Modules: enabled, Hashes: map[string]string{}, Desired: reg.Hash(enabled), ExportedAt: time.Now().UTC().Format(time.RFC3339)}
+		Modules: enabled, Hashes: map[string]string{}, Desired: reg.Hash(enabled), ExportedAt: time.Now().UTC().Format(time.RFC3339),
+		Labels: lbls}
 	for _, m := range enabled {
 		hdr.Hashes[m] = reg.Hash([]string{m})
 	}

@@ -48,6 +48,7 @@ type exportHeader struct {
 	Hashes     map[string]string `json:"hashes"`       // module → desired-state hash of that module alone
 	Desired    string            `json:"desired_hash"` // of the whole enabled set
 	ExportedAt string            `json:"exported_at"`
+	Labels     map[string]string `json:"labels,omitempty"` // the tenant's labels; files of earlier erpctls have none
 }
 
 type fileTable struct {

@@ -59,7 +59,7 @@ func (p *Plane) importTenant(ctx context.Context, slug ident.Slug, r io.Reader, 
 			rep.Notes = append(rep.Notes, fmt.Sprintf("module %s differs from the exporter's (desired-state hash %s here, %s in the file): columns compared table by table", m, h[:12], short(hdr.Hashes[m])))
 		}
 	}
-	o := CreateOptions{Slug: slug, Name: hdr.Name, Modules: hdr.Modules}
+	o := CreateOptions{Slug: slug, Name: hdr.Name, Modules: hdr.Modules, Labels: hdr.Labels}
 	if name != "" {
 		o.Name = name
 	}

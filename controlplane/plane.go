@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/erpctl/erpctl/controlplane/generations"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/controlplane/operators"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -248,6 +249,8 @@ type Tenant struct {
 	// older erpctl no reconcile has recorded since); TargetGeneration the latest, while it differs.
 	Generation       *int64 `json:"generation"`
 	TargetGeneration *int64 `json:"target_generation,omitempty"`
+	// Labels are the tenant's Kubernetes-style labels, which selectors and deployment stages match.
+	Labels labels.Labels `json:"labels"`
 }
 
 // Tenant statuses.

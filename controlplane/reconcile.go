@@ -14,6 +14,7 @@ import (
 	atlas "ariga.io/atlas/sql/schema"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -35,6 +36,9 @@ type ReconcileOptions struct {
 	// Only, when not nil, limits ReconcileAll to these tenants (an incremental pass over the
 	// schemas change tracking saw change); the rest are neither read nor fingerprinted.
 	Only []ident.Slug
+	// Selector limits ReconcileAll to the tenants whose labels it selects (-l); the zero
+	// Selector selects every tenant.
+	Selector labels.Selector
 	// Staged rollouts (rollout.go): a change group goes to Canary tenants first, then in waves
 	// that double what is done; MaxFailures failures in a group halt it and hold the rest.
 	// 0 turns either off. Resume continues halted rollouts.
@@ -134,6 +138,7 @@ type tenantRef struct {
 	status, reason  string
 	desiredHash, fp string
 	gen             sql.NullInt64 // the generation it has applied
+	labels          labels.Labels
 	nextAttempt     *time.Time
 	enabled         []string
 	hash, currentFP string
@@ -174,7 +179,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		return nil, err
 	}
 	o.pass = d
-	refs, err := p.loadRefs(ctx, d.reg, o.Only)
+	refs, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector)
 	if err != nil {
 		return nil, err
 	}
@@ -348,8 +353,8 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 }
 
 // loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
-func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug) ([]*tenantRef, error) {
-	rows, err := p.queryTenantRefs(ctx, only)
+func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug, sel labels.Selector) ([]*tenantRef, error) {
+	rows, err := p.queryTenantRefs(ctx, only, sel)
 	if err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
 	}
@@ -364,7 +369,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 	for rows.Next() {
 		t := &tenantRef{}
 		var slug string
-		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt, &t.gen); err != nil {
+		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt, &t.gen, &jsonLabels{&t.labels}); err != nil {
 			return nil, fmt.Errorf("read tenants: %w", err)
 		}
 		if t.slug, err = ident.ParseSlug(slug); err != nil {
@@ -385,7 +390,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
 	}
-	fps, err := p.fingerprintRefs(ctx, refs, only != nil)
+	fps, err := p.fingerprintRefs(ctx, refs, only != nil || !sel.Empty())
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -38,6 +39,10 @@ type CreateOptions struct {
 	Slug    ident.Slug
 	Name    string   // defaults to the slug
 	Modules []string // empty: every module, now and later
+	Labels  labels.Labels
+	// NoTemplateLabels: a clone (CloneTenant) does not take its template's labels; Labels alone
+	// are its labels. Without it the template's labels are the clone's, Labels set on top.
+	NoTemplateLabels bool
 
 	// fill, when set, runs in the create transaction once the tables exist (import, clone).
 	fill func(ctx context.Context, tx *schema.Tx, schemaName string) error
@@ -142,7 +147,14 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 	if followAll {
 		chosen = []string{}
 	}
-	err := p.inTx(ctx, func(tx *schema.Tx) error {
+	if err := o.Labels.Validate(); err != nil {
+		return nil, fmt.Errorf("create tenant %q: %w: %w", o.Slug, ErrInvalid, err)
+	}
+	lbls, err := json.Marshal(o.Labels)
+	if err != nil || o.Labels == nil {
+		lbls = []byte("{}")
+	}
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
 		// The tenant is made at the latest generation, as read in its own transaction.
 		d, err := p.latestDesired(ctx, tx)
 		if err != nil {
@@ -157,8 +169,8 @@ func (p *Plane) CreateTenant(ctx context.Context, o CreateOptions) (*Tenant, err
 			return err
 		}
 		tag, err := tx.ExecContext(ctx, `INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status,
-			status_reason, status_changed_at) VALUES ($1, $2, $3, $4, $5, 'Pending', $6, now()) ON CONFLICT DO NOTHING`,
-			o.Slug.String(), o.Name, o.Slug.Schema(), followAll, chosen, ReasonNew)
+			status_reason, status_changed_at, labels) VALUES ($1, $2, $3, $4, $5, 'Pending', $6, now(), $7) ON CONFLICT DO NOTHING`,
+			o.Slug.String(), o.Name, o.Slug.Schema(), followAll, chosen, ReasonNew, string(lbls))
 		if err != nil {
 			return err
 		}
@@ -246,7 +258,7 @@ const tenantColumns = `slug, name, schema_name, status, follow_all, modules, cre
 	CASE WHEN status IN ('Ready', 'Blocked') THEN greatest(last_reconciled_at,
 		(SELECT value::timestamptz FROM erpctl.meta WHERE key = 'last_pass_at')) ELSE last_reconciled_at END,
 	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at), pinned_node,
-	generation, (SELECT max(generation) FROM erpctl.generations)`
+	generation, (SELECT max(generation) FROM erpctl.generations), labels`
 
 // scanTenant reads a row of tenantColumns, and into extra what the query selects after them.
 func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Tenant, error) {
@@ -255,8 +267,11 @@ func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Ten
 	var latest *int64
 	if err := row.Scan(append([]any{&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
 		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode,
-		&t.Generation, &latest}, extra...)...); err != nil {
+		&t.Generation, &latest, &t.Labels}, extra...)...); err != nil {
 		return nil, err
+	}
+	if t.Labels == nil {
+		t.Labels = labels.Labels{}
 	}
 	if latest != nil && (t.Generation == nil || *t.Generation != *latest) {
 		t.TargetGeneration = latest
@@ -309,7 +324,13 @@ func (p *Plane) GetTenant(ctx context.Context, slug ident.Slug) (*Tenant, error)
 
 // ListTenants returns every tenant by slug.
 func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants ORDER BY slug`)
+	return p.ListTenantsSelected(ctx, labels.Selector{})
+}
+
+// ListTenantsSelected returns the tenants whose labels match sel, by slug.
+func (p *Plane) ListTenantsSelected(ctx context.Context, sel labels.Selector) ([]Tenant, error) {
+	var args []any
+	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE `+sel.SQL("labels", &args)+` ORDER BY slug`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}

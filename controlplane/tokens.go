@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -118,6 +119,24 @@ func (p *Plane) ListTokens(ctx context.Context, slug ident.Slug) ([]Token, error
 		if !exists {
 			return nil, fmt.Errorf("%s: tenant %w%s", what, ErrNotFound, p.archivedHint(ctx, slug))
 		}
+	}
+	return toks, nil
+}
+
+// ListTokensSelected lists the tokens of the tenants whose labels sel selects, by id.
+func (p *Plane) ListTokensSelected(ctx context.Context, sel labels.Selector) ([]Token, error) {
+	var args []any
+	rows, err := p.pool.Query(ctx, `SELECT `+tokenColumns+` FROM erpctl.tokens
+		WHERE tenant IN (SELECT slug FROM erpctl.tenants WHERE `+sel.SQL("labels", &args)+`) ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of the selected tenants: %w", err)
+	}
+	toks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Token])
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of the selected tenants: %w", err)
+	}
+	if toks == nil {
+		toks = []Token{}
 	}
 	return toks, nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
 )
@@ -22,15 +24,18 @@ type DebugTablesOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug ident.Slug
-	Fix  bool
+	Slug     ident.Slug
+	Fix      bool
+	Selector string
+	Yes      bool
+	sel      labels.Selector
 }
 
 // NewCmdDebugTables parses debug tables; runF replaces the run in tests.
 func NewCmdDebugTables(f *Factory, runF func(*DebugTablesOptions) error) *cobra.Command {
 	opts := &DebugTablesOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
-		Use:   "tables SLUG [--fix]",
+		Use:   "tables SLUG [--fix] | -l SELECTOR [--fix]",
 		Short: "Report each table of a tenant: ok, missing, drifted or unmanaged",
 		Long: `Report each table of a tenant schema against the tables its modules declare in the module
 generation the tenant has applied: ok, missing, drifted (it differs from the declaration) or
@@ -39,22 +44,45 @@ the report says so. Exits 1 when a table is missing or drifted.
 
 With --fix, repair the tenant toward its own generation (destructive changes excepted), print
 what was applied and report the tables again. A fix rolls nothing out: erpctl reconcile SLUG
-brings a tenant to the latest generation.`,
-		Example: "  erpctl debug tables acme\n  erpctl debug tables acme --fix",
-		Args:    exactArgs("SLUG"),
+brings a tenant to the latest generation.
+
+With -l, every tenant whose labels match the selector, one line each (the tables of those that
+are unhealthy, -o json gives them all); --fix then repairs each, after a yes on the terminal or
+--yes when there is more than one.`,
+		Example: "  erpctl debug tables acme\n  erpctl debug tables acme --fix\n  erpctl debug tables -l tier=free",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.Selector != "" {
+				return noArgs(cmd, args)
+			}
+			return exactArgs("SLUG")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Format = f.Format()
+			if opts.Selector != "" {
+				sel, err := parseSelector(opts.Selector)
+				if err != nil {
+					return err
+				}
+				opts.sel = sel
+				if runF != nil {
+					return runF(opts)
+				}
+				return debugTablesManyRun(cmd.Context(), opts)
+			}
 			slug, err := parseSlug(args[0])
 			if err != nil {
 				return err
 			}
-			opts.Slug, opts.Format = slug, f.Format()
+			opts.Slug = slug
 			if runF != nil {
 				return runF(opts)
 			}
 			return debugTablesRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Fix, "fix", false, "reconcile the tenant, then report again")
+	cmd.Flags().BoolVar(&opts.Fix, "fix", false, "repair the tenant toward its own generation, then report again")
+	addSelectorFlag(cmd, &opts.Selector)
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "with -l --fix: repair every matching tenant without asking")
 	return cmd
 }
 
@@ -123,6 +151,102 @@ func debugTablesRun(ctx context.Context, opts *DebugTablesOptions) error {
 		return failedf("fixing tenant %q failed: %s", opts.Slug, res.Error)
 	}
 	return unhealthy(after)
+}
+
+// debugSummary is one tenant's line of debug tables -l.
+type debugSummary struct {
+	*controlplane.TablesReport
+	Missing   int                  `json:"missing"`
+	Drifted   int                  `json:"drifted"`
+	Unmanaged int                  `json:"unmanaged"`
+	Fix       *controlplane.Result `json:"fix,omitempty"`
+	Error     string               `json:"error,omitempty"`
+}
+
+// debugTablesManyRun is debug tables -l: a summary per selected tenant, each fixed with --fix.
+func debugTablesManyRun(ctx context.Context, opts *DebugTablesOptions) error {
+	p, err := opts.Plane(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	slugs, err := selectedSlugs(ctx, p, targets{Selector: opts.sel, selText: opts.Selector})
+	if err != nil {
+		if !opts.Fix {
+			var e *exitError
+			if errors.As(err, &e) && e.code == exitFail {
+				fmt.Fprintf(opts.IO.ErrOut, "No tenant matches the selector %q.\n", opts.Selector)
+				return opts.IO.Render(opts.Format, []debugSummary{}, func() error { return nil })
+			}
+		}
+		return err
+	}
+	if opts.Fix {
+		if err := confirmMany(opts.IO, opts.Yes, "Repair the tables", slugs); err != nil {
+			return err
+		}
+	}
+	var out []debugSummary
+	var bad []string
+	for _, slug := range slugs {
+		s := debugSummary{}
+		if opts.Fix {
+			res, err := p.Reconcile(ctx, slug, controlplane.ReconcileOptions{Target: controlplane.TargetApplied, Cause: "erpctl debug tables --fix"})
+			if err == nil {
+				s.Fix = res
+			}
+		}
+		rep, err := p.DebugTables(ctx, slug)
+		if err != nil {
+			s.TablesReport, s.Error = &controlplane.TablesReport{Tenant: slug.String()}, err.Error()
+		} else {
+			s.TablesReport = rep
+		}
+		for _, t := range s.Tables {
+			switch t.Status {
+			case "missing":
+				s.Missing++
+			case "drifted":
+				s.Drifted++
+			case "unmanaged":
+				s.Unmanaged++
+			}
+		}
+		if !s.Healthy || s.Error != "" {
+			bad = append(bad, slug.String())
+		}
+		out = append(out, s)
+	}
+	err = opts.IO.Render(opts.Format, out, func() error {
+		st := opts.IO.Styles()
+		tbl := opts.IO.NewTable("tenant", "health", "missing", "drifted", "unmanaged", "status", "fix")
+		for _, s := range out {
+			health := st.Success.Render("healthy")
+			if !s.Healthy {
+				health = st.Error.Render("unhealthy")
+			}
+			if s.Error != "" {
+				health = st.Error.Render(term.Safe(firstLine(s.Error)))
+			}
+			fix := "-"
+			if s.Fix != nil {
+				fix = fmt.Sprintf("%s, %s", s.Fix.Action, plural(len(s.Fix.SQL), "statement", "statements"))
+			}
+			tbl.Row(s.Tenant, health, fmt.Sprint(s.Missing), fmt.Sprint(s.Drifted), fmt.Sprint(s.Unmanaged), st.Status(orDash(s.Status)), fix)
+		}
+		if err := tbl.Render(); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "%s: %d healthy, %d unhealthy\n", plural(len(out), "tenant", "tenants"), len(out)-len(bad), len(bad))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return failedf("%s unhealthy: %s (erpctl debug tables SLUG shows the tables)", plural(len(bad), "tenant is", "tenants are"), listNames(bad, 10))
+	}
+	return nil
 }
 
 func unhealthy(r *controlplane.TablesReport) error {

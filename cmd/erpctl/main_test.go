@@ -34,6 +34,7 @@ type cli struct {
 	color      bool
 	stdin      string // what the next runs read on stdin
 	stdoutTTY  bool   // whether their stdout counts as a terminal
+	stdinTTY   bool   // whether their stdin does: someone who answers questions
 	conn       *pgx.Conn
 }
 
@@ -53,6 +54,7 @@ func (c *cli) exec(args ...string) result {
 	}
 	in.WriteString(c.stdin)
 	ios.SetStdoutTTY(c.stdoutTTY)
+	ios.SetStdinTTY(c.stdinTTY)
 	code := run(context.Background(), args, ios, func(k string) string { return c.env[k] })
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }

@@ -22,16 +22,18 @@ type PlanOptions struct {
 	Plane  openPlane
 	Format term.Format
 
-	Slug    ident.Slug
-	All     bool
-	Workers int
+	Slug     ident.Slug
+	All      bool
+	Workers  int
+	Selector string
+	targets  targets
 }
 
 // NewCmdPlan parses plan; runF replaces the run in tests.
 func NewCmdPlan(f *Factory, runF func(*PlanOptions) error) *cobra.Command {
 	opts := &PlanOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
-		Use:   "plan [SLUG | --all]",
+		Use:   "plan [SLUG | --all | -l SELECTOR]",
 		Short: "Show the SQL each tenant needs to match the module files; nothing is applied or published",
 		Long: `Show the SQL each tenant needs to match the modules this command loads (the built-ins and
 --modules-dir); nothing is applied or published. Tenants that need the same SQL are shown together.
@@ -39,12 +41,14 @@ func NewCmdPlan(f *Factory, runF func(*PlanOptions) error) *cobra.Command {
 Every tenant follows the latest published module generation, not module files: when the files
 are that generation, the plan is what reconcile would apply; when they differ, it is the preview
 of publishing them (erpctl module publish), and plan says so.`,
-		Example: "  erpctl plan acme\n  erpctl plan --all",
+		Example: "  erpctl plan acme\n  erpctl plan --all\n  erpctl plan -l tier=free",
 		Args:    maxArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := slugOrAll(cmd, args, &opts.Slug, opts.All); err != nil {
+			t, err := parseTargets(cmd, args, opts.All, opts.Selector)
+			if err != nil {
 				return err
 			}
+			opts.targets, opts.Slug = t, t.Slug
 			if opts.Workers < 1 {
 				return usageErrorf("--workers must be at least 1, got %d", opts.Workers)
 			}
@@ -57,22 +61,8 @@ of publishing them (erpctl module publish), and plan says so.`,
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "plan every tenant")
 	cmd.Flags().IntVar(&opts.Workers, "workers", 4, "tenants planned at once")
+	addSelectorFlag(cmd, &opts.Selector)
 	return cmd
-}
-
-// slugOrAll checks that exactly one of SLUG and --all is given.
-func slugOrAll(cmd *cobra.Command, args []string, slug *ident.Slug, all bool) error {
-	switch {
-	case len(args) == 1 && all:
-		return usageErrorf("give either a tenant SLUG or --all, not both")
-	case len(args) == 0 && !all:
-		return usageErrorf("%s needs a tenant SLUG or --all", cmdPath(cmd))
-	case len(args) == 1:
-		var err error
-		*slug, err = parseSlug(args[0])
-		return err
-	}
-	return nil
 }
 
 // planGroup is a set of tenants that need the same SQL.
@@ -97,13 +87,14 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		return err
 	}
 	defer p.Close()
-	ro := controlplane.ReconcileOptions{DryRun: true, IgnoreBackoff: true, Workers: opts.Workers, Modules: p.LocalModules()}
+	ro := controlplane.ReconcileOptions{DryRun: true, IgnoreBackoff: true, Workers: opts.Workers, Modules: p.LocalModules(),
+		Selector: opts.targets.Selector}
 	differ, gen, err := p.FilesDiffer(ctx)
 	if err != nil {
 		return err
 	}
 	var results []controlplane.Result
-	if opts.All {
+	if opts.targets.many() {
 		pass, err := p.ReconcileAll(ctx, ro)
 		if err != nil {
 			return err
@@ -117,6 +108,9 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		results = []controlplane.Result{*r}
 	}
 	groups := groupPlans(results)
+	if len(results) == 0 && opts.Selector != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "No tenant matches the selector %q.\n", opts.Selector)
+	}
 	if err := opts.IO.Render(opts.Format, groups, func() error {
 		if differ {
 			fmt.Fprintf(opts.IO.Out, "%s\n\n", opts.IO.Styles().Bold.Render(fmt.Sprintf(
@@ -258,13 +252,15 @@ type ReconcileOptions struct {
 	Publish          bool
 	Message          string
 	ModulesDir       string // module files were given: they must be the latest generation, or published
+	Selector         string
+	targets          targets
 }
 
 // NewCmdReconcile parses reconcile; runF replaces the run in tests.
 func NewCmdReconcile(f *Factory, runF func(*ReconcileOptions) error) *cobra.Command {
 	opts := &ReconcileOptions{IO: f.IO, Plane: f.Plane}
 	cmd := &cobra.Command{
-		Use:   "reconcile [SLUG | --all]",
+		Use:   "reconcile [SLUG | --all | -l SELECTOR]",
 		Short: "Bring tenants to the latest module generation, once, then exit",
 		Long: `Bring a tenant, or every tenant, to the tables of its modules in the latest published module
 generation: one pass, then exit. Each tenant changes in one transaction or not at all.
@@ -285,16 +281,18 @@ Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
 			"  erpctl reconcile --all --workers 8\n  erpctl reconcile --all --canary 10 --max-failures 1\n  erpctl reconcile --all --resume",
 		Args: maxArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := slugOrAll(cmd, args, &opts.Slug, opts.All); err != nil {
+			t, err := parseTargets(cmd, args, opts.All, opts.Selector)
+			if err != nil {
 				return err
 			}
+			opts.targets, opts.Slug = t, t.Slug
 			if err := validateTuning(opts.Workers, opts.LockTimeout, opts.StatementTimeout); err != nil {
 				return err
 			}
 			if err := opts.Rollout.validate(); err != nil {
 				return err
 			}
-			if opts.Resume && !opts.All {
+			if opts.Resume && !t.many() {
 				return usageErrorf("--resume continues halted rollouts of reconcile --all; reconcile SLUG applies to that tenant regardless")
 			}
 			if opts.Message != "" && !opts.Publish {
@@ -309,6 +307,7 @@ Exits 1 when a tenant failed, is blocked or is held by a halted rollout.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.All, "all", false, "reconcile every tenant")
+	addSelectorFlag(cmd, &opts.Selector)
 	fl.BoolVar(&opts.AllowDestructive, "allow-destructive", false, "also apply drops and narrowing type changes")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	opts.Rollout.add(cmd)
@@ -355,10 +354,11 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 		Canary:           opts.Rollout.Canary,
 		MaxFailures:      opts.Rollout.MaxFailures,
 		Resume:           opts.Resume,
+		Selector:         opts.targets.Selector,
 	}
 	var pass *controlplane.Pass
 	var passErr error // the pass was interrupted
-	if opts.All {
+	if opts.targets.many() {
 		var bar *term.Progress
 		if opts.Format == term.FormatTable {
 			if tenants, err := p.ListTenants(ctx); err == nil {
@@ -386,11 +386,14 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 	if pass.Results == nil {
 		pass.Results = []controlplane.Result{}
 	}
+	if len(pass.Results) == 0 && opts.Selector != "" {
+		return noneSelected(opts.Selector)
+	}
 	var data any = pass
-	if !opts.All {
+	if !opts.targets.many() {
 		data = pass.Results[0]
 	}
-	if err := opts.IO.Render(opts.Format, data, func() error { return printPass(opts.IO, pass, !opts.All) }); err != nil {
+	if err := opts.IO.Render(opts.Format, data, func() error { return printPass(opts.IO, pass, !opts.targets.many()) }); err != nil {
 		return err
 	}
 	if passErr != nil {

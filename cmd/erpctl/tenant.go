@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
 	"github.com/erpctl/erpctl/modules"
@@ -20,10 +21,11 @@ import (
 type openPlane func(context.Context) (*controlplane.Plane, error)
 
 func newCmdTenant(f *Factory) *cobra.Command {
-	return newGroupCmd("tenant", "Create, list, show, delete (archive), restore, purge, export, import and move tenants; enable and disable their modules",
+	return newGroupCmd("tenant", "Create, list, show, label, delete (archive), restore, purge, export, import and move tenants; enable and disable their modules",
 		NewCmdTenantCreate(f, nil),
 		NewCmdTenantList(f, nil),
 		NewCmdTenantShow(f, nil),
+		NewCmdTenantLabel(f, nil),
 		NewCmdTenantDelete(f, nil),
 		NewCmdTenantEnableModule(f, nil),
 		NewCmdTenantDisableModule(f, nil),
@@ -49,6 +51,9 @@ type TenantCreateOptions struct {
 	ModulesGiven bool   // --modules was on the command line, even if empty
 	From         string // --from: clone this tenant's schema and rows
 	ModulesDir   string // --modules-dir, for the note when it differs from the latest generation
+	LabelArgs    []string
+	Labels       labels.Labels
+	CopyLabels   bool // --from: the template's labels too
 }
 
 // NewCmdTenantCreate parses tenant create; runF replaces the run in tests.
@@ -64,8 +69,9 @@ A slug is 2 to 50 characters of lowercase letters, digits and '-', starts with a
 not end with '-' or contain '--', and is not reserved (public, erpctl, admin, api,
 information-schema, pg-*). Without --modules the tenant gets every module, including modules
 added later.`,
-		Example: "  erpctl tenant create acme --name 'ACME Corp'\n  erpctl tenant create globex --modules inventory\n  erpctl tenant create initech --from demo",
-		Args:    exactArgs("SLUG"),
+		Example: "  erpctl tenant create acme --name 'ACME Corp' --label tier=free --label region=eu\n  erpctl tenant create globex --modules inventory\n" +
+			"  erpctl tenant create initech --from demo",
+		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			slug, err := parseSlug(args[0])
 			if err != nil {
@@ -73,6 +79,12 @@ added later.`,
 			}
 			opts.Slug, opts.Format, opts.ModulesDir = slug, f.Format(), f.ModulesDir
 			opts.ModulesGiven = cmd.Flags().Changed("modules")
+			if opts.Labels, err = labels.ParseSet(opts.LabelArgs); err != nil {
+				return badInput(err)
+			}
+			if cmd.Flags().Changed("copy-labels") && opts.From == "" {
+				return usageErrorf("--copy-labels goes with --from: it takes the template's labels")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -82,7 +94,9 @@ added later.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", fmt.Sprintf("display name, up to %d characters (default: the slug)", controlplane.MaxTenantNameLen))
 	cmd.Flags().StringSliceVar(&opts.Modules, "modules", nil, "modules to enable, comma-separated, with what they depend on (default: every module, now and later)")
 	_ = cmd.RegisterFlagCompletionFunc("modules", f.completeModules)
-	cmd.Flags().StringVar(&opts.From, "from", "", "clone this tenant: its modules and every row, copied inside the database in one transaction")
+	cmd.Flags().StringVar(&opts.From, "from", "", "clone this tenant: its modules, labels and every row, copied inside the database in one transaction")
+	cmd.Flags().StringArrayVar(&opts.LabelArgs, "label", nil, "a label KEY=VALUE (repeat it for more); with --from, on top of the template's")
+	cmd.Flags().BoolVar(&opts.CopyLabels, "copy-labels", true, "with --from: take the template's labels (--copy-labels=false for only --label's)")
 	return cmd
 }
 
@@ -106,7 +120,7 @@ func tenantCreateRun(ctx context.Context, opts *TenantCreateOptions) error {
 	}
 	defer p.Close()
 	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
-	t, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Modules: mods})
+	t, err := p.CreateTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Modules: mods, Labels: opts.Labels})
 	if err != nil {
 		return err
 	}
@@ -128,6 +142,8 @@ type TenantListOptions struct {
 	Now    func() time.Time
 
 	Archived bool // list archived (deleted) tenants instead
+	Selector string
+	Columns  []string // -L: label keys shown as columns
 }
 
 // NewCmdTenantList parses tenant list; runF replaces the run in tests.
@@ -136,10 +152,24 @@ func NewCmdTenantList(f *Factory, runF func(*TenantListOptions) error) *cobra.Co
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List tenants with their schema, status, modules and last reconcile",
+		Short:   "List tenants with their schema, status, generation, modules and last reconcile",
+		Example: "  erpctl tenant list\n  erpctl tenant list -l 'tier=free,region in (eu)' -L tier,region\n  erpctl tenant list -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Format = f.Format()
+			if opts.Selector != "" {
+				if _, err := parseSelector(opts.Selector); err != nil {
+					return err
+				}
+			}
+			for _, k := range opts.Columns {
+				if err := labels.ValidateKey(k); err != nil {
+					return badInput(fmt.Errorf("-L: %w", err))
+				}
+			}
+			if opts.Archived && (opts.Selector != "" || len(opts.Columns) > 0) {
+				return usageErrorf("--archived lists archived tenants; -l and -L go with live ones")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -150,6 +180,8 @@ func NewCmdTenantList(f *Factory, runF func(*TenantListOptions) error) *cobra.Co
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Archived, "archived", false, "list deleted tenants, whose rows are kept until purged")
+	cmd.Flags().StringVarP(&opts.Selector, "selector", "l", "", "list the tenants whose labels match this selector (Kubernetes' syntax: tier=free,region in (eu,us),!legacy)")
+	cmd.Flags().StringSliceVarP(&opts.Columns, "label-columns", "L", nil, "show these labels as columns, comma-separated (as kubectl's -L)")
 	return cmd
 }
 
@@ -159,12 +191,20 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 		return err
 	}
 	defer p.Close()
-	tenants, err := p.ListTenants(ctx)
+	var sel labels.Selector
+	if opts.Selector != "" {
+		sel, _ = labels.ParseSelector(opts.Selector)
+	}
+	tenants, err := p.ListTenantsSelected(ctx, sel)
 	if err != nil {
 		return err
 	}
 	return opts.IO.Render(opts.Format, tenants, func() error {
-		if len(tenants) == 0 {
+		switch {
+		case len(tenants) == 0 && opts.Selector != "":
+			fmt.Fprintf(opts.IO.ErrOut, "No tenant matches the selector %q.\n", opts.Selector)
+			return nil
+		case len(tenants) == 0:
 			fmt.Fprintln(opts.IO.ErrOut, "No tenants yet; create one with: erpctl tenant create SLUG")
 			return nil
 		}
@@ -176,6 +216,9 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 		if citus {
 			cols = append(cols, "node")
 		}
+		for _, k := range opts.Columns {
+			cols = append(cols, strings.ToUpper(k))
+		}
 		tbl := opts.IO.NewTable(cols...)
 		for _, t := range tenants {
 			status := st.Status(t.Status)
@@ -186,6 +229,9 @@ func tenantListRun(ctx context.Context, opts *TenantListOptions) error {
 			row := []string{t.Slug, t.Schema, status, generationText(&t), strings.Join(t.Modules, ","), ago(now, t.LastReconciledAt)}
 			if citus {
 				row = append(row, nodeText(&t))
+			}
+			for _, k := range opts.Columns {
+				row = append(row, t.Labels[k])
 			}
 			tbl.Row(row...)
 		}
@@ -266,6 +312,7 @@ func printTenant(io *term.IOStreams, now time.Time, d tenantDetail) error {
 		{Label: "Schema", Value: t.Schema},
 		{Label: "Status", Value: st.Status(t.Status) + " (" + orDash(t.Reason) + ", since " + stamp(now, t.LastTransitionAt) + ")"},
 		{Label: "Modules", Value: orDash(mods)},
+		{Label: "Labels", Value: orDash(t.Labels.String())},
 		{Label: "Generation", Value: generationDetail(t)},
 		{Label: "Created", Value: stamp(now, &t.CreatedAt)},
 		{Label: "Last reconcile", Value: stamp(now, t.LastReconciledAt)},
@@ -388,9 +435,11 @@ type TenantModuleOptions struct {
 	Format term.Format
 
 	Enable     bool
-	Slug       ident.Slug
+	Targets    targets // one SLUG, or -l
 	Module     string
 	ModulesDir string // --modules-dir, for the note when it differs from the latest generation
+	Selector   string
+	Yes        bool
 }
 
 // NewCmdTenantEnableModule parses tenant enable-module; runF replaces the run in tests.
@@ -406,15 +455,34 @@ func NewCmdTenantDisableModule(f *Factory, runF func(*TenantModuleOptions) error
 func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enable bool) *cobra.Command {
 	opts := &TenantModuleOptions{IO: f.IO, Plane: f.Plane, Enable: enable}
 	cmd := &cobra.Command{
-		Use:   "enable-module SLUG MODULE",
-		Short: "Enable a module (and what it depends on) for a tenant and create its tables",
-		Args:  exactArgs("SLUG", "MODULE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			slug, err := parseSlug(args[0])
-			if err != nil {
-				return err
+		Use:   "enable-module SLUG MODULE | -l SELECTOR MODULE",
+		Short: "Enable a module (and what it depends on) for a tenant, or the tenants a selector matches, and create its tables",
+		Long: `Enable a module (and what it depends on) for a tenant and create its tables. With -l, for every
+tenant whose labels match the selector, one after the other; more than one tenant needs a yes
+on the terminal, or --yes.`,
+		Example: "  erpctl tenant enable-module globex inventory\n  erpctl tenant enable-module -l tier=pro inventory --yes",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.Selector != "" {
+				return exactArgs("MODULE")(cmd, args)
 			}
-			opts.Slug, opts.Module, opts.Format, opts.ModulesDir = slug, args[1], f.Format(), f.ModulesDir
+			return exactArgs("SLUG", "MODULE")(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Selector != "" {
+				sel, err := parseSelector(opts.Selector)
+				if err != nil {
+					return err
+				}
+				opts.Targets = targets{Selector: sel, selText: opts.Selector}
+			} else {
+				slug, err := parseSlug(args[0])
+				if err != nil {
+					return err
+				}
+				opts.Targets = targets{Slug: slug}
+				args = args[1:]
+			}
+			opts.Module, opts.Format, opts.ModulesDir = args[0], f.Format(), f.ModulesDir
 			if runF != nil {
 				return runF(opts)
 			}
@@ -427,13 +495,23 @@ func newCmdTenantModule(f *Factory, runF func(*TenantModuleOptions) error, enabl
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		},
 	}
+	addSelectorFlag(cmd, &opts.Selector)
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "with -l: change every matching tenant without asking")
 	if !enable {
-		cmd.Use = "disable-module SLUG MODULE"
-		cmd.Short = "Disable a module for a tenant; its tables and their data are kept"
+		cmd.Use = "disable-module SLUG MODULE | -l SELECTOR MODULE"
+		cmd.Short = "Disable a module for a tenant, or the tenants a selector matches; its tables and their data are kept"
 		cmd.Long = `Disable a module for a tenant. The module's tables and every row in them stay in the tenant's
-schema, no longer managed by erpctl, until the module is enabled again.`
+schema, no longer managed by erpctl, until the module is enabled again. With -l, for every tenant
+whose labels match the selector; more than one tenant needs a yes on the terminal, or --yes.`
+		cmd.Example = "  erpctl tenant disable-module globex inventory\n  erpctl tenant disable-module -l tier=free inventory --yes"
 	}
 	return cmd
+}
+
+// moduleChange is what tenant enable-module and disable-module did to one tenant.
+type moduleChange struct {
+	*controlplane.Tenant
+	Error string `json:"error,omitempty"`
 }
 
 func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
@@ -442,18 +520,74 @@ func tenantModuleRun(ctx context.Context, opts *TenantModuleOptions) error {
 		return err
 	}
 	defer p.Close()
+	slugs, err := selectedSlugs(ctx, p, opts.Targets)
+	if err != nil {
+		return err
+	}
+	verb := map[bool]string{true: "Enable", false: "Disable"}[opts.Enable]
+	if err := confirmMany(opts.IO, opts.Yes, fmt.Sprintf("%s module %s", verb, opts.Module), slugs); err != nil {
+		return err
+	}
 	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
+	if len(slugs) == 1 && !opts.Targets.many() {
+		return tenantModuleOne(ctx, opts, p, slugs[0])
+	}
+	var changes []moduleChange
+	var failed []string
+	for _, slug := range slugs {
+		var t *controlplane.Tenant
+		if opts.Enable {
+			t, err = p.EnableModule(ctx, slug, opts.Module)
+		} else {
+			t, err = p.DisableModule(ctx, slug, opts.Module)
+		}
+		c := moduleChange{Tenant: t}
+		switch {
+		case err != nil:
+			c.Tenant, c.Error = &controlplane.Tenant{Slug: slug.String()}, err.Error()
+		case t.Reason != controlplane.ReasonUpToDate:
+			c.Error = fmt.Sprintf("%s (%s) after the change", t.Status, t.Reason)
+		}
+		if c.Error != "" {
+			failed = append(failed, slug.String())
+		}
+		changes = append(changes, c)
+	}
+	err = opts.IO.Render(opts.Format, changes, func() error {
+		st := opts.IO.Styles()
+		tbl := opts.IO.NewTable("tenant", "status", "modules", "error")
+		for _, c := range changes {
+			tbl.Row(c.Slug, st.Status(orDash(c.Status)), orDash(strings.Join(c.Modules, ",")), term.Safe(firstLine(c.Error)))
+		}
+		if err := tbl.Render(); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "%sd module %s for %s\n", verb, opts.Module, plural(len(slugs)-len(failed), "tenant", "tenants"))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return failedf("%s module %s failed for %s: %s", strings.ToLower(verb), opts.Module, plural(len(failed), "tenant", "tenants"), listNames(failed, 10))
+	}
+	return nil
+}
+
+// tenantModuleOne enables or disables a module for one tenant named by its slug.
+func tenantModuleOne(ctx context.Context, opts *TenantModuleOptions, p *controlplane.Plane, slug ident.Slug) error {
 	var kept []string
-	if reg, err := tenantRegistry(ctx, p, opts.Slug); err == nil {
+	if reg, err := tenantRegistry(ctx, p, slug); err == nil {
 		if m, ok := reg.Module(opts.Module); ok {
 			kept = m.Tables
 		}
 	}
 	var t *controlplane.Tenant
+	var err error
 	if opts.Enable {
-		t, err = p.EnableModule(ctx, opts.Slug, opts.Module)
+		t, err = p.EnableModule(ctx, slug, opts.Module)
 	} else {
-		t, err = p.DisableModule(ctx, opts.Slug, opts.Module)
+		t, err = p.DisableModule(ctx, slug, opts.Module)
 	}
 	if err != nil {
 		return err

@@ -22,7 +22,8 @@ func tenantCloneRun(ctx context.Context, opts *TenantCreateOptions) error {
 	}
 	defer p.Close()
 	noteFilesDiffer(ctx, opts.IO, p, opts.ModulesDir)
-	t, counts, err := p.CloneTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name}, from)
+	t, counts, err := p.CloneTenant(ctx, controlplane.CreateOptions{Slug: opts.Slug, Name: opts.Name, Labels: opts.Labels,
+		NoTemplateLabels: !opts.CopyLabels}, from)
 	if err != nil {
 		return err
 	}

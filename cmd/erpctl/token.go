@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/term"
 )
@@ -110,19 +111,28 @@ type TokenListOptions struct {
 	Format term.Format
 	Now    func() time.Time
 
-	Slug ident.Slug // "": every tenant
+	Slug     ident.Slug // "": every tenant
+	Selector string
 }
 
 // NewCmdTokenList parses token list; runF replaces the run in tests.
 func NewCmdTokenList(f *Factory, runF func(*TokenListOptions) error) *cobra.Command {
 	opts := &TokenListOptions{IO: f.IO, Plane: f.Plane, Now: time.Now}
-	return &cobra.Command{
-		Use:     "list [SLUG]",
+	cmd := &cobra.Command{
+		Use:     "list [SLUG | -l SELECTOR]",
 		Aliases: []string{"ls"},
-		Short:   "List the tokens of a tenant, or of every tenant",
+		Short:   "List the tokens of a tenant, of the tenants a selector matches, or of every tenant",
 		Args:    maxArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Format = f.Format()
+			if opts.Selector != "" {
+				if len(args) == 1 {
+					return usageErrorf("give a tenant SLUG or -l SELECTOR, not both")
+				}
+				if _, err := parseSelector(opts.Selector); err != nil {
+					return err
+				}
+			}
 			if len(args) == 1 {
 				var err error
 				if opts.Slug, err = parseSlug(args[0]); err != nil {
@@ -135,6 +145,9 @@ func NewCmdTokenList(f *Factory, runF func(*TokenListOptions) error) *cobra.Comm
 			return tokenListRun(cmd.Context(), opts)
 		},
 	}
+	addSelectorFlag(cmd, &opts.Selector)
+	cmd.Flag("selector").Usage = "list the tokens of the tenants whose labels match this selector"
+	return cmd
 }
 
 func tokenListRun(ctx context.Context, opts *TokenListOptions) error {
@@ -143,7 +156,13 @@ func tokenListRun(ctx context.Context, opts *TokenListOptions) error {
 		return err
 	}
 	defer p.Close()
-	tokens, err := p.ListTokens(ctx, opts.Slug)
+	var tokens []controlplane.Token
+	if opts.Selector != "" {
+		sel, _ := labels.ParseSelector(opts.Selector)
+		tokens, err = p.ListTokensSelected(ctx, sel)
+	} else {
+		tokens, err = p.ListTokens(ctx, opts.Slug)
+	}
 	if err != nil {
 		return err
 	}

@@ -213,7 +213,7 @@ table "limits" {
 func TestAPICheckViolationMessages(t *testing.T) {
 	t.Parallel()
 	a := newAPIEnv(t, api.Config{})
-	a.WriteModule("misc", checksModule)
+	a.deploy("misc", checksModule)
 	for _, tenant := range []string{"acme", "globex"} {
 		url := "/api/" + tenant + "/misc/limits/"
 		a.must(201, "POST", url, tenant, `{}`)

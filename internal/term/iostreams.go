@@ -4,9 +4,12 @@
 package term
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
 	xterm "github.com/charmbracelet/x/term"
@@ -19,6 +22,7 @@ type IOStreams struct {
 	Out    io.Writer
 	ErrOut io.Writer
 
+	inTTY          bool
 	outTTY, errTTY bool
 	outFd, errFd   uintptr
 	colorEnabled   bool
@@ -35,6 +39,7 @@ func System() *IOStreams {
 		In:     os.Stdin,
 		Out:    os.Stdout,
 		ErrOut: os.Stderr,
+		inTTY:  xterm.IsTerminal(os.Stdin.Fd()),
 		outTTY: xterm.IsTerminal(os.Stdout.Fd()),
 		errTTY: xterm.IsTerminal(os.Stderr.Fd()),
 		outFd:  os.Stdout.Fd(),
@@ -48,6 +53,27 @@ func System() *IOStreams {
 func Test() (s *IOStreams, stdin, stdout, stderr *bytes.Buffer) {
 	stdin, stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
 	return &IOStreams{In: stdin, Out: stdout, ErrOut: stderr, width: 80}, stdin, stdout, stderr
+}
+
+// IsStdinTTY reports whether stdin is a terminal: someone who can answer a question.
+func (s *IOStreams) IsStdinTTY() bool { return s.inTTY }
+
+// SetStdinTTY overrides whether stdin counts as a terminal (for tests).
+func (s *IOStreams) SetStdinTTY(v bool) { s.inTTY = v }
+
+// Confirm asks a yes/no question on stderr and reads the answer from stdin: true only for "y" or
+// "yes".
+func (s *IOStreams) Confirm(question string) (bool, error) {
+	fmt.Fprintf(s.ErrOut, "%s [y/N] ", question)
+	line, err := bufio.NewReader(s.In).ReadString('\n')
+	if err != nil && line == "" {
+		return false, err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
 }
 
 // IsStdoutTTY reports whether stdout is a terminal.
