@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/erpctl/erpctl/controlplane/labels"
 )
 
 // TenantQuery is one page of tenants as the console asks for it: filtered, sorted by a column and
@@ -18,6 +20,7 @@ type TenantQuery struct {
 	Status     string // "": any
 	Generation *int64 // nil: any; 0: tenants at none
 	Name       string // a case-insensitive part of the slug or the name; "": any
+	Selector   labels.Selector
 	Sort       string // one of TenantSorts; "": slug
 	Desc       bool
 	After      string // the Next of the page before, or
@@ -79,6 +82,9 @@ func (p *Plane) TenantPage(ctx context.Context, q TenantQuery) (*TenantPage, err
 		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Name) + "%"
 		a := arg(like)
 		where = append(where, "(slug ILIKE "+a+" OR name ILIKE "+a+")")
+	}
+	if !q.Selector.Empty() {
+		where = append(where, q.Selector.SQL("labels", &args))
 	}
 	filter := "true"
 	if len(where) > 0 {

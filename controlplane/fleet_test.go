@@ -7,6 +7,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/controlplane/labels"
 )
 
 // slugsOf lists the slugs of a page.
@@ -95,6 +96,18 @@ func TestTenantPages(t *testing.T) {
 	}
 	if got := slugsOf(page(controlplane.TenantQuery{Name: "ha"})); !slices.Equal(got, []string{"charlie"}) {
 		t.Fatalf("name ha: %v", got)
+	}
+	// A label selector, with the other filters.
+	e.Exec(`UPDATE erpctl.tenants SET labels = '{"tier": "free"}' WHERE slug IN ('acme', 'bravo', 'delta')`)
+	sel, err := labels.ParseSelector("tier=free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slugsOf(page(controlplane.TenantQuery{Selector: sel, Status: controlplane.StatusReady, Limit: 1})); !slices.Equal(got, []string{"acme"}) {
+		t.Fatalf("tier=free, Ready, 1: %v", got)
+	}
+	if got := page(controlplane.TenantQuery{Selector: sel, Status: controlplane.StatusReady, Name: "a"}); got.Count != 2 {
+		t.Fatalf("tier=free, Ready, a: %v", slugsOf(got))
 	}
 	// LIKE's wildcards are text here.
 	if got := page(controlplane.TenantQuery{Name: "%"}); got.Count != 0 {

@@ -38,7 +38,7 @@ func waitFor(t *testing.T, ctx context.Context, expr string) {
 	var err error
 	for time.Now().Before(deadline) {
 		var ok bool
-		if ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !!(` + expr + `)`)); err == nil && ok {
+		if ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !!(`+expr+`)`)); err == nil && ok {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -71,6 +71,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	f := newFixture(t, "acme", "bravo", "charlie", "delta", "echo", "foxtrot")
 	f.Exec(`UPDATE erpctl.tenants SET status = 'Failed', status_reason = 'ApplyFailed', last_error = 'boom' WHERE slug = 'echo'`)
 	f.Exec(`UPDATE erpctl.tenants SET status = 'Blocked', status_reason = 'DestructiveChange' WHERE slug = 'foxtrot'`)
+	f.label("acme", "tier=free", "region=eu")
+	f.label("bravo", "tier=free", "region=us")
+	f.label("charlie", "tier=pro", "region=eu")
+	f.label("delta", "tier=enterprise", "region=eu")
+	f.label("echo", "tier=free", "region=ap")
+	f.label("foxtrot", "ring=canary")
 	ctx := newTab(t)
 	u := f.srv.URL
 
@@ -110,6 +116,25 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitFor(t, ctx, `location.search.includes("status=Failed")`)
 	if got := slugsOnPage(t, ctx); !slices.Equal(got, []string{"echo"}) || run(t, ctx, chromedp.Evaluate[string](`document.getElementById("tenant-count").textContent`)) != "1" {
 		t.Fatalf("name o, Failed: %v", got)
+	}
+	// A label selector, as kubectl takes it.
+	do(t, ctx, chromedp.Navigate(u+"/tenants"), chromedp.WaitVisible(chromedp.ID("selector")),
+		chromedp.SendKeys(chromedp.ID("selector"), "tier=free,region in (eu,us)\r"))
+	waitFor(t, ctx, `location.search.includes("selector=")`)
+	if got := slugsOnPage(t, ctx); !slices.Equal(got, []string{"acme", "bravo"}) {
+		t.Fatalf("tier=free,region in (eu,us): %v", got)
+	}
+	run(t, ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("selector").value = ""`))
+	do(t, ctx, chromedp.SendKeys(chromedp.ID("selector"), "tier!=free\r"))
+	waitFor(t, ctx, `location.search.includes("selector=tier%21%3Dfree")`)
+	if got := slugsOnPage(t, ctx); !slices.Equal(got, []string{"charlie", "delta", "foxtrot", "golf"}) {
+		t.Fatalf("tier!=free: %v", got)
+	}
+	// A label on a tenant's row selects its like.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`tr[data-slug="foxtrot"] a.label`)))
+	waitFor(t, ctx, `location.search === "?selector=ring%3Dcanary"`)
+	if got := slugsOnPage(t, ctx); !slices.Equal(got, []string{"foxtrot"}) {
+		t.Fatalf("ring=canary: %v", got)
 	}
 	// Sorting by a column's header.
 	do(t, ctx, chromedp.Navigate(u+"/tenants"), chromedp.Click(chromedp.CSS(`th[aria-sort] a[href*="sort=slug"]`)))

@@ -20,7 +20,9 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane/console"
 	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/controlplane/operators"
+	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/internal/pgtest"
 )
 
@@ -57,6 +59,18 @@ func newFixture(t *testing.T, slugs ...string) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{Env: e, srv: srv, op: op, token: op.Secret}
+}
+
+// label sets labels of tenant slug ("k=v", ...).
+func (f *fixture) label(slug string, kv ...string) {
+	f.T.Helper()
+	edits, err := labels.ParseEdits(kv)
+	if err == nil {
+		_, err = f.P.LabelTenant(f.Ctx, ident.MustParseSlug(slug), edits, false)
+	}
+	if err != nil {
+		f.T.Fatal(err)
+	}
 }
 
 // loginURL is a fresh one-time login link of a new operator token named name.

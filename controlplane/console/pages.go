@@ -13,6 +13,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/generations"
+	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -51,6 +52,7 @@ var statuses = []string{controlplane.StatusReady, controlplane.StatusPending, co
 type tenantsView struct {
 	Q          controlplane.TenantQuery
 	Generation string
+	Selector   string
 	Statuses   []string
 	Sorts      []sortLink
 	Page       *controlplane.TenantPage
@@ -68,6 +70,13 @@ var sortLabels = map[string]string{"slug": "Slug", "name": "Name", "status": "St
 // tenantQuery parses the tenants page's query string.
 func tenantQuery(v url.Values) (controlplane.TenantQuery, error) {
 	q := controlplane.TenantQuery{Name: strings.TrimSpace(v.Get("q")), Sort: v.Get("sort"), After: v.Get("after"), Before: v.Get("before")}
+	if sel := v.Get("selector"); strings.TrimSpace(sel) != "" {
+		s, err := labels.ParseSelector(sel)
+		if err != nil {
+			return q, badInput("%s", err)
+		}
+		q.Selector = s
+	}
 	if st := v.Get("status"); st != "" {
 		i := slices.IndexFunc(statuses, func(s string) bool { return strings.EqualFold(s, st) })
 		if i < 0 {
@@ -126,7 +135,7 @@ func tenantsURL(v url.Values, set ...string) string {
 func (c *Console) tenants(w http.ResponseWriter, r *http.Request, s *session) {
 	v := r.URL.Query()
 	q, err := tenantQuery(v)
-	view := tenantsView{Q: q, Generation: v.Get("generation"), Statuses: statuses}
+	view := tenantsView{Q: q, Generation: v.Get("generation"), Selector: v.Get("selector"), Statuses: statuses}
 	if err == nil {
 		view.Page, err = c.cfg.Plane.TenantPage(r.Context(), q)
 	}
