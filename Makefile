@@ -8,6 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 LISTEN  ?= 127.0.0.1:8080
+CONSOLE_LISTEN ?= 127.0.0.1:8081
 
 .PHONY: all build run test bench soak postgres chromium fmt clean
 
@@ -24,7 +25,7 @@ chromium:
 
 # The main job: the daemon with the data API over a demo tenant, on the embedded PostgreSQL.
 run: postgres build
-	@LISTEN=$(LISTEN) scripts/run-demo.sh
+	@LISTEN=$(LISTEN) CONSOLE_LISTEN=$(CONSOLE_LISTEN) scripts/run-demo.sh
 
 test: postgres chromium
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
