@@ -32,7 +32,7 @@ test: postgres chromium
 	$(GO) vet ./...
 	$(GO) test -race -timeout 9m ./...
 
-bench: postgres build
+bench: postgres chromium build
 	$(GO) run ./cmd/erpbench
 
 # The daemon under steady traffic for SOAK_MINUTES (default 5); fails when its memory grows.
