@@ -153,6 +153,19 @@ table "tenants" {
   index "tenants_created_at_slug_idx" {
     columns = [column.created_at, column.slug]
   }
+  # The tenants page's search: a prefix of the slug or (case-insensitive) of the name.
+  index "tenants_slug_prefix_idx" {
+    on {
+      column = column.slug
+      ops    = "text_pattern_ops"
+    }
+  }
+  index "tenants_name_prefix_idx" {
+    on {
+      expr = "lower(name)"
+      ops  = "text_pattern_ops"
+    }
+  }
 }
 
 table "events" {

@@ -19,7 +19,7 @@ import (
 type TenantQuery struct {
 	Status     string // "": any
 	Generation *int64 // nil: any; 0: tenants at none
-	Name       string // a case-insensitive part of the slug or the name; "": any
+	Name       string // the start of the slug or, case-insensitive, of the name; "": any
 	Selector   labels.Selector
 	Sort       string // one of TenantSorts; "": slug
 	Desc       bool
@@ -42,13 +42,18 @@ var sortExpr = map[string][2]string{
 }
 
 // TenantPage is a page of tenants, as the data API pages rows: count is every tenant the
-// filters match, next and previous the cursors of the pages beside ("" at either end).
+// filters match (at most MaxTenantCount, and then CountCapped), next and previous the cursors of
+// the pages beside ("" at either end).
 type TenantPage struct {
-	Count    int      `json:"count"`
+	Count       int  `json:"count"`
+	CountCapped bool `json:"count_capped,omitempty"`
 	Next     string   `json:"next"`
 	Previous string   `json:"previous"`
 	Results  []Tenant `json:"results"`
 }
+
+// MaxTenantCount is as far as a page counts the tenants its filters match.
+const MaxTenantCount = 10000
 
 // ErrBadCursor is wrapped by the error of a page cursor that this query did not make.
 var ErrBadCursor = fmt.Errorf("%w: bad page cursor", ErrInvalid)
@@ -79,9 +84,10 @@ func (p *Plane) TenantPage(ctx context.Context, q TenantQuery) (*TenantPage, err
 		where = append(where, "coalesce(generation, 0) = "+arg(*q.Generation))
 	}
 	if q.Name != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Name) + "%"
+		// A prefix, so that both sides are index range scans (text_pattern_ops) at any size.
+		like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q.Name)) + "%"
 		a := arg(like)
-		where = append(where, "(slug ILIKE "+a+" OR name ILIKE "+a+")")
+		where = append(where, "(slug LIKE "+a+" OR lower(name) LIKE "+a+")")
 	}
 	if !q.Selector.Empty() {
 		where = append(where, q.Selector.SQL("labels", &args))
@@ -90,9 +96,14 @@ func (p *Plane) TenantPage(ctx context.Context, q TenantQuery) (*TenantPage, err
 	if len(where) > 0 {
 		filter = strings.Join(where, " AND ")
 	}
+	// The count stops at MaxTenantCount: counting every match would cost as much as the fleet.
 	var page TenantPage
-	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM erpctl.tenants WHERE `+filter, args...).Scan(&page.Count); err != nil {
+	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT FROM erpctl.tenants WHERE `+filter+` LIMIT `+
+		fmt.Sprint(MaxTenantCount+1)+`) m`, args...).Scan(&page.Count); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	if page.Count > MaxTenantCount {
+		page.Count, page.CountCapped = MaxTenantCount, true
 	}
 	// Forward pages walk the index in the sort's direction; a page before a cursor walks it the
 	// other way and is turned round.

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
@@ -78,6 +79,12 @@ type Console struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	pages *pages
+
+	// The fleet summary counts every tenant: every open fleet page asks for it each Poll, so it
+	// is read at most once a second whatever the number of pages open.
+	sumMu sync.Mutex
+	sumAt time.Time
+	sum   *controlplane.FleetSummary
 }
 
 //go:embed static

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,8 +26,23 @@ type fleetView struct {
 	Health *Health `json:"health,omitempty"`
 }
 
+// fleetSummary is the fleet summary, read again once it is a second old.
+func (c *Console) fleetSummary(ctx context.Context) (*controlplane.FleetSummary, error) {
+	c.sumMu.Lock()
+	defer c.sumMu.Unlock()
+	if c.sum != nil && time.Since(c.sumAt) < time.Second {
+		return c.sum, nil
+	}
+	sum, err := c.cfg.Plane.FleetSummary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.sum, c.sumAt = sum, time.Now()
+	return sum, nil
+}
+
 func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) {
-	sum, err := c.cfg.Plane.FleetSummary(r.Context())
+	sum, err := c.fleetSummary(r.Context())
 	if err != nil {
 		c.failErr(w, r, s, err)
 		return
