@@ -66,6 +66,8 @@ type Config struct {
 	Plane       Plane
 	Generations Generations
 	Operators   Operators
+	// Rollouts are the generations' rollouts; nil: the rollout pages say there are none.
+	Rollouts Rollouts
 	// Health reports the daemon's state; nil: the fleet page has no health panel.
 	Health func(ctx context.Context) Health
 	Logger *slog.Logger // nil: discard
@@ -114,6 +116,9 @@ func New(cfg Config) (*Console, error) {
 	c.mux.Handle("GET /tenants/{slug}", c.auth(c.tenant))
 	c.mux.Handle("GET /tenants/{slug}/tables", c.auth(c.tenantTables))
 	c.mux.Handle("POST /tenants/{slug}/fix", c.auth(c.fix))
+	c.mux.Handle("GET /rollouts", c.auth(c.rollouts))
+	c.mux.Handle("GET /rollouts/{id}", c.auth(c.rollout))
+	c.mux.Handle("POST /rollouts/{id}/{action}", c.auth(c.rolloutAction))
 	c.mux.Handle("GET /generations", c.auth(c.generations))
 	c.mux.Handle("GET /generations/diff", c.auth(c.generationDiff))
 	c.mux.Handle("/", c.auth(func(w http.ResponseWriter, r *http.Request, s *session) {
@@ -185,8 +190,10 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, statu
 // anything else as 500 with the details in the log only.
 func (c *Console) failErr(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	switch {
-	case errors.Is(err, controlplane.ErrNotFound), errors.Is(err, generations.ErrNotFound):
+	case errors.Is(err, controlplane.ErrNotFound), errors.Is(err, generations.ErrNotFound), errors.Is(err, ErrNoRollout):
 		c.fail(w, r, s, http.StatusNotFound, sentence(err))
+	case errors.Is(err, ErrRolloutState):
+		c.fail(w, r, s, http.StatusConflict, sentence(err))
 	case errors.Is(err, controlplane.ErrInvalid), errors.Is(err, errBadInput):
 		c.fail(w, r, s, http.StatusBadRequest, sentence(err))
 	case r.Context().Err() != nil:

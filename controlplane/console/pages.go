@@ -24,6 +24,8 @@ import (
 type fleetView struct {
 	*controlplane.FleetSummary
 	Health *Health `json:"health,omitempty"`
+	// Rollouts are those in progress (running, waiting, paused or halted), newest first.
+	Rollouts []Rollout `json:"rollouts"`
 }
 
 // fleetSummary is the fleet summary, read again once it is a second old.
@@ -47,7 +49,19 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, s *session) {
 		c.failErr(w, r, s, err)
 		return
 	}
-	v := fleetView{FleetSummary: sum}
+	v := fleetView{FleetSummary: sum, Rollouts: []Rollout{}}
+	if c.cfg.Rollouts != nil {
+		list, err := c.cfg.Rollouts.List(r.Context(), 10)
+		if err != nil {
+			c.failErr(w, r, s, err)
+			return
+		}
+		for _, ro := range list {
+			if openRollout(ro.State) {
+				v.Rollouts = append(v.Rollouts, ro)
+			}
+		}
+	}
 	if c.cfg.Health != nil {
 		h := c.cfg.Health(r.Context())
 		v.Health = &h

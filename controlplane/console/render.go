@@ -29,6 +29,8 @@ var funcs = template.FuncMap{
 	"ptrTime":  func(t time.Time) *time.Time { return &t },
 	"prev":     func(n int64) int64 { return n - 1 },
 	"statuses": func() []string { return statuses },
+	"title":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
+	"add":      func(a, b int) int { return a + b },
 	"short": func(h string) string {
 		if len(h) > 12 {
 			return h[:12]
@@ -62,10 +64,10 @@ func loadPages() (*pages, error) {
 	p := &pages{sets: map[string]*template.Template{}}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "stages" {
 			continue
 		}
-		set, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		set, err := template.Must(layout.Clone()).ParseFS(templateFS, n, "templates/stages.html")
 		if err != nil {
 			return nil, fmt.Errorf("console: parse %s: %w", n, err)
 		}

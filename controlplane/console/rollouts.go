@@ -1,0 +1,245 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/labels"
+)
+
+// Rollout is a generation's rollout as erpctl rollout show -o json prints it.
+type Rollout struct {
+	ID         int64     `json:"id"`
+	Generation int64     `json:"generation"`
+	State      string    `json:"state"`
+	Stage      string    `json:"stage,omitempty"` // the stage it is at, while open
+	Stages     []Stage   `json:"stages"`
+	Message    string    `json:"message,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Stage is one stage of a rollout: its settings, where it stands and its tenants.
+type Stage struct {
+	Name         string     `json:"name"`
+	Selector     string     `json:"selector"`
+	Parallel     int        `json:"parallel,omitempty"`
+	MaxFailures  string     `json:"max_failures"`
+	Wait         string     `json:"wait,omitempty"`
+	Approve      bool       `json:"approve,omitempty"`
+	Canary       int        `json:"canary,omitempty"`
+	State        string     `json:"state"`
+	Tenants      int        `json:"tenants"`
+	Applied      int        `json:"applied"`
+	Failed       int        `json:"failed"`
+	Held         int        `json:"held"`
+	Failures     int        `json:"failures"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	DoneAt       *time.Time `json:"done_at,omitempty"`
+	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+	ApprovedBy   string     `json:"approved_by,omitempty"`
+	ApprovedAt   *time.Time `json:"approved_at,omitempty"`
+}
+
+// RolloutEvent is one thing done to a rollout, by a pass or an operator.
+type RolloutEvent struct {
+	ID      int64     `json:"id"`
+	Rollout int64     `json:"rollout"`
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	Action  string    `json:"action"`
+	Stage   string    `json:"stage,omitempty"`
+	Message string    `json:"message,omitempty"`
+}
+
+// Rollouts are the generations' rollouts and what an operator may do to one.
+type Rollouts interface {
+	List(ctx context.Context, limit int) ([]Rollout, error)
+	Get(ctx context.Context, id int64) (*Rollout, error)
+	Events(ctx context.Context, id int64, limit int) ([]RolloutEvent, error)
+	// Act approves, pauses, resumes or aborts rollout id for actor (who is recorded).
+	Act(ctx context.Context, id int64, action, actor string) (*Rollout, error)
+}
+
+// Errors a Rollouts wraps: no such rollout (404), and an action its state does not allow (409).
+var (
+	ErrNoRollout    = errors.New("no such rollout")
+	ErrRolloutState = errors.New("not in a state for that")
+)
+
+// rolloutActions are the actions of POST /rollouts/ID/ACTION.
+var rolloutActions = []string{"approve", "pause", "resume", "abort"}
+
+// openRollout reports whether a rollout in state s may still reach tenants.
+func openRollout(s string) bool {
+	return s == "running" || s == "waiting" || s == "paused" || s == "halted"
+}
+
+// rolloutFailure is a tenant of a rollout that failed on its way to the rollout's generation.
+type rolloutFailure struct {
+	Tenant string     `json:"tenant"`
+	Stage  string     `json:"stage"`
+	Error  string     `json:"error"`
+	Since  *time.Time `json:"since"`
+}
+
+// rolloutView is the rollout page and its JSON twin: rollout show -o json, with the tenants that
+// failed and the rollout's history.
+type rolloutView struct {
+	*Rollout
+	FailedTenants []rolloutFailure `json:"failed_tenants"`
+	MoreFailed    bool             `json:"more_failed,omitempty"`
+	Events        []RolloutEvent   `json:"events"`
+	Done          string           `json:"-"` // the action just taken, for the notice
+	Actions       []string         `json:"-"` // what the rollout's state allows
+}
+
+func (c *Console) rollouts(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.cfg.Rollouts == nil {
+		c.fail(w, r, s, http.StatusNotFound, "This daemon has no rollouts to show.")
+		return
+	}
+	list, err := c.cfg.Rollouts.List(r.Context(), 100)
+	if err != nil {
+		c.failErr(w, r, s, err)
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, list)
+		return
+	}
+	c.render(w, r, s, http.StatusOK, "rollouts", "Rollouts", list)
+}
+
+func (c *Console) rolloutID(w http.ResponseWriter, r *http.Request, s *session) (int64, bool) {
+	if c.cfg.Rollouts == nil {
+		c.fail(w, r, s, http.StatusNotFound, "This daemon has no rollouts to show.")
+		return 0, false
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		c.fail(w, r, s, http.StatusNotFound, fmt.Sprintf("No rollout %q.", r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+func (c *Console) rollout(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := c.rolloutID(w, r, s)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	ro, err := c.cfg.Rollouts.Get(ctx, id)
+	if err != nil {
+		c.failErr(w, r, s, err)
+		return
+	}
+	v := rolloutView{Rollout: ro, FailedTenants: []rolloutFailure{}, Done: r.URL.Query().Get("done")}
+	if !slices.Contains(rolloutActions, v.Done) {
+		v.Done = ""
+	}
+	if v.Events, err = c.cfg.Rollouts.Events(ctx, id, 50); err != nil {
+		c.failErr(w, r, s, err)
+		return
+	}
+	if v.FailedTenants, v.MoreFailed, err = c.failedTenants(ctx, ro); err != nil {
+		c.failErr(w, r, s, err)
+		return
+	}
+	v.Actions = allowedActions(ro)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	c.render(w, r, s, http.StatusOK, "rollout", fmt.Sprintf("Rollout %d", ro.ID), v)
+}
+
+// allowedActions are the buttons a rollout's state allows.
+func allowedActions(ro *Rollout) []string {
+	var out []string
+	for _, st := range ro.Stages {
+		if st.State == "approval" && openRollout(ro.State) {
+			out = append(out, "approve")
+			break
+		}
+	}
+	switch ro.State {
+	case "running", "waiting":
+		out = append(out, "pause")
+	case "paused", "halted":
+		out = append(out, "resume")
+	}
+	if openRollout(ro.State) {
+		out = append(out, "abort")
+	}
+	return out
+}
+
+// maxFailedShown bounds the failed tenants a rollout page lists; the tenants page has them all.
+const maxFailedShown = 100
+
+// failedTenants lists the Failed tenants on their way to the rollout's generation, each with its
+// error and the stage whose selector it matches first (the last stage takes the rest).
+func (c *Console) failedTenants(ctx context.Context, ro *Rollout) ([]rolloutFailure, bool, error) {
+	page, err := c.cfg.Plane.TenantPage(ctx, controlplane.TenantQuery{Status: controlplane.StatusFailed, Limit: maxFailedShown})
+	if err != nil {
+		return nil, false, err
+	}
+	sels := make([]*labels.Selector, len(ro.Stages))
+	for i, st := range ro.Stages {
+		if st.Selector == "" {
+			continue
+		}
+		if sel, err := labels.ParseSelector(st.Selector); err == nil {
+			sels[i] = &sel
+		}
+	}
+	out := []rolloutFailure{}
+	for _, t := range page.Results {
+		if t.Generation != nil && *t.Generation >= ro.Generation {
+			continue
+		}
+		f := rolloutFailure{Tenant: t.Slug, Since: t.LastTransitionAt}
+		if t.LastError != nil {
+			f.Error = *t.LastError
+		}
+		for i, sel := range sels {
+			if (sel != nil && sel.Matches(t.Labels)) || (sel == nil && i == len(sels)-1) {
+				f.Stage = ro.Stages[i].Name
+				break
+			}
+		}
+		out = append(out, f)
+	}
+	return out, page.Next != "", nil
+}
+
+func (c *Console) rolloutAction(w http.ResponseWriter, r *http.Request, s *session) {
+	id, ok := c.rolloutID(w, r, s)
+	if !ok {
+		return
+	}
+	action := r.PathValue("action")
+	if !slices.Contains(rolloutActions, action) {
+		c.fail(w, r, s, http.StatusNotFound, fmt.Sprintf("No action %q: a rollout may be approved, paused, resumed or aborted.", action))
+		return
+	}
+	ro, err := c.cfg.Rollouts.Act(r.Context(), id, action, s.op.String()+" in the console")
+	if err != nil {
+		c.failErr(w, r, s, err)
+		return
+	}
+	c.log.Info("console rollout action", "rollout", id, "action", action, "operator", s.op.Name)
+	if wantsJSON(r) || s.bearer() {
+		writeJSON(w, http.StatusOK, ro)
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/rollouts/%d?done=%s", id, action), http.StatusSeeOther)
+}
