@@ -45,11 +45,11 @@ var sortExpr = map[string][2]string{
 // filters match (at most MaxTenantCount, and then CountCapped), next and previous the cursors of
 // the pages beside ("" at either end).
 type TenantPage struct {
-	Count       int  `json:"count"`
-	CountCapped bool `json:"count_capped,omitempty"`
-	Next     string   `json:"next"`
-	Previous string   `json:"previous"`
-	Results  []Tenant `json:"results"`
+	Count       int      `json:"count"`
+	CountCapped bool     `json:"count_capped,omitempty"`
+	Next        string   `json:"next"`
+	Previous    string   `json:"previous"`
+	Results     []Tenant `json:"results"`
 }
 
 // MaxTenantCount is as far as a page counts the tenants its filters match.
