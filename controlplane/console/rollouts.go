@@ -186,20 +186,24 @@ func allowedActions(ro *Rollout) []string {
 const maxFailedShown = 100
 
 // failedTenants lists the Failed tenants on their way to the rollout's generation, each with its
-// error and the stage whose selector it matches first (the last stage takes the rest).
+// error and its stage.
 func (c *Console) failedTenants(ctx context.Context, ro *Rollout) ([]rolloutFailure, bool, error) {
 	page, err := c.cfg.Plane.TenantPage(ctx, controlplane.TenantQuery{Status: controlplane.StatusFailed, Limit: maxFailedShown})
 	if err != nil {
 		return nil, false, err
 	}
-	sels := make([]*labels.Selector, len(ro.Stages))
+	// As the rollout assigns them: the first stage whose selector matches (an empty one matches
+	// every tenant left, as the stage of the rest does).
+	sels := make([]labels.Selector, len(ro.Stages))
 	for i, st := range ro.Stages {
 		if st.Selector == "" {
 			continue
 		}
-		if sel, err := labels.ParseSelector(st.Selector); err == nil {
-			sels[i] = &sel
+		sel, err := labels.ParseSelector(st.Selector)
+		if err != nil {
+			return nil, false, fmt.Errorf("rollout %d, stage %q: %w", ro.ID, st.Name, err)
 		}
+		sels[i] = sel
 	}
 	out := []rolloutFailure{}
 	for _, t := range page.Results {
@@ -211,7 +215,7 @@ func (c *Console) failedTenants(ctx context.Context, ro *Rollout) ([]rolloutFail
 			f.Error = *t.LastError
 		}
 		for i, sel := range sels {
-			if (sel != nil && sel.Matches(t.Labels)) || (sel == nil && i == len(sels)-1) {
+			if sel.Matches(t.Labels) {
 				f.Stage = ro.Stages[i].Name
 				break
 			}
