@@ -219,22 +219,13 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request, s *session) {
 
 // ---- one tenant ----
 
-// tokenView is a token as the console shows it: its name, never the token.
-type tokenView struct {
-	ID        int64      `json:"id"`
-	Tenant    string     `json:"tenant"`
-	Name      string     `json:"name"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
-}
-
 // tenantView is the tenant page and its JSON twin: what erpctl tenant show -o json prints, and
 // the tenant's tokens as erpctl token list -o json prints them.
 type tenantView struct {
 	*controlplane.Tenant
 	Events []controlplane.Event `json:"events"`
-	Tokens []tokenView          `json:"tokens"`
-	Fixed  string               `json:"-"` // what the fix just made did, after a Fix
+	Tokens []controlplane.Token `json:"tokens"` // as token list prints them: names, never tokens
+	Fixed  string               `json:"-"`      // what the fix just made did, after a Fix
 }
 
 // fixedText says what a fix did, for the notice after the Fix button; only the reconciler's
@@ -267,7 +258,7 @@ func (c *Console) tenant(w http.ResponseWriter, r *http.Request, s *session) {
 		c.failErr(w, r, s, err)
 		return
 	}
-	v := tenantView{Tenant: t, Events: []controlplane.Event{}, Tokens: []tokenView{}, Fixed: fixedText[r.URL.Query().Get("fixed")]}
+	v := tenantView{Tenant: t, Events: []controlplane.Event{}, Tokens: []controlplane.Token{}, Fixed: fixedText[r.URL.Query().Get("fixed")]}
 	evs, err := c.cfg.Plane.TenantEvents(ctx, slug, 50)
 	if err != nil {
 		c.failErr(w, r, s, err)
@@ -281,8 +272,8 @@ func (c *Console) tenant(w http.ResponseWriter, r *http.Request, s *session) {
 		c.failErr(w, r, s, err)
 		return
 	}
-	for _, k := range toks {
-		v.Tokens = append(v.Tokens, tokenView{ID: k.ID, Tenant: k.Tenant, Name: k.Name, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt})
+	if toks != nil {
+		v.Tokens = toks
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, v)
