@@ -190,10 +190,21 @@ func (c *Console) tenants(w http.ResponseWriter, r *http.Request, s *session) {
 		view.PrevURL = tenantsURL(v, "before", view.Page.Previous, "after", "")
 	}
 	if wantsJSON(r) {
-		// The cursors become the links of the pages beside, as the data API's next and previous.
-		out := *view.Page
-		out.Next, out.Previous = view.NextURL, view.PrevURL
-		writeJSON(w, http.StatusOK, out)
+		// The cursors become the links of the pages beside, null at either end, as the data
+		// API's next and previous.
+		link := func(u string) *string {
+			if u == "" {
+				return nil
+			}
+			return &u
+		}
+		writeJSON(w, http.StatusOK, struct {
+			Count       int                   `json:"count"`
+			CountCapped bool                  `json:"count_capped,omitempty"`
+			Next        *string               `json:"next"`
+			Previous    *string               `json:"previous"`
+			Results     []controlplane.Tenant `json:"results"`
+		}{view.Page.Count, view.Page.CountCapped, link(view.NextURL), link(view.PrevURL), view.Page.Results})
 		return
 	}
 	sortBy := q.Sort
