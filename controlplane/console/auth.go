@@ -99,9 +99,9 @@ func (c *Console) authenticate(r *http.Request) (*session, error) {
 	return &session{op: op, secret: ck.Value}, nil
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || c.cfg.SecureCookies})
 }
 
 // loginPage serves the login form, or spends the one-time code of a login link and opens a
@@ -130,7 +130,7 @@ func (c *Console) loginForm0(w http.ResponseWriter, r *http.Request, status int,
 	var raw [24]byte
 	rand.Read(raw[:])
 	tok := base64.RawURLEncoding.EncodeToString(raw[:])
-	setCookie(w, r, loginCookie, tok, 3600)
+	c.setCookie(w, r, loginCookie, tok, 3600)
 	c.render(w, r, nil, status, "login", "Sign in", struct {
 		CSRF, Next, Error string
 	}{tok, safeNext(r.FormValue("next")), msg})
@@ -164,8 +164,8 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, op operat
 		return
 	}
 	c.log.Info("console sign-in", "operator", op.Name, "token_id", op.TokenID)
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, secret, int(operators.SessionTTL.Seconds()))
+	c.setCookie(w, r, loginCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, secret, int(operators.SessionTTL.Seconds()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -176,7 +176,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 			return
 		}
 	}
-	setCookie(w, r, sessionCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

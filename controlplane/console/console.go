@@ -73,6 +73,9 @@ type Config struct {
 	Logger *slog.Logger // nil: discard
 	// Poll is how often pages that show progress fetch themselves again; 0: 2s.
 	Poll time.Duration
+	// SecureCookies marks the session cookie Secure even on plain HTTP: the console is reached
+	// through a TLS proxy (its URL is https). Over TLS it is Secure anyway.
+	SecureCookies bool
 }
 
 // Console is the console's HTTP handler.

@@ -2,11 +2,13 @@ package console_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/erpctl/erpctl/controlplane/console"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -118,6 +120,23 @@ func TestLoginLinkAndForm(t *testing.T) {
 	}
 	if raw.Header.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(raw.Header.Get("Content-Security-Policy"), "script-src 'self'") {
 		t.Fatalf("headers: %v", raw.Header)
+	}
+
+	// Behind a TLS proxy (the console's URL is https) the cookie is Secure too.
+	behind, err := console.New(console.Config{Plane: f.P, Generations: f.P.Generations(), Operators: f.P.Operators(), SecureCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.P.Operators().Create(f.Ctx, "proxied")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	behind.ServeHTTP(rec, httptest.NewRequest("GET", "/login?code="+code.LoginCode, nil))
+	if ck := rec.Result().Cookies(); rec.Code != http.StatusSeeOther || len(ck) == 0 || !slices.ContainsFunc(ck, func(c *http.Cookie) bool {
+		return c.Name == "erpctl_console" && c.Secure && c.HttpOnly
+	}) {
+		t.Fatalf("behind a TLS proxy: %d %+v", rec.Code, ck)
 	}
 
 	// The form: with the operator token, to the page asked for; without its CSRF token, refused.
