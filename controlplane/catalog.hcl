@@ -486,6 +486,13 @@ table "generations" {
   }
 }
 
+# The write probe (writes.go): while the database refuses writes, the daemon empties this table
+# and writes one row, which needs a new page on the disk; it holds that one row at most.
+table "write_probe" {
+  schema = schema.erpctl
+  column "probed_at" {
+    type = timestamptz
+
 # Console credentials (controlplane/operators): operator tokens, never a tenant's. Only the sha256
 # of a token is kept; the token is shown once. login_hash is the sha256 of the one-time login
 # link's code, cleared when the link is used or expires.

@@ -140,7 +140,8 @@ type Node struct {
 	Active      bool   `json:"active"`
 	HasShards   bool   `json:"should_have_shards"` // Citus may place shards there (pg_dist_node.shouldhaveshards)
 	Tenants     int    `json:"tenants"`
-	Pinned      int    `json:"pinned"` // of those, pinned there by tenant move
+	Pinned      int    `json:"pinned"`   // of those, pinned there by tenant move
+	Archives    int    `json:"archives"` // archived tenants' schemas there, which the rebalancer leaves
 }
 
 // TakesTenants reports whether tenant move and the rebalancer may put tenants on the node.
@@ -156,10 +157,11 @@ func (p *Plane) Nodes(ctx context.Context) ([]Node, error) {
 	}
 	rows, err := p.pool.Query(ctx, `WITH placed AS (`+placementsSQL+`)
 		SELECT nd.nodename || ':' || nd.nodeport, nd.groupid = 0, nd.isactive, nd.shouldhaveshards,
-			count(t.slug)::int, count(t.slug) FILTER (WHERE t.pinned_node <> '')::int
+			count(t.slug)::int, count(t.slug) FILTER (WHERE t.pinned_node <> '')::int, count(a.slug)::int
 		FROM pg_catalog.pg_dist_node nd
 		LEFT JOIN placed pc(nspname, node) ON pc.node = nd.nodename || ':' || nd.nodeport
 		LEFT JOIN erpctl.tenants t ON t.schema_name = pc.nspname
+		LEFT JOIN erpctl.archives a ON a.schema_name = pc.nspname
 		WHERE nd.noderole = 'primary'
 		GROUP BY nd.nodeid, nd.nodename, nd.nodeport, nd.groupid, nd.isactive, nd.shouldhaveshards
 		ORDER BY nd.groupid, nd.nodeid`)
@@ -204,7 +206,8 @@ type MoveResult struct {
 	Tenant   string        `json:"tenant"`
 	From     string        `json:"from"`
 	To       string        `json:"to"`
-	Moved    bool          `json:"moved"` // false: it was on that node already, and is pinned now
+	Moved    bool          `json:"moved"`              // false: it was on that node already, and is pinned now
+	Archived bool          `json:"archived,omitempty"` // a rebalance moved the tenant's archive
 	Duration time.Duration `json:"duration_ns"`
 }
 
@@ -300,19 +303,35 @@ func (p *Plane) UnpinTenant(ctx context.Context, slug ident.Slug) (*Tenant, erro
 	return t, nil
 }
 
-// The rebalance strategy erpctl registers: Citus's by-shard-count costs, and an allowed-on-node
-// function that keeps a pinned tenant's shards on its pinned node and lets every other shard go
-// anywhere.
+// The rebalance strategy erpctl registers: a shard costs 1, or 0 in an archive, so that only
+// live tenants count toward the balance; an allowed-on-node function keeps a pinned tenant's
+// shards on its pinned node, an archive's on its tenant's pin or, unpinned, where they are,
+// and lets every other shard go anywhere. Archives stay distributed schemas, renamed out of
+// the tenant namespace; without this the rebalancer moved them as if they were tenants.
 const (
 	rebalanceStrategy = "erpctl_pins"
+	shardCostFunc     = `CREATE OR REPLACE FUNCTION erpctl.shard_cost(shardid bigint) RETURNS real
+LANGUAGE sql STABLE AS $$
+SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_dist_shard s
+	JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
+	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+	WHERE s.shardid = $1 AND starts_with(n.nspname, '` + archivePrefix + `')) THEN 0 ELSE 1 END::real
+$$`
 	allowedOnNodeFunc = `CREATE OR REPLACE FUNCTION erpctl.shard_allowed_on_node(shardid bigint, nodeid int) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-SELECT coalesce((SELECT t.pinned_node = nd.nodename || ':' || nd.nodeport
+SELECT coalesce((SELECT CASE
+		WHEN starts_with(n.nspname, '` + archivePrefix + `') THEN nd.nodename || ':' || nd.nodeport = coalesce(
+			nullif(a.tenant->>'pinned_node', ''),
+			(SELECT here.nodename || ':' || here.nodeport FROM pg_catalog.pg_dist_placement pl
+				JOIN pg_catalog.pg_dist_node here ON here.groupid = pl.groupid WHERE pl.shardid = s.shardid LIMIT 1))
+		WHEN t.pinned_node <> '' THEN t.pinned_node = nd.nodename || ':' || nd.nodeport
+		ELSE true END
 	FROM pg_catalog.pg_dist_shard s
 	JOIN pg_catalog.pg_class c ON c.oid = s.logicalrelid
 	JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-	JOIN erpctl.tenants t ON t.schema_name = n.nspname AND t.pinned_node <> ''
 	JOIN pg_catalog.pg_dist_node nd ON nd.nodeid = $2
+	LEFT JOIN erpctl.tenants t ON t.schema_name = n.nspname
+	LEFT JOIN erpctl.archives a ON a.schema_name = n.nspname
 	WHERE s.shardid = $1), true)
 $$`
 )
@@ -330,7 +349,8 @@ type RebalanceOptions struct {
 }
 
 // Rebalance runs Citus's rebalancer with erpctl's strategy: unpinned tenants spread over the
-// nodes by shard count, pinned tenants stay where they are pinned.
+// nodes by shard count, pinned tenants stay where they are pinned, and archives stay where
+// they are (or go back to their tenant's pin) without counting toward the spread.
 func (p *Plane) Rebalance(ctx context.Context, opts RebalanceOptions) (*RebalanceResult, error) {
 	start := time.Now()
 	if !p.citus {
@@ -368,31 +388,39 @@ func (p *Plane) rebalanceStrategy(ctx context.Context) error {
 		if err := p.keepLocal(ctx, tx); err != nil {
 			return err
 		}
-		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey), markOwnDDL, allowedOnNodeFunc); err != nil {
+		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey), markOwnDDL, shardCostFunc, allowedOnNodeFunc); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `SELECT pg_catalog.citus_add_rebalance_strategy($1, 'citus_shard_cost_1', 'citus_node_capacity_1',
+		if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.citus_add_rebalance_strategy($1, 'erpctl.shard_cost', 'citus_node_capacity_1',
 			'erpctl.shard_allowed_on_node', 0, 0, 0)
-			WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_rebalance_strategy WHERE name = $1)`, rebalanceStrategy)
+			WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_dist_rebalance_strategy WHERE name = $1)`, rebalanceStrategy); err != nil {
+			return err
+		}
+		// A strategy registered by an older erpctl counted every shard, archives included.
+		_, err := tx.ExecContext(ctx, `UPDATE pg_catalog.pg_dist_rebalance_strategy SET shard_cost_function = 'erpctl.shard_cost'::regproc
+			WHERE name = $1 AND shard_cost_function <> 'erpctl.shard_cost'::regproc`, rebalanceStrategy)
 		return err
 	})
 }
 
-// rebalancePlan is the tenants Citus's rebalancer would move with erpctl's strategy, and where:
-// the plan names one shard per colocation group, that is per tenant.
+// rebalancePlan is the tenants and archives Citus's rebalancer would move with erpctl's
+// strategy, and where: the plan names one shard per colocation group, that is per schema.
 func (p *Plane) rebalancePlan(ctx context.Context) ([]MoveResult, error) {
-	rows, err := p.pool.Query(ctx, `SELECT DISTINCT t.slug::text, pl.sourcename || ':' || pl.sourceport, pl.targetname || ':' || pl.targetport
+	rows, err := p.pool.Query(ctx, `SELECT DISTINCT coalesce(t.slug, a.slug)::text, a.slug IS NOT NULL,
+			pl.sourcename || ':' || pl.sourceport, pl.targetname || ':' || pl.targetport
 		FROM pg_catalog.get_rebalance_table_shards_plan(rebalance_strategy := $1) pl
 		JOIN pg_catalog.pg_class c ON c.oid = pl.table_name
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-		JOIN erpctl.tenants t ON t.schema_name = n.nspname
-		ORDER BY 1`, rebalanceStrategy)
+		LEFT JOIN erpctl.tenants t ON t.schema_name = n.nspname
+		LEFT JOIN erpctl.archives a ON a.schema_name = n.nspname
+		WHERE t.slug IS NOT NULL OR a.slug IS NOT NULL
+		ORDER BY 1, 2`, rebalanceStrategy)
 	if err != nil {
 		return nil, err
 	}
 	moves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MoveResult, error) {
 		var m MoveResult
-		return m, r.Scan(&m.Tenant, &m.From, &m.To)
+		return m, r.Scan(&m.Tenant, &m.Archived, &m.From, &m.To)
 	})
 	if moves == nil {
 		moves = []MoveResult{}
@@ -401,7 +429,7 @@ func (p *Plane) rebalancePlan(ctx context.Context) ([]MoveResult, error) {
 }
 
 // recordRebalance compares the placements with before and records a move event for each
-// tenant the rebalancer moved.
+// tenant, or tenant's archive, that the rebalancer moved.
 func (p *Plane) recordRebalance(ctx context.Context, before map[string]string) (*RebalanceResult, error) {
 	res := &RebalanceResult{Moves: []MoveResult{}}
 	after, err := p.placements(ctx, nil)
@@ -417,9 +445,21 @@ func (p *Plane) recordRebalance(ctx context.Context, before map[string]string) (
 			res.Moves = append(res.Moves, MoveResult{Tenant: t.Slug, From: b, To: a, Moved: true})
 		}
 	}
+	archives, err := p.ListArchives(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range archives {
+		if b, a := before[t.Schema], after[t.Schema]; b != a {
+			res.Moves = append(res.Moves, MoveResult{Tenant: t.Slug, From: b, To: a, Moved: true, Archived: true})
+		}
+	}
 	err = p.inTx(ctx, func(tx *schema.Tx) error {
 		for _, m := range res.Moves {
 			why := fmt.Sprintf("db rebalance: moved from %s to %s", m.From, m.To)
+			if m.Archived {
+				why = fmt.Sprintf("db rebalance: moved the archive from %s to %s", m.From, m.To)
+			}
 			if err := insertEventWhy(ctx, tx, ident.MustParseSlug(m.Tenant), "move", why, "", 0, "applied", nil); err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -376,6 +377,126 @@ func TestCitusMovePinRebalance(t *testing.T) {
 	}
 }
 
+// moveSchema moves a schema to node ("host:port") with Citus directly, as an operator or an
+// older erpctl might have, bypassing erpctl's pins.
+func moveSchema(e *cptest.Env, schemaName, node string) {
+	e.T.Helper()
+	if tenantNode(e, schemaName) == node {
+		return
+	}
+	host, port, _ := strings.Cut(node, ":")
+	e.Exec(`SELECT citus_schema_move($1::regnamespace, $2, $3::int)`, schemaName, host, port)
+}
+
+// moveLines lists moves as "tenant archived from>to", sorted.
+func moveLines(moves []controlplane.MoveResult) []string {
+	var out []string
+	for _, m := range moves {
+		out = append(out, fmt.Sprintf("%s %v %s>%s", m.Tenant, m.Archived, m.From, m.To))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Archived tenants stay distributed. The rebalancer leaves an archive where it is, or puts it
+// back on its tenant's pin; an archive does not count toward the balance of the live tenants;
+// the dry run lists every move it plans, archives included, and each archive move is recorded.
+func TestCitusRebalanceLeavesArchives(t *testing.T) {
+	t.Parallel()
+	e := cptest.NewCitus(t)
+	nodes, err := e.P.Nodes(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var workers []string
+	for _, n := range nodes {
+		if n.TakesTenants() {
+			workers = append(workers, n.Node)
+		}
+	}
+	if len(workers) < 2 {
+		t.Fatalf("nodes: %+v", nodes)
+	}
+	w1, w2 := workers[0], workers[1]
+	slugs := []string{"acme", "globex", "kept", "old-one", "old-two", "old-three"}
+	rows := map[string]string{}
+	for _, s := range slugs {
+		e.Create(s)
+		schemaName := "tenant_" + strings.ReplaceAll(s, "-", "_")
+		citusFill(e, schemaName, s)
+		rows[s] = e.Checksums(schemaName)
+		moveSchema(e, schemaName, w1)
+	}
+	// kept is pinned to w1, then archived; the old ones are archived unpinned. Every schema is
+	// on w1, and the two live tenants are unpinned: an even spread of the live tenants moves
+	// one of them, and no archive.
+	if _, err := e.P.MoveTenant(e.Ctx, ident.MustParseSlug("kept"), w1); err != nil {
+		t.Fatal(err)
+	}
+	archives := map[string]string{} // slug → archive schema
+	for _, s := range []string{"kept", "old-one", "old-two", "old-three"} {
+		a, err := e.P.ArchiveTenant(e.Ctx, ident.MustParseSlug(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		archives[s] = a.Schema
+	}
+	// kept's archive was moved off its pin behind erpctl's back (an older erpctl's rebalance
+	// did that): the rebalancer puts it back.
+	moveSchema(e, archives["kept"], w2)
+
+	plan, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := moveLines(plan.Moves)
+	if len(planned) != 2 || planned[1] != "kept true "+w2+">"+w1 ||
+		(planned[0] != "acme false "+w1+">"+w2 && planned[0] != "globex false "+w1+">"+w2) {
+		t.Fatalf("rebalance --dry-run: %q, want one live tenant to %s and kept's archive back to %s", planned, w2, w1)
+	}
+	rb, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := moveLines(rb.Moves); !slices.Equal(done, planned) {
+		t.Fatalf("the rebalance did %q, its dry run said %q", done, planned)
+	}
+	if a, g := tenantNode(e, "tenant_acme"), tenantNode(e, "tenant_globex"); a == g {
+		t.Fatalf("live tenants after the rebalance: acme on %v, globex on %v, want one on each worker", a, g)
+	}
+	for s, schemaName := range archives {
+		if got := tenantNode(e, schemaName); got != w1 {
+			t.Fatalf("archive of %s on %v after the rebalance, want %s", s, got, w1)
+		}
+	}
+	// The archive's move is in its tenant's history.
+	if got := e.Strings(`SELECT tenant || ': ' || reason FROM erpctl.events WHERE kind = 'move' AND outcome = 'applied' AND reason LIKE 'db rebalance%' ORDER BY tenant`); len(got) != 2 ||
+		!slices.Contains(got, "kept: db rebalance: moved the archive from "+w2+" to "+w1) {
+		t.Fatalf("rebalance move events: %q", got)
+	}
+	if rb, err := e.P.Rebalance(e.Ctx, controlplane.RebalanceOptions{}); err != nil || len(rb.Moves) != 0 {
+		t.Fatalf("second rebalance: %+v %v", rb, err)
+	}
+	// Restored, kept is where its pin says, with its rows; the others' rows are as they were.
+	if _, err := e.P.RestoreTenant(e.Ctx, ident.MustParseSlug("kept")); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := e.P.GetTenant(e.Ctx, ident.MustParseSlug("kept"))
+	if err != nil || tn.Node != w1 || tn.PinnedNode != w1 {
+		t.Fatalf("kept restored: %+v %v, want on and pinned to %s", tn, err, w1)
+	}
+	for _, s := range []string{"acme", "globex", "kept"} {
+		if got := e.Checksums("tenant_" + s); got != rows[s] {
+			t.Fatalf("%s's rows after the rebalance:\n%s\nwant\n%s", s, got, rows[s])
+		}
+	}
+	for _, s := range []string{"old-one", "old-two", "old-three"} {
+		if got := e.Checksums(archives[s]); got != rows[s] {
+			t.Fatalf("%s's archived rows after the rebalance:\n%s\nwant\n%s", s, got, rows[s])
+		}
+	}
+}
+
 // On plain PostgreSQL, move and rebalance say they need Citus, and change nothing.
 func TestMoveAndRebalanceNeedCitus(t *testing.T) {
 	t.Parallel()
@@ -512,9 +633,59 @@ func TestCitusCloneExportImport(t *testing.T) {
 	}
 }
 
+// shippingV1 and shippingV2 change one table's columns and constraints together, as a module
+// edit does: V2 adds a column with its foreign key, a column with its check, and changes the
+// expression of an existing check. Citus refuses an ALTER TABLE that adds a constraint beside
+// any other subcommand (0A000), so each of these needs a statement of its own.
+const shippingV1 = `schema "tenant" {}
+table "shipments" {
+  schema = schema.tenant
+  column "ref" {
+    type = text
+  }
+  column "weight" {
+    type = integer
+  }
+  check "shipments_weight_check" {
+    expr = "(weight >= 0)"
+  }
+}
+`
+
+const shippingV2 = `schema "tenant" {}
+table "shipments" {
+  schema = schema.tenant
+  column "ref" {
+    type = text
+  }
+  column "weight" {
+    type = integer
+  }
+  column "warehouse_id" {
+    type = bigint
+    null = true
+  }
+  column "parcels" {
+    type    = integer
+    default = 1
+  }
+  check "shipments_weight_check" {
+    expr = "((weight >= 0) AND (weight < 1000))"
+  }
+  check "shipments_parcels_check" {
+    expr = "(parcels > 0)"
+  }
+  foreign_key "shipments_warehouse_id_fkey" {
+    columns     = [column.warehouse_id]
+    ref_columns = [table.warehouses.column.id]
+  }
+}
+`
+
 // On Citus, module evolution works as on plain PostgreSQL, tenant by tenant: declared renames
-// keep every value, migration steps run once per tenant, an enum gains a value, and a module is
-// enabled and disabled; every table stays distributed, with its tenant's others on one node.
+// keep every value, migration steps run once per tenant, an enum gains a value, a column comes
+// with its foreign key or its check and a check changes, and a module is enabled and disabled;
+// every table stays distributed, with its tenant's others on one node.
 func TestCitusModuleEvolution(t *testing.T) {
 	t.Parallel()
 	e := cptest.NewCitus(t)
@@ -522,8 +693,11 @@ func TestCitusModuleEvolution(t *testing.T) {
 	e.WriteModule("crm", crmV1)
 	e.WriteModule("tasks", tasks(crmV1))
 	e.WriteModule("sales", salesModule(`"draft", "confirmed"`, "draft"))
+	e.WriteModule("shipping", shippingV1)
 	e.Create("acme")
 	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.shipments (ref, weight) VALUES ('a-1', 10), ('a-2', 20)`)
+	e.Exec(`INSERT INTO tenant_globex.shipments (ref, weight) VALUES ('g-1', 999)`)
 	e.Exec(`INSERT INTO tenant_acme.contacts (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL), ('c@x', 'third')`)
 	e.Exec(`INSERT INTO tenant_acme.tasks (email, notes) VALUES ('a@x', 'first'), ('b@x', NULL)`)
 	e.Exec(`INSERT INTO tenant_globex.tasks (email, notes) VALUES ('g@x', 'only')`)
@@ -533,9 +707,27 @@ func TestCitusModuleEvolution(t *testing.T) {
 	e.WriteModule("crm", crmV2)
 	e.WriteModule("tasks", tasks(crmSteps))
 	e.WriteModule("sales", salesModule(`"draft", "pending", "confirmed"`, "draft"))
+	e.WriteModule("shipping", shippingV2)
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionApplied] != 2 || pass.Failed() {
 		t.Fatalf("evolution pass on Citus: %+v", pass.Results)
+	}
+	for s, want := range map[string][]string{"acme": {"a-1|10|<null>|1", "a-2|20|<null>|1"}, "globex": {"g-1|999|<null>|1"}} {
+		if got := rowsOf(e, "tenant_"+s+".shipments", "ref", "weight", "warehouse_id", "parcels"); !slices.Equal(got, want) {
+			t.Fatalf("%s's shipments after the new constraints: %v, want %v", s, got, want)
+		}
+	}
+	// The constraints hold.
+	e.Exec(`INSERT INTO tenant_globex.warehouses (code, name) VALUES ('g-main', 'Main')`)
+	e.Exec(`INSERT INTO tenant_globex.shipments (ref, weight, warehouse_id) SELECT 'g-2', 5, id FROM tenant_globex.warehouses`)
+	for _, bad := range []string{
+		`INSERT INTO tenant_acme.shipments (ref, weight) VALUES ('a-x', 1000)`,
+		`INSERT INTO tenant_acme.shipments (ref, weight, parcels) VALUES ('a-x', 1, 0)`,
+		`INSERT INTO tenant_acme.shipments (ref, weight, warehouse_id) VALUES ('a-x', 1, 1000000)`,
+	} {
+		if _, err := e.DB.ExecContext(e.Ctx, bad); err == nil {
+			t.Fatalf("%s: no constraint refused it", bad)
+		}
 	}
 	if got := rowsOf(e, "tenant_acme.people", "id", "email", "remarks", "created_at"); !slices.Equal(got, contacts) {
 		t.Fatalf("acme's people after the renames:\n%v\nwant\n%v", got, contacts)
@@ -566,7 +758,7 @@ func TestCitusModuleEvolution(t *testing.T) {
 	}
 	for _, s := range []string{"acme", "globex"} {
 		schemaName := "tenant_" + s
-		want := []string{"categories", "orders", "people", "products", "stock_items", "tasks", "warehouses"}
+		want := []string{"categories", "orders", "people", "products", "shipments", "stock_items", "tasks", "warehouses"}
 		if got := distributedTables(e, schemaName); !slices.Equal(got, want) {
 			t.Fatalf("%s's distributed tables: %v, want %v", s, got, want)
 		}

@@ -146,11 +146,11 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if p.planner, err = schema.NewPlanner(p.db); err != nil {
+	if err := p.detectCitus(ctx); err != nil {
 		p.Close()
 		return nil, err
 	}
-	if err := p.detectCitus(ctx); err != nil {
+	if p.planner, err = schema.NewPlanner(p.db, schema.PlannerOptions{ConstraintsApart: p.citus}); err != nil {
 		p.Close()
 		return nil, err
 	}

@@ -179,6 +179,13 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		return nil, err
 	}
 	o.pass = d
+	// The tenants that refused writes stopped are retried by every pass, incremental or not,
+	// until one has handled them (writes.go).
+	var retry map[ident.Slug]bool
+	if !o.DryRun {
+		retry = p.toRetry()
+		o.Only = withRetries(o.Only, retry)
+	}
 	refs, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector)
 	if err != nil {
 		return nil, err
@@ -212,7 +219,9 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 				caughtUp = append(caughtUp, t.slug.String())
 			}
 			continue
-		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now):
+		case t.status == StatusFailed && !o.IgnoreBackoff && t.nextAttempt != nil && t.nextAttempt.After(now) &&
+			!(retry[t.slug] && p.WritesRefused() == ""):
+			// A tenant that failed because writes were refused is retried as soon as they are not.
 			record(Result{Tenant: t.slug.String(), Action: ActionSkipped, Status: t.status, SQL: []string{},
 				Error: fmt.Sprintf("backing off until %s", t.nextAttempt.Format(time.RFC3339))})
 			continue
@@ -230,7 +239,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	if err := p.recordCaughtUp(ctx, caughtUp, d); err != nil {
 		return nil, err
 	}
-	unrecordedFirst(order, groups, p.takeUnrecorded())
+	unrecordedFirst(order, groups, retry)
 
 	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
 	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
@@ -280,12 +289,34 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	}
 
 	pass.Duration = time.Since(start)
+	if !o.DryRun {
+		p.retried(retry, refs, pass, start)
+	}
 	return pass, ctx.Err()
 }
 
-// unrecordedFirst moves the groups holding a tenant whose failure could not be recorded to the
-// front of order, and that tenant to the front of its group, so that its status is put right
-// before anything else once the catalog takes writes again.
+// withRetries is an incremental pass's tenants and the tenants to retry; nil (every tenant)
+// stays nil.
+func withRetries(only []ident.Slug, retry map[ident.Slug]bool) []ident.Slug {
+	if only == nil || len(retry) == 0 {
+		return only
+	}
+	seen := make(map[ident.Slug]bool, len(only))
+	for _, s := range only {
+		seen[s] = true
+	}
+	out := slices.Clone(only)
+	for s := range retry {
+		if !seen[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// unrecordedFirst moves the groups holding a tenant to retry (its failure could not be recorded,
+// or its change was refused) to the front of order, and that tenant to the front of its group,
+// so that its status is put right before anything else once the catalog takes writes again.
 func unrecordedFirst(order []string, groups map[string][]*tenantRef, unrecorded map[ident.Slug]bool) {
 	if len(unrecorded) == 0 {
 		return
@@ -481,6 +512,7 @@ func (p *Plane) reconcileSlow(ctx context.Context, ref *tenantRef, o ReconcileOp
 	}
 	if err != nil {
 		tx.Rollback()
+		p.NoteWrite(err)
 		res.Action, res.Status, res.Error = ActionFailed, StatusFailed, err.Error()
 		var moved *errGenerationMoved
 		if errors.As(err, &moved) {
@@ -490,9 +522,13 @@ func (p *Plane) reconcileSlow(ctx context.Context, ref *tenantRef, o ReconcileOp
 		if !errors.Is(err, errTenantGone) && !o.DryRun {
 			ferr := p.recordFailure(ctx, ref.slug, res.Generation, o.eventKind(), o.Cause, strings.Join(res.SQL, ";\n"), res.Duration, err)
 			p.NoteWrite(ferr)
+			_, refused := WriteRefusal(err)
+			if ferr != nil || refused {
+				// The catalog may still say Ready, or the tenant waits out a backoff for a
+				// refusal that is not its own: the next passes retry it first.
+				p.markRetry(ref.slug)
+			}
 			if ferr != nil {
-				// The catalog may still say Ready: the next pass checks this tenant first.
-				p.markUnrecorded(ref.slug)
 				res.Error += "; " + ferr.Error()
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -36,23 +37,23 @@ func WriteRefusal(err error) (reason string, ok bool) {
 	return reason, ok
 }
 
-// writeState is what the Plane knows of the database's writes: whether the last one it saw was
-// refused, and the tenants whose failure could not be recorded because of it, whose status in the
-// catalog may still say Ready.
+// writeState is what the Plane knows of the database's writes: whether they are refused, and
+// the tenants to try again once they are not.
 type writeState struct {
-	refused    atomic.Pointer[string]
-	mu         sync.Mutex
-	unrecorded map[ident.Slug]bool
+	refused atomic.Pointer[string]
+	mu      sync.Mutex
+	// retry holds the tenants whose failure could not be recorded (the catalog may still say
+	// Ready) or whose change the database refused, each with when it was marked. A pass retries
+	// them, incremental or not, and forgets each one it handled.
+	retry map[ident.Slug]time.Time
 }
 
-// NoteWrite records the outcome of a write to the database: a refusal makes WritesRefused report
-// it, a success clears it. Other errors say nothing about writes and are ignored.
+// NoteWrite records a refused write, which makes WritesRefused report it until ProbeWrites
+// finds writes accepted again. A write that went through does not end the refusal: on a full
+// disk, a row that fits in a page the table already has is written while no table can grow.
+// Errors other than refusals say nothing about writes and are ignored.
 func (p *Plane) NoteWrite(err error) {
 	if err == nil {
-		if p.writes.refused.Load() != nil {
-			p.writes.refused.Store(nil)
-			p.log.Info("the database accepts writes again")
-		}
 		return
 	}
 	if reason, ok := WriteRefusal(err); ok {
@@ -70,39 +71,73 @@ func (p *Plane) WritesRefused() string {
 	return ""
 }
 
-// ProbeWrites, while writes are refused, tries one small catalog write, so that the refusal
-// clears once the database takes writes again even when nothing else writes.
-func (p *Plane) ProbeWrites(ctx context.Context) error {
+// ProbeWrites, while writes are refused, tries a catalog write that needs new space on the
+// database's disk: it empties erpctl.write_probe (TRUNCATE gives the table a new, empty file) and
+// writes one row, which must add the file's first page. When that commits, the refusal ends and
+// back is true. Without a refusal it does nothing.
+func (p *Plane) ProbeWrites(ctx context.Context) (back bool, err error) {
 	if p.WritesRefused() == "" {
-		return nil
+		return false, nil
 	}
-	err := p.inTx(ctx, func(tx *schema.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO erpctl.meta (key, value) VALUES ('write_probe', now()::text)
-			ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`)
-		return err
+	err = p.inTx(ctx, func(tx *schema.Tx) error {
+		return tx.ExecStatements(ctx, `SET LOCAL lock_timeout = '1s'`, `TRUNCATE erpctl.write_probe`,
+			`INSERT INTO erpctl.write_probe (probed_at) VALUES (now())`)
 	})
-	p.NoteWrite(err)
 	if err != nil {
-		return fmt.Errorf("probe catalog write: %w", err)
+		p.NoteWrite(err)
+		return false, fmt.Errorf("probe catalog write: %w", err)
 	}
-	return nil
+	if p.writes.refused.Swap(nil) != nil {
+		p.log.Info("the database accepts writes again")
+	}
+	return true, nil
 }
 
-// markUnrecorded remembers a tenant whose failure could not be written to the catalog.
-func (p *Plane) markUnrecorded(slug ident.Slug) {
+// markRetry remembers a tenant to try again once writes are accepted.
+func (p *Plane) markRetry(slug ident.Slug) {
 	p.writes.mu.Lock()
 	defer p.writes.mu.Unlock()
-	if p.writes.unrecorded == nil {
-		p.writes.unrecorded = map[ident.Slug]bool{}
+	if p.writes.retry == nil {
+		p.writes.retry = map[ident.Slug]time.Time{}
 	}
-	p.writes.unrecorded[slug] = true
+	p.writes.retry[slug] = time.Now()
 }
 
-// takeUnrecorded returns and forgets the tenants whose failure could not be recorded.
-func (p *Plane) takeUnrecorded() map[ident.Slug]bool {
+// toRetry returns the tenants to try again.
+func (p *Plane) toRetry() map[ident.Slug]bool {
 	p.writes.mu.Lock()
 	defer p.writes.mu.Unlock()
-	u := p.writes.unrecorded
-	p.writes.unrecorded = nil
-	return u
+	out := make(map[ident.Slug]bool, len(p.writes.retry))
+	for s := range p.writes.retry {
+		out[s] = true
+	}
+	return out
+}
+
+// retried forgets the tenants to retry that a pass begun at start handled: those it reached (a
+// skipped one was not), and those gone from the catalog (not among the refs it read, which hold
+// every tenant to retry), unless they were marked again since the pass began.
+func (p *Plane) retried(retry map[ident.Slug]bool, refs []*tenantRef, pass *Pass, start time.Time) {
+	if len(retry) == 0 {
+		return
+	}
+	handled := make(map[string]bool, len(retry))
+	for _, t := range refs {
+		if retry[t.slug] {
+			handled[t.slug.String()] = false
+		}
+	}
+	for _, r := range pass.Results {
+		if _, ok := handled[r.Tenant]; ok {
+			handled[r.Tenant] = r.Action != ActionSkipped
+		}
+	}
+	p.writes.mu.Lock()
+	defer p.writes.mu.Unlock()
+	for s := range retry {
+		done, read := handled[s.String()]
+		if marked, still := p.writes.retry[s]; still && marked.Before(start) && (done || !read) {
+			delete(p.writes.retry, s)
+		}
+	}
 }

@@ -29,15 +29,25 @@ import (
 type Planner struct {
 	drv  migrate.Driver
 	diff atlas.Differ
+	opts PlannerOptions
+}
+
+// PlannerOptions shape the SQL a Planner writes.
+type PlannerOptions struct {
+	// ConstraintsApart gives each constraint that an existing table gains an ALTER TABLE of its
+	// own, after the table's other changes: Citus refuses an ADD CONSTRAINT beside any other
+	// subcommand (0A000). Plain PostgreSQL does without: there one statement validates every new
+	// check in one scan of the table, where apart each check scans it again.
+	ConstraintsApart bool
 }
 
 // NewPlanner opens the Atlas PostgreSQL driver over db.
-func NewPlanner(db *sql.DB) (*Planner, error) {
+func NewPlanner(db *sql.DB, opts PlannerOptions) (*Planner, error) {
 	drv, err := postgres.Open(db)
 	if err != nil {
 		return nil, fmt.Errorf("open atlas driver: %w", err)
 	}
-	return &Planner{drv: drv, diff: postgres.DefaultDiff}, nil
+	return &Planner{drv: drv, diff: postgres.DefaultDiff, opts: opts}, nil
 }
 
 // Querier is what inspection needs: a *sql.Tx or a *sql.DB.
@@ -325,10 +335,13 @@ func widens(from, to atlas.Type) bool {
 
 // Plan returns the SQL for changes, with every name qualified by qualifier, or by nothing when
 // qualifier is "" (then the statements run under the tenant's search_path).
+//
+// The plan runs in parts: the renames, the rest, and with ConstraintsApart each constraint that
+// an existing table gains in a statement of its own. Renames go first and on their own because
+// the changes after them name objects by their new names, and Atlas orders the changes of one
+// plan as it sees fit. Constraints apart go last, after the columns they name.
 func (p *Planner) Plan(ctx context.Context, changes []atlas.Change, qualifier string) ([]string, error) {
-	// Renames go first and on their own: the changes after them name objects by their new names,
-	// and Atlas orders the changes of one plan as it sees fit.
-	var renames, rest []atlas.Change
+	var renames, rest, constraints []atlas.Change
 	for _, c := range changes {
 		if isRename(c) {
 			renames = append(renames, c)
@@ -336,23 +349,87 @@ func (p *Planner) Plan(ctx context.Context, changes []atlas.Change, qualifier st
 			rest = append(rest, c)
 		}
 	}
-	if len(renames) > 0 {
-		first, err := p.planOnly(ctx, renames, qualifier)
+	if p.opts.ConstraintsApart {
+		rest, constraints = constraintsApart(rest)
+	}
+	var out []string
+	for _, part := range []struct {
+		changes []atlas.Change
+		mode    migrate.PlanMode
+	}{{renames, migrate.PlanModeUnset}, {rest, migrate.PlanModeUnset}, {constraints, migrate.PlanModeUnsortedDump}} {
+		stmts, err := p.planOnly(ctx, part.changes, qualifier, part.mode)
 		if err != nil {
 			return nil, err
 		}
-		then, err := p.planOnly(ctx, rest, qualifier)
-		return append(first, then...), err
+		out = append(out, stmts...)
 	}
-	return p.planOnly(ctx, changes, qualifier)
+	return out, nil
 }
 
-func (p *Planner) planOnly(ctx context.Context, changes []atlas.Change, qualifier string) ([]string, error) {
+// constraintsApart takes out of changes each constraint that an existing table gains (a
+// changed one is dropped in rest and added again here), as a table change of its own, in the
+// order a table needs them: primary key and unique constraints before checks and foreign keys
+// that may rely on them. Tables created whole keep their constraints in CREATE TABLE.
+func constraintsApart(changes []atlas.Change) (rest, constraints []atlas.Change) {
+	var keys, others []atlas.Change
+	for _, c := range changes {
+		m, ok := c.(*atlas.ModifyTable)
+		if !ok {
+			rest = append(rest, c)
+			continue
+		}
+		var kept []atlas.Change
+		split := false
+		apart := func(add atlas.Change, key bool) {
+			split = true
+			one := &atlas.ModifyTable{T: m.T, Changes: []atlas.Change{add}}
+			if key {
+				keys = append(keys, one)
+			} else {
+				others = append(others, one)
+			}
+		}
+		for _, tc := range m.Changes {
+			switch tc := tc.(type) {
+			case *atlas.AddPrimaryKey:
+				apart(tc, true)
+			case *atlas.ModifyPrimaryKey:
+				kept = append(kept, &atlas.DropPrimaryKey{P: tc.From})
+				apart(&atlas.AddPrimaryKey{P: tc.To}, true)
+			case *atlas.AddIndex:
+				if hasAttr[*postgres.Constraint](tc.I.Attrs) { // ADD CONSTRAINT ... UNIQUE, not CREATE INDEX
+					apart(tc, true)
+				} else {
+					kept = append(kept, tc)
+				}
+			case *atlas.AddCheck, *atlas.AddForeignKey:
+				apart(tc, false)
+			case *atlas.ModifyCheck:
+				kept = append(kept, &atlas.DropCheck{C: tc.From})
+				apart(&atlas.AddCheck{C: tc.To}, false)
+			case *atlas.ModifyForeignKey:
+				kept = append(kept, &atlas.DropForeignKey{F: tc.From})
+				apart(&atlas.AddForeignKey{F: tc.To}, false)
+			default:
+				kept = append(kept, tc)
+			}
+		}
+		if !split {
+			rest = append(rest, m)
+		} else if len(kept) > 0 {
+			rest = append(rest, &atlas.ModifyTable{T: m.T, Changes: kept})
+		}
+	}
+	return rest, append(keys, others...)
+}
+
+func (p *Planner) planOnly(ctx context.Context, changes []atlas.Change, qualifier string, mode migrate.PlanMode) ([]string, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
 	plan, err := p.drv.PlanChanges(ctx, "erpctl", changes, func(o *migrate.PlanOptions) {
 		o.SchemaQualifier = &qualifier
+		o.Mode = mode
 	})
 	if err != nil {
 		return nil, fmt.Errorf("plan changes: %w", err)

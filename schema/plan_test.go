@@ -17,12 +17,17 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func open(t *testing.T) (*sql.DB, *schema.Planner) {
 	t.Helper()
+	return openWith(t, schema.PlannerOptions{})
+}
+
+func openWith(t *testing.T, opts schema.PlannerOptions) (*sql.DB, *schema.Planner) {
+	t.Helper()
 	db, err := sql.Open("pgx", pgtest.NewDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	p, err := schema.NewPlanner(db)
+	p, err := schema.NewPlanner(db, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ type citusNodeView struct {
 	Coordinator bool   `json:"coordinator"`
 	Tenants     int    `json:"tenants"`
 	Pinned      int    `json:"pinned"`
+	Archives    int    `json:"archives"`
 }
 
 // On a Citus coordinator, the commands the docs print for moving tenants work as they say:
@@ -151,6 +152,22 @@ func TestCLIOnCitus(t *testing.T) {
 		t.Fatalf("globex has %d of its 2 products", n)
 	}
 	contains(t, "reconcile", c.ok("reconcile", "--all").stdout, "2 unchanged")
+
+	// Archived, globex stays on its node: db status counts it as an archive there, not as a
+	// tenant, and the rebalancer leaves it; restored, it is where it was.
+	globexNode := placed()["globex"]
+	c.ok("tenant", "delete", "globex", "--yes")
+	for _, n := range nodes() {
+		if n.Node == globexNode && (n.Tenants != 0 || n.Archives != 1) {
+			t.Fatalf("db status with globex archived: %+v", nodes())
+		}
+	}
+	contains(t, "db status", c.ok("db", "status").stdout, "ARCHIVES")
+	contains(t, "db rebalance", c.ok("db", "rebalance").stdout, "Nothing to move")
+	c.ok("tenant", "restore", "globex")
+	if got := placed(); got["globex"] != globexNode {
+		t.Fatalf("globex restored on %s, archived on %s", got["globex"], globexNode)
+	}
 }
 
 // On plain PostgreSQL, tenant move and db rebalance say they need Citus and change nothing;

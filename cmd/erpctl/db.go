@@ -65,8 +65,8 @@ func NewCmdDBStatus(f *Factory, runF func(*DBOptions) error) *cobra.Command {
 		Long: `Show whether the embedded cluster is initialised and running, and where. It starts nothing.
 
 When --database-url (or ERPCTL_DATABASE_URL) is a Citus coordinator, db status also lists the
-nodes of the cluster: which takes tenants, how many it holds and how many of those are pinned
-there by erpctl tenant move.`,
+nodes of the cluster: which takes tenants, how many it holds, how many of those are pinned
+there by erpctl tenant move, and how many archived tenants (erpctl tenant delete) it keeps.`,
 		Args: noArgs,
 		RunE: dbRunE(f, opts, runF, dbStatusRun),
 	}
@@ -223,7 +223,7 @@ func citusNodes(ctx context.Context, open openPlane) ([]controlplane.Node, error
 
 func printNodes(io *term.IOStreams, nodes []controlplane.Node) error {
 	st := io.Styles()
-	tbl := io.NewTable("node", "role", "takes tenants", "tenants", "pinned")
+	tbl := io.NewTable("node", "role", "takes tenants", "tenants", "pinned", "archives")
 	for _, n := range nodes {
 		role := "worker"
 		if n.Coordinator {
@@ -236,7 +236,7 @@ func printNodes(io *term.IOStreams, nodes []controlplane.Node) error {
 		if n.TakesTenants() {
 			takes = "yes"
 		}
-		tbl.Row(n.Node, role, takes, strconv.Itoa(n.Tenants), strconv.Itoa(n.Pinned))
+		tbl.Row(n.Node, role, takes, strconv.Itoa(n.Tenants), strconv.Itoa(n.Pinned), strconv.Itoa(n.Archives))
 	}
 	return tbl.Render()
 }

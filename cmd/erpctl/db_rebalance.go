@@ -26,9 +26,11 @@ func NewCmdDBRebalance(f *Factory, runF func(*DBRebalanceOptions) error) *cobra.
 		Use:   "rebalance [--dry-run]",
 		Short: "On Citus: spread the tenants that are not pinned evenly over the nodes",
 		Long: `On Citus: run Citus's rebalancer so that the nodes that take tenants hold about as many
-tables each. Tenants pinned by erpctl tenant move stay where they are; the others move whole,
-schema, tables and rows, while the data API and the daemon keep serving them. Each move is
-recorded in the tenant's events (erpctl tenant show SLUG).
+live tenants each. Tenants pinned by erpctl tenant move stay where they are; the others move
+whole, schema, tables and rows, while the data API and the daemon keep serving them. Archived
+tenants (erpctl tenant delete) do not count and stay where they are, or go back to the node
+their tenant was pinned to; such a move is listed as "(archive)". Each move is recorded in the
+tenant's events (erpctl tenant show SLUG).
 
 With --dry-run it lists the moves Citus plans and makes none. On plain PostgreSQL this command
 refuses: there is one node.`,
@@ -75,7 +77,11 @@ func dbRebalanceRun(ctx context.Context, opts *DBRebalanceOptions) error {
 		}
 		tbl := opts.IO.NewTable("tenant", "from", "to")
 		for _, m := range res.Moves {
-			tbl.Row(m.Tenant, m.From, m.To)
+			name := m.Tenant
+			if m.Archived {
+				name += " (archive)"
+			}
+			tbl.Row(name, m.From, m.To)
 		}
 		return tbl.Render()
 	})

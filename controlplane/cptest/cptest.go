@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
@@ -64,6 +65,14 @@ func DirectAndPooled(t *testing.T, test func(t *testing.T, e *Env)) {
 	t.Run("pgbouncer", func(t *testing.T) { t.Parallel(); test(t, NewPooled(t)) })
 }
 
+// NewOnSmallDisk is New on a database that lives on a small disk of the test's own, which the
+// test fills and frees (pgtest.NewSmallDiskDB); the test skips where no such disk can be made.
+func NewOnSmallDisk(t *testing.T) (*Env, *pgtest.SmallDisk) {
+	t.Helper()
+	url, disk := pgtest.NewSmallDiskDB(t, 64)
+	return open(t, controlplane.Config{DatabaseURL: url}), disk
+}
+
 // NewCitus is New on a fresh database of the Citus cluster that ERPCTL_TEST_CITUS_URL names
 // (see pgtest.NewCitusDB); the test skips without it.
 func NewCitus(t *testing.T) *Env {
@@ -103,6 +112,31 @@ func (e *Env) Create(slug string, mods ...string) *controlplane.Tenant {
 		e.T.Fatalf("create tenant %s: %v", slug, err)
 	}
 	return tn
+}
+
+// SetReadOnly turns default_transaction_read_only on or off for the test's database and ends
+// every other session on it, so that every pool reconnects under the new setting: the database
+// then refuses every write (25006), as a database that cannot write does.
+func (e *Env) SetReadOnly(on bool) {
+	e.T.Helper()
+	conn, err := e.DB.Conn(e.Ctx)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer conn.Close()
+	v := map[bool]string{true: "on", false: "off"}[on]
+	for _, q := range []string{
+		`SET default_transaction_read_only = off`,
+		`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = ` + v + `', current_database()); END $$`,
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+	} {
+		if _, err := conn.ExecContext(e.Ctx, q); err != nil {
+			e.T.Fatalf("%s: %v", q, err)
+		}
+	}
+	// pgx pings a pooled connection before reuse once it has been idle for a second, and drops
+	// it when the ping fails: after that, no pool hands out a connection that was ended here.
+	time.Sleep(1100 * time.Millisecond)
 }
 
 // Exec runs a statement.

@@ -35,6 +35,20 @@ func (c *pendingChanges) addFull() {
 	c.mu.Unlock()
 }
 
+// restore puts back what a pass took and did not do: a full pass, or the tenants it was
+// notified of and those it claimed from change tracking.
+func (c *pendingChanges) restore(full bool, notified []string, claimed []ident.Slug) {
+	if full {
+		c.addFull()
+	}
+	for _, s := range notified {
+		c.add(s)
+	}
+	for _, s := range claimed {
+		c.add(s.String())
+	}
+}
+
 // take returns what is pending and forgets it.
 func (c *pendingChanges) take() (full bool, slugs []string) {
 	c.mu.Lock()

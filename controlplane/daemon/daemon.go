@@ -1,5 +1,5 @@
-// Package daemon runs `erpctl daemon`: the reconcile loop, the NOTIFY listener and the HTTP server
-// (health, readiness, metrics and the data API). Each is a service of its own with a Config and
+// Package daemon runs `erpctl daemon`: the reconcile loop, the NOTIFY listener, the HTTP server
+// (health, readiness, metrics and the data API) and the write watch. Each is a service of its own with a Config and
 // its defaults and the same shape: Start returns once it runs, and it stops when the context given
 // to Start ends. Several daemons may run against one database: the reconciler's tenant locks keep
 // them apart, so there is no coordination between daemons here.
@@ -96,7 +96,8 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		}
 		services = append(services, cs)
 	}
-	services = append(services, NewListener(p.SessionPool(), lcfg, log), loop)
+	services = append(services, NewListener(p.SessionPool(), lcfg, log), loop,
+		NewWriteWatch(p, WriteWatchConfig{OnBack: loop.Retry}, log))
 
 	var started []service
 	var err error

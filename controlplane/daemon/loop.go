@@ -99,6 +99,10 @@ func (l *Loop) WakeFor(slug string) {
 	l.signal()
 }
 
+// Retry asks for a pass now over what earlier passes left to do: a pass that failed, and the
+// tenants whose change the database refused. It adds nothing to do.
+func (l *Loop) Retry() { l.signal() }
+
 func (l *Loop) signal() {
 	select {
 	case l.wake <- struct{}{}:
@@ -182,6 +186,9 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		return nil
 	}
 	if err != nil {
+		// Nothing the pass was for is known to be done: the next one does it again, and comes
+		// as soon as the database takes writes again when it refused them (writewatch.go).
+		l.pending.restore(full, slugs, changed)
 		l.p.NoteWrite(err)
 		msg := "the last reconcile pass failed (see the daemon's log)"
 		if reason, ok := controlplane.WriteRefusal(err); ok {
@@ -198,11 +205,6 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		if byGen, err := l.p.Generations().TenantsByGeneration(ctx); err == nil {
 			l.m.observeGenerations(pass.Generation, byGen)
 		}
-	}
-	// A pass may write nothing (no tenant changed): a refusal seen earlier clears only once a
-	// write goes through.
-	if err := l.p.ProbeWrites(ctx); err != nil {
-		l.log.Warn("the database still refuses writes", "err", err)
 	}
 	l.passed.Store(true)
 	l.passes.Add(1)

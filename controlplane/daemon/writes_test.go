@@ -1,11 +1,13 @@
 package daemon_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,30 +18,18 @@ import (
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
-// setReadOnly turns default_transaction_read_only on or off for the test's database and ends
-// every other session on it, so that every pool reconnects under the new setting.
-func setReadOnly(t *testing.T, e *cptest.Env, on bool) {
+// publishReadWrite writes a module file and publishes it in a transaction that may write while
+// the database is read-only for everyone else (SetReadOnly): the last write before the refusals.
+func publishReadWrite(t *testing.T, e *cptest.Env, name, src string) {
 	t.Helper()
-	conn, err := e.DB.Conn(e.Ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	v := map[bool]string{true: "on", false: "off"}[on]
-	for _, q := range []string{
-		`SET default_transaction_read_only = off`,
-		`DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = ` + v + `', current_database()); END $$`,
-		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
-	} {
-		if _, err := conn.ExecContext(e.Ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	publishAround(t, e, name, src, func() {})
 }
 
-// publishReadWrite writes a module file and publishes it in a transaction that may write while
-// the database is read-only for everyone else (setReadOnly): the last write before the refusals.
-func publishReadWrite(t *testing.T, e *cptest.Env, name, src string) {
+// publishAround writes a module file and publishes it in a transaction that runs meanwhile
+// before it commits: the generation's rows are written before, the commit (and the NOTIFY that
+// wakes the daemon) after. On a disk that meanwhile fills, the publish is the last write that
+// needs room.
+func publishAround(t *testing.T, e *cptest.Env, name, src string, meanwhile func()) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(e.ModulesDir, name+".hcl"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -58,6 +48,7 @@ func publishReadWrite(t *testing.T, e *cptest.Env, name, src string) {
 	if _, err := e.P.Generations().Publish(e.Ctx, tx, e.P.LocalModules(), "test", t.Name()); err != nil {
 		t.Fatal(err)
 	}
+	meanwhile()
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +81,7 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: 100 * time.Millisecond}})
 	waitFor(t, "first /readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 
-	setReadOnly(t, e, true)
+	e.SetReadOnly(true)
 	// A generation published as the database turns read-only: its rollout fails on both tenants
 	// and cannot be recorded.
 	publishReadWrite(t, e, "product", strings.Replace(cptest.BuiltinSource(t, "product"),
@@ -124,7 +115,7 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 		}
 	}
 
-	setReadOnly(t, e, false)
+	e.SetReadOnly(false)
 	waitFor(t, "/readyz ok again", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
 	waitFor(t, "both tenants rolled out", func() bool {
 		return e.Count(`SELECT count(*) FROM information_schema.columns WHERE table_name = 'products'
@@ -138,6 +129,117 @@ func TestReadyzWhileTheDatabaseRefusesWrites(t *testing.T) {
 	}
 	if n := e.Count(`SELECT count(*) FROM tenant_acme.categories`); n != 0 {
 		t.Fatalf("the refused POST left %d rows", n)
+	}
+}
+
+// send sends an API request with a tenant token and returns the status and body.
+func (d *testDaemon) send(t *testing.T, method, path, secret, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+d.addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// On a full disk, a write that needs a new page fails and a row that fits in a page the table
+// has goes through. /readyz stays degraded until a write that needs new space commits: neither
+// the daemon's passes nor the API's small writes make it say ok while the disk is full; once
+// the disk has room, it is ok within seconds, and the refused write goes through when retried.
+func TestReadyzStaysDegradedWhileTheDiskIsFull(t *testing.T) {
+	t.Parallel()
+	e, disk := cptest.NewOnSmallDisk(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('a1', 'Anvil')`)
+	e.Exec(`INSERT INTO tenant_globex.products (sku, name) VALUES ('g1', 'Gear')`)
+	_, secret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: 100 * time.Millisecond}})
+	d.waitPass(t)
+	go func() { // passes go on all along; nothing waits for them here
+		for range d.passes {
+		}
+	}()
+	waitFor(t, "first /readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+
+	disk.Fill(t)
+	// acme has no category yet: the first one needs the table's first page.
+	if c, body := d.send(t, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 503 {
+		t.Fatalf("POST on a full disk: %d %s", c, body)
+	}
+	waitFor(t, "/readyz degraded", func() bool { c, body := d.get(t, "/readyz"); return c == 503 && strings.Contains(body, "disk is full") })
+	// A row that fits in its page is updated, and the passes run and write what fits: none of
+	// it shows that the disk has room, and /readyz says so for several probes.
+	if c, body := d.send(t, "PATCH", "/api/acme/product/products/"+e.Strings(`SELECT id::text FROM tenant_acme.products`)[0]+"/", secret, `{"price": "12.50"}`); c != 200 {
+		t.Fatalf("PATCH on a full disk: %d %s", c, body)
+	}
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if c, body := d.get(t, "/readyz"); c != 503 || !strings.Contains(body, "disk is full") {
+			t.Fatalf("/readyz with the disk still full: %d %s", c, body)
+		}
+	}
+
+	disk.Free(t)
+	waitFor(t, "/readyz ok once the disk has room", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	if c, body := d.send(t, "POST", "/api/acme/product/categories/", secret, `{"name": "tools"}`); c != 201 {
+		t.Fatalf("POST once the disk has room: %d %s", c, body)
+	}
+	if got := e.Strings(`SELECT name FROM tenant_acme.categories`); len(got) != 1 || got[0] != "tools" {
+		t.Fatalf("acme's categories: %v", got)
+	}
+	if got := e.Strings(`SELECT sku || ' ' || price FROM tenant_acme.products UNION ALL SELECT 'globex ' || count(*) FROM tenant_globex.categories
+		UNION ALL SELECT sku || ' ' || price FROM tenant_globex.products`); strings.Join(got, ",") != "a1 12.50,globex 0,g1 0.00" {
+		t.Fatalf("rows after the full disk: %v", got)
+	}
+}
+
+// With change tracking on, and no pass due for an hour, a module change on a full disk fails;
+// once the disk has room the rollout is retried at once, not at the next full check: both
+// tenants get the change, each keeps its rows, and /readyz is ok again.
+func TestRolloutRetriedOnceTheDiskHasRoom(t *testing.T) {
+	t.Parallel()
+	e, disk := cptest.NewOnSmallDisk(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.products (sku, name) VALUES ('a1', 'Anvil'), ('a2', 'Axe')`)
+	e.Exec(`INSERT INTO tenant_globex.products (sku, name) VALUES ('g1', 'Gear')`)
+	rows := map[string]string{"acme": e.Checksums("tenant_acme"), "globex": e.Checksums("tenant_globex")}
+	d := startDaemonWith(t, e, daemon.Config{Loop: daemon.LoopConfig{Interval: time.Hour, FullCheck: time.Hour, TrackChanges: true}})
+	d.waitPass(t)
+
+	// A new table, whose index needs a page, published as the disk fills.
+	publishAround(t, e, "notes", fmt.Sprintf(notesModule, ""), func() { disk.Fill(t) })
+	waitFor(t, "/readyz degraded", func() bool { c, body := d.get(t, "/readyz"); return c == 503 && strings.Contains(body, "disk is full") })
+	for _, s := range []string{"acme", "globex"} {
+		if slices.Contains(e.Tables("tenant_"+s), "notes") {
+			t.Fatalf("%s got notes on a full disk", s)
+		}
+	}
+
+	disk.Free(t)
+	waitFor(t, "both tenants rolled out", func() bool {
+		return slices.Contains(e.Tables("tenant_acme"), "notes") && slices.Contains(e.Tables("tenant_globex"), "notes") &&
+			e.Count(`SELECT count(*) FROM erpctl.tenants WHERE status = $1`, controlplane.StatusReady) == 2
+	})
+	waitFor(t, "/readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	e.Exec(`INSERT INTO tenant_acme.notes (body) VALUES ('acme only')`)
+	if n := e.Count(`SELECT count(*) FROM tenant_globex.notes`); n != 0 {
+		t.Fatalf("globex sees %d notes", n)
+	}
+	e.Exec(`DELETE FROM tenant_acme.notes`)
+	for s, want := range rows {
+		got := e.Checksums("tenant_" + s)
+		if !strings.Contains(got, "notes 0 \n") || strings.Replace(got, "notes 0 \n", "", 1) != want {
+			t.Fatalf("%s's rows after the rollout:\n%s\nwant\n%s", s, got, want)
+		}
 	}
 }
 

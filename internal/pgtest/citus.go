@@ -2,14 +2,18 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	neturl "net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/internal/pgcluster"
 )
@@ -61,8 +65,7 @@ func NewCitusDB(t testing.TB) string {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if err := execOn(ctx, u, "SET citus.enable_create_database_propagation = off",
-				"DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			if err := dropCitusDB(ctx, u, name); err != nil {
 				t.Errorf("pgtest: drop database %s on Citus: %v", name, err)
 			}
 		})
@@ -78,6 +81,14 @@ func NewCitusDB(t testing.TB) string {
 		}
 		own = append(own, nu)
 	}
+	// Citus names the replication slot of a tenant move after the node, the table owner and an
+	// operation id from this sequence. Slots are the cluster's, not a database's: two test
+	// databases moving at the same moment from ids that start alike collided ("replication slot
+	// ... already exists"). A random start keeps each database's ids apart.
+	if err := execOn(ctx, own[0], fmt.Sprintf(`SELECT setval('pg_catalog.pg_dist_operationid_seq', %d)`,
+		1_000_000+rand.Int64N(1_000_000_000_000)*1_000)); err != nil {
+		t.Fatalf("pgtest: give %s its own Citus operation ids: %v", name, err)
+	}
 	unlock := CitusLock(t)
 	defer unlock()
 	if err := addNodes(ctx, own[0], coord, nodes); err != nil {
@@ -85,6 +96,29 @@ func NewCitusDB(t testing.TB) string {
 	}
 	return own[0]
 }
+
+// dropCitusDB drops database name on the node at url. WITH (FORCE) ends its sessions but not
+// the replication slots a tenant move left for Citus to clean up later (its cleanup runs in the
+// database being dropped), and a slot's walsender may still be ending: the slots go first, and
+// the drop is tried again while the database is still in use.
+func dropCitusDB(ctx context.Context, url, name string) error {
+	for {
+		err := execOn(ctx, url, "SET citus.enable_create_database_propagation = off",
+			`SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots WHERE database = `+quoteLiteral(name)+` AND NOT active`,
+			"DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // citusLockKey is the advisory lock CitusLock takes on the cluster's own database.
 const citusLockKey = 0x65727063_63697475 // "erpccitu"
