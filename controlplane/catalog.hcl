@@ -343,6 +343,13 @@ table "rollouts" {
     type    = text
     default = ""
   }
+  # A generation's rollout (package controlplane/rollouts): its stages, each with its selector,
+  # budget, gates and where it stands, as [{name, selector, state, ...}]. '[]' for the rollouts of
+  # change groups an older erpctl recorded.
+  column "stages" {
+    type    = jsonb
+    default = sql("'[]'::jsonb")
+  }
   column "started_at" {
     type    = timestamptz
     default = sql("now()")
@@ -486,12 +493,54 @@ table "generations" {
   }
 }
 
+# What was done to a rollout and by whom: a pass (started, a stage done, halted) or an operator
+# (approve, pause, resume, abort, from any process).
+table "rollout_events" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "rollout" {
+    type = bigint
+  }
+  column "at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "actor" {
+    type    = text
+    default = ""
+  }
+  column "action" {
+    type = text
+  }
+  column "stage" {
+    type    = text
+    default = ""
+  }
+  column "message" {
+    type    = text
+    default = ""
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "rollout_events_rollout_id_idx" {
+    columns = [column.rollout, column.id]
+  }
+}
+
 # The write probe (writes.go): while the database refuses writes, the daemon empties this table
 # and writes one row, which needs a new page on the disk; it holds that one row at most.
 table "write_probe" {
   schema = schema.erpctl
   column "probed_at" {
     type = timestamptz
+  }
+}
 
 # Console credentials (controlplane/operators): operator tokens, never a tenant's. Only the sha256
 # of a token is kept; the token is shown once. login_hash is the sha256 of the one-time login
