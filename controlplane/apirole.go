@@ -135,31 +135,15 @@ func (p *Plane) ensureAPIRole(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// grantAPI opens a tenant schema the reconciler has just changed to the data API's role, when it
-// is not yet: a new schema, or one made again after it was dropped. A schema that has the
-// default privileges already costs one catalog lookup; granting on every apply instead made a
-// column rename at 930 tenants six times slower.
-func (p *Plane) grantAPI(ctx context.Context, tx *schema.Tx, schemaName string) error {
-	role := p.APIRole(ctx)
-	if role == "" {
-		return nil
-	}
-	var open bool
-	// Default privileges belong to the role that set them: those of another role (the superuser
-	// that ran an earlier erpctl) do not open what this one creates.
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_default_acl d
-		JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace WHERE n.nspname = $1
-		AND d.defaclrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))`, schemaName).Scan(&open); err != nil {
-		return fmt.Errorf("read the privileges of %s: %w", schemaName, err)
-	}
-	if open {
-		return nil
-	}
-	if err := tx.ExecStatements(ctx, apiGrants(schemaName, role)...); err != nil {
-		return fmt.Errorf("grant the data API %s: %w", schemaName, err)
-	}
-	return nil
-}
+// apiOpenSQL is a column of a query of erpctl.tenants t: whether the data API's role has its
+// grants on the tenant's schema, read where the reconciler reads the tenant anyway. A schema that
+// has the default privileges already needs no GRANT: granting on every apply instead made a
+// column rename at 930 tenants six times slower. Default privileges belong to the role that set
+// them: those of another role (the superuser that ran an earlier erpctl) do not open what this
+// one creates.
+const apiOpenSQL = `EXISTS (SELECT FROM pg_catalog.pg_default_acl d
+		JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace WHERE n.nspname = t.schema_name
+		AND d.defaclrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))`
 
 // Statements runs statements one at a time, each on its own: what the data API needs of the
 // database (a *pgxpool.Pool has these methods).
@@ -168,6 +152,17 @@ type Statements interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
+
+// APIExecMode is how the data API sends its statements unless the database URL's
+// default_query_exec_mode says otherwise. Each statement names its tenant's schema, so its text
+// differs from tenant to tenant: pgx's default, a cache of 512 prepared statements on each
+// connection, thrashes once the API serves more tenants than that, and the server keeps a plan
+// for each statement on each connection. In exec mode each statement is parsed and planned where
+// it runs, in one round trip, and nothing is kept: the cost of a request, and the server's
+// memory, do not grow with the tenants served (see the README's data API figures). It also
+// cannot meet a statement prepared before a schema change ("cached plan must not change result
+// type").
+const APIExecMode = pgx.QueryExecModeExec
 
 // APIDB is what the data API runs its statements on: as the data API's role, or as the control
 // plane's own pool when there is no such role. It is a pool of its own, of the control plane's
@@ -178,7 +173,7 @@ type Statements interface {
 func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	role := p.APIRole(ctx)
 	if role == "" {
-		return p.pool, nil
+		return p.apiStatements(p.pool, ""), nil
 	}
 	p.api.mu.Lock()
 	defer p.api.mu.Unlock()
@@ -186,6 +181,7 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 		return p.api.db, nil
 	}
 	cfg := p.pool.Config().Copy()
+	cfg.ConnConfig.DefaultQueryExecMode = p.apiMode
 	pooled := p.direct != p.pool
 	if !pooled {
 		setRole := "SET ROLE " + ident.Quote(role)
@@ -198,28 +194,40 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect the data API as %s: %w", role, err)
 	}
-	p.api.pool, p.api.db = pool, pool
+	p.api.pool = pool
 	if pooled {
-		p.api.db = localRole{pool: pool, role: role}
+		p.api.db = p.apiStatements(pool, role)
+	} else {
+		p.api.db = p.apiStatements(pool, "")
 	}
 	return p.api.db, nil
 }
 
-// localRole runs each statement in a transaction of its own that takes role with
-// set_config(..., true), which ends with it: the server connection goes back to the pooler as
-// the control plane's role. The set_config and the statement go as one batch, which the server
-// runs as one implicit transaction: one round trip, as without a pooler. Arguments are sent as
-// text for the server to type, as pgx's exec mode does; a leading pgx.QueryResultFormats is
-// honoured.
-type localRole struct {
+// apiStatements runs the data API's statements on pool: as pgx does in the data API's mode, or
+// in exec mode by execStatements, which honours the result formats a statement asks for (pgx's
+// exec mode reads every column as text) and takes role for each statement when role is set.
+func (p *Plane) apiStatements(pool *pgxpool.Pool, role string) Statements {
+	if p.apiMode == pgx.QueryExecModeExec || role != "" {
+		return execStatements{pool: pool, role: role}
+	}
+	return pool
+}
+
+// execStatements sends each statement on its own, unprepared, in one round trip: Parse, Bind,
+// Describe and Execute. Arguments are sent as text for the server to type, as pgx's exec mode
+// does; a leading pgx.QueryResultFormats is honoured. With a role, the statement goes in a batch
+// after a set_config(..., true) that takes the role for the statement's own transaction (which
+// the server runs the batch as): behind a transaction pooler the server connection goes back as
+// the control plane's role.
+type execStatements struct {
 	pool *pgxpool.Pool
 	role string
 }
 
 const takeRole = `SELECT pg_catalog.set_config('role', $1, true)`
 
-// send sends the role and the statement, and reads the role's result.
-func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
+// send sends the statement (after the role, when there is one) and returns its results.
+func (d execStatements) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
 	var formats pgx.QueryResultFormats
 	if len(args) > 0 {
 		if f, ok := args[0].(pgx.QueryResultFormats); ok {
@@ -236,18 +244,22 @@ func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.C
 		return nil, nil, err
 	}
 	b := &pgconn.Batch{}
-	b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+	if d.role != "" {
+		b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+	}
 	b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, formats)
 	mrr := conn.Conn().PgConn().ExecBatch(ctx, b)
-	if !mrr.NextResult() {
-		err := mrr.Close()
-		conn.Release()
-		return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
-	}
-	if _, err := mrr.ResultReader().Close(); err != nil {
-		mrr.Close()
-		conn.Release()
-		return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
+	if d.role != "" {
+		if !mrr.NextResult() {
+			err := mrr.Close()
+			conn.Release()
+			return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
+		}
+		if _, err := mrr.ResultReader().Close(); err != nil {
+			mrr.Close()
+			conn.Release()
+			return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
+		}
 	}
 	if !mrr.NextResult() {
 		err := mrr.Close()
@@ -257,7 +269,10 @@ func (d localRole) send(ctx context.Context, sql string, args []any) (*pgxpool.C
 	return conn, mrr, nil
 }
 
-func (d localRole) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+// Pool is the pool the statements run on (for its statistics).
+func (d execStatements) Pool() *pgxpool.Pool { return d.pool }
+
+func (d execStatements) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	conn, mrr, err := d.send(ctx, sql, args)
 	if err != nil {
 		return nil, err
@@ -265,12 +280,12 @@ func (d localRole) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 	return &batchRows{Rows: pgx.RowsFromResultReader(conn.Conn().TypeMap(), mrr.ResultReader()), mrr: mrr, conn: conn}, nil
 }
 
-func (d localRole) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+func (d execStatements) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	rows, err := d.Query(ctx, sql, args...)
 	return oneRow{rows: rows, err: err}
 }
 
-func (d localRole) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (d execStatements) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	conn, mrr, err := d.send(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err

@@ -49,14 +49,23 @@ func (p *Plane) keepLocal(ctx context.Context, tx *schema.Tx) error {
 // Citus turns each table into a single-shard table of the schema's own colocation group and
 // places the group on a worker. A schema that is distributed already is left as it is.
 func (p *Plane) distribute(ctx context.Context, tx *schema.Tx, schemaName string) error {
-	if !p.citus {
+	d := p.distributeStmt(schemaName)
+	if d == nil {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_catalog.citus_schema_distribute(n.oid) FROM pg_catalog.pg_namespace n
-		WHERE n.nspname = $1 AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = n.oid)`, schemaName); err != nil {
+	if _, err := tx.ExecContext(ctx, d.SQL, d.Args...); err != nil {
 		return fmt.Errorf("distribute schema %s on Citus: %w", schemaName, err)
 	}
 	return nil
+}
+
+// distributeStmt is distribute's statement, for a batch; nil on plain PostgreSQL.
+func (p *Plane) distributeStmt(schemaName string) *schema.Stmt {
+	if !p.citus {
+		return nil
+	}
+	return &schema.Stmt{SQL: `SELECT pg_catalog.citus_schema_distribute(n.oid) FROM pg_catalog.pg_namespace n
+		WHERE n.nspname = $1 AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = n.oid)`, Args: []any{schemaName}}
 }
 
 // citusLogin lets the data API's role log in on Citus. A coordinator runs a statement on a

@@ -81,7 +81,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
-	diff, err := p.diffTenant(ctx, tx, current, desired, prev, reg.Renames(t.Modules))
+	diff, err := p.diffTenant(ctx, tx, current, desired, reg.Hash(t.Modules), prev, reg.Renames(t.Modules))
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}

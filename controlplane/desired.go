@@ -66,6 +66,9 @@ func (p *Plane) desiredAt(ctx context.Context, q generations.Querier, n int64) (
 	return desired{gen: n, reg: reg}, nil
 }
 
+// Actor names this process in what it publishes and in the rollout actions it takes.
+func (p *Plane) Actor() string { return p.actor }
+
 // Generations is the catalog's module generations: history, sources and diffs.
 func (p *Plane) Generations() *generations.Store { return p.gens }
 

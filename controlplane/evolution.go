@@ -125,34 +125,51 @@ func hasModuleTables(reg *modules.Registry, current *atlas.Schema, m string) boo
 }
 
 // applyEvolution runs ev in schemaName: renames, before steps, data checks, the rest of the
-// plan, after steps, in as few round trips as it can (one without data checks, three with).
-// When a check fails (or in a dry run) it rolls back to where it started and returns the
-// failures; the caller records them. An error leaves tx to be rolled back.
-func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName string, ev *evolution, dryRun bool) ([]schema.CheckFailure, error) {
+// plan, after steps, in as few round trips as it can (one without data checks, three with), and
+// tail (what records the apply) in the last of them; it returns tail's results (see
+// schema.Tx.Batch). When a check fails (or in a dry run) it rolls back to where it started and
+// returns the failures, and tail does not run; the caller records them. An error leaves tx to
+// be rolled back.
+func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName string, ev *evolution, dryRun bool, tail []schema.Stmt) ([]schema.CheckFailure, []string, error) {
 	renames, rest := ev.stmts[:ev.renames], ev.stmts[ev.renames:]
 	if len(ev.checks) == 0 {
 		if dryRun {
-			return nil, nil // steps are shown, not run
+			return nil, nil, nil // steps are shown, not run
 		}
 		batch := append(planBatch(schemaName, renames), stepsBatch(schemaName, ev.before)...)
 		batch = append(append(batch, planBatch(schemaName, rest)...), stepsBatch(schemaName, ev.after)...)
-		return nil, execBatch(ctx, tx, batch)
+		got, err := execBatchTail(ctx, tx, batch, tail)
+		return nil, got, err
 	}
 	batch := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
 	batch = append(append(batch, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
 	if err := execBatch(ctx, tx, batch); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	failures, err := schema.CountChecks(ctx, tx, schemaName, ev.checks)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(failures) > 0 || dryRun {
-		return failures, execBatch(ctx, tx, []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"})
+		return failures, nil, execBatch(ctx, tx, []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"})
 	}
 	batch = append(schema.CheckTeardown(ev.checks), planBatch(schemaName, rest)...)
 	batch = append(append(batch, stepsBatch(schemaName, ev.after)...), "RELEASE SAVEPOINT erpctl_evolve")
-	return nil, execBatch(ctx, tx, batch)
+	got, err := execBatchTail(ctx, tx, batch, tail)
+	return nil, got, err
+}
+
+// execBatchTail runs batch then tail in one round trip, and returns tail's results.
+func execBatchTail(ctx context.Context, tx *schema.Tx, batch []string, tail []schema.Stmt) ([]string, error) {
+	stmts := make([]schema.Stmt, 0, len(batch)+len(tail))
+	for _, q := range batch {
+		stmts = append(stmts, schema.Stmt{SQL: q})
+	}
+	got, err := tx.Batch(ctx, append(stmts, tail...)...)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	return got[len(batch):], nil
 }
 
 func execBatch(ctx context.Context, tx *schema.Tx, batch []string) error {
@@ -199,26 +216,6 @@ func recordedSteps(ctx context.Context, tx *schema.Tx, slug ident.Slug) (map[str
 		done[s] = true
 	}
 	return done, rows.Err()
-}
-
-// recordSteps records, in the tenant's transaction, the steps ev ran and those it did not need.
-func (p *Plane) recordSteps(ctx context.Context, tx *schema.Tx, slug ident.Slug, ev *evolution) error {
-	var ids, outcomes []string
-	for _, s := range append(append([]modules.Step{}, ev.before...), ev.after...) {
-		ids, outcomes = append(ids, s.ID()), append(outcomes, "ran")
-	}
-	for _, s := range ev.notNeeded {
-		ids, outcomes = append(ids, s.ID()), append(outcomes, "not_needed")
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO erpctl.migration_steps (tenant, step, outcome)
-		SELECT $1, s, o FROM unnest($2::text[], $3::text[]) AS u(s, o) ON CONFLICT DO NOTHING`,
-		slug.String(), ids, outcomes); err != nil {
-		return fmt.Errorf("record migration steps of tenant %q: %w", slug, err)
-	}
-	return nil
 }
 
 // recordRefused marks a tenant Blocked with reason DataCheckFailed: its rows would make the
@@ -281,7 +278,7 @@ func (p *Plane) dryRunGroupMember(ctx context.Context, t *tenantRef, gp *groupPl
 		return r
 	}
 	defer tx.Rollback()
-	failures, err := p.applyEvolution(ctx, tx, t.schema, gp.ev, true)
+	failures, _, err := p.applyEvolution(ctx, tx, t.schema, gp.ev, true, nil)
 	if err != nil {
 		r.Action, r.Error = ActionFailed, err.Error()
 		return r

@@ -20,6 +20,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane/generations"
 	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/controlplane/operators"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
 )
@@ -32,6 +33,12 @@ var (
 	ErrBlocked       = errors.New("blocked")
 	ErrNotReady      = errors.New("not ready")
 	ErrUnknownModule = modules.ErrUnknownModule
+)
+
+// How long the control plane keeps a database connection, and an idle one (see Open).
+const (
+	connLifetime = 5 * time.Minute
+	connIdleTime = time.Minute
 )
 
 // Config says where the control plane's database and extra modules are.
@@ -52,6 +59,9 @@ type Config struct {
 	Actor    string
 	Logger   *slog.Logger // nil: discard
 	MaxConns int32        // pool size; 0: the URL's pool_max_conns, else 16
+	// Tracer, when set, sees every query the control plane's pools send through pgx (the
+	// tests look at what a repair reads with it).
+	Tracer pgx.QueryTracer
 }
 
 // Plane is the control plane over one database.
@@ -63,9 +73,13 @@ type Plane struct {
 	modulesDir string
 	log        *slog.Logger
 	citus      bool // the database is a Citus coordinator's: see citus.go
+	// apiMode is how the data API sends its statements (see APIDB); the URL's
+	// default_query_exec_mode when it has one.
+	apiMode pgx.QueryExecMode
 
 	gens  *generations.Store
 	ops   *operators.Store
+	rolls *rollouts.Store
 	actor string
 
 	mu      sync.RWMutex
@@ -87,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 			return nil, err
 		}
 	}
+	if _, err := rollouts.Parse(reg.Deployment()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
@@ -97,8 +114,22 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	switch {
 	case cfg.MaxConns > 0:
 		pcfg.MaxConns = cfg.MaxConns
-	case !poolSizeGiven(cfg.DatabaseURL):
+	case !poolSettingGiven(cfg.DatabaseURL, "pool_max_conns"):
 		pcfg.MaxConns = 16
+	}
+	// A backend keeps what it has read of every relation it touched (its catalog caches) for as
+	// long as it lives: a connection that served thousands of tenants holds all of theirs. New
+	// connections every few minutes bound that, for the price of a connect. The URL's own
+	// settings stand.
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_lifetime") {
+		pcfg.MaxConnLifetime = connLifetime
+	}
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_idle_time") {
+		pcfg.MaxConnIdleTime = connIdleTime
+	}
+	// So that an operator tells erpctl's backends from others in pg_stat_activity.
+	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "erpctl"
 	}
 	if cfg.DirectDatabaseURL != "" && pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 		// A transaction pooler hands each transaction to any server connection, so a prepared
@@ -107,6 +138,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		// statement per extended-protocol message, so multi-statement strings stay refused.
 		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
+	pcfg.ConnConfig.Tracer = cfg.Tracer
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)
@@ -128,7 +160,12 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 			return nil, fmt.Errorf("connect to database directly: %w", err)
 		}
 	}
+	apiMode := APIExecMode
+	if poolSettingGiven(cfg.DatabaseURL, "default_query_exec_mode") || cfg.DirectDatabaseURL != "" {
+		apiMode = pcfg.ConnConfig.DefaultQueryExecMode
+	}
 	p := &Plane{
+		apiMode:    apiMode,
 		pool:       pool,
 		direct:     direct,
 		db:         stdlib.OpenDBFromPool(pool),
@@ -143,6 +180,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	}
 	p.gens = generations.New(p.db)
 	p.ops = operators.New(pool)
+	p.rolls = rollouts.NewStore(p.db)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -194,6 +232,10 @@ func (p *Plane) SessionPool() *pgxpool.Pool { return p.direct }
 // Pool is the connection pool, for the data API.
 func (p *Plane) Pool() *pgxpool.Pool { return p.pool }
 
+// NormalizedStates is how many desired states the reconciler keeps as PostgreSQL prints them
+// back (one per set of modules in use), and the most it keeps.
+func (p *Plane) NormalizedStates() (n, capacity int) { return p.planner.NormalizedCacheLen() }
+
 // LocalModules is the last good registry of the module files this process loaded (the
 // built-ins and ModulesDir). Nothing plans against it but a preview of a publish: every writer
 // follows the latest published generation (Generations).
@@ -208,6 +250,9 @@ func (p *Plane) LocalModules() *modules.Registry {
 // until a load succeeds.
 func (p *Plane) ReloadModules() error {
 	reg, err := modules.Reload(p.modulesDir, p.LocalModules())
+	if err == nil {
+		_, err = rollouts.Parse(reg.Deployment())
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.regErr = err
@@ -286,11 +331,11 @@ type Event struct {
 	Generation *int64    `json:"generation,omitempty"`
 }
 
-// poolSizeGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
-// pool_max_conns.
-func poolSizeGiven(conn string) bool {
+// poolSettingGiven reports whether a connection string, URL or keyword/value, sets pgxpool's
+// setting key.
+func poolSettingGiven(conn, key string) bool {
 	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		return u.Query().Has("pool_max_conns")
+		return u.Query().Has(key)
 	}
-	return strings.Contains(conn, "pool_max_conns")
+	return strings.Contains(conn, key)
 }

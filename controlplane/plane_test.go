@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/internal/pgtest"
@@ -41,6 +42,48 @@ func TestPoolSizeFromURL(t *testing.T) {
 		}
 		if got := p.Pool().Config().MaxConns; got != c.want {
 			t.Errorf("%s, MaxConns %d: pool of %d, want %d", c.url, c.max, got, c.want)
+		}
+		p.Close()
+	}
+}
+
+// Connections live 5 minutes (1 idle) unless the URL says otherwise, so that no backend keeps
+// the catalog caches of every tenant it ever served; they carry application_name erpctl.
+func TestConnectionLifetimeFromURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := pgtest.NewDB(t)
+	with := func(kv ...string) string {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		for i := 0; i < len(kv); i += 2 {
+			q.Set(kv[i], kv[i+1])
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	for _, c := range []struct {
+		url            string
+		lifetime, idle time.Duration
+		app            string
+	}{
+		{base, 5 * time.Minute, time.Minute, "erpctl"},
+		{with("pool_max_conn_lifetime", "1h", "pool_max_conn_idle_time", "10m", "application_name", "mine"), time.Hour, 10 * time.Minute, "mine"},
+	} {
+		p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: c.url, ModulesDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := p.Pool().Config()
+		var app string
+		if err := p.Pool().QueryRow(ctx, `SELECT current_setting('application_name')`).Scan(&app); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.MaxConnLifetime != c.lifetime || cfg.MaxConnIdleTime != c.idle || app != c.app {
+			t.Errorf("%s: lifetime %s, idle %s, application_name %q", c.url, cfg.MaxConnLifetime, cfg.MaxConnIdleTime, app)
 		}
 		p.Close()
 	}

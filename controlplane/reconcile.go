@@ -112,6 +112,8 @@ type Pass struct {
 	// NextRetryAt is when the first Failed tenant's backoff ends, nil when none is Failed: the
 	// daemon's next pass is due then if that comes before its interval.
 	NextRetryAt *time.Time `json:"next_retry_at,omitempty"`
+	// NextRolloutAt is when a rollout that waits after a stage may go on, nil when none waits.
+	NextRolloutAt *time.Time `json:"next_rollout_at,omitempty"`
 	// Rollouts are the staged rollouts of change groups this pass ran or held (rollout.go).
 	Rollouts []RolloutReport `json:"rollouts,omitempty"`
 }
@@ -201,8 +203,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 			o.OnResult(r)
 		}
 	}
-	groups := map[string][]*tenantRef{}
-	var order []string
+	var pending, staged []*tenantRef
 	var caughtUp []string // unchanged, and recorded at an older generation
 	now := time.Now()
 	for _, t := range refs {
@@ -226,51 +227,48 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 				Error: fmt.Sprintf("backing off until %s", t.nextAttempt.Format(time.RFC3339))})
 			continue
 		}
-		key := t.hash + "|" + t.currentFP + "|" + t.desiredHash
-		if t.enabledErr != nil {
-			key = "error|" + t.slug.String()
+		// A tenant whose desired state changes moves to the new generation: through its
+		// rollout. The others (drift to repair, a failure to retry) go at once.
+		if !o.DryRun && t.enabledErr == nil && t.hash != t.desiredHash {
+			staged = append(staged, t)
+		} else {
+			pending = append(pending, t)
 		}
-		if _, ok := groups[key]; !ok {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], t)
 	}
 
 	if err := p.recordCaughtUp(ctx, caughtUp, d); err != nil {
 		return nil, err
 	}
-	unrecordedFirst(order, groups, retry)
-
-	// Phase 1: one tenant of each group, planned with Atlas. When it is skipped (another process
-	// holds it, or it was deleted) the next one stands in, so that two daemons in one rollout do
-	// not each inspect every tenant.
-	held, err := p.holdHaltedGroups(ctx, groups, &order, o, record, func(r RolloutReport) { pass.Rollouts = append(pass.Rollouts, r) })
-	if err != nil {
-		return nil, err
-	}
-	plans := make(map[string]*groupPlan, len(groups))
-	remaining := make(map[string][]*tenantRef, len(groups))
-	firsts := make(map[string]Result, len(groups))
-	var pmu sync.Mutex
-	p.parallel(ctx, o.Workers, len(order), func(i int) {
-		key := order[i]
-		members := groups[key]
-		for j, t := range members {
-			r, gp := p.reconcileSlow(ctx, t, o, false)
-			record(r)
-			if r.Action != ActionSkipped {
-				pmu.Lock()
-				plans[key], remaining[key], firsts[key] = gp, members[j+1:], r
-				pmu.Unlock()
-				return
+	unrecordedFirst(pending, retry)
+	unrecordedFirst(staged, retry)
+	g := &groupRun{p: p, o: o, record: record, groups: map[string]*groupState{}}
+	_, rest := g.planGroups(ctx, pending)
+	g.batch(ctx, rest)
+	full := o.Only == nil && o.Selector.Empty()
+	if full && !o.DryRun && d.gen > 0 {
+		if err := p.rolls.SupersedeOlder(ctx, d.gen); err != nil {
+			p.NoteWrite(err)
+			if _, refused := WriteRefusal(err); !refused {
+				return nil, err
 			}
 		}
-	})
-	// Phase 2: the rest of each group, from the group's plan, in waves (rollout.go).
-	rolls, err := p.rollOut(ctx, order, plans, remaining, firsts, held, o, record)
-	pass.Rollouts = append(pass.Rollouts, rolls...)
-	if err != nil {
-		return nil, err
+	}
+	if len(staged) > 0 {
+		report, err := p.rollOutGeneration(ctx, g, staged, refs, full)
+		if _, refused := WriteRefusal(err); refused {
+			// The catalog refuses writes, the rollout's row too: its tenants are tried as any
+			// other, each failure kept to retry once writes return (writes.go).
+			p.NoteWrite(err)
+			g.batch(ctx, staged)
+			report, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if report != nil {
+			pass.Rollouts = append(pass.Rollouts, *report)
+			pass.NextRolloutAt = report.NextAt
+		}
 	}
 	if !o.DryRun && o.Only == nil {
 		// One row for the pass, not one per unchanged tenant: rewriting 10,000 tenant rows took
@@ -314,33 +312,13 @@ func withRetries(only []ident.Slug, retry map[ident.Slug]bool) []ident.Slug {
 	return out
 }
 
-// unrecordedFirst moves the groups holding a tenant to retry (its failure could not be recorded,
-// or its change was refused) to the front of order, and that tenant to the front of its group,
-// so that its status is put right before anything else once the catalog takes writes again.
-func unrecordedFirst(order []string, groups map[string][]*tenantRef, unrecorded map[ident.Slug]bool) {
+// unrecordedFirst moves the tenants whose failure could not be recorded to the front, so that
+// their status is put right before anything else once the catalog takes writes again.
+func unrecordedFirst(ts []*tenantRef, unrecorded map[ident.Slug]bool) {
 	if len(unrecorded) == 0 {
 		return
 	}
-	first := map[string]bool{}
-	for _, key := range order {
-		members := groups[key]
-		slices.SortStableFunc(members, func(a, b *tenantRef) int {
-			return cmpBool(unrecorded[b.slug], unrecorded[a.slug])
-		})
-		first[key] = unrecorded[members[0].slug]
-	}
-	slices.SortStableFunc(order, func(a, b string) int { return cmpBool(first[b], first[a]) })
-}
-
-// cmpBool orders false before true.
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return 1
-	}
-	return -1
+	slices.SortStableFunc(ts, func(a, b *tenantRef) int { return cmpBool(unrecorded[b.slug], unrecorded[a.slug]) })
 }
 
 // reconcileMember reconciles one more tenant of a group from the group's plan gp (nil when the
@@ -361,6 +339,31 @@ func (p *Plane) reconcileMember(ctx context.Context, t *tenantRef, gp *groupPlan
 	}
 	r, _ := p.reconcileSlow(ctx, t, o, false)
 	return r
+}
+
+// parallelUntil runs fn(0..n-1) on up to workers goroutines, starting each next index once a
+// goroutine is free, and stops starting them when ctx ends or stop (asked then) reports true. It
+// returns how many indexes it started, which are 0..k-1.
+func (p *Plane) parallelUntil(ctx context.Context, workers, n int, fn func(i int), stop func() bool) int {
+	slots := make(chan struct{}, max(1, workers))
+	var wg sync.WaitGroup
+	i := 0
+	for ; i < n; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || stop() {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-slots; wg.Done() }()
+			fn(i)
+		}(i)
+	}
+	wg.Wait()
+	return i
 }
 
 // parallel runs fn(0..n-1) on up to workers goroutines and stops handing out work when ctx ends.
@@ -453,18 +456,19 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 	if err != nil {
 		return nil, false, err
 	}
-	err = tx.ExecStatements(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds()),
-		fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds()), markOwnDDL)
-	if err == nil {
-		err = p.keepLocal(ctx, tx)
+	// One round trip: the settings, then the lock.
+	batch := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
+		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}
+	if p.citus {
+		batch = append(batch, schema.Stmt{SQL: citusLocal})
 	}
-	if err == nil {
-		q := `SELECT pg_try_advisory_xact_lock($1)`
-		if wait {
-			q = `SELECT true FROM pg_advisory_xact_lock($1)`
-		}
-		err = tx.QueryRowContext(ctx, q, tenantLockKey(slug)).Scan(&ok)
+	lock := `SELECT pg_try_advisory_xact_lock($1)`
+	if wait {
+		lock = `SELECT true FROM pg_advisory_xact_lock($1)`
 	}
+	batch = append(batch, schema.Stmt{SQL: lock, Args: []any{tenantLockKey(slug)}})
+	got, err := tx.Batch(ctx, batch...)
+	ok = err == nil && got[len(got)-1] == "t"
 	if err != nil || !ok {
 		tx.Rollback()
 		return nil, false, err
@@ -586,9 +590,10 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		applied            sql.NullInt64
 		latest             int64
 	)
+	var open bool
 	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed, generation,
-		(SELECT coalesce(max(generation), 0) FROM erpctl.generations) FROM erpctl.tenants WHERE slug = $1`, slug.String()).
-		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON, &applied, &latest)
+		(SELECT coalesce(max(generation), 0) FROM erpctl.generations), `+apiOpenSQL+` FROM erpctl.tenants t WHERE slug = $1`, slug.String()).
+		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON, &applied, &latest, &open)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errTenantGone
 	}
@@ -618,12 +623,12 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		return nil, err
 	}
 	res.Inspected = true
-	diff, err := p.diffTenant(ctx, tx, current, desired, prev, reg.Renames(enabled))
+	hash := reg.Hash(enabled)
+	diff, err := p.diffTenant(ctx, tx, current, desired, hash, prev, reg.Renames(enabled))
 	if err != nil {
 		return nil, err
 	}
 	res.Unmanaged = diff.Unmanaged
-	hash := reg.Hash(enabled)
 	changes := diff.Apply
 	if len(diff.Destructive) > 0 {
 		// Unqualified, like SQL, so that tenants in the same state show the same plan.
@@ -666,7 +671,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		return nil, err
 	}
 	gp := &groupPlan{d: d, ev: ev, managed: managed}
-	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, ev, gp, res); err != nil {
+	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, open && !diff.Missing, ev, gp, res); err != nil {
 		return nil, err
 	}
 	if diff.Missing {
@@ -683,7 +688,7 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, schema
 	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
 		res.Action = ActionUnchanged
 	}
-	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, true)
+	failures, _, err := p.applyEvolution(ctx, tx, schemaName, ev, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -700,13 +705,19 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, schema
 
 // applyInTx applies a plan to one tenant in tx and records the outcome: Ready with the
 // fingerprint that results (the group's, or computed and taught to the group when it has none
-// yet), or Blocked with reason
-// DataCheckFailed and nothing applied when its rows fail a data check.
-func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash, kind, why string, ev *evolution, gp *groupPlan, res *Result) error {
+// yet), or Blocked with reason DataCheckFailed and nothing applied when its rows fail a data
+// check. The record of a Ready tenant goes in the plan's last round trip. open says whether the
+// data API's role has its grants on the schema already.
+func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash, kind, why string, open bool, ev *evolution, gp *groupPlan, res *Result) error {
 	fpAfter := gp.fingerprint()
 	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
-	start := time.Now()
-	failures, err := p.applyEvolution(ctx, tx, schemaName, ev, false)
+	// A schema made now, or one made before the database had Citus, is distributed first.
+	record, fpAt, err := p.readyStatements(ctx, tx, readyRecord{slug: slug, schemaName: schemaName, want: gp.d, hash: hash, fp: fpAfter,
+		managed: gp.managed, kind: kind, why: why, stmts: ev.stmts, ev: ev, open: open, distributeSelf: true})
+	if err != nil {
+		return err
+	}
+	failures, recorded, err := p.applyEvolution(ctx, tx, schemaName, ev, false, record)
 	if err != nil {
 		return err
 	}
@@ -714,21 +725,8 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 		res.Action, res.Status, res.DataChecks = ActionBlocked, StatusBlocked, failures
 		return p.recordRefused(ctx, tx, slug, gp.d.gen, status, schemaName, hash, ev.stmts, failures)
 	}
-	// A schema made now, or one made before the database had Citus.
-	if err := p.distribute(ctx, tx, schemaName); err != nil {
-		return err
-	}
 	if fpAfter == "" {
-		if fpAfter, err = schema.Fingerprint(ctx, tx, schemaName); err != nil {
-			return err
-		}
-		gp.learnFingerprint(fpAfter)
-	}
-	if err := p.recordSteps(ctx, tx, slug, ev); err != nil {
-		return err
-	}
-	if err := p.recordReady(ctx, tx, slug, gp.d, hash, fpAfter, gp.managed, kind, why, ev.stmts, time.Since(start)); err != nil {
-		return err
+		gp.learnFingerprint(recorded[fpAt])
 	}
 	res.Action, res.Status = ActionApplied, StatusReady
 	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
@@ -737,18 +735,19 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 	return nil
 }
 
-// diffTenant diffs a tenant schema against its desired state. An existing schema is compared
-// with the desired state as PostgreSQL prints it back, so that a changed check expression is
-// seen (Atlas's default mode matches checks by name only).
-func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
+// diffTenant diffs a tenant schema against its desired state, whose hash is hash. An existing
+// schema is compared with the desired state as PostgreSQL prints it back, so that a changed
+// check expression is seen (Atlas's default mode matches checks by name only); that is computed
+// once per desired state, not per tenant.
+func (p *Plane) diffTenant(ctx context.Context, tx *schema.Tx, current, desired *atlas.Schema, hash string, prev schema.Managed, renames []modules.Rename) (*schema.Diff, error) {
 	if current == nil {
 		return p.planner.Diff(ctx, nil, desired, prev)
 	}
-	norm, err := p.planner.Normalize(ctx, tx, desired)
+	norm, err := p.planner.NormalizeOnce(ctx, tx, hash, desired)
 	if err != nil {
 		return nil, err
 	}
-	return p.planner.DiffRenamed(ctx, current, norm, prev, renames, atlas.DiffNormalized())
+	return p.planner.DiffNormalized(ctx, current, norm, prev, renames)
 }
 
 // recordBlocked marks a tenant Blocked with the destructive SQL it would need, qualified so that
@@ -775,17 +774,18 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slu
 }
 
 // changedSincePass re-reads a tenant under its lock and reports whether another process recorded
-// a reconcile of it since the pass read it; it returns the tenant's status too. A generation
-// published since the pass began is an error: the plan is of an older one.
-func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef, o ReconcileOptions) (status string, changed bool, err error) {
+// a reconcile of it since the pass read it; it returns the tenant's status too, and whether the
+// data API's role has its grants on the schema. A generation published since the pass began is
+// an error: the plan is of an older one.
+func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef, o ReconcileOptions) (status string, changed, open bool, err error) {
 	var hash, fp string
 	var latest int64
-	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status, (SELECT coalesce(max(generation), 0) FROM erpctl.generations)
-		FROM erpctl.tenants WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status, &latest)
+	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status, (SELECT coalesce(max(generation), 0) FROM erpctl.generations),
+		`+apiOpenSQL+` FROM erpctl.tenants t WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status, &latest, &open)
 	if err == nil && o.pass.gen != 0 && latest != o.pass.gen {
 		err = &errGenerationMoved{pass: o.pass.gen, latest: latest}
 	}
-	return status, hash != t.desiredHash || fp != t.fp, err
+	return status, hash != t.desiredHash || fp != t.fp, open, err
 }
 
 // blockGroupMember marks one more tenant of a Blocked group Blocked without inspecting it: it is
@@ -799,7 +799,7 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 		return res, false
 	}
 	defer tx.Rollback()
-	status, changed, err := changedSincePass(ctx, tx, t, o)
+	status, changed, _, err := changedSincePass(ctx, tx, t, o)
 	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
@@ -837,26 +837,16 @@ func planBatch(schemaName string, stmts []string) []string {
 	return batch
 }
 
-func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, slug ident.Slug, want desired, hash, fp string, managed []byte, kind, why string, stmts []string, d time.Duration) error {
-	if err := p.applySeeds(ctx, tx, slug, want.reg); err != nil {
+// recordReady records a tenant Ready in one round trip (see records.go).
+func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, r readyRecord) error {
+	stmts, _, err := p.readyStatements(ctx, tx, r)
+	if err != nil {
 		return err
 	}
-	q := `UPDATE erpctl.tenants SET ` + setStatus(StatusReady, ReasonUpToDate) + `, desired_hash = $2, fingerprint = $3, managed = $4,
-		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
-		last_reconciled_at = now(), updated_at = now(), generation = $5`
-	if len(stmts) > 0 {
-		q += `, last_applied_at = now()`
-	}
-	if _, err := tx.ExecContext(ctx, q+` WHERE slug = $1`, slug.String(), hash, fp, string(managed), nullGen(want.gen)); err != nil {
+	if _, err := tx.Batch(ctx, stmts...); err != nil {
 		return fmt.Errorf("record status: %w", err)
 	}
-	if len(stmts) == 0 {
-		return nil
-	}
-	if err := p.grantAPI(ctx, tx, slug.Schema()); err != nil {
-		return err
-	}
-	return insertGenEvent(ctx, tx, slug, want.gen, kind, why, strings.Join(stmts, ";\n"), d, "applied", nil)
+	return nil
 }
 
 // setStatus is the SET clause that gives a tenant a status and its reason; the transition time
@@ -870,7 +860,6 @@ func setStatus(status, reason string) string {
 // reconcileNew is the reconciler's path for a tenant whose catalog row tx has just inserted: it
 // makes the schema from the cached create plan (no inspection) and records the tenant Ready.
 func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug, want desired, pl *plan) error {
-	start := time.Now()
 	if err := tx.ExecStatements(ctx, markOwnDDL, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, tenantLockKey(slug))); err != nil {
 		return err
 	}
@@ -896,10 +885,8 @@ func (p *Plane) reconcileNew(ctx context.Context, tx *schema.Tx, slug ident.Slug
 		return err
 	}
 	// A tenant made now gets the final tables: every migration step is already done.
-	if err := p.recordSteps(ctx, tx, slug, &evolution{notNeeded: pl.steps}); err != nil {
-		return err
-	}
-	return p.recordReady(ctx, tx, slug, want, pl.hash, fp, pl.managed, "create", "", pl.stmts, time.Since(start))
+	return p.recordReady(ctx, tx, readyRecord{slug: slug, schemaName: schemaName, want: want, hash: pl.hash, fp: fp, managed: pl.managed,
+		kind: "create", stmts: pl.stmts, ev: &evolution{notNeeded: pl.steps}})
 }
 
 // backoff is how long a tenant that failed n times in a row waits before the daemon retries it.
@@ -951,7 +938,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		return res, false
 	}
 	// Another process may have reconciled the tenant since the pass read it.
-	status, changed, err := changedSincePass(ctx, tx, t, o)
+	status, changed, open, err := changedSincePass(ctx, tx, t, o)
 	var moved *errGenerationMoved
 	if errors.As(err, &moved) {
 		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, moved.Error()
@@ -967,7 +954,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.hash, "apply", "", ev, gp, &res); err != nil {
+	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.hash, "apply", "", open && t.currentFP != "", ev, gp, &res); err != nil {
 		return fallback("apply", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -35,52 +35,36 @@ func (p *Plane) seedRows(ctx context.Context, tx *schema.Tx, slug ident.Slug, re
 	return schemaName, seeds, nil
 }
 
-// applySeeds inserts, in the tenant's transaction, every seed row of its modules it has not had
-// yet, and records it. A row that clashes with one the tenant has (a unique key) is recorded and
-// skipped: the tenant's own row wins. It runs wherever the reconciler records a tenant Ready.
-func (p *Plane) applySeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug, reg *modules.Registry) error {
+// seedStatements inserts, in the tenant's transaction, every seed row of its modules (as reg
+// has them) it has not had yet, and records it: statements that go with the rest of what
+// records the tenant Ready. A row that clashes with one the tenant has (a unique key) is
+// recorded and skipped: the tenant's own row wins. It runs wherever the reconciler records a
+// tenant Ready.
+func (p *Plane) seedStatements(ctx context.Context, tx *schema.Tx, slug ident.Slug, reg *modules.Registry) ([]schema.Stmt, error) {
 	schemaName, seeds, err := p.seedRows(ctx, tx, slug, reg)
 	if err != nil || len(seeds) == 0 {
-		return err
+		return nil, err
 	}
-	had := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT key FROM erpctl.seeds WHERE tenant = $1`, slug.String())
-	if err != nil {
-		return fmt.Errorf("read seeds: %w", err)
-	}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return fmt.Errorf("read seeds: %w", err)
-		}
-		had[k] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read seeds: %w", err)
-	}
+	var out []schema.Stmt
 	for _, s := range seeds {
 		table := ident.Quote(schemaName, s.Table)
 		for _, r := range s.Rows {
-			if had[r.Key] {
-				continue
-			}
 			cols := make([]string, 0, len(r.Values))
 			for c := range r.Values {
 				cols = append(cols, ident.Quote(c))
 			}
 			list := strings.Join(cols, ", ")
-			q := fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1) ON CONFLICT DO NOTHING`, table, list, list, table)
-			if _, err := tx.ExecContext(ctx, q, r.JSON); err != nil {
-				return fmt.Errorf("insert seed row of %s: %w", s.Table, err)
-			}
-			if err := recordSeed(ctx, tx, slug, r.Key); err != nil {
-				return err
-			}
+			out = append(out, schema.Stmt{
+				SQL: fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM jsonb_populate_record(NULL::%s, $1)
+					WHERE NOT EXISTS (SELECT FROM erpctl.seeds WHERE tenant = $2 AND key = $3) ON CONFLICT DO NOTHING`, table, list, list, table),
+				Args: []any{r.JSON, slug.String(), r.Key},
+			}, schema.Stmt{
+				SQL:  `INSERT INTO erpctl.seeds (tenant, key) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+				Args: []any{slug.String(), r.Key},
+			})
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func recordSeed(ctx context.Context, tx *schema.Tx, slug ident.Slug, key string) error {

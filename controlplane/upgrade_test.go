@@ -171,7 +171,7 @@ table "orders" {
 		t.Fatalf("rollout after upgrade: %+v %+v %v", pass.Counts, pass.Rollouts, err)
 	}
 	var rollouts int
-	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.rollouts WHERE state = 'done' AND applied = 2 AND waves = 2`).Scan(&rollouts); err != nil || rollouts != 1 {
+	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM erpctl.rollouts WHERE state = 'done' AND generation = 2`).Scan(&rollouts); err != nil || rollouts != 1 {
 		t.Fatalf("recorded rollouts: %d %v", rollouts, err)
 	}
 	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM tenant_acme.products`).Scan(&products); err != nil || products != 1 {

@@ -88,6 +88,7 @@ type Module struct {
 // Registry holds every loaded module in dependency order.
 type Registry struct {
 	sum         [sha256.Size]byte // of every source's name, file and text: equal sums load equally
+	deployment  *Source           // deployment.hcl, when there is one: how a generation rolls out
 	modules     []*Module
 	byName      map[string]*Module
 	tableModule map[string]string
@@ -111,11 +112,12 @@ func Reload(dir string, prev *Registry) (*Registry, error) {
 	if prev != nil && prev.sum == sum {
 		return prev, nil
 	}
+	dep := splitDeployment(srcs)
 	r, err := build(srcs)
 	if err != nil {
 		return nil, err
 	}
-	r.sum = sum
+	r.sum, r.deployment = sum, dep
 	return r, nil
 }
 

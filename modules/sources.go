@@ -18,14 +18,35 @@ type Source struct {
 	Text    string `json:"text"`
 }
 
-// Sources returns every module's source, by name.
+// Sources returns every module's source by name, and the deployment's when there is one.
 func (r *Registry) Sources() []Source {
-	out := make([]Source, 0, len(r.byName))
+	out := make([]Source, 0, len(r.byName)+1)
 	for _, n := range slices.Sorted(maps.Keys(r.byName)) {
 		m := r.byName[n]
 		out = append(out, Source{Name: m.Name, File: m.File, Builtin: m.Builtin, Text: string(m.src)})
 	}
+	if r.deployment != nil {
+		out = append(out, *r.deployment)
+	}
 	return out
+}
+
+// DeploymentName is the name of the file beside the modules (deployment.hcl) that says how a
+// generation rolls out: not a module.
+const DeploymentName = "deployment"
+
+// Deployment returns the source of deployment.hcl, nil when there is none. Package
+// controlplane/rollouts reads it.
+func (r *Registry) Deployment() *Source { return r.deployment }
+
+// splitDeployment takes deployment.hcl out of the module sources.
+func splitDeployment(srcs map[string]*Module) *Source {
+	m, ok := srcs[DeploymentName]
+	if !ok {
+		return nil
+	}
+	delete(srcs, DeploymentName)
+	return &Source{Name: m.Name, File: m.File, Text: string(m.src)}
 }
 
 // ContentHash identifies what the modules declare, whatever files they were read from: their
@@ -60,10 +81,12 @@ func FromSources(srcs []Source) (*Registry, error) {
 		}
 		ms[s.Name] = &Module{Name: s.Name, File: s.File, Builtin: s.Builtin, src: []byte(s.Text)}
 	}
+	sum := sourcesSum(ms)
+	dep := splitDeployment(ms)
 	r, err := build(ms)
 	if err != nil {
 		return nil, err
 	}
-	r.sum = sourcesSum(ms)
+	r.sum, r.deployment = sum, dep
 	return r, nil
 }

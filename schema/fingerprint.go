@@ -16,6 +16,12 @@ import (
 // each row is hashed on its own and summed, so no sort is needed (10,000 schemas: 3.2 s against
 // 4.9 s for sorted string aggregation, same database, alternating runs).
 //
+// Defaults are read only for the columns that have one, and the referenced table's name only
+// for foreign keys (each such lookup is an index probe per row: 960,000 and 240,000 of them at
+// 30,000 schemas). Sums are of the 64-bit hashes as they are, which PostgreSQL adds in 128 bits;
+// the result, a numeric, is what summing them as numerics gave, so fingerprints recorded before
+// stay valid.
+//
 // Expression trees carry the position of the expression in the SQL text that made it. Tenants
 // brought to a state by the same SQL text therefore hash alike, and erpctl runs a plan's text on
 // its own, never after a per-tenant prefix; a state reached by other SQL (a repair, a change by
@@ -28,46 +34,47 @@ import (
 // the label, is deparsed with the schema name stripped. Only enum columns pay for pg_get_expr.
 // A schema without enum types hashes exactly as before they were supported (concat_ws skips
 // the missing parts), so that an upgrade does not send every tenant down the slow path.
+//
+// The schemas' tables and enum types are read in one of two ways (%[2]s): every schema's, by
+// scanning pg_class and pg_type once (the full pass), or a few schemas' by their OIDs, through
+// pg_depend's index on what an object depends on, so that fingerprinting one schema costs the
+// same whatever else the database holds (32 ms against 2 ms beside 5,000 other schemas when it
+// scanned).
 const fingerprintSQL = `
 WITH ns AS (
-	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %s
-), rels AS MATERIALIZED (
-	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
-	WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
-), enumtypes AS MATERIALIZED (
-	SELECT t.oid, t.typname, t.typnamespace, ns.nspname FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
-	WHERE t.typtype = 'e'
-), cols AS (
+	SELECT oid, nspname FROM pg_catalog.pg_namespace WHERE %[1]s
+), %[2]s, cols AS (
 	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || '.' || a.attname || ' ' || coalesce(et.typname, a.atttypid::text) || ' ' || a.atttypmod || ' ' || a.attnotnull::text || ' '
 		|| a.attidentity::text || a.attgenerated::text || ' ' || a.attcollation || ' '
-		|| coalesce(CASE WHEN et.oid IS NULL THEN d.adbin::text
-			ELSE replace(pg_catalog.pg_get_expr(d.adbin, d.adrelid), pg_catalog.quote_ident(et.nspname) || '.', '') END, ''), 0)::numeric) AS h
+		|| coalesce(CASE WHEN NOT a.atthasdef THEN NULL
+			WHEN et.oid IS NULL THEN (SELECT d.adbin::text FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum)
+			ELSE (SELECT replace(pg_catalog.pg_get_expr(d.adbin, d.adrelid), pg_catalog.quote_ident(et.nspname) || '.', '')
+				FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END, ''), 0)) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-	LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
 	LEFT JOIN enumtypes et ON et.oid = a.atttypid AND et.typnamespace = r.nsp
 	GROUP BY 1
 ), enums AS (
 	SELECT et.typnamespace AS nsp, count(*) AS n, sum(hashtextextended(
-		et.typname || ' ' || e.enumlabel || ' ' || e.enumsortorder::text, 0)::numeric) AS h
+		et.typname || ' ' || e.enumlabel || ' ' || e.enumsortorder::text, 0)) AS h
 	FROM enumtypes et
 	JOIN pg_catalog.pg_enum e ON e.enumtypid = et.oid
 	GROUP BY 1
 ), cons AS (
 	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || ' ' || con.conname || ' ' || con.contype::text || ' ' || coalesce(con.conkey::text, '') || ' '
-		|| coalesce(fr.relname, '') || ' ' || coalesce(con.confkey::text, '') || ' ' || con.confupdtype::text || con.confdeltype::text || con.confmatchtype::text
-		|| con.condeferrable::text || con.condeferred::text || con.convalidated::text || ' ' || coalesce(con.conbin::text, ''), 0)::numeric) AS h
+		|| coalesce(CASE WHEN con.confrelid <> 0 THEN (SELECT fr.relname FROM pg_catalog.pg_class fr WHERE fr.oid = con.confrelid) END, '')
+		|| ' ' || coalesce(con.confkey::text, '') || ' ' || con.confupdtype::text || con.confdeltype::text || con.confmatchtype::text
+		|| con.condeferrable::text || con.condeferred::text || con.convalidated::text || ' ' || coalesce(con.conbin::text, ''), 0)) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_constraint con ON con.conrelid = r.oid
-	LEFT JOIN pg_catalog.pg_class fr ON fr.oid = con.confrelid
 	GROUP BY 1
 ), idx AS (
 	SELECT r.nsp, count(*) AS n, sum(hashtextextended(
 		r.relname || ' ' || ic.relname || ' ' || ic.relam || ' ' || i.indisunique::text || i.indisprimary::text || i.indnullsnotdistinct::text || ' '
 		|| i.indkey::text || ' ' || i.indclass::text || ' ' || i.indcollation::text || ' ' || i.indoption::text || ' '
-		|| coalesce(i.indexprs::text, '') || ' ' || coalesce(i.indpred::text, ''), 0)::numeric) AS h
+		|| coalesce(i.indexprs::text, '') || ' ' || coalesce(i.indpred::text, ''), 0)) AS h
 	FROM rels r
 	JOIN pg_catalog.pg_index i ON i.indrelid = r.oid
 	JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
@@ -80,15 +87,51 @@ LEFT JOIN enums ON enums.nsp = ns.oid
 LEFT JOIN cons ON cons.nsp = ns.oid
 LEFT JOIN idx ON idx.nsp = ns.oid`
 
+// scanObjects reads the tables and enum types of the schemas in ns by scanning pg_class and
+// pg_type: for most of the schemas of the database.
+const scanObjects = `rels AS MATERIALIZED (
+	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
+	WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
+), enumtypes AS MATERIALIZED (
+	SELECT t.oid, t.typname, t.typnamespace, ns.nspname FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
+	WHERE t.typtype = 'e'
+)`
+
+// dependentObjects reads the same rows as scanObjects through pg_depend: for a few schemas.
+const dependentObjects = `rels AS MATERIALIZED (
+	SELECT c.oid, c.relname, c.relnamespace AS nsp FROM pg_catalog.pg_class c
+	WHERE c.oid IN (SELECT d.objid FROM ns JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::regclass
+			AND d.refobjid = ns.oid AND d.refobjsubid = 0 AND d.classid = 'pg_catalog.pg_class'::regclass)
+		AND c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p')
+), enumtypes AS MATERIALIZED (
+	SELECT t.oid, t.typname, t.typnamespace, ns.nspname FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
+	WHERE t.oid IN (SELECT d.objid FROM ns JOIN pg_catalog.pg_depend d ON d.refclassid = 'pg_catalog.pg_namespace'::regclass
+			AND d.refobjid = ns.oid AND d.refobjsubid = 0 AND d.classid = 'pg_catalog.pg_type'::regclass)
+		AND t.typtype = 'e'
+)`
+
+// FingerprintSQL is a query of the fingerprint of the one schema named by param (a placeholder
+// such as "$3"): no row when it does not exist. It can stand as a subquery, so that a statement
+// records the fingerprint of what the statements before it in its transaction made.
+func FingerprintSQL(param string) string {
+	return "SELECT f.fp FROM (" + fmt.Sprintf(fingerprintSQL, "nspname = "+param, dependentObjects) + ") AS f(name, fp)"
+}
+
 // Fingerprints returns the fingerprint of every existing schema whose name starts with prefix.
 // A schema missing from the map does not exist.
 func Fingerprints(ctx context.Context, q Querier, prefix string) (map[string]string, error) {
-	return fingerprints(ctx, q, "starts_with(nspname, $1)", prefix)
+	return fingerprints(ctx, q, "starts_with(nspname, $1)", scanObjects, prefix)
+}
+
+// FingerprintsPart is Fingerprints of part of those schemas (by their OIDs, part 0 to parts-1):
+// the parts, run on connections of their own at once, use the server's cores.
+func FingerprintsPart(ctx context.Context, q Querier, prefix string, part, parts int) (map[string]string, error) {
+	return fingerprints(ctx, q, fmt.Sprintf("starts_with(nspname, $1) AND oid::int8 %% %d = %d", parts, part), scanObjects, prefix)
 }
 
 // Fingerprint returns the fingerprint of one schema, or "" when it does not exist.
 func Fingerprint(ctx context.Context, q Querier, name string) (string, error) {
-	m, err := fingerprints(ctx, q, "nspname = $1", name)
+	m, err := fingerprints(ctx, q, "nspname = $1", dependentObjects, name)
 	if err != nil {
 		return "", err
 	}
@@ -98,11 +141,11 @@ func Fingerprint(ctx context.Context, q Querier, name string) (string, error) {
 // FingerprintsOf returns the fingerprint of each of the named schemas that exists: the cost of
 // an incremental pass grows with the schemas that changed, not with the catalog.
 func FingerprintsOf(ctx context.Context, q Querier, names []string) (map[string]string, error) {
-	return fingerprints(ctx, q, "nspname = ANY($1)", names)
+	return fingerprints(ctx, q, "nspname = ANY($1)", dependentObjects, names)
 }
 
-func fingerprints(ctx context.Context, q Querier, where string, arg any) (map[string]string, error) {
-	rows, err := q.QueryContext(ctx, fmt.Sprintf(fingerprintSQL, where), arg)
+func fingerprints(ctx context.Context, q Querier, where, objects string, arg any) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, fmt.Sprintf(fingerprintSQL, where, objects), arg)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint schemas: %w", err)
 	}

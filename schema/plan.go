@@ -16,6 +16,7 @@ import (
 	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
 	atlas "ariga.io/atlas/sql/schema"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
@@ -27,9 +28,10 @@ import (
 // even in a plan. Diffs that matter compare against a normalised desired state, where both
 // sides are as PostgreSQL prints them and equal text is the right test.
 type Planner struct {
-	drv  migrate.Driver
-	diff atlas.Differ
-	opts PlannerOptions
+	drv        migrate.Driver
+	diff       atlas.Differ
+	opts       PlannerOptions
+	normalized *lru.Cache[string, *Normalized] // NormalizeOnce's, by desired-state hash
 }
 
 // PlannerOptions shape the SQL a Planner writes.
@@ -47,27 +49,11 @@ func NewPlanner(db *sql.DB, opts PlannerOptions) (*Planner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open atlas driver: %w", err)
 	}
-	return &Planner{drv: drv, diff: postgres.DefaultDiff, opts: opts}, nil
+	return &Planner{drv: drv, diff: postgres.DefaultDiff, opts: opts, normalized: newNormalizedCache()}, nil
 }
 
 // Querier is what inspection needs: a *sql.Tx or a *sql.DB.
 type Querier = atlas.ExecQuerier
-
-// Inspect returns the current state of schema name as q sees it, or nil when it does not exist.
-func (p *Planner) Inspect(ctx context.Context, q Querier, name string) (*atlas.Schema, error) {
-	drv, err := postgres.Open(q)
-	if err != nil {
-		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
-	}
-	s, err := drv.InspectSchema(ctx, name, nil)
-	if atlas.IsNotExistError(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("inspect schema %q: %w", name, err)
-	}
-	return s, nil
-}
 
 // Normalize returns desired as PostgreSQL prints it back: it creates the tables in a scratch
 // schema inside tx, inspects them and rolls them back. Atlas compares check expressions only

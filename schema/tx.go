@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -45,37 +46,65 @@ func (t *Tx) Rollback() error {
 	return err
 }
 
+// Stmt is one statement of a batch and its arguments.
+type Stmt struct {
+	SQL  string
+	Args []any
+}
+
 // ExecStatements runs stmts in order, each as exactly one statement, and stops at the first
-// error. They go in one round trip, each in its own extended-protocol message, where
-// PostgreSQL refuses a second statement: text a module puts in an expression, a type or a name
-// cannot end its statement and start another, as it can in a ";"-joined string on the simple
-// protocol (which pgx uses for any query without arguments).
+// error: Batch without arguments.
+func (t *Tx) ExecStatements(ctx context.Context, stmts ...string) error {
+	batch := make([]Stmt, len(stmts))
+	for i, s := range stmts {
+		batch[i] = Stmt{SQL: s}
+	}
+	_, err := t.Batch(ctx, batch...)
+	return err
+}
+
+// Batch runs stmts in order, each as exactly one statement, and stops at the first error. They
+// go in one round trip, each in its own extended-protocol message, where PostgreSQL refuses a
+// second statement: text a module puts in an expression, a type or a name cannot end its
+// statement and start another, as it can in a ";"-joined string on the simple protocol (which
+// pgx uses for any query without arguments). Arguments are sent as text for the server to type,
+// as pgx's exec mode does (so a []byte is a bytea: give JSON as a string). It returns, for each
+// statement, the first column of its first row as text ("" when it returned none).
 //
 // Each statement is its own query text, so the positions PostgreSQL stores in expression trees
 // (and schema fingerprints hash) depend on that statement alone.
-func (t *Tx) ExecStatements(ctx context.Context, stmts ...string) error {
+func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
 	if len(stmts) == 0 {
-		return nil
+		return nil, nil
 	}
-	return t.conn.Raw(func(dc any) error {
+	out := make([]string, len(stmts))
+	err := t.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("run statements: the database/sql driver is %T, not pgx", dc)
 		}
+		conn := c.Conn()
 		b := &pgconn.Batch{}
 		for _, s := range stmts {
-			b.ExecParams(s, nil, nil, nil, nil)
+			var eqb pgx.ExtendedQueryBuilder
+			if err := eqb.Build(conn.TypeMap(), nil, s.Args); err != nil {
+				return fmt.Errorf("run %q: %w", firstLine(s.SQL), err)
+			}
+			b.ExecParams(s.SQL, eqb.ParamValues, nil, eqb.ParamFormats, nil)
 		}
-		results, err := c.Conn().PgConn().ExecBatch(ctx, b).ReadAll()
+		results, err := conn.PgConn().ExecBatch(ctx, b).ReadAll()
 		for i, r := range results {
 			if r.Err != nil {
-				return fmt.Errorf("run %q: %w", firstLine(stmts[i]), r.Err)
+				return fmt.Errorf("run %q: %w", firstLine(stmts[i].SQL), r.Err)
+			}
+			if len(r.Rows) > 0 && len(r.Rows[0]) > 0 {
+				out[i] = string(r.Rows[0][0])
 			}
 		}
 		// An error before a statement's result starts (parsing it) ends the batch there.
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && len(results) < len(stmts) {
-			return fmt.Errorf("run %q: %w", firstLine(stmts[len(results)]), err)
+			return fmt.Errorf("run %q: %w", firstLine(stmts[len(results)].SQL), err)
 		}
 		if err != nil {
 			return fmt.Errorf("run statements: %w", err)
@@ -85,4 +114,5 @@ func (t *Tx) ExecStatements(ctx context.Context, stmts ...string) error {
 		}
 		return nil
 	})
+	return out, err
 }

@@ -83,7 +83,10 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return out, err
 	}
-	apiPool, _ := apiDB.(*pgxpool.Pool) // nil behind a pooler: no pool figures
+	apiPool, _ := apiDB.(*pgxpool.Pool)
+	if pp, ok := apiDB.(interface{ Pool() *pgxpool.Pool }); ok {
+		apiPool = pp.Pool() // the data API's statements, sent unprepared on a pool of their own
+	}
 	if apiPool != nil {
 		var sc string
 		if err := apiPool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&sc); err == nil {
@@ -155,10 +158,14 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		b.logf("wrk %s: %s", name, rs)
 		return w, cpuPerReq, rs, nil
 	}
+	var oneRate float64
 	for _, e := range endpoints {
 		w, cpuPerReq, st, err := measure(e.name, e.method, e.url)
 		if err != nil {
 			return out, err
+		}
+		if e.name == "GET one" {
+			oneRate = w.rate()
 		}
 		var bare wrkResult
 		bareCPU := 0.0
@@ -212,8 +219,58 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		if e.method == "POST" {
 			rs = append(rs, b.writeFloorResults(ctx, slug, syncOff, w)...)
 		}
+		if e.name == "GET one" {
+			sr, err := b.spreadResult(ctx, wrk, base, alog, oneRate, how)
+			if err != nil {
+				return out, err
+			}
+			rs = append(rs, sr)
+		}
 	}
 	return append(out, rs...), nil
+}
+
+// spreadResult loads GET one spread over many tenants on the daemon at base, right after GET one
+// on one tenant (oneRate): with the access log, then without.
+func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *accessLog, oneRate float64, how string) (result, error) {
+	n, err := b.spreadSize()
+	if err != nil {
+		return result{}, err
+	}
+	r := result{Name: fmt.Sprintf("API GET one spread over %d tenants: throughput", n), Tenants: len(b.slugs), Unit: "req/s", Samples: 1}
+	targets, err := b.prepareSpread(ctx, n)
+	if err != nil {
+		return r, err
+	}
+	b.logf("wrk: GET one spread over %d tenants, %d s warm-up, then %d s", n, spreadWarmup, loadSeconds)
+	if _, err := b.runWrkSpread(ctx, wrk, base, targets, spreadWarmup); err != nil {
+		return r, fmt.Errorf("wrk spread warm-up: %w", err)
+	}
+	cpu0 := processCPU()
+	w, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
+	if err != nil {
+		return r, fmt.Errorf("wrk spread: %w", err)
+	}
+	cpuPerReq := float64((processCPU() - cpu0).Microseconds()) / float64(w.Requests)
+	b.logf("wrk spread: %.0f req/s, p99 %.2f ms, %d non-2xx (GET one on one tenant: %.0f req/s)", w.rate(), w.P99/1000, w.Non2xx, oneRate)
+	r.Median = ptr(w.rate())
+	r.setBaseline(oneRate, "GET one on one tenant in the same run", true)
+	r.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "p99_ms": w.P99 / 1000,
+		"cpu_us_per_request": cpuPerReq, "tenants_spread": float64(n)}
+	if alog != nil {
+		alog.set(false)
+		bare, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
+		alog.set(true)
+		if err != nil {
+			return r, fmt.Errorf("wrk spread, no access log: %w", err)
+		}
+		r.Extra["no_access_log_req_s"] = bare.rate()
+		r.addNote("without the access log, right after: %.0f req/s", bare.rate())
+	}
+	r.setPass("≥ 80% of GET one on one tenant, no errors", w.rate() >= 0.8*oneRate && w.Non2xx == 0 && w.SocketErrors == 0)
+	r.addNote("each request for the next of %d tenants (each its own token), after a %d s warm-up over all of them; wrk -t%d -c%d -d%ds; %s",
+		n, spreadWarmup, loadThreads, loadConns, loadSeconds, how)
+	return r, nil
 }
 
 // writeFloorResults measures the database's own write floor right after POST: pgbench's insert
@@ -408,14 +465,17 @@ function request()
 end
 `, skuPrefix)
 	}
-	return s + `function done(summary, latency, requests)
+	return s + wrkDone
+}
+
+// wrkDone is the done() of every wrk script: the figures as one JSON line.
+const wrkDone = `function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('BENCHJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,"non_2xx":%d,"socket_errors":%d}\n',
     summary.requests, summary.duration, math.floor(latency:percentile(50)), math.floor(latency:percentile(95)),
     math.floor(latency:percentile(99)), latency.max, e.status, e.connect + e.read + e.write + e.timeout))
 end
 `
-}
 
 var benchJSONRE = regexp.MustCompile(`(?m)^BENCHJSON (\{.*\})$`)
 
@@ -424,6 +484,11 @@ func (b *bench) runWrk(ctx context.Context, wrk, method, url, token string, seco
 	if err := os.WriteFile(script, []byte(wrkScript(method, token, "wrk"+randomHex(4))), 0o600); err != nil {
 		return wrkResult{}, err
 	}
+	return b.runWrkScript(ctx, wrk, script, url, seconds)
+}
+
+// runWrkScript runs wrk with a script of its own (ending in wrkDone) against url.
+func (b *bench) runWrkScript(ctx context.Context, wrk, script, url string, seconds int) (wrkResult, error) {
 	cmd := exec.CommandContext(ctx, wrk, "-t"+strconv.Itoa(loadThreads), "-c"+strconv.Itoa(loadConns),
 		"-d"+strconv.Itoa(seconds)+"s", "--latency", "-s", script, url)
 	out, err := cmd.CombinedOutput()

@@ -39,6 +39,8 @@
 //	                            API's pool and the Go floor's are the same size
 //	BENCH_SYNC_COMMIT           off: the data API scenario sets synchronous_commit off for the
 //	                            bench database (an experiment: is POST's tail the WAL flush?)
+//	BENCH_SPREAD                tenants the data API's spread covers (GET one, each request for the
+//	                            next tenant): default the fleet, at most 10,000
 //	BENCH_ACCESS_LOG            the file the data API's in-process daemon logs to, as the erpctl
 //	                            daemon does to a non-terminal stderr (JSON, one access log line per
 //	                            request); default access.log in the scratch directory. Each data
@@ -209,9 +211,12 @@ func run() int {
 		{"generations", b.generations},
 		{"incremental pass", b.incremental},
 		{"rollout", b.rollout},
+		{"labels and stages", b.stages},
 		{"drift repair", b.drift},
+		{"repair of one tenant", b.repair},
 		{"daemon memory", b.memory},
 		{"data API", b.api},
+		{"data API statement modes", b.apiModesScenario},
 		{"data API behind PgBouncer", b.pooler},
 		{"Citus", b.citus},
 		{"module evolution", b.evolution},

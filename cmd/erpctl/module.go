@@ -261,6 +261,8 @@ func moduleNewRun(opts *ModuleNewOptions) error {
 		return badInput(fmt.Errorf("invalid module name %q: use lowercase letters, digits and '_', starting with a letter", name))
 	case len(name) > maxModuleName:
 		return badInput(fmt.Errorf("invalid module name %q: it is %d characters long, the limit is %d", name, len(name), maxModuleName))
+	case name == modules.DeploymentName:
+		return badInput(fmt.Errorf("%q is not a module name: %s.hcl beside the modules holds the deployment's stages (see docs/operations.md)", name, name))
 	}
 	builtins, err := modules.Load("")
 	if err != nil {

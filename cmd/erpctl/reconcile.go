@@ -495,7 +495,7 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 	}
 	var counts []string
 	for _, a := range []string{controlplane.ActionUnchanged, controlplane.ActionApplied, controlplane.ActionBlocked,
-		controlplane.ActionFailed, controlplane.ActionSkipped, controlplane.ActionHeld} {
+		controlplane.ActionFailed, controlplane.ActionSkipped, controlplane.ActionHeld, controlplane.ActionWaiting} {
 		if n := countAction(pass.Results, a); n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, st.Status(a)))
 		}
@@ -509,10 +509,30 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 	}
 	fmt.Fprintln(io.Out, summary)
 	for _, r := range pass.Rollouts {
-		fmt.Fprintf(io.Out, "rollout %d: %s, %d of %d tenants applied, %d failed, %d held, %s\n", r.ID, st.Status(r.State),
+		line := fmt.Sprintf("rollout %d: %s, %d of %d tenants applied, %d failed, %d held, %s", r.ID, st.Status(r.State),
 			r.Applied, r.Tenants, r.Failed, r.Held, plural(r.Waves, "wave", "waves"))
+		if r.Waiting > 0 {
+			line += fmt.Sprintf(", %d waiting", r.Waiting)
+		}
+		if r.Stage != "" {
+			line += " (stage " + r.Stage + ")"
+		}
+		fmt.Fprintln(io.Out, line)
+		if why := waitingWhy(pass); why != "" && (r.State == controlplane.RolloutWaiting || r.State == controlplane.RolloutPaused) {
+			fmt.Fprintf(io.Out, "  %s\n", why)
+		}
 	}
 	return nil
+}
+
+// waitingWhy is what the pass's waiting tenants wait for.
+func waitingWhy(pass *controlplane.Pass) string {
+	for _, r := range pass.Results {
+		if r.Action == controlplane.ActionWaiting {
+			return r.Error
+		}
+	}
+	return ""
 }
 
 func countAction(results []controlplane.Result, action string) int {

@@ -34,7 +34,7 @@ func TestReconcileAllStagedRollout(t *testing.T) {
 	if n := c.count(`SELECT count(*) FROM erpctl.rollouts`); n != 0 {
 		t.Fatalf("bad flags recorded %d rollouts", n)
 	}
-	r := c.expect(1, "rollout 1 halted after 1 failed tenants (limit 1)", "reconcile", "--all", "--publish", "--canary", "2", "--max-failures", "1")
+	r := c.expect(1, "rollout 1 halted in stage all after 1 failed tenant (its budget: 1)", "reconcile", "--all", "--publish", "--canary", "2", "--max-failures", "1")
 	contains(t, "halted pass", r.stdout, "1 failed", "4 held", "rollout 1: halted, 0 of 5 tenants applied, 1 failed, 4 held")
 	list := c.ok("tenant", "list").stdout
 	if strings.Count(list, "(rollout halted)") != 4 {

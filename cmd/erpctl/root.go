@@ -50,7 +50,7 @@ cluster under $ERPCTL_HOME (default ~/.local/share/erpctl); see erpctl db.`,
 		}
 	}
 	add("tenants", newCmdTenant(f), newCmdModule(f))
-	add("reconcile", NewCmdPlan(f, nil), NewCmdReconcile(f, nil), newCmdDebug(f), NewCmdDaemon(f, nil))
+	add("reconcile", NewCmdPlan(f, nil), NewCmdReconcile(f, nil), newCmdRollout(f), newCmdDebug(f), NewCmdDaemon(f, nil))
 	add("admin", newCmdToken(f), newCmdOperator(f), newCmdDB(f), NewCmdVersion(f, nil), NewCmdCompletion(f))
 	root.SetHelpCommandGroupID("admin")
 	return root

@@ -32,9 +32,26 @@ var driftCodes = map[string]string{
 }
 
 // drift is what a statement met: the SQLSTATE and what it says of the object, for the event.
+// stalePlan marks a statement a connection had prepared before its table changed: nothing to
+// repair, the request just runs again.
 type drift struct {
 	method, resource string
 	code, message    string
+	stalePlan        bool
+}
+
+// maxStalePlanRuns bounds the runs of a request whose statements meet prepared statements made
+// stale by a schema change. pgx drops a statement from the connection it failed on, so each run
+// clears one connection; a run may take another connection that still holds its own copy.
+const maxStalePlanRuns = 20
+
+// isStalePlan reports whether a statement failed because the connection had prepared it before
+// a change of its table's columns ("cached plan must not change result type"): possible only
+// where the URL asks for pgx's prepared statements (default_query_exec_mode=cache_statement).
+// The routine tells it from other 0A000 errors whatever the server's language.
+func isStalePlan(pgErr *pgconn.PgError) bool {
+	return pgErr.Code == "0A000" && (pgErr.Routine == "RevalidateCachedQuery" ||
+		strings.Contains(pgErr.Message, "cached plan must not change result type"))
 }
 
 // String is the repair's cause as the tenant's event records it: for operators, never clients.
@@ -46,6 +63,9 @@ func (d *drift) String() string {
 // tenant's modules declare. Decided by SQLSTATE alone: the statements the API builds name only
 // the resource's table and its declared columns, so an undefined table or column is one of those.
 func driftOf(rc *reqCtx, method string, pgErr *pgconn.PgError) (*drift, bool) {
+	if isStalePlan(pgErr) && rc.t != nil {
+		return &drift{method: method, resource: rc.t.res.Module + "/" + rc.t.res.Name, code: pgErr.Code, message: pgErr.Message, stalePlan: true}, true
+	}
 	if _, ok := driftCodes[pgErr.Code]; !ok || rc.t == nil || !slices.Contains(rc.tenant.modules, rc.t.res.Module) {
 		return nil, false
 	}
@@ -80,6 +100,7 @@ func (a *Handler) serveHealing(w http.ResponseWriter, r *http.Request, rc *reqCt
 	body := &replayBody{src: r.Body}
 	r.Body = body
 	start := time.Now()
+	stale := 0
 	for try := 0; ; try++ {
 		rc.drift = nil
 		a.dispatch(w, r, rc, kind)
@@ -87,6 +108,13 @@ func (a *Handler) serveHealing(w http.ResponseWriter, r *http.Request, rc *reqCt
 			return
 		}
 		body.rewind()
+		if rc.drift.stalePlan {
+			// The failed statement did nothing; the connection it failed on prepares it anew.
+			stale++
+			rc.lastTry = rc.lastTry || stale >= maxStalePlanRuns
+			try--
+			continue
+		}
 		if ended, ok := a.repaired.get(rc.tenant.slug.String(), time.Now()); try == 0 && ok && ended.After(start) {
 			continue
 		}

@@ -6,8 +6,10 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,24 @@ type Env struct {
 func New(t *testing.T) *Env {
 	t.Helper()
 	return open(t, controlplane.Config{DatabaseURL: pgtest.NewDB(t)})
+}
+
+// NewWith is New with the rest of cfg (a tracer, a pool size) as given, and params (such as
+// "pool_max_conns=2") added to the database URL.
+func NewWith(t *testing.T, cfg controlplane.Config, params ...string) *Env {
+	t.Helper()
+	u, err := url.Parse(pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for _, p := range params {
+		k, v, _ := strings.Cut(p, "=")
+		q.Set(k, v)
+	}
+	u.RawQuery = q.Encode()
+	cfg.DatabaseURL = u.String()
+	return open(t, cfg)
 }
 
 // NewOwned is New as users run erpctl on its embedded cluster: the control plane connects as a

@@ -75,6 +75,15 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	} else {
 		lcfg.OnSchema = loop.WakeFor
 	}
+	var apiCaches func() []api.CacheStat
+	m.reg.MustRegister(newCacheCollector(func() []api.CacheStat {
+		n, capacity := p.NormalizedStates()
+		stats := []api.CacheStat{{Name: "normalized_states", Len: n, Cap: capacity}}
+		if apiCaches != nil {
+			stats = append(stats, apiCaches()...)
+		}
+		return stats
+	}))
 	if cfg.Server.Listen != "" {
 		db, err := p.APIDB(ctx)
 		if err != nil {
@@ -82,7 +91,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		}
 		h := api.New(api.Config{Plane: p, DB: db, Logger: log, Caches: cfg.Server.Caches,
 			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts, CORSOrigins: cfg.Server.CORSOrigins})
-		m.reg.MustRegister(newCacheCollector(h.CacheStats))
+		apiCaches = h.CacheStats
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
 		services = append(services, NewServer(cfg.Server, log, h, m.handler(), loop.health(p)))
 	}

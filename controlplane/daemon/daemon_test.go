@@ -323,3 +323,48 @@ func waitListening(t *testing.T, e *cptest.Env) {
 		}
 	}
 }
+
+// The daemon is ready, and serves the data API, while its first full pass has not finished (it
+// takes 26 s at 100,000 tenants): here that pass waits for a lock on the catalog table of changed
+// schemas, which requests never touch.
+func TestReadyBeforeTheFirstPassEnds(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	_, acmeSecret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("acme"), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, globexSecret, err := e.P.CreateToken(e.Ctx, ident.MustParseSlug("globex"), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold, err := e.DB.BeginTx(e.Ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	if _, err := hold.ExecContext(e.Ctx, `LOCK TABLE erpctl.changed_schemas IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, e)
+	waitFor(t, "/readyz ok", func() bool { c, _ := d.get(t, "/readyz"); return c == 200 })
+	if c := d.getWithToken(t, "/api/acme/product/categories/", acmeSecret); c != 200 {
+		t.Fatalf("acme before the first pass: %d", c)
+	}
+	if c := d.getWithToken(t, "/api/acme/product/categories/", globexSecret); c != 404 {
+		t.Fatalf("globex's token on acme before the first pass: %d", c)
+	}
+	select {
+	case pass := <-d.passes:
+		t.Fatalf("the first pass ended while the lock was held: %+v", pass.Counts)
+	default:
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if pass := d.waitPass(t); pass.Counts[controlplane.ActionUnchanged] != 2 {
+		t.Fatalf("first pass: %+v", pass.Counts)
+	}
+}

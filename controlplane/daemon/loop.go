@@ -8,6 +8,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/console"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 )
@@ -67,16 +68,18 @@ type Loop struct {
 	m    *metrics
 	wake chan struct{}
 
-	passed atomic.Bool  // a pass has completed
-	passes atomic.Int64 // passes completed
-	last   atomic.Pointer[passStat]
-	dbErr  atomic.Pointer[string] // why the last pass failed, nil after a good one
+	started atomic.Bool            // the database answered and the first pass has begun
+	dbErr   atomic.Pointer[string] // why the last pass failed, nil after a good one
+	passes  atomic.Int64           // passes completed, for the console
+	last    atomic.Pointer[passStat]
 
 	pending pendingChanges // what woke the loop since its last pass
 
 	files    *modules.Registry // the module files as the last pass saw them
 	filesGen int64             // and the latest generation then
 	lastGen  int64             // the generation the last pass brought tenants to
+	// rolloutShown: /metrics shows an open rollout's stages, to be read again after each full pass
+	rolloutShown bool
 }
 
 // NewLoop returns the loop over p; m may be nil.
@@ -121,6 +124,15 @@ func (l *Loop) loop(ctx context.Context) error {
 	if l.startTracking(ctx) {
 		fullEvery = l.cfg.FullCheck
 	}
+	// Ready once the database answers: the data API serves each tenant at the desired state it
+	// has applied and reconciles on demand one that is behind, so it need not wait for the
+	// first full pass (26 s at 100,000 tenants).
+	if err := l.p.Pool().Ping(ctx); err != nil {
+		msg := "the database does not answer"
+		l.dbErr.Store(&msg)
+		l.log.Error("database ping failed", "err", err)
+	}
+	l.started.Store(true)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var nextFull time.Time // the first pass is a full one
@@ -146,6 +158,14 @@ func (l *Loop) loop(ctx context.Context) error {
 		wait := min(l.cfg.Interval, time.Until(nextFull))
 		if pass != nil && pass.NextRetryAt != nil {
 			wait = min(wait, max(time.Until(*pass.NextRetryAt), minRetryWait))
+		}
+		if pass != nil && rolling(pass) {
+			// A rollout in progress: stages start and end in full passes, so the next pass is one,
+			// at the interval or when a stage's wait ends.
+			nextFull = time.Now()
+			if pass.NextRolloutAt != nil {
+				wait = min(l.cfg.Interval, max(time.Until(*pass.NextRolloutAt), minRetryWait))
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -205,8 +225,17 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		if byGen, err := l.p.Generations().TenantsByGeneration(ctx); err == nil {
 			l.m.observeGenerations(pass.Generation, byGen)
 		}
+		if len(pass.Rollouts) > 0 || l.rolloutShown {
+			if rs, err := l.p.Rollouts().List(ctx, 1); err == nil {
+				var latest *rollouts.Rollout
+				if len(rs) > 0 {
+					latest = &rs[0]
+				}
+				l.m.observeStages(latest)
+				l.rolloutShown = latest != nil && latest.State != controlplane.RolloutDone
+			}
+		}
 	}
-	l.passed.Store(true)
 	l.passes.Add(1)
 	l.last.Store(&passStat{at: time.Now(), took: pass.Duration})
 	l.m.observe(pass, full)
@@ -259,8 +288,8 @@ func (l *Loop) consoleHealth(p *controlplane.Plane) func(context.Context) consol
 func (l *Loop) health(p *controlplane.Plane) func() []string {
 	return func() []string {
 		var problems []string
-		if !l.passed.Load() {
-			problems = append(problems, "first reconcile pass not finished")
+		if !l.started.Load() {
+			problems = append(problems, "starting")
 		}
 		if err := p.ModulesError(); err != nil && l.cfg.PublishModules {
 			problems = append(problems, "modules: "+err.Error()+" (not published; tenants stay at the latest generation)")
@@ -311,4 +340,15 @@ func (l *Loop) followFiles(ctx context.Context) {
 		l.files, l.filesGen = files, res.Generation
 		l.log.Info("published the module files", "generation", res.Generation, "hash", res.Hash)
 	}
+}
+
+// rolling reports whether a pass left a rollout that goes on by itself: running, or waiting for a
+// stage's time (not for an approval, which wakes the daemon when given).
+func rolling(pass *controlplane.Pass) bool {
+	for _, r := range pass.Rollouts {
+		if r.State == controlplane.RolloutRunning || (r.State == controlplane.RolloutWaiting && r.NextAt != nil) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 )
 
 // metrics are one daemon's Prometheus metrics, in a registry of its own.
@@ -24,6 +25,8 @@ type metrics struct {
 	rolled    *prometheus.GaugeVec
 	gen       prometheus.Gauge
 	byGen     *prometheus.GaugeVec
+	stages    *prometheus.GaugeVec
+	stage     *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -53,7 +56,11 @@ func newMetrics() *metrics {
 	m.byGen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "erpctl_tenants_by_generation", Help: "Tenants by the module generation they have applied, after the last full pass: " +
 			"the newest generations each, older ones together as \"older\", tenants at none as \"none\"."}, []string{"generation"})
-	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules, m.rollouts, m.rolled, m.gen, m.byGen,
+	m.stages = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_rollout_stage_tenants", Help: "The latest rollout's tenants by stage: tenants, applied, failed, held."}, []string{"stage", "state"})
+	m.stage = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "erpctl_rollout_stage", Help: "1 for the stage the latest rollout stands at, by rollout state (none when it is done)."}, []string{"stage", "state"})
+	m.reg.MustRegister(m.passes, m.passTime, m.applyTime, m.failures, m.tenants, m.modules, m.rollouts, m.rolled, m.gen, m.byGen, m.stages, m.stage,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -107,7 +114,8 @@ func (m *metrics) observeRollouts(pass *controlplane.Pass) {
 	}
 }
 
-// cacheCollector reports the data API's cache sizes at each scrape.
+// cacheCollector reports the cache sizes at each scrape: the data API's and the reconciler's
+// normalised desired states.
 type cacheCollector struct {
 	stats         func() []api.CacheStat
 	entries, caps *prometheus.Desc
@@ -116,9 +124,9 @@ type cacheCollector struct {
 func newCacheCollector(stats func() []api.CacheStat) *cacheCollector {
 	return &cacheCollector{
 		stats: stats,
-		entries: prometheus.NewDesc("erpctl_cache_entries", "Entries in each of the data API's caches.",
+		entries: prometheus.NewDesc("erpctl_cache_entries", "Entries in each of erpctl's caches.",
 			[]string{"cache"}, nil),
-		caps: prometheus.NewDesc("erpctl_cache_capacity", "The most entries each of the data API's caches holds.",
+		caps: prometheus.NewDesc("erpctl_cache_capacity", "The most entries each of erpctl's caches holds.",
 			[]string{"cache"}, nil),
 	}
 }
@@ -153,4 +161,22 @@ func (m *metrics) observeGenerations(latest int64, byGen map[int64]int) {
 	}
 	m.byGen.WithLabelValues("older").Set(older)
 	m.byGen.WithLabelValues("none").Set(none)
+}
+
+// observeStages records the latest rollout's stages: a series per stage and count, so bounded by
+// the deployment's stages, not by the tenants.
+func (m *metrics) observeStages(r *rollouts.Rollout) {
+	m.stages.Reset()
+	m.stage.Reset()
+	if r == nil {
+		return
+	}
+	for _, s := range r.Stages {
+		for state, n := range map[string]int{"tenants": s.Tenants, "applied": s.Applied, "failed": s.Failed, "held": s.Held} {
+			m.stages.WithLabelValues(s.Name, state).Set(float64(n))
+		}
+	}
+	if r.Stage != "" {
+		m.stage.WithLabelValues(r.Stage, r.State).Set(1)
+	}
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/labels"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
+	builtin "github.com/erpctl/erpctl/hcl"
+)
+
+const (
+	labelRuns = 5
+	// benchSelector is what an operator types: free tenants in the EU, about a quarter of the fleet.
+	benchSelector = "tier=free,region in (eu)"
+)
+
+// benchDeployment stages the fleet as the bench labels it: 10 canaries, the free tier, the rest;
+// batches of 4, as the default rollout's workers.
+const benchDeployment = `deployment {
+  stage "canary" {
+    selector     = "ring=canary"
+    parallel     = 4
+    max_failures = 1
+  }
+  stage "free" {
+    selector     = "tier=free"
+    parallel     = 4
+    max_failures = "2%"
+  }
+}
+`
+
+// stages labels the fleet, times tenant list -l, and times a column's rollout through a
+// deployment's stages beside the same kind of rollout without one (a canary, then waves).
+func (b *bench) stages(ctx context.Context) ([]result, error) {
+	if err := b.loadSlugs(ctx); err != nil {
+		return nil, err
+	}
+	n := len(b.slugs)
+	// Half free, 30 % pro, the rest enterprise; half of each in the EU; 10 canaries.
+	if _, err := b.db.ExecContext(ctx, `UPDATE erpctl.tenants SET labels = jsonb_build_object(
+			'tier', CASE WHEN h < 50 THEN 'free' WHEN h < 80 THEN 'pro' ELSE 'enterprise' END,
+			'region', CASE WHEN h % 2 = 0 THEN 'eu' ELSE 'us' END)
+		FROM (SELECT slug AS s, abs(hashtext(slug)) % 100 AS h FROM erpctl.tenants) x WHERE slug = x.s`); err != nil {
+		return nil, fmt.Errorf("label the fleet: %w", err)
+	}
+	if _, err := b.db.ExecContext(ctx, `UPDATE erpctl.tenants SET labels = labels || '{"ring": "canary"}'
+		WHERE slug IN (SELECT slug FROM erpctl.tenants ORDER BY slug LIMIT 10)`); err != nil {
+		return nil, fmt.Errorf("label the canaries: %w", err)
+	}
+	if _, err := b.db.ExecContext(ctx, `ANALYZE erpctl.tenants`); err != nil {
+		return nil, err
+	}
+	sel, err := labels.ParseSelector(benchSelector)
+	if err != nil {
+		return nil, err
+	}
+	var lists []time.Duration
+	matched := 0
+	for range labelRuns {
+		start := time.Now()
+		ts, err := b.p.ListTenantsSelected(ctx, sel)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, time.Since(start))
+		matched = len(ts)
+	}
+	list := result{Name: "tenant list -l", Tenants: n}
+	list.setTimes(lists, "ms")
+	list.setPass("< 100 ms", inUnit(median(lists), "ms") < 100)
+	list.addNote("%q: %d tenants matched; the control plane's query and scan, in-process, median of %d", benchSelector, matched, labelRuns)
+	b.logf("tenant list -l %q: %d tenants in %s", benchSelector, matched, median(lists))
+
+	// The product module as the fleet has it now (an earlier scenario may have changed it).
+	productFile := filepath.Join(b.modulesDir, "product.hcl")
+	product, err := os.ReadFile(productFile)
+	hadFile := err == nil
+	if !hadFile {
+		if product, err = builtin.FS.ReadFile("product.hcl"); err != nil {
+			return nil, err
+		}
+	}
+	addColumn := func(cols ...string) string {
+		var add string
+		for _, c := range cols {
+			add += "  column \"" + c + "\" {\n    type = text\n    null = true\n  }\n"
+		}
+		return strings.Replace(string(product), `  column "category_id" {`, add+`  column "category_id" {`, 1)
+	}
+	dep := filepath.Join(b.modulesDir, rollouts.FileName)
+	defer os.Remove(dep)
+	timed := func(src, deployment string) (*controlplane.Pass, error) {
+		if err := os.WriteFile(productFile, []byte(src), 0o644); err != nil {
+			return nil, err
+		}
+		os.Remove(dep)
+		if deployment != "" {
+			if err := os.WriteFile(dep, []byte(deployment), 0o644); err != nil {
+				return nil, err
+			}
+		}
+		if err := publishModules(ctx, b.p); err != nil {
+			return nil, err
+		}
+		pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 4, Canary: 3, MaxFailures: 3})
+		if err != nil {
+			return nil, err
+		}
+		if a := pass.Counts[controlplane.ActionApplied]; a != n {
+			return nil, fmt.Errorf("rollout: %d of %d tenants applied: %v", a, n, pass.Counts)
+		}
+		return pass, nil
+	}
+	staged, err := timed(addColumn("stage_a"), benchDeployment)
+	if err != nil {
+		return nil, fmt.Errorf("staged rollout: %w", err)
+	}
+	b.logf("staged rollout: %s for %d tenants", staged.Duration.Round(time.Millisecond), n)
+	plain, err := timed(addColumn("stage_a", "stage_b"), "")
+	if err != nil {
+		return nil, fmt.Errorf("rollout without stages: %w", err)
+	}
+	b.logf("rollout without stages: %s", plain.Duration.Round(time.Millisecond))
+	// Leave product as it was: the columns go, applied as a rollback.
+	if hadFile {
+		err = os.WriteFile(productFile, product, 0o644)
+	} else {
+		err = os.Remove(productFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := publishModules(ctx, b.p); err != nil {
+		return nil, err
+	}
+	if _, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 4, AllowDestructive: true}); err != nil {
+		return nil, err
+	}
+
+	r := result{Name: "staged rollout, 3 stages", Tenants: n}
+	r.setTimes([]time.Duration{staged.Duration}, "s")
+	r.P95 = nil
+	r.setBaseline(plain.Duration.Seconds(), "the same rollout without stages (a canary of 3, then waves that double)", false)
+	extra := staged.Duration.Seconds()/plain.Duration.Seconds() - 1
+	r.setPass("stages add < 5 %", extra < 0.05)
+	r.addNote("a nullable column to every tenant in one pass, 4 workers; stages add %.1f %% (one run each; %d and %d waves)",
+		100*extra, staged.Rollouts[0].Waves, plain.Rollouts[0].Waves)
+	return []result{list, r}, nil
+}
