@@ -22,6 +22,7 @@ import (
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/generations"
 	"github.com/erpctl/erpctl/controlplane/operators"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/internal/ident"
 )
 
@@ -193,9 +194,9 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, statu
 // anything else as 500 with the details in the log only.
 func (c *Console) failErr(w http.ResponseWriter, r *http.Request, s *session, err error) {
 	switch {
-	case errors.Is(err, controlplane.ErrNotFound), errors.Is(err, generations.ErrNotFound), errors.Is(err, ErrNoRollout):
+	case errors.Is(err, controlplane.ErrNotFound), errors.Is(err, generations.ErrNotFound), errors.Is(err, rollouts.ErrNotFound):
 		c.fail(w, r, s, http.StatusNotFound, sentence(err))
-	case errors.Is(err, ErrRolloutState):
+	case errors.Is(err, rollouts.ErrState):
 		c.fail(w, r, s, http.StatusConflict, sentence(err))
 	case errors.Is(err, controlplane.ErrInvalid), errors.Is(err, errBadInput):
 		c.fail(w, r, s, http.StatusBadRequest, sentence(err))

@@ -13,7 +13,7 @@ import (
 )
 
 // pages are every page of the console, with a tenant of the fixture.
-var pages = []string{"/", "/tenants", "/tenants?status=Ready", "/tenants/acme", "/tenants/acme/tables", "/generations", "/generations/diff?from=1&to=1"}
+var pages = []string{"/", "/tenants", "/tenants?status=Ready", "/tenants/acme", "/tenants/acme/tables", "/rollouts", "/generations", "/generations/diff?from=1&to=1"}
 
 func TestOnlyOperatorsOpenTheConsole(t *testing.T) {
 	t.Parallel()
@@ -332,5 +332,13 @@ func TestBadInput(t *testing.T) {
 	}
 	if res, _ := f.do(http.DefaultClient, "PUT", "/tenants/acme/fix", url.Values{}, "Authorization", "Bearer "+f.token); res.StatusCode == http.StatusOK {
 		t.Fatal("PUT fix answered 200")
+	}
+	for path, want := range map[string]int{"/rollouts/99/approve": 404, "/rollouts/1/frobnicate": 404, "/rollouts/x/pause": 404} {
+		if res, body := f.do(http.DefaultClient, "POST", path, url.Values{}, "Authorization", "Bearer "+f.token, "Accept", "application/json"); res.StatusCode != want {
+			t.Fatalf("POST %s: %d, want %d\n%s", path, res.StatusCode, want, body)
+		}
+	}
+	if n := f.Count(`SELECT count(*) FROM erpctl.rollout_events`); n != 0 {
+		t.Fatalf("bad rollout actions recorded %d events", n)
 	}
 }

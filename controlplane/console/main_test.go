@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/console"
 	"github.com/erpctl/erpctl/controlplane/cptest"
 	"github.com/erpctl/erpctl/controlplane/labels"
@@ -48,7 +49,7 @@ func newFixture(t *testing.T, slugs ...string) *fixture {
 	for _, s := range slugs {
 		e.Create(s, "product")
 	}
-	c, err := console.New(console.Config{Plane: e.P, Generations: e.P.Generations(), Operators: e.P.Operators(), Poll: 300 * time.Millisecond})
+	c, err := console.New(console.Config{Plane: e.P, Generations: e.P.Generations(), Operators: e.P.Operators(), Rollouts: e.P.Rollouts(), Poll: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +72,27 @@ func (f *fixture) label(slug string, kv ...string) {
 	if err != nil {
 		f.T.Fatal(err)
 	}
+}
+
+// WriteModuleGen writes a module file and publishes it, and returns the generation.
+func (f *fixture) WriteModuleGen(name, src string) int64 {
+	f.T.Helper()
+	f.WriteModule(name, src)
+	g, _, err := f.P.Generations().Latest(f.Ctx, nil)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return g
+}
+
+// pass runs a reconcile pass over every tenant, as a daemon's.
+func (f *fixture) pass() *controlplane.Pass {
+	f.T.Helper()
+	pass, err := f.P.ReconcileAll(f.Ctx, controlplane.ReconcileOptions{IgnoreBackoff: true, LockTimeout: 300 * time.Millisecond})
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return pass
 }
 
 // loginURL is a fresh one-time login link of a new operator token named name.

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,75 +10,40 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/labels"
+	"github.com/erpctl/erpctl/controlplane/rollouts"
 )
 
-// Rollout is a generation's rollout as erpctl rollout show -o json prints it.
-type Rollout struct {
-	ID         int64     `json:"id"`
-	Generation int64     `json:"generation"`
-	State      string    `json:"state"`
-	Stage      string    `json:"stage,omitempty"` // the stage it is at, while open
-	Stages     []Stage   `json:"stages"`
-	Message    string    `json:"message,omitempty"`
-	StartedAt  time.Time `json:"started_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
+// Rollout is a generation's rollout as erpctl rollout show -o json prints it; Stage one of its
+// stages; RolloutEvent one thing done to it, by a pass or an operator.
+type (
+	Rollout      = rollouts.Rollout
+	Stage        = rollouts.StageStatus
+	RolloutEvent = rollouts.Event
+)
 
-// Stage is one stage of a rollout: its settings, where it stands and its tenants.
-type Stage struct {
-	Name         string     `json:"name"`
-	Selector     string     `json:"selector"`
-	Parallel     int        `json:"parallel,omitempty"`
-	MaxFailures  string     `json:"max_failures"`
-	Wait         string     `json:"wait,omitempty"`
-	Approve      bool       `json:"approve,omitempty"`
-	Canary       int        `json:"canary,omitempty"`
-	State        string     `json:"state"`
-	Tenants      int        `json:"tenants"`
-	Applied      int        `json:"applied"`
-	Failed       int        `json:"failed"`
-	Held         int        `json:"held"`
-	Failures     int        `json:"failures"`
-	StartedAt    *time.Time `json:"started_at,omitempty"`
-	DoneAt       *time.Time `json:"done_at,omitempty"`
-	WaitingSince *time.Time `json:"waiting_since,omitempty"`
-	ApprovedBy   string     `json:"approved_by,omitempty"`
-	ApprovedAt   *time.Time `json:"approved_at,omitempty"`
-}
-
-// RolloutEvent is one thing done to a rollout, by a pass or an operator.
-type RolloutEvent struct {
-	ID      int64     `json:"id"`
-	Rollout int64     `json:"rollout"`
-	At      time.Time `json:"at"`
-	Actor   string    `json:"actor"`
-	Action  string    `json:"action"`
-	Stage   string    `json:"stage,omitempty"`
-	Message string    `json:"message,omitempty"`
-}
-
-// Rollouts are the generations' rollouts and what an operator may do to one.
+// Rollouts are the generations' rollouts and what an operator may do to one, recorded with who
+// did it (controlplane/rollouts' Store).
 type Rollouts interface {
 	List(ctx context.Context, limit int) ([]Rollout, error)
 	Get(ctx context.Context, id int64) (*Rollout, error)
 	Events(ctx context.Context, id int64, limit int) ([]RolloutEvent, error)
-	// Act approves, pauses, resumes or aborts rollout id for actor (who is recorded).
-	Act(ctx context.Context, id int64, action, actor string) (*Rollout, error)
+	Approve(ctx context.Context, id int64, actor string) (*Rollout, error)
+	Pause(ctx context.Context, id int64, actor string) (*Rollout, error)
+	Resume(ctx context.Context, id int64, actor string) (*Rollout, error)
+	Abort(ctx context.Context, id int64, actor string) (*Rollout, error)
 }
 
-// Errors a Rollouts wraps: no such rollout (404), and an action its state does not allow (409).
-var (
-	ErrNoRollout    = errors.New("no such rollout")
-	ErrRolloutState = errors.New("not in a state for that")
-)
+// act runs one of rolloutActions.
+func act(rs Rollouts, action string) func(ctx context.Context, id int64, actor string) (*Rollout, error) {
+	return map[string]func(context.Context, int64, string) (*Rollout, error){
+		"approve": rs.Approve, "pause": rs.Pause, "resume": rs.Resume, "abort": rs.Abort}[action]
+}
 
 // rolloutActions are the actions of POST /rollouts/ID/ACTION.
 var rolloutActions = []string{"approve", "pause", "resume", "abort"}
 
 // openRollout reports whether a rollout in state s may still reach tenants.
-func openRollout(s string) bool {
-	return s == "running" || s == "waiting" || s == "paused" || s == "halted"
-}
+func openRollout(s string) bool { return rollouts.Open(s) }
 
 // rolloutFailure is a tenant of a rollout that failed on its way to the rollout's generation.
 type rolloutFailure struct {
@@ -165,15 +129,15 @@ func (c *Console) rollout(w http.ResponseWriter, r *http.Request, s *session) {
 func allowedActions(ro *Rollout) []string {
 	var out []string
 	for _, st := range ro.Stages {
-		if st.State == "approval" && openRollout(ro.State) {
+		if st.State == rollouts.StageApproval && openRollout(ro.State) {
 			out = append(out, "approve")
 			break
 		}
 	}
 	switch ro.State {
-	case "running", "waiting":
+	case rollouts.Running, rollouts.Waiting:
 		out = append(out, "pause")
-	case "paused", "halted":
+	case rollouts.Paused, rollouts.Halted:
 		out = append(out, "resume")
 	}
 	if openRollout(ro.State) {
@@ -235,7 +199,7 @@ func (c *Console) rolloutAction(w http.ResponseWriter, r *http.Request, s *sessi
 		c.fail(w, r, s, http.StatusNotFound, fmt.Sprintf("No action %q: a rollout may be approved, paused, resumed or aborted.", action))
 		return
 	}
-	ro, err := c.cfg.Rollouts.Act(r.Context(), id, action, s.op.String()+" in the console")
+	ro, err := act(c.cfg.Rollouts, action)(r.Context(), id, s.op.String()+" in the console")
 	if err != nil {
 		c.failErr(w, r, s, err)
 		return

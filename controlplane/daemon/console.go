@@ -53,7 +53,7 @@ type ConsoleServer struct {
 // NewConsoleServer returns the console's server; health reports the daemon's state.
 func NewConsoleServer(cfg ConsoleConfig, log *slog.Logger, p *controlplane.Plane, health func(context.Context) console.Health) (*ConsoleServer, error) {
 	h, err := console.New(console.Config{Plane: p, Generations: p.Generations(), Operators: p.Operators(),
-		Health: health, Logger: log, Poll: cfg.Poll, SecureCookies: strings.HasPrefix(cfg.URL, "https://")})
+		Rollouts: p.Rollouts(), Health: health, Logger: log, Poll: cfg.Poll, SecureCookies: strings.HasPrefix(cfg.URL, "https://")})
 	if err != nil {
 		return nil, err
 	}
