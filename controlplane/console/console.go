@@ -217,7 +217,7 @@ func badInput(format string, args ...any) error {
 // sentence is an error as a person reads it: without the sentinel's words in front.
 func sentence(err error) string {
 	s := err.Error()
-	for _, p := range []string{"bad input: ", "invalid input: "} {
+	for _, p := range []string{"bad input: ", "invalid input: ", rollouts.ErrState.Error() + ": "} {
 		s = strings.Replace(s, p, "", 1)
 	}
 	if s != "" {

@@ -88,7 +88,8 @@ func TestRolloutInABrowser(t *testing.T) {
 		t.Fatalf("%d of 6 tenants at generation %d", n, gen)
 	}
 	// An action the state does not allow is refused, and recorded nowhere.
-	if res, body := f.do(http.DefaultClient, "POST", "/rollouts/1/pause", url.Values{}, "Authorization", "Bearer "+f.token, "Accept", "application/json"); res.StatusCode != http.StatusConflict {
+	if res, body := f.do(http.DefaultClient, "POST", "/rollouts/1/pause", url.Values{}, "Authorization", "Bearer "+f.token, "Accept", "application/json"); res.StatusCode != http.StatusConflict ||
+		!strings.Contains(body, `"Rollout 1 is done; only a running or waiting rollout pauses"`) {
 		t.Fatalf("pause a done rollout: %d\n%s", res.StatusCode, body)
 	}
 	if n := f.Count(`SELECT count(*) FROM erpctl.rollout_events WHERE action = 'pause'`); n != 0 {
