@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -164,17 +166,32 @@ type Statements interface {
 // type").
 const APIExecMode = pgx.QueryExecModeExec
 
-// APIDB is what the data API runs its statements on: as the data API's role, or as the control
-// plane's own pool when there is no such role. It is a pool of its own, of the control plane's
-// size, so that a flood of requests cannot take the reconciler's connections. Directly, its
-// connections take the role once (SET ROLE), so that a statement pays nothing for it. Behind a
-// transaction pooler, SET ROLE would stay on whichever server connection a later transaction of
-// anyone gets, so each statement takes the role for its own transaction instead.
-func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
-	role := p.APIRole(ctx)
-	if role == "" {
-		return p.apiStatements(p.pool, ""), nil
+// DefaultAPIStatementTimeout bounds each statement of the data API unless APIOptions says
+// otherwise: long enough for any screen of an ERP, short enough that one request cannot hold a
+// connection for long.
+const DefaultAPIStatementTimeout = 5 * time.Second
+
+// APIOptions tune the data API's pool. The first call of APIDB makes the pool with them.
+type APIOptions struct {
+	// StatementTimeout bounds each statement; 0: DefaultAPIStatementTimeout. The server stops a
+	// statement past it (SQLSTATE 57014), and its connection is free at once.
+	StatementTimeout time.Duration
+}
+
+// APIDB is what the data API runs its statements on: a pool of its own, of the control plane's
+// size, so that a flood of requests cannot take the reconciler's connections, as the data API's
+// role (or the control plane's own when there is no such role), with the statement timeout, in
+// the data API's statement mode. Directly, its connections take the role (SET ROLE) and the
+// timeout (a startup parameter) once, so that a statement pays nothing for them. Behind a
+// transaction pooler, a session's settings would stay on whichever server connection a later
+// transaction of anyone gets, so each statement takes them for its own transaction instead.
+func (p *Plane) APIDB(ctx context.Context, opts ...APIOptions) (Statements, error) {
+	var o APIOptions
+	if len(opts) > 0 {
+		o = opts[0]
 	}
+	timeout := strconv.FormatInt(cmp.Or(o.StatementTimeout, DefaultAPIStatementTimeout).Milliseconds(), 10)
+	role := p.APIRole(ctx)
 	p.api.mu.Lock()
 	defer p.api.mu.Unlock()
 	if p.api.db != nil {
@@ -184,47 +201,55 @@ func (p *Plane) APIDB(ctx context.Context) (Statements, error) {
 	cfg.ConnConfig.DefaultQueryExecMode = p.apiMode
 	pooled := p.direct != p.pool
 	if !pooled {
-		setRole := "SET ROLE " + ident.Quote(role)
-		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			_, err := c.Exec(ctx, setRole)
-			return err
+		if cfg.ConnConfig.RuntimeParams == nil {
+			cfg.ConnConfig.RuntimeParams = map[string]string{}
+		}
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = timeout
+		if role != "" {
+			setRole := "SET ROLE " + ident.Quote(role)
+			cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+				_, err := c.Exec(ctx, setRole)
+				return err
+			}
 		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect the data API as %s: %w", role, err)
+		return nil, fmt.Errorf("connect the data API as %s: %w", cmp.Or(role, "the control plane's role"), err)
 	}
 	p.api.pool = pool
 	if pooled {
-		p.api.db = p.apiStatements(pool, role)
+		// "none" is the session's own role: the control plane's, when the API has none.
+		p.api.db = execStatements{pool: pool, role: cmp.Or(role, "none"), timeout: timeout}
 	} else {
-		p.api.db = p.apiStatements(pool, "")
+		p.api.db = p.apiStatements(pool)
 	}
 	return p.api.db, nil
 }
 
 // apiStatements runs the data API's statements on pool: as pgx does in the data API's mode, or
 // in exec mode by execStatements, which honours the result formats a statement asks for (pgx's
-// exec mode reads every column as text) and takes role for each statement when role is set.
-func (p *Plane) apiStatements(pool *pgxpool.Pool, role string) Statements {
-	if p.apiMode == pgx.QueryExecModeExec || role != "" {
-		return execStatements{pool: pool, role: role}
+// exec mode reads every column as text).
+func (p *Plane) apiStatements(pool *pgxpool.Pool) Statements {
+	if p.apiMode == pgx.QueryExecModeExec {
+		return execStatements{pool: pool}
 	}
 	return pool
 }
 
 // execStatements sends each statement on its own, unprepared, in one round trip: Parse, Bind,
 // Describe and Execute. Arguments are sent as text for the server to type, as pgx's exec mode
-// does; a leading pgx.QueryResultFormats is honoured. With a role, the statement goes in a batch
-// after a set_config(..., true) that takes the role for the statement's own transaction (which
-// the server runs the batch as): behind a transaction pooler the server connection goes back as
-// the control plane's role.
+// does; a leading pgx.QueryResultFormats is honoured. With a role (behind a transaction pooler),
+// the statement goes in a batch after set_config(..., true)s that take the role and the statement
+// timeout for the statement's own transaction (which the server runs the batch as), so that the
+// server connection goes back to the pooler as the control plane's role.
 type execStatements struct {
-	pool *pgxpool.Pool
-	role string
+	pool    *pgxpool.Pool
+	role    string
+	timeout string // statement_timeout, in milliseconds, with role
 }
 
-const takeRole = `SELECT pg_catalog.set_config('role', $1, true)`
+const takeRole = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true)`
 
 // send sends the statement (after the role, when there is one) and returns its results.
 func (d execStatements) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
@@ -245,7 +270,7 @@ func (d execStatements) send(ctx context.Context, sql string, args []any) (*pgxp
 	}
 	b := &pgconn.Batch{}
 	if d.role != "" {
-		b.ExecParams(takeRole, [][]byte{[]byte(d.role)}, nil, nil, nil)
+		b.ExecParams(takeRole, [][]byte{[]byte(d.role), []byte(d.timeout)}, nil, nil, nil)
 	}
 	b.ExecParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, formats)
 	mrr := conn.Conn().PgConn().ExecBatch(ctx, b)

@@ -452,6 +452,69 @@ table "seeds" {
   }
 }
 
+# Limits of one tenant's data API requests, set by `erpctl tenant limits`; a NULL column is the
+# daemon's default (its --tenant-rate and --tenant-concurrency). Kept while a tenant is archived;
+# purge forgets them.
+table "tenant_limits" {
+  schema = schema.erpctl
+  column "tenant" {
+    type = text
+  }
+  # Django REST framework's notation ("100/minute"), or "none" for no limit.
+  column "rate" {
+    type = text
+    null = true
+  }
+  # Requests in progress at once; 0 for no limit.
+  column "concurrency" {
+    type = integer
+    null = true
+  }
+  column "updated_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  primary_key {
+    columns = [column.tenant]
+  }
+}
+
+# What each tenant's data API requests used, per minute, summed over every daemon: each adds its
+# counts every few seconds, and removes the minutes older than an hour. `erpctl tenant top` reads it.
+table "tenant_usage" {
+  schema = schema.erpctl
+  column "minute" {
+    type = timestamptz
+  }
+  column "tenant" {
+    type = text
+  }
+  column "requests" {
+    type    = bigint
+    default = 0
+  }
+  column "errors" {
+    type    = bigint
+    default = 0
+  }
+  column "throttled" {
+    type    = bigint
+    default = 0
+  }
+  # Time the tenant's requests held a database connection, in microseconds.
+  column "db_us" {
+    type    = bigint
+    default = 0
+  }
+  column "rows" {
+    type    = bigint
+    default = 0
+  }
+  primary_key {
+    columns = [column.minute, column.tenant]
+  }
+}
+
 # The fleet's desired state: numbered, immutable module generations. The latest is what every
 # tenant is reconciled to; module files are only where a new generation comes from (erpctl module
 # publish). Sources hold every module file, built-ins included, as [{name, file, builtin, text}].

@@ -161,6 +161,14 @@ func (p *Plane) ChangedTenants(ctx context.Context) ([]ident.Slug, error) {
 	return out, nil
 }
 
+// causeFor is why a tenant is reconciled: the pass's Cause, or the tenant's in Causes.
+func (o ReconcileOptions) causeFor(slug ident.Slug) string {
+	if o.Cause != "" {
+		return o.Cause
+	}
+	return o.Causes[slug]
+}
+
 // eventKind is the kind of the event an apply records: a repair when something asked for it.
 func (o ReconcileOptions) eventKind() string {
 	if o.Cause != "" {

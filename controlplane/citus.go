@@ -266,7 +266,7 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 		if _, err := p.pool.Exec(ctx, `SELECT pg_catalog.citus_schema_move($1::regnamespace, $2, $3::int)`, t.Schema, host, port); err != nil {
 			err = fmt.Errorf("move tenant %q to %s: %w", slug, node, err)
 			// The tenant stays where it was, with its pin as before; the event says what was tried.
-			if evErr := insertEventWhy(ctx, p.db, slug, "move", "tenant move to "+node, stmt, time.Since(start), "failed", err); evErr != nil {
+			if evErr := insertEventWhy(ctx, p.db, slug, "move", "tenant move from "+orNone(t.Node)+" to "+node, stmt, time.Since(start), "failed", err); evErr != nil {
 				p.log.Warn("record a failed move", "tenant", slug.String(), "err", evErr)
 			}
 			return nil, err
@@ -277,7 +277,11 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 		if _, err := tx.ExecContext(ctx, `UPDATE erpctl.tenants SET pinned_node = $2, updated_at = now() WHERE slug = $1`, slug.String(), node); err != nil {
 			return err
 		}
-		return insertEventWhy(ctx, tx, slug, "move", "tenant move: pinned to "+node, stmt, time.Since(start), "applied", nil)
+		why := "tenant move from " + orNone(t.Node) + " to " + node + ", pinned there"
+		if !res.Moved {
+			why = "tenant move: pinned to " + node + ", where it was"
+		}
+		return insertEventWhy(ctx, tx, slug, "move", why, stmt, time.Since(start), "applied", nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pin tenant %q to %s: %w", slug, node, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,6 +48,15 @@ func (p *Plane) addEnumValues(ctx context.Context, slug ident.Slug, o ReconcileO
 	if err := p.execPlan(ctx, tx, slug.Schema(), adds); err != nil {
 		return fmt.Errorf("add enum values to tenant %s: %w", slug, err)
 	}
+	// Committed apart from the rest of the plan, they have an event of their own.
+	why := o.causeFor(slug)
+	kind := "apply"
+	if why != "" {
+		kind = "repair"
+	}
+	if err := insertGenEvent(ctx, tx, slug, o.pass.gen, kind, why, strings.Join(adds, ";\n"), 0, "applied", nil); err != nil {
+		return fmt.Errorf("add enum values to tenant %s: %w", slug, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("add enum values to tenant %s: %w", slug, err)
 	}
@@ -63,5 +73,9 @@ func (p *Plane) applyGroupPlanAfterEnums(ctx context.Context, t *tenantRef, gp *
 			return Result{}, false
 		}
 	}
-	return p.applyGroupPlan(ctx, t, gp, o)
+	r, ok := p.applyGroupPlan(ctx, t, gp, o)
+	if ok && len(gp.enumFirst) > 0 && t.currentFP != "" && r.Action != ActionSkipped {
+		r.SQL = append(slices.Clone(gp.enumFirst), r.SQL...)
+	}
+	return r, ok
 }

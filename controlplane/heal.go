@@ -13,7 +13,8 @@ import (
 // with a cause), nil when it has none.
 func (p *Plane) lastRepair(ctx context.Context, slug ident.Slug) (*Event, error) {
 	rows, err := p.pool.Query(ctx, `SELECT id, tenant, at, kind, sql, duration_ms, outcome, error, reason, generation
-		FROM erpctl.events WHERE tenant = $1 AND reason IS NOT NULL ORDER BY id DESC LIMIT 1`, slug.String())
+		FROM erpctl.events WHERE tenant = $1 AND reason IS NOT NULL
+		AND kind IN ('repair', 'blocked', 'failed', 'refused') ORDER BY id DESC LIMIT 1`, slug.String())
 	if err != nil {
 		return nil, err
 	}

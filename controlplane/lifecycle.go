@@ -250,7 +250,8 @@ func (p *Plane) PurgeTenant(ctx context.Context, slug ident.Slug) (*Archive, err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM erpctl.archives WHERE id = $1`, a.ID); err != nil {
 			return err
 		}
-		for _, q := range []string{`DELETE FROM erpctl.seeds WHERE tenant = $1`, `DELETE FROM erpctl.migration_steps WHERE tenant = $1`} {
+		for _, q := range []string{`DELETE FROM erpctl.seeds WHERE tenant = $1`, `DELETE FROM erpctl.migration_steps WHERE tenant = $1`,
+			`DELETE FROM erpctl.tenant_limits WHERE tenant = $1`} {
 			if _, err := tx.ExecContext(ctx, q, slug.String()); err != nil {
 				return err
 			}

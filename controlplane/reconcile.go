@@ -33,6 +33,9 @@ type ReconcileOptions struct {
 	// API's repair of a statement that met drift): what it applies is recorded as a "repair"
 	// event with the cause as its reason. "" for a pass.
 	Cause string
+	// Causes are the causes of single tenants of a pass (change tracking saw DDL on their
+	// schema): their applies are recorded as repairs with that reason.
+	Causes map[ident.Slug]string
 	// Only, when not nil, limits ReconcileAll to these tenants (an incremental pass over the
 	// schemas change tracking saw change); the rest are neither read nor fingerprinted.
 	Only []ident.Slug
@@ -90,6 +93,7 @@ type Result struct {
 	Destructive []string `json:"destructive_sql,omitempty"`
 	Unmanaged   []string `json:"unmanaged,omitempty"`
 	Steps       []string `json:"steps,omitempty"` // migration steps run (planned, in a dry run), as module/name
+	Seeds       []string `json:"seeds,omitempty"` // seed rows inserted (to insert, in a dry run): "TABLE: N rows"
 	// DataDependent marks each data-dependent change of the plan ("MF104: Modifying nullable
 	// column ..."), checked against the tenant's rows before the apply; DataChecks are those its
 	// rows fail, with counts, and then nothing is applied.
@@ -488,11 +492,13 @@ func (p *Plane) reconcileSlow(ctx context.Context, ref *tenantRef, o ReconcileOp
 		return res, nil
 	}
 	if !ok {
-		res.Action, res.Error = ActionSkipped, "another process is reconciling this tenant"
+		// The status the pass read stands (a reconcile of one tenant knows none: "").
+		res.Action, res.Status, res.Error = ActionSkipped, ref.status, "another process is reconciling this tenant"
 		res.Duration = time.Since(start)
 		return res, nil
 	}
 	defer tx.Rollback()
+	o.Cause = o.causeFor(ref.slug)
 	gp, err := p.reconcileInTx(ctx, tx, ref.slug, o, &res)
 	if err == nil && !o.DryRun {
 		err = tx.Commit()
@@ -508,8 +514,14 @@ func (p *Plane) reconcileSlow(ctx context.Context, ref *tenantRef, o ReconcileOp
 		if aerr := p.addEnumValues(ctx, ref.slug, o, res.SQL); aerr == nil {
 			o.enumValuesAdded = true
 			r, gp := p.reconcileSlow(ctx, ref, o, wait)
+			adds := enumValueStatements(res.SQL)
 			if gp != nil {
-				gp.enumFirst = enumValueStatements(res.SQL)
+				gp.enumFirst = adds
+			}
+			// The values went in a transaction of their own, before the rest: the tenant got both.
+			r.SQL = append(slices.Clone(adds), r.SQL...)
+			if r.Action == ActionUnchanged {
+				r.Action = ActionApplied
 			}
 			return r, gp
 		}
@@ -591,9 +603,10 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		latest             int64
 	)
 	var open bool
-	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, managed, generation,
+	var reason string
+	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, status_reason, managed, generation,
 		(SELECT coalesce(max(generation), 0) FROM erpctl.generations), `+apiOpenSQL+` FROM erpctl.tenants t WHERE slug = $1`, slug.String()).
-		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &managedJSON, &applied, &latest, &open)
+		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &reason, &managedJSON, &applied, &latest, &open)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errTenantGone
 	}
@@ -652,7 +665,18 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		ev.renames = 0
 	}
 	if o.DryRun {
-		return p.dryRunInTx(ctx, tx, d, schemaName, status, ev, o, res, diff.Missing)
+		if len(diff.Destructive) > 0 && !o.AllowDestructive && current != nil {
+			// A plan also counts the rows a destructive conversion would not convert, which
+			// --allow-destructive would meet.
+			extra, err := schema.DataChecks(ctx, diff.Destructive)
+			if err != nil {
+				return nil, err
+			}
+			c := *ev
+			c.checks = append(slices.Clone(ev.checks), extra...)
+			ev = &c
+		}
+		return p.dryRunInTx(ctx, tx, d, slug, schemaName, status, ev, o, res, diff.Missing)
 	}
 	if len(diff.Destructive) > 0 && !o.AllowDestructive {
 		res.Action, res.Status = ActionBlocked, StatusBlocked
@@ -671,7 +695,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		return nil, err
 	}
 	gp := &groupPlan{d: d, ev: ev, managed: managed}
-	if err := p.applyInTx(ctx, tx, slug, schemaName, status, hash, o.eventKind(), o.Cause, open && !diff.Missing, ev, gp, res); err != nil {
+	if err := p.applyInTx(ctx, tx, slug, schemaName, status, reason, hash, o.eventKind(), o.Cause, open && !diff.Missing, ev, gp, res); err != nil {
 		return nil, err
 	}
 	if diff.Missing {
@@ -682,10 +706,17 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 
 // dryRunInTx fills a dry run's result: the plan, the pending migration steps, and the data
 // checks the tenant's rows fail.
-func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, schemaName, status string, ev *evolution, o ReconcileOptions, res *Result, missing bool) (*groupPlan, error) {
+func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, slug ident.Slug, schemaName, status string, ev *evolution, o ReconcileOptions, res *Result, missing bool) (*groupPlan, error) {
 	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
 	res.Action, res.Status = ActionPlanned, status
-	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
+	if !missing {
+		seeds, err := p.pendingSeeds(ctx, tx, slug, d.reg)
+		if err != nil {
+			return nil, err
+		}
+		res.Seeds = seeds
+	}
+	if len(ev.stmts) == 0 && len(res.Steps) == 0 && len(res.Seeds) == 0 {
 		res.Action = ActionUnchanged
 	}
 	failures, _, err := p.applyEvolution(ctx, tx, schemaName, ev, true, nil)
@@ -708,9 +739,17 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, schema
 // yet), or Blocked with reason DataCheckFailed and nothing applied when its rows fail a data
 // check. The record of a Ready tenant goes in the plan's last round trip. open says whether the
 // data API's role has its grants on the schema already.
-func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, hash, kind, why string, open bool, ev *evolution, gp *groupPlan, res *Result) error {
+//
+// The result is applied when anything of the tenant changed (statements, steps, seed rows, or its
+// status or reason), unchanged otherwise.
+func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, reason, hash, kind, why string, open bool, ev *evolution, gp *groupPlan, res *Result) error {
 	fpAfter := gp.fingerprint()
 	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
+	seeds, err := p.pendingSeeds(ctx, tx, slug, gp.d.reg)
+	if err != nil {
+		return err
+	}
+	res.Seeds = seeds
 	// A schema made now, or one made before the database had Citus, is distributed first.
 	record, fpAt, err := p.readyStatements(ctx, tx, readyRecord{slug: slug, schemaName: schemaName, want: gp.d, hash: hash, fp: fpAfter,
 		managed: gp.managed, kind: kind, why: why, stmts: ev.stmts, ev: ev, open: open, distributeSelf: true})
@@ -729,7 +768,7 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 		gp.learnFingerprint(recorded[fpAt])
 	}
 	res.Action, res.Status = ActionApplied, StatusReady
-	if len(ev.stmts) == 0 && len(res.Steps) == 0 {
+	if len(ev.stmts) == 0 && len(res.Steps) == 0 && len(res.Seeds) == 0 && status == StatusReady && reason == ReasonUpToDate {
 		res.Action = ActionUnchanged
 	}
 	return nil
@@ -803,7 +842,7 @@ func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPla
 	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
-	if err := p.recordBlocked(ctx, tx, t.slug, gp.d.gen, status, t.schema, t.hash, t.currentFP, gp.blocked, ""); err != nil {
+	if err := p.recordBlocked(ctx, tx, t.slug, gp.d.gen, status, t.schema, t.hash, t.currentFP, gp.blocked, o.causeFor(t.slug)); err != nil {
 		return res, false
 	}
 	if err := tx.Commit(); err != nil {
@@ -853,7 +892,8 @@ func (p *Plane) recordReady(ctx context.Context, tx *schema.Tx, r readyRecord) e
 // moves only when the status changes. Both are constants of this package, never input.
 func setStatus(status, reason string) string {
 	return fmt.Sprintf(`status = '%[1]s', status_reason = '%[2]s',
-		status_changed_at = CASE WHEN status IS DISTINCT FROM '%[1]s' THEN now() ELSE coalesce(status_changed_at, now()) END`,
+		status_changed_at = CASE WHEN status IS DISTINCT FROM '%[1]s' OR status_reason IS DISTINCT FROM '%[2]s' THEN now()
+			ELSE coalesce(status_changed_at, now()) END`,
 		status, reason)
 }
 
@@ -948,13 +988,17 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		return fallback("read tenant", err)
 	}
 	if changed {
-		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, "reconciled by another process during this pass"
+		res.Action, res.Status, res.SQL, res.Error = ActionSkipped, status, []string{}, "reconciled by another process during this pass"
 		return res, true
 	}
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.hash, "apply", "", open && t.currentFP != "", ev, gp, &res); err != nil {
+	kind, why := "apply", o.causeFor(t.slug)
+	if why != "" {
+		kind = "repair"
+	}
+	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.reason, t.hash, kind, why, open && t.currentFP != "", ev, gp, &res); err != nil {
 		return fallback("apply", err)
 	}
 	if err := tx.Commit(); err != nil {

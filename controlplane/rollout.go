@@ -543,7 +543,7 @@ func (p *Plane) holdTenants(ctx context.Context, ts []*tenantRef, msg string) er
 	// A held Failed tenant's retry waits for the rollout, not for its backoff, lest the daemon
 	// schedule a pass for a retry that only holds it again.
 	_, err := p.db.ExecContext(ctx, `WITH held AS (
-			UPDATE erpctl.tenants SET status_reason = $2, last_error = $3, updated_at = now()
+			UPDATE erpctl.tenants SET status_reason = $2, last_error = $3, updated_at = now(), status_changed_at = now()
 			WHERE slug = ANY($1) AND status = 'Ready' AND status_reason <> $2 RETURNING slug
 		), parked AS (
 			UPDATE erpctl.tenants SET next_attempt_at = NULL WHERE slug = ANY($1) AND status = 'Failed' AND next_attempt_at IS NOT NULL)

@@ -90,3 +90,41 @@ func (p *Plane) markSeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug, r
 	}
 	return nil
 }
+
+// pendingSeeds says which seed rows of the tenant's modules (as reg has them) it has not had
+// yet: "TABLE: N rows", by table; nil when none.
+func (p *Plane) pendingSeeds(ctx context.Context, tx *schema.Tx, slug ident.Slug, reg *modules.Registry) ([]string, error) {
+	_, seeds, err := p.seedRows(ctx, tx, slug, reg)
+	if err != nil || len(seeds) == 0 {
+		return nil, err
+	}
+	had := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT key FROM erpctl.seeds WHERE tenant = $1`, slug.String())
+	if err != nil {
+		return nil, fmt.Errorf("read seeds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("read seeds: %w", err)
+		}
+		had[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read seeds: %w", err)
+	}
+	var out []string
+	for _, s := range seeds {
+		n := 0
+		for _, r := range s.Rows {
+			if !had[r.Key] {
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("%s: %s", s.Table, pluralize(n, "row", "rows")))
+		}
+	}
+	return out, nil
+}

@@ -55,12 +55,7 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return append(out, skipAll(err.Error())...), nil
 	}
-	slug := b.slugs[0]
-	id, err := b.seedProducts(ctx, slug)
-	if err != nil {
-		return out, err
-	}
-	_, token, err := b.p.CreateToken(ctx, ident.MustParseSlug(slug), "erpbench")
+	slug, id, token, err := b.getOneTarget(ctx, "erpbench")
 	if err != nil {
 		return out, err
 	}
@@ -394,6 +389,17 @@ func probe(ctx context.Context, url, token string) error {
 		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// getOneTarget is what GET one loads: the first tenant, with products seeded, the id of one of
+// them, and a new token named name.
+func (b *bench) getOneTarget(ctx context.Context, name string) (slug string, id int64, token string, err error) {
+	slug = b.slugs[0]
+	if id, err = b.seedProducts(ctx, slug); err != nil {
+		return "", 0, "", err
+	}
+	_, token, err = b.p.CreateToken(ctx, ident.MustParseSlug(slug), name)
+	return slug, id, token, err
 }
 
 // seedProducts inserts apiSeedProducts products into the tenant and returns the id of one in the

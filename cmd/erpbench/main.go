@@ -41,6 +41,9 @@
 //	                            bench database (an experiment: is POST's tail the WAL flush?)
 //	BENCH_SPREAD                tenants the data API's spread covers (GET one, each request for the
 //	                            next tenant): default the fleet, at most 10,000
+//	BENCH_BEFORE                "noisy neighbours": an erpctl binary, or a git revision to build one
+//	                            from, to run the attacks against besides this tree's (see noisy.go,
+//	                            which also reads BENCH_NOISY_SECONDS, BENCH_NOISY_IDLE, BENCH_NOISY_ROWS)
 //	BENCH_ACCESS_LOG            the file the data API's in-process daemon logs to, as the erpctl
 //	                            daemon does to a non-terminal stderr (JSON, one access log line per
 //	                            request); default access.log in the scratch directory. Each data
@@ -217,6 +220,8 @@ func run() int {
 		{"daemon memory", b.memory},
 		{"data API", b.api},
 		{"data API statement modes", b.apiModesScenario},
+		{"fairness cost", b.fairCost},
+		{"noisy neighbours", b.noisy},
 		{"data API behind PgBouncer", b.pooler},
 		{"Citus", b.citus},
 		{"module evolution", b.evolution},

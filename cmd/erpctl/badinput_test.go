@@ -11,12 +11,17 @@ import (
 	"github.com/erpctl/erpctl/internal/term"
 )
 
-// dbState is what bad input must not change: the tenants and the schemas.
+// dbState is what bad input must not change: the tenants, their limits and the schemas.
 func (c *cli) dbState() string {
 	c.t.Helper()
 	n := c.count(`SELECT count(*) FROM erpctl.tenants`)
 	ev := c.count(`SELECT count(*) FROM erpctl.events`)
-	return fmt.Sprintf("tenants=%d events=%d schemas=%v", n, ev, c.schemas())
+	var limits string
+	if err := c.db().QueryRow(context.Background(), `SELECT coalesce(string_agg(format('%s %s %s', tenant, rate, concurrency), ', ' ORDER BY tenant), '')
+		FROM erpctl.tenant_limits`).Scan(&limits); err != nil {
+		c.t.Fatal(err)
+	}
+	return fmt.Sprintf("tenants=%d events=%d limits=[%s] schemas=%v", n, ev, limits, c.schemas())
 }
 
 // Bad input: a clear one-sentence message, exit 2, and nothing changed in the database.
@@ -25,6 +30,7 @@ func TestBadInput(t *testing.T) {
 	c := newCLI(t)
 	c.ok("tenant", "create", "acme")
 	c.ok("tenant", "create", "globex", "--modules", "product")
+	c.ok("tenant", "limits", "acme", "--rate", "100/minute")
 	before := c.dbState()
 	acme, globex := c.snapshot("tenant_acme"), c.snapshot("tenant_globex")
 
@@ -60,6 +66,7 @@ func TestBadInput(t *testing.T) {
 		{"reconcile", "--", injection},
 		{"plan", "--", injection},
 		{"token", "create", "--name", "x", "--", injection},
+		{"tenant", "limits", "--rate", "1/s", "--", injection},
 	} {
 		cases = append(cases, tc{args, "invalid tenant slug"})
 	}
@@ -112,6 +119,39 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"tenant", "create", "newco", "--modules", ""}, "--modules names no module"},
 		tc{[]string{"tenant", "create", "newco", "--name", strings.Repeat("n", 10000)}, "the tenant name is 10000 characters long, the limit is 200"},
 		tc{[]string{"tenant", "create", "newco", "--name", "a\x00b"}, "control character"},
+		tc{[]string{"daemon", "--api-statement-timeout", "0s"}, "--api-statement-timeout must be at least 1ms"},
+		tc{[]string{"daemon", "--api-statement-timeout", "soon"}, `invalid argument "soon" for "--api-statement-timeout"`},
+		tc{[]string{"daemon", "--api-tenant-share", "0"}, "--api-tenant-share must be more than 0 and at most 1"},
+		tc{[]string{"daemon", "--api-tenant-share", "1.5"}, "--api-tenant-share must be more than 0 and at most 1"},
+		tc{[]string{"daemon", "--api-tenant-share", "NaN"}, "--api-tenant-share must be more than 0 and at most 1"},
+		tc{[]string{"daemon", "--api-tenant-queue", "0"}, "--api-tenant-queue must be at least 1"},
+		tc{[]string{"daemon", "--api-queue-wait", "-1s"}, "--api-queue-wait must be greater than 0"},
+		tc{[]string{"daemon", "--api-memory", "12"}, `--api-memory "12": give a size of at least 1MiB`},
+		tc{[]string{"daemon", "--api-memory", "lots"}, `--api-memory "lots": give a size of at least 1MiB`},
+		tc{[]string{"daemon", "--api-memory", "-64MiB"}, `--api-memory "-64MiB"`},
+		tc{[]string{"daemon", "--tenant-rate", "10"}, `--tenant-rate: rate "10": write it as N/period`},
+		tc{[]string{"daemon", "--tenant-rate", "10/fortnight"}, "the period is second, minute, hour or day"},
+		tc{[]string{"daemon", "--tenant-rate", "0/s"}, "the number of requests is a whole number"},
+		tc{[]string{"daemon", "--tenant-concurrency", "-1"}, "--tenant-concurrency must be 0 (none) or more"},
+		tc{[]string{"daemon", "--max-conns", "-1"}, "--max-conns must be 0"},
+		tc{[]string{"tenant", "limits", "acme", "--rate", "0/s"}, "--rate: rate \"0/s\": the number of requests is a whole number"},
+		tc{[]string{"tenant", "limits", "acme", "--rate", "fast"}, "write it as N/period"},
+		tc{[]string{"tenant", "limits", "acme", "--rate", ""}, "write it as N/period"},
+		tc{[]string{"tenant", "limits", "acme", "--concurrency", "0"}, `--concurrency "0": give a number of requests from 1 to 1000000, none, or default`},
+		tc{[]string{"tenant", "limits", "acme", "--concurrency", "-3"}, `--concurrency "-3"`},
+		tc{[]string{"tenant", "limits", "acme", "--concurrency", "many"}, `--concurrency "many"`},
+		tc{[]string{"tenant", "limits", "acme", "--reset", "--rate", "1/s"}, "--reset puts every limit back to the default: give it alone"},
+		tc{[]string{"tenant", "limits", "--rate", "1/s"}, "give the tenant whose limits to set"},
+		tc{[]string{"tenant", "limits", "--reset"}, "give the tenant whose limits to set"},
+		tc{[]string{"tenant", "limits", "nope", "--rate", "1/s"}, `read the limits of tenant "nope": not found`},
+		tc{[]string{"tenant", "limits", "nope"}, `read the limits of tenant "nope": not found`},
+		tc{[]string{"tenant", "limits", "acme", "globex"}, `unexpected "globex"`},
+		tc{[]string{"tenant", "top", "--since", "0s"}, "--since must be more than 0 and at most 1h0m0s"},
+		tc{[]string{"tenant", "top", "--since", "2h"}, "--since must be more than 0 and at most 1h0m0s"},
+		tc{[]string{"tenant", "top", "--limit", "0"}, "--limit must be from 1 to 10000"},
+		tc{[]string{"tenant", "top", "--sort-by", "cpu"}, `--sort-by "cpu": sort by one of requests, errors, throttled, db, rows`},
+		tc{[]string{"tenant", "top", "acme"}, `takes no arguments, got "acme"`},
+		tc{[]string{"tenant", "top", "-l", "tier in (a"}, `invalid selector "tier in (a"`},
 	)
 	for _, k := range cases {
 		t.Run(strings.Join(k.args, " "), func(t *testing.T) {

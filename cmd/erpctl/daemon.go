@@ -39,6 +39,8 @@ type DaemonOptions struct {
 	AllowedHosts     []string
 	CORSOrigins      []string
 	Rollout          rolloutFlags
+	MaxConns         int
+	API              apiFlags
 	PublishModules   bool
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
@@ -67,6 +69,13 @@ With --change-tracking (the default) and a superuser role, event triggers record
 tenant schemas outside erpctl: the daemon reconciles those tenants within about a second, each
 --interval runs a pass over what changed, and every tenant is checked each --full-check. Without
 a superuser it says so once and checks every tenant each --interval.
+
+No tenant can starve the others in the data API: each statement runs under
+--api-statement-timeout; a tenant holds at most --api-tenant-share of the API's connections and
+of --api-memory (the answers waiting for their clients), its other requests wait in a queue of
+its own (--api-tenant-queue, --api-queue-wait), then get 429 as Django REST framework's
+throttles answer. --tenant-rate and --tenant-concurrency limit every tenant; erpctl tenant
+limits sets them per tenant. Each daemon publishes its tenants' usage for erpctl tenant top.
 
 Logs go to stderr: text on a terminal, JSON otherwise.`,
 		Args: noArgs,
@@ -118,6 +127,12 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 					return usageErrorf("--console-url %q: %s", opts.ConsoleURL, err)
 				}
 			}
+			if opts.MaxConns < 0 {
+				return usageErrorf("--max-conns must be 0 (three quarters of the file limit) or more, got %d", opts.MaxConns)
+			}
+			if err := opts.API.validate(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -137,9 +152,11 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.StringVar(&opts.ConsoleListen, "console-listen", "", `serve the operator console on this address, e.g. 127.0.0.1:8081 ("" serves nothing; see erpctl operator token create)`)
 	fl.BoolVar(&opts.ConsoleListenAny, "console-listen-any", false, "allow a --console-listen address other than loopback")
 	fl.StringVar(&opts.ConsoleURL, "console-url", "", "the address operators reach the console at, for login links (default: http:// and --console-listen)")
+	fl.IntVar(&opts.MaxConns, "max-conns", 0, "connections the HTTP server holds open; near it, idle ones are closed first, longest idle first (0: three quarters of the file limit)")
 	fl.BoolVar(&opts.PublishModules, "publish-modules", false, "publish the module files as a new generation whenever they change (development)")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
 	opts.Rollout.add(cmd)
+	opts.API.add(cmd)
 	return cmd
 }
 
@@ -167,14 +184,17 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		log.Warn("listening on every interface, but the data API answers only the Host headers localhost, 127.0.0.1 and ::1; set --allowed-hosts or --public-url")
 	}
 	log.Info("daemon starting", "interval", opts.Interval.String(), "full_check", opts.FullCheck.String(),
-		"listen", opts.Listen, "workers", opts.Workers, "publish_modules", opts.PublishModules)
+		"listen", opts.Listen, "workers", opts.Workers, "publish_modules", opts.PublishModules,
+		"api_statement_timeout", opts.API.StatementTimeout.String(), "api_tenant_share", opts.API.Share,
+		"api_memory", opts.API.Memory, "tenant_rate", opts.API.Rate, "tenant_concurrency", opts.API.Concurrency)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
 			LockTimeout: opts.LockTimeout, StatementTimeout: opts.StatementTimeout,
 			TrackChanges: opts.TrackChanges, FullCheck: opts.FullCheck, PublishModules: opts.PublishModules,
 			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
-			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts), CORSOrigins: opts.CORSOrigins},
+			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts), CORSOrigins: opts.CORSOrigins,
+			MaxConns: opts.MaxConns, StatementTimeout: opts.API.StatementTimeout, Fair: opts.API.fairConfig()},
 		Debug:   daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
 		Console: daemon.ConsoleConfig{Listen: opts.ConsoleListen, AnyAddress: opts.ConsoleListenAny, URL: opts.ConsoleURL},
 		Logger:  log,

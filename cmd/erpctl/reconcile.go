@@ -27,6 +27,8 @@ type PlanOptions struct {
 	Workers  int
 	Selector string
 	targets  targets
+	// DetailedExitCode: exit 3 when changes are pending, 4 when some tenant would be refused.
+	DetailedExitCode bool
 }
 
 // NewCmdPlan parses plan; runF replaces the run in tests.
@@ -61,6 +63,7 @@ of publishing them (erpctl module publish), and plan says so.`,
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "plan every tenant")
 	cmd.Flags().IntVar(&opts.Workers, "workers", 4, "tenants planned at once")
+	cmd.Flags().BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 3 when changes are pending, 4 when reconcile would refuse a tenant, 0 with nothing to do")
 	addSelectorFlag(cmd, &opts.Selector)
 	return cmd
 }
@@ -72,6 +75,7 @@ type planGroup struct {
 	SQL         []string `json:"sql"`             // every statement, in order, as it would run in each schema
 	Destructive []string `json:"destructive_sql"` // those of SQL that reconcile applies only with --allow-destructive
 	Steps       []string `json:"steps"`           // migration steps that would run, as module/name
+	Seeds       []string `json:"seeds"`           // seed rows the tenants would get: "TABLE: N rows"
 	// DataDependent marks the changes whose success depends on the rows (Atlas's analyzer code
 	// and text): each tenant's rows are counted before they are applied.
 	DataDependent []string `json:"data_dependent"`
@@ -121,22 +125,17 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	}); err != nil {
 		return err
 	}
-	var failed []string
-	for _, g := range groups {
-		if g.Action == controlplane.ActionFailed {
-			failed = append(failed, g.Tenants...)
-		}
-	}
-	if len(failed) > 0 {
-		return failedf("could not plan %s: %s", plural(len(failed), "tenant", "tenants"), listNames(failed, 10))
-	}
-	return nil
+	return planExit(groups, opts.DetailedExitCode)
 }
 
 // planOf is what a dry run says a tenant needs. SQL and destructive SQL come unqualified, so
 // tenants in the same state compare equal.
 func planOf(r controlplane.Result) planGroup {
-	g := planGroup{Tenants: []string{}, Action: r.Action, SQL: r.SQL, Destructive: r.Destructive, Steps: r.Steps, DataChecks: []string{}, Error: r.Error}
+	g := planGroup{Tenants: []string{}, Action: r.Action, SQL: r.SQL, Destructive: r.Destructive, Steps: r.Steps, Seeds: r.Seeds,
+		DataChecks: []string{}, Error: r.Error}
+	if g.Seeds == nil {
+		g.Seeds = []string{}
+	}
 	for _, f := range r.DataChecks {
 		g.DataChecks = append(g.DataChecks, f.Message)
 	}
@@ -161,7 +160,7 @@ func groupPlans(results []controlplane.Result) []planGroup {
 	for _, r := range results {
 		g := planOf(r)
 		key := strings.Join([]string{g.Action, strings.Join(g.SQL, ";\x00"), strings.Join(g.Destructive, ";\x00"), g.Error,
-			strings.Join(g.Steps, "\x00"), strings.Join(g.DataChecks, "\x00"), strings.Join(g.DataDependent, "\x00")}, "\x01")
+			strings.Join(g.Steps, "\x00"), strings.Join(g.Seeds, "\x00"), strings.Join(g.DataChecks, "\x00"), strings.Join(g.DataDependent, "\x00")}, "\x01")
 		i, ok := index[key]
 		if !ok {
 			i = len(groups)
@@ -192,23 +191,29 @@ func printPlan(io *term.IOStreams, groups []planGroup) error {
 		case g.Action == controlplane.ActionFailed || g.Action == controlplane.ActionSkipped:
 			fmt.Fprintf(out, "%s: %s: %s\n", who, st.Status(g.Action), oneSentence(g.Error))
 			continue
-		case len(g.SQL) == 0 && len(g.Destructive) == 0 && len(g.Steps) == 0:
+		case g.Action == controlplane.ActionUnchanged:
 			fmt.Fprintf(out, "%s: %s\n", who, st.Success.Render("no changes"))
 			continue
+		case len(g.Destructive) > 0 && len(g.DataChecks) > 0:
+			fmt.Fprintf(out, "%s: %s\n", who, st.Error.Render(fmt.Sprintf(
+				"blocked: %s destructive (applied only by erpctl reconcile --allow-destructive), and their rows fail a data check",
+				plural(len(g.Destructive), "statement is", "statements are"))))
 		case len(g.Destructive) > 0:
 			fmt.Fprintf(out, "%s: %s\n", who, st.Error.Render(fmt.Sprintf(
 				"blocked: %s destructive, applied only by erpctl reconcile --allow-destructive",
 				plural(len(g.Destructive), "statement is", "statements are"))))
 		case len(g.DataChecks) > 0:
 			fmt.Fprintf(out, "%s: %s\n", who, st.Error.Render("refused: their rows fail a data check, reconcile applies nothing to them"))
-			for _, m := range g.DataChecks {
-				fmt.Fprintln(out, indent(m, "  ! "))
-			}
 		default:
 			fmt.Fprintf(out, "%s:\n", who)
 		}
+		// Everything the JSON holds: steps, seed rows, data-dependent changes, the statements that
+		// would run, the destructive ones, and the rows that fail a check.
 		for _, s := range g.Steps {
 			fmt.Fprintln(out, indent("migration step "+s, "  + "))
+		}
+		for _, s := range g.Seeds {
+			fmt.Fprintln(out, indent("seed rows of "+s, "  + "))
 		}
 		for _, d := range g.DataDependent {
 			fmt.Fprintln(out, indent("data-dependent, rows checked first: "+d, "  ~ "))
@@ -218,20 +223,58 @@ func printPlan(io *term.IOStreams, groups []planGroup) error {
 			destructive[d] = true
 		}
 		for _, s := range g.SQL {
-			line := indent(s+";", "  ")
+			line := indent(term.Safe(s)+";", "  ")
 			if destructive[s] {
 				line += st.Error.Render("  -- destructive")
 			}
 			fmt.Fprintln(out, line)
 		}
-		if len(g.SQL) == 0 {
-			for _, s := range g.Destructive {
-				fmt.Fprintln(out, indent(s+";", "  ")+st.Error.Render("  -- destructive"))
+		for _, s := range g.Destructive {
+			if !slices.Contains(g.SQL, s) {
+				fmt.Fprintln(out, indent(term.Safe(s)+";", "  ")+st.Error.Render("  -- destructive, not applied without --allow-destructive"))
 			}
+		}
+		for _, m := range g.DataChecks {
+			fmt.Fprintln(out, st.Error.Render(indent(term.Safe(m), "  ! ")))
 		}
 	}
 	return nil
 }
+
+// planExit is plan's exit status: 1 when a tenant could not be planned, or when reconcile would
+// refuse one (blocked: a destructive change, rows that fail a data check); with detailed, 3 when
+// changes are pending and every one would apply, 4 when some would be refused, 0 with nothing
+// to do (as terraform plan -detailed-exitcode, whose 2 is erpctl's bad usage).
+func planExit(groups []planGroup, detailed bool) error {
+	var failed, refused, pending []string
+	for _, g := range groups {
+		switch g.Action {
+		case controlplane.ActionFailed, controlplane.ActionSkipped:
+			failed = append(failed, g.Tenants...)
+		case controlplane.ActionBlocked:
+			refused = append(refused, g.Tenants...)
+		case controlplane.ActionPlanned:
+			pending = append(pending, g.Tenants...)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return failedf("could not plan %s: %s", plural(len(failed), "tenant", "tenants"), listNames(failed, 10))
+	case len(refused) > 0 && detailed:
+		return &exitError{code: exitRefusals, err: fmt.Errorf("reconcile would refuse %s: %s (blocked; see above)", plural(len(refused), "tenant", "tenants"), listNames(refused, 10))}
+	case len(refused) > 0:
+		return failedf("reconcile would refuse %s: %s (blocked; see above)", plural(len(refused), "tenant", "tenants"), listNames(refused, 10))
+	case len(pending) > 0 && detailed:
+		return &exitError{code: exitPending, err: fmt.Errorf("changes pending for %s", plural(len(pending), "tenant", "tenants"))}
+	}
+	return nil
+}
+
+// plan --detailed-exitcode's statuses beside erpctl's 0, 1 and 2.
+const (
+	exitPending  = 3
+	exitRefusals = 4
+)
 
 // ---- reconcile ----
 
@@ -401,10 +444,10 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 	}
 	var failed, blocked []string
 	for _, r := range pass.Results {
-		switch r.Action {
-		case controlplane.ActionFailed:
+		switch {
+		case r.Action == controlplane.ActionFailed:
 			failed = append(failed, r.Tenant)
-		case controlplane.ActionBlocked:
+		case r.Action == controlplane.ActionBlocked, stillBlocked(r):
 			blocked = append(blocked, r.Tenant)
 		}
 	}
@@ -472,17 +515,23 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 	st := io.Styles()
 	tbl := io.NewTable("tenant", "action", "status", "statements", "duration", "details")
 	for _, r := range pass.Results {
-		if r.Action == controlplane.ActionUnchanged && !every {
+		if r.Action == controlplane.ActionUnchanged && !every && !stillBlocked(r) {
 			continue
 		}
 		details := r.Error
 		switch {
+		case stillBlocked(r):
+			details = "still blocked: nothing changed since (erpctl tenant show " + r.Tenant + " says why)"
 		case len(r.DataChecks) > 0:
 			details = "data check failed: " + r.DataChecks[0].Message
 		case r.Action == controlplane.ActionBlocked:
 			details = fmt.Sprintf("needs %s; rerun with --allow-destructive", plural(len(r.Destructive), "destructive statement", "destructive statements"))
 		}
-		tbl.Row(r.Tenant, st.Status(r.Action), st.Status(orDash(r.Status)), fmt.Sprint(len(r.SQL)), humanDuration(r.Duration), firstLine(details))
+		action := r.Action
+		if stillBlocked(r) {
+			action = "still blocked"
+		}
+		tbl.Row(r.Tenant, st.Status(action), st.Status(orDash(r.Status)), fmt.Sprint(len(r.SQL)), humanDuration(r.Duration), term.Safe(firstLine(details)))
 	}
 	if tbl.Len() > 0 {
 		if err := tbl.Render(); err != nil {
@@ -494,10 +543,23 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 		return nil
 	}
 	var counts []string
+	still := 0
+	for _, r := range pass.Results {
+		if stillBlocked(r) {
+			still++
+		}
+	}
 	for _, a := range []string{controlplane.ActionUnchanged, controlplane.ActionApplied, controlplane.ActionBlocked,
 		controlplane.ActionFailed, controlplane.ActionSkipped, controlplane.ActionHeld, controlplane.ActionWaiting} {
-		if n := countAction(pass.Results, a); n > 0 {
+		n := countAction(pass.Results, a)
+		if a == controlplane.ActionUnchanged {
+			n -= still
+		}
+		if n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, st.Status(a)))
+		}
+		if a == controlplane.ActionBlocked && still > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", still, st.Status("still blocked")))
 		}
 	}
 	summary := plural(len(pass.Results), "tenant", "tenants") + " in " + humanDuration(pass.Duration)
@@ -523,6 +585,12 @@ func printPass(io *term.IOStreams, pass *controlplane.Pass, every bool) error {
 		}
 	}
 	return nil
+}
+
+// stillBlocked reports whether a pass found a tenant Blocked as it was: nothing to do, and not
+// at its desired state either.
+func stillBlocked(r controlplane.Result) bool {
+	return r.Action == controlplane.ActionUnchanged && r.Status == controlplane.StatusBlocked
 }
 
 // waitingWhy is what the pass's waiting tenants wait for.

@@ -21,7 +21,7 @@ import (
 type openPlane func(context.Context) (*controlplane.Plane, error)
 
 func newCmdTenant(f *Factory) *cobra.Command {
-	return newGroupCmd("tenant", "Create, list, show, label, delete (archive), restore, purge, export, import and move tenants; enable and disable their modules",
+	return newGroupCmd("tenant", "Create, list, show, label, delete (archive), restore, purge, export, import and move tenants; enable and disable their modules; set their limits, see their usage",
 		NewCmdTenantCreate(f, nil),
 		NewCmdTenantList(f, nil),
 		NewCmdTenantShow(f, nil),
@@ -34,6 +34,8 @@ func newCmdTenant(f *Factory) *cobra.Command {
 		NewCmdTenantExport(f, nil),
 		NewCmdTenantImport(f, nil),
 		NewCmdTenantMove(f, nil),
+		NewCmdTenantLimits(f, nil),
+		NewCmdTenantTop(f, nil),
 	)
 }
 

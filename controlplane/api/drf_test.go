@@ -181,6 +181,8 @@ func TestDRFSearch(t *testing.T) {
 		{"100%25", []string{"SAW-1"}}, // no wildcards
 		{"%25", []string{"SAW-1"}},
 		{"_", nil},
+		{"%5C", nil},
+		{"1claw", nil}, // "HAM-1" and "Claw Hammer": no match spans two columns
 		{"globex", nil},
 		{"acme-bot", nil}, // server-set columns are not searched
 		{"", []string{"HAM-1", "HAM-2", "SAW-1"}},

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/fair"
 	"github.com/erpctl/erpctl/modules"
 )
 
@@ -32,6 +33,10 @@ var paramRE = regexp.MustCompile(`parameter \$(\d+)`)
 // "Key (col)=", or the parameter it names), never by constraint name alone. argNames gives the
 // field (a write) or query parameter (a list) of each bind parameter.
 func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op dbOp, err error, argNames []string) {
+	if th, ok := fair.AsThrottled(err); ok {
+		writeThrottled(w, th) // its tenant's share of the pool was taken, and its queue full
+		return
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || r.Context().Err() != nil {
@@ -53,6 +58,7 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 	}
 	res := rc.t.res
 	if d, ok := driftOf(rc, r.Method, pgErr); ok {
+		rc.fr.Release(0) // a repair waits for the reconciler, not for a connection of the API
 		a.driftError(w, rc, d)
 		return
 	}
@@ -109,7 +115,11 @@ func (a *Handler) dbError(w http.ResponseWriter, r *http.Request, rc *reqCtx, op
 			col = "non_field_errors"
 		}
 		errs.add(col, dataErrorMessage(code, res, col))
-	case code == "40001" || code == "40P01" || code == "55P03" || code == "57014" || strings.HasPrefix(code, "53"):
+	case code == statementTimeout && r.Context().Err() == nil:
+		w.Header().Set("Retry-After", "5")
+		writeDetail(w, http.StatusServiceUnavailable, msgTimeout)
+		return
+	case code == "40001" || code == "40P01" || code == "55P03" || code == statementTimeout || strings.HasPrefix(code, "53"):
 		w.Header().Set("Retry-After", "1")
 		writeDetail(w, http.StatusServiceUnavailable, "The database is busy; try again.")
 		return
@@ -220,7 +230,7 @@ func dataErrorMessage(code string, res *modules.Resource, name string) string {
 // a violation names, from the catalog. Citus names a shard's constraint with the shard id
 // appended.
 func (a *Handler) checkColumns(ctx context.Context, rc *reqCtx, name string) (string, []string, string) {
-	rows, err := a.db.Query(ctx, `SELECT c.conname, pg_get_constraintdef(c.oid),
+	rows, err := rc.query(ctx, `SELECT c.conname, pg_get_constraintdef(c.oid),
 			coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
 				WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)), '{}')
 		FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'c'`, rc.t.qname)

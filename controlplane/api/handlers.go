@@ -140,8 +140,12 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if q.lastPage && !a.findLastPage(w, r, rc, q) {
 		return
 	}
+	if t.bigRows.Load() && t.idIdx >= 0 {
+		a.listByIDs(w, r, rc, q)
+		return
+	}
 	stmt, args := t.listStatement(q, q.limit, q.offset)
-	rows, err := a.db.Query(r.Context(), stmt, args...)
+	rows, err := rc.query(r.Context(), stmt, args...)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, q.argNames)
 		return
@@ -167,69 +171,200 @@ func (a *Handler) list(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	bp := getBuf()
 	defer putBuf(bp)
-	b := append((*bp)[:0], `{"count":`...)
-	b = strconv.AppendInt(b, count, 10)
-	b = a.appendLinks(b, r, q, count)
-	b = append(b, `,"results":[`...)
-	// A page of large rows is sent as it is read, in chunks, so that the memory a request holds
-	// is bounded by the chunk and not by the page (1,000 rows of 1 MB would be 1 GB); a page
-	// that fits in one chunk keeps its Content-Length.
-	streaming := false
-	flush := func() {
-		if !streaming {
-			w.Header()["Content-Type"] = jsonContentType
-			w.WriteHeader(http.StatusOK)
-			streaming = true
+	b := a.appendPageHead((*bp)[:0], r, q, count)
+	// The page is read into memory up to the request's budget (fair.Request.Budget); the rows
+	// past it give only their ids, and are read again by id once what was read is written. So a
+	// client that reads slowly never holds a connection, and a request holds about its budget
+	// (or one row, when a row is larger) however large the page. Sizes are as the server sends
+	// them; JSON adds its quotes and escapes.
+	budget := int(rc.fr.Budget())
+	var rest []pendingRow
+	n := int64(0)
+	for more := !empty; more; more = rows.Next() {
+		// After the first row, a row that would take the answer past the budget goes later, and
+		// every row after it.
+		raw := rows.RawValues()[1:]
+		if size := rawSize(raw); n > 0 && t.idIdx >= 0 && (len(rest) > 0 || len(b)+size > budget) {
+			id, _ := rawInt64(rows.FieldDescriptions()[t.idIdx+1].Format, raw[t.idIdx])
+			rest = append(rest, pendingRow{id: id, size: size})
+			continue
 		}
-		w.Write(b)
-		b = b[:0]
-	}
-	if !empty {
-		b = t.appendRow(b, rows, 1)
-		for rows.Next() {
-			if len(b) >= streamChunk {
-				flush()
-			}
+		if n > 0 {
 			b = append(b, ',')
-			b = t.appendRow(b, rows, 1)
 		}
+		b = t.appendRow(b, rows, 1)
+		n++
 	}
 	rows.Close()
 	*bp = b
 	if err := rows.Err(); err != nil {
-		if streaming {
-			// The status is sent: cut the connection, so that the client sees a broken answer
-			// rather than a short page.
-			a.log.Error("api: list: failed mid-answer", "route", r.Pattern, "err", err)
-			panic(http.ErrAbortHandler)
-		}
 		a.dbError(w, r, rc, opRead, err, q.argNames)
 		return
 	}
-	b = append(b, ']', '}')
-	*bp = b
-	if streaming {
-		w.Write(b)
+	rc.fr.Rows += n
+	if len(rest) > 0 {
+		t.bigRows.Store(true) // the next page of this table is read as ids first
+	}
+	if len(rest) == 0 {
+		b = append(b, ']', '}')
+		*bp = b
+		rc.fr.Release(int64(len(b)))
+		writeBody(w, http.StatusOK, b)
 		return
 	}
-	writeBody(w, http.StatusOK, b)
+	rc.fr.Release(int64(len(b)))
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	*bp = a.listRest(w, r, rc, b[:0], rest, n > 0)
+}
+
+// pendingRow is a row of a page read later, by id, and its size as the page's statement sent it.
+type pendingRow struct {
+	id   int64
+	size int
+}
+
+// rawSize is a row's size as the server sent it.
+func rawSize(raw [][]byte) int {
+	n := 0
+	for _, v := range raw {
+		n += len(v)
+	}
+	return n
+}
+
+// listRest answers the rows of a page that did not fit in the request's memory budget: in parts
+// that fit, each read with a slot of the tenant's share and written with none. A row deleted
+// meanwhile is left out, as it would be from a page read a moment later. b is the request's
+// buffer, returned for reuse.
+func (a *Handler) listRest(w http.ResponseWriter, r *http.Request, rc *reqCtx, b []byte, rest []pendingRow, comma bool) []byte {
+	ctx := r.Context()
+	t := rc.t
+	for len(rest) > 0 {
+		if err := rc.fr.Continue(ctx); err != nil {
+			a.abortList(r, err)
+		}
+		budget := int(rc.fr.Budget())
+		k, size := 1, rest[0].size
+		for k < len(rest) && size+rest[k].size <= budget {
+			size += rest[k].size
+			k++
+		}
+		ids := make([]int64, k)
+		for i := range ids {
+			ids[i] = rest[i].id
+		}
+		rest = rest[k:]
+		rows, err := rc.db.Query(ctx, t.byIDs, t.fmts, ids)
+		if err != nil {
+			a.abortList(r, err)
+		}
+		for rows.Next() {
+			if comma {
+				b = append(b, ',')
+			}
+			b = t.appendRow(b, rows, 0)
+			comma = true
+			rc.fr.Rows++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			a.abortList(r, err)
+		}
+		rc.fr.Release(int64(len(b)))
+		if _, err := w.Write(b); err != nil {
+			return b[:0] // the client is gone; the server closes the connection
+		}
+		b = b[:0]
+	}
+	w.Write([]byte("]}"))
+	return b
+}
+
+// abortList cuts the connection of a page whose status is sent: the client sees a broken
+// answer rather than a short page.
+func (a *Handler) abortList(r *http.Request, err error) {
+	if r.Context().Err() == nil {
+		a.log.Error("api: list: failed mid-answer", "route", r.Pattern, "err", err)
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // listStatement is the count and a page in one statement: one row per object, each led by the
 // count, or one row of count and NULLs when the page is empty.
 func (t *tableSQL) listStatement(q *listQuery, limit, offset int64) (string, []any) {
+	return t.pageStatement(t.listMid, t.listFmts, q, limit, offset)
+}
+
+// idsFmts are the result formats of a list of ids and sizes: the count, the id, the size.
+var idsFmts = pgx.QueryResultFormats{binaryFormat, binaryFormat, binaryFormat}
+
+// pageStatement is a list statement with mid between its count and its page's WHERE.
+func (t *tableSQL) pageStatement(mid string, fmts pgx.QueryResultFormats, q *listQuery, limit, offset int64) (string, []any) {
 	n := len(q.args)
-	stmt := t.listHead + q.where + t.listMid + q.where + q.order +
+	stmt := t.listHead + q.where + mid + q.where + q.order +
 		" LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2) + t.listTail
 	args := make([]any, 0, n+3)
-	return stmt, append(append(append(args, t.listFmts), q.args...), limit, offset)
+	return stmt, append(append(append(args, fmts), q.args...), limit, offset)
+}
+
+// listByIDs answers a page of a table known for large rows (tableSQL.bigRows): the count and the
+// page's ids and sizes first, then the rows by id in parts that fit the request's memory budget.
+func (a *Handler) listByIDs(w http.ResponseWriter, r *http.Request, rc *reqCtx, q *listQuery) {
+	t := rc.t
+	stmt, args := t.pageStatement(t.listIDsMid, idsFmts, q, q.limit, q.offset)
+	rows, err := rc.query(r.Context(), stmt, args...)
+	if err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return
+	}
+	defer rows.Close()
+	var count int64
+	var rest []pendingRow
+	total, ok := 0, true
+	for rows.Next() && ok {
+		raw := rows.RawValues()
+		if count, ok = rawInt64(binaryFormat, raw[0]); !ok || raw[1] == nil {
+			continue // the count of an empty page
+		}
+		id, ok1 := rawInt64(binaryFormat, raw[1])
+		size, ok2 := rawInt64(binaryFormat, raw[2])
+		ok = ok1 && ok2
+		rest = append(rest, pendingRow{id: id, size: int(size)})
+		total += int(size)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		a.dbError(w, r, rc, opRead, err, q.argNames)
+		return
+	}
+	if !ok {
+		a.serverError(w, r, "list", errors.New("unexpected ids in list result"))
+		return
+	}
+	if len(rest) == 0 && q.page > 1 {
+		writeDetail(w, http.StatusNotFound, msgInvalidPage)
+		return
+	}
+	if int64(total) <= rc.fr.Budget() {
+		t.bigRows.Store(false) // its rows are no longer large: next time, one statement
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	b := a.appendPageHead((*bp)[:0], r, q, count)
+	rc.fr.Release(int64(len(b)))
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	*bp = a.listRest(w, r, rc, b[:0], rest, false)
 }
 
 // findLastPage turns page=last into the number of the last page, counting the rows first (the
 // list statement with an empty page); on failure it has written the answer.
 func (a *Handler) findLastPage(w http.ResponseWriter, r *http.Request, rc *reqCtx, q *listQuery) bool {
 	stmt, args := rc.t.listStatement(q, 0, 0)
-	rows, err := a.db.Query(r.Context(), stmt, args...)
+	rows, err := rc.query(r.Context(), stmt, args...)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, q.argNames)
 		return false
@@ -253,6 +388,14 @@ func (a *Handler) findLastPage(w http.ResponseWriter, r *http.Request, rc *reqCt
 	return true
 }
 
+// appendPageHead appends a page's envelope up to its first result: the count and the links.
+func (a *Handler) appendPageHead(b []byte, r *http.Request, q *listQuery, count int64) []byte {
+	b = append(b, `{"count":`...)
+	b = strconv.AppendInt(b, count, 10)
+	b = a.appendLinks(b, r, q, count)
+	return append(b, `,"results":[`...)
+}
+
 // appendLinks appends a page's "next" and "previous", as the pagination the request uses
 // builds them, from the query string q parsed. Each link sets or removes every paging parameter
 // it changes, so one parse serves both.
@@ -270,9 +413,6 @@ func (a *Handler) appendLinks(b []byte, r *http.Request, q *listQuery, count int
 	b = append(b, `,"previous":`...)
 	return appendPageURL(b, base, r, q.vals, q.limit, max(q.offset-q.limit, 0), q.offset > 0)
 }
-
-// streamChunk is how much of a list answer is held before it is sent.
-const streamChunk = 256 << 10
 
 // rawInt64 decodes a bigint result value in either format.
 func rawInt64(format int16, raw []byte) (int64, bool) {
@@ -325,7 +465,7 @@ func appendPageNumberURL(b []byte, base string, r *http.Request, q url.Values, p
 // ---- GET /api/{tenant}/{module}/{resource}/{id}/
 
 func (a *Handler) retrieve(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	rows, err := a.db.Query(r.Context(), rc.t.getByID, rc.t.fmts, rc.id)
+	rows, err := rc.query(r.Context(), rc.t.getByID, rc.t.fmts, rc.id)
 	if err != nil {
 		a.dbError(w, r, rc, opRead, err, nil)
 		return
@@ -362,6 +502,8 @@ func (a *Handler) writeOneRow(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if status == http.StatusCreated && id > 0 {
 		w.Header().Set("Location", a.baseURL(r)+rc.collectionPath()+strconv.FormatInt(id, 10)+"/")
 	}
+	rc.fr.Rows++
+	rc.fr.Release(int64(len(b)))
 	writeBody(w, status, b)
 }
 
@@ -378,7 +520,7 @@ func (a *Handler) create(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	stmt, args, argNames := rc.t.writeSQL(false, vals, rc.actor, 0)
-	rows, err := a.db.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
+	rows, err := rc.query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
 	if err != nil {
 		a.dbError(w, r, rc, opWrite, err, argNames)
 		return
@@ -410,7 +552,7 @@ func (a *Handler) update(w http.ResponseWriter, r *http.Request, rc *reqCtx, par
 		return
 	}
 	stmt, args, argNames := rc.t.writeSQL(true, vals, rc.actor, rc.id)
-	rows, err := a.db.Query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
+	rows, err := rc.query(r.Context(), stmt, append([]any{rc.t.fmts}, args...)...)
 	if err != nil {
 		a.dbError(w, r, rc, opWrite, err, argNames)
 		return
@@ -458,7 +600,7 @@ func (d *deferredWriter) replay(w http.ResponseWriter) {
 // it has written the answer.
 func (a *Handler) exists(w http.ResponseWriter, r *http.Request, rc *reqCtx) bool {
 	var ok bool
-	err := a.db.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok)
+	err := rc.queryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		writeDetail(w, http.StatusNotFound, "Not found.")
 		return false
@@ -473,11 +615,12 @@ func (a *Handler) exists(w http.ResponseWriter, r *http.Request, rc *reqCtx) boo
 // ---- DELETE /api/{tenant}/{module}/{resource}/{id}/
 
 func (a *Handler) destroy(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	tag, err := a.db.Exec(r.Context(), rc.t.delByID, rc.id)
+	tag, err := rc.exec(r.Context(), rc.t.delByID, rc.id)
 	if err != nil {
 		a.dbError(w, r, rc, opDelete, err, nil)
 		return
 	}
+	rc.fr.Release(0)
 	a.p.NoteWrite(nil)
 	if tag.RowsAffected() == 0 {
 		writeDetail(w, http.StatusNotFound, "Not found.")

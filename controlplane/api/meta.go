@@ -127,7 +127,7 @@ func (a *Handler) options(w http.ResponseWriter, r *http.Request, rc *reqCtx, ki
 		if kind == routeDetail {
 			action = "PUT"
 			var ok bool
-			if err := a.db.QueryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok); err != nil {
+			if err := rc.queryRow(r.Context(), rc.t.exists, rc.id).Scan(&ok); err != nil {
 				action = "" // DRF leaves out the actions of an object it cannot find
 			}
 		}
@@ -451,7 +451,10 @@ func respond(code, desc string, content object) object {
 		member{"400", badRequest("Invalid input, or an invalid Host header")},
 		member{"401", errorResp("No token, or an invalid one", "Detail")},
 		member{"404", errorResp("Not found, or a token of another tenant", "Detail")},
-		member{"503", errorResp("The tenant is not ready, or is blocked; the database is busy or out of reach", "Detail")},
+		member{"429", errorResp("Throttled: the tenant is at its rate or concurrency limit, or its share of the server; "+
+			"Retry-After says when to try again", "Detail")},
+		member{"503", errorResp("The tenant is not ready, or is blocked; the database is busy or out of reach; "+
+			"the request ran longer than the server's statement timeout", "Detail")},
 	)
 }
 

@@ -217,7 +217,13 @@ func (q *listQuery) paging(pp pageParams, errs *fieldErrors) {
 
 // searchClause is DRF's SearchFilter over the resource's writable text columns: every word of
 // v (split at spaces and commas) must be contained, case-insensitively, in one of them. It
-// binds one parameter, the words as an array. "" when v has no words or res no text column.
+// binds one parameter, the words as LIKE patterns. "" when v has no words or res no text column.
+//
+// Its cost is one pass over each row's text, however many words: the text columns are joined
+// with ',' (which no word holds, so that no match spans two columns) and lowercased once per row,
+// then matched against every pattern. Lowercasing a column once per word instead made a search
+// of 32 words over 20 rows of 900 KB take 12 s; this way it takes 0.4 s, nearly all of it the one
+// lower() (see docs/api.md). The statement timeout bounds what is left.
 func searchClause(res *modules.Resource, v string, n int) (string, []any, string) {
 	words := strings.Fields(strings.ReplaceAll(strings.ReplaceAll(v, "\x00", ""), ",", " "))
 	if len(words) == 0 {
@@ -229,18 +235,23 @@ func searchClause(res *modules.Resource, v string, n int) (string, []any, string
 	var cols []string
 	for i := range res.Columns {
 		if c := &res.Columns[i]; isText(c) && !c.ReadOnly {
-			cols = append(cols, `strpos(lower("t".`+qcol(c.Name)+`), lower("w"."w"))`)
+			cols = append(cols, `"t".`+qcol(c.Name))
 		}
 	}
 	if len(cols) == 0 {
 		return "", nil, ""
 	}
-	// One parameter, the words, however many: no row may have a word that none of its text
-	// columns contains (a NULL column contains nothing).
-	clause := `NOT EXISTS (SELECT FROM unnest($` + strconv.Itoa(n) + `::text[]) AS "w" ("w") WHERE coalesce(GREATEST(` +
-		strings.Join(cols, ", ") + `), 0) = 0)`
-	return clause, []any{words}, ""
+	patterns := make([]string, len(words))
+	for i, w := range words {
+		patterns[i] = "%" + likeEscaper.Replace(w) + "%"
+	}
+	clause := `lower(concat_ws(',', ` + strings.Join(cols, ", ") + `)) LIKE ALL (ARRAY(SELECT lower("w") FROM unnest($` +
+		strconv.Itoa(n) + `::text[]) AS "w"))`
+	return clause, []any{patterns}, ""
 }
+
+// likeEscaper makes a word match itself in a LIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // parseOrdering turns "-price,name" into an ORDER BY clause, with id last to make pages stable.
 // Columns are qualified with the table's alias "t" (see tableSQL.listHead).

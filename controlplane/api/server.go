@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/fair"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 )
@@ -63,6 +64,11 @@ type Config struct {
 	// CORSOrigins are the origins ("https://app.example.com", "*" for any) whose browser front
 	// ends may call the API; their preflights need no token. nil: none.
 	CORSOrigins []string
+	// Fair shares DB's connections and the memory of answers between tenants, and applies their
+	// limits (see package fair). nil: a scheduler with fair's defaults.
+	Fair *fair.Scheduler
+	// NoFairness serves without any of that bookkeeping: erpbench measures its cost with it.
+	NoFairness bool
 }
 
 // cacheTTL bounds how long the data API trusts what it read of the catalog: a token's tenant
@@ -101,6 +107,7 @@ type Handler struct {
 	repaired   *ttlLRU[string, time.Time]
 	unrepaired *ttlLRU[string, string]
 	openapi    openapiCache
+	fair       *fair.Scheduler // nil: no fairness bookkeeping
 }
 
 // New returns the data API:
@@ -128,6 +135,10 @@ func New(cfg Config) *Handler {
 	a.publicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	a.hosts = cfg.AllowedHosts
 	a.origins = cfg.CORSOrigins
+	a.fair = cfg.Fair
+	if a.fair == nil && !cfg.NoFairness {
+		a.fair = fair.New(fair.Config{})
+	}
 	sz := cfg.Caches.withDefaults()
 	a.tables = newTableCache(sz.Tables)
 	a.tenants = newTTLLRU[string, *tenantState]("tenants", sz.Tenants)
@@ -243,11 +254,15 @@ type reqCtx struct {
 	// set on the run after a repair, which answers whatever happens.
 	drift   *drift
 	lastTry bool
+	// db runs its statements through query, queryRow and exec, once fr, its share of the pool
+	// and of memory, allows.
+	db DB
+	fr fair.Request
 }
 
 // serveTenant resolves, in this order and before any SQL runs against the tenant: the slug
 // (invalid: 404), the token (missing or bad: 401), the token's tenant (another tenant or none:
-// the same 404), the tenant's readiness (reconciled on demand; Blocked: 503), the resource
+// the same 404), the tenant's limits (429), the tenant's readiness (reconciled on demand; Blocked: 503), the resource
 // (module not enabled or unknown: 404) and the method (405).
 func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -264,11 +279,16 @@ func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 			writeDetail(w, http.StatusNotFound, "Not found.")
 			return
 		}
+		rc := &reqCtx{actor: tok.name, db: a.db}
+		if !a.admit(w, rc, tok.tenant) {
+			return
+		}
+		defer rc.done(w)
 		ts, ok := a.readyTenant(w, r, slug)
 		if !ok {
 			return
 		}
-		rc := &reqCtx{tenant: ts, actor: tok.name}
+		rc.tenant = ts
 		if kind != routeRoot {
 			module, name := r.PathValue("module"), r.PathValue("resource")
 			res, ok := ts.reg.Resource(module, name)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -28,11 +29,17 @@ type tableSQL struct {
 	selList string   // the columns in declared order
 	// The result formats of the columns, and of a list's count and columns.
 	fmts, listFmts pgx.QueryResultFormats
-	// A list is listHead WHERE… listMid WHERE… ORDER BY… LIMIT… OFFSET… listTail.
-	listHead, listMid, listTail string
-	getByID                     string
-	delByID                     string
-	exists                      string
+	// A list is listHead WHERE… listMid WHERE… ORDER BY… LIMIT… OFFSET… listTail; with
+	// listIDsMid instead of listMid, it gives each row's id and size only (see bigRows).
+	listHead, listMid, listIDsMid, listTail string
+	// bigRows is set once a page of the table was larger than a request's memory budget: its
+	// pages are then read as ids and sizes first, and their rows by id in parts that fit, instead
+	// of reading each page twice. A page that fits clears it.
+	bigRows atomic.Bool
+	getByID string
+	byIDs   string // rows by id, in the order of the ids: the rest of a large page
+	delByID string
+	exists  string
 	// Tenant-aware columns: the id, and those the server sets; -1 when the table lacks one.
 	idIdx, createdBy, updatedBy, updatedAt int
 
@@ -84,13 +91,21 @@ func qcol(name string) string { return ident.Quote(name) }
 func newTableSQL(schemaName string, res *modules.Resource) *tableSQL {
 	t := &tableSQL{res: res, schema: schemaName, qname: ident.Quote(schemaName, res.Table),
 		idIdx: -1, createdBy: -1, updatedBy: -1, updatedAt: -1}
-	var sel strings.Builder
+	var sel, qsel strings.Builder
+	var size []string // each column's size as the server stores it, text's as it sends it
 	t.fmts = make(pgx.QueryResultFormats, len(res.Columns))
 	for i, c := range res.Columns {
 		if i > 0 {
 			sel.WriteString(", ")
+			qsel.WriteString(", ")
 		}
 		sel.WriteString(qcol(c.Name))
+		qsel.WriteString(`"t".` + qcol(c.Name))
+		if isText(&c) {
+			size = append(size, `coalesce(octet_length("t".`+qcol(c.Name)+`), 0)::bigint`)
+		} else {
+			size = append(size, `coalesce(pg_column_size("t".`+qcol(c.Name)+`), 0)::bigint`)
+		}
 		// Binary where the encoder reads the binary form; text, the type's own output, for the
 		// rest: numerics come padded to their scale ("9.50"), JSON as JSON.
 		if binaryResult(&c) {
@@ -115,8 +130,10 @@ func newTableSQL(schemaName string, res *modules.Resource) *tableSQL {
 	from := " FROM " + t.qname + ` AS "t"`
 	t.listHead = `SELECT "c"."n", "p".* FROM (SELECT count(*)` + from
 	t.listMid = `) AS "c" ("n") LEFT JOIN LATERAL (SELECT ` + t.selList + from
+	t.listIDsMid = `) AS "c" ("n") LEFT JOIN LATERAL (SELECT "t"."id", ` + strings.Join(size, " + ") + from
 	t.listTail = `) AS "p" ON true`
 	t.getByID = "SELECT " + t.selList + from + ` WHERE "id" = $1`
+	t.byIDs = "SELECT " + qsel.String() + ` FROM unnest($1::bigint[]) WITH ORDINALITY AS "k" ("id", "n") JOIN ` + t.qname + ` AS "t" ON "t"."id" = "k"."id" ORDER BY "k"."n"`
 	t.delByID = "DELETE FROM " + t.qname + ` WHERE "id" = $1`
 	t.exists = "SELECT true FROM " + t.qname + ` WHERE "id" = $1`
 	return t

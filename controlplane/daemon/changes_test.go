@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +47,13 @@ func TestDaemonRepairsDDLMadeByHandWithinTwoSeconds(t *testing.T) {
 		if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE tenant = 'globex' AND kind <> 'create'`); n != 0 {
 			t.Fatalf("globex has %d events besides its create", n)
 		}
-		e.DebugHealthy("acme")
+		// The repair is recorded as one, with why.
+		if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE tenant = 'acme' AND kind = 'repair' AND reason LIKE 'change tracking:%'`); n != 1 {
+			t.Fatalf("acme has %d repair events of change tracking", n)
+		}
+		if rep := e.DebugHealthy("acme"); rep.LastRepair == nil || !strings.HasPrefix(*rep.LastRepair.Reason, "change tracking") {
+			t.Fatalf("acme's last repair: %+v", rep.LastRepair)
+		}
 		e.DebugHealthy("globex")
 	})
 }

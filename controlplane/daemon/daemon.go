@@ -12,6 +12,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/fair"
 )
 
 // Config is the whole daemon's.
@@ -19,6 +20,7 @@ type Config struct {
 	Loop     LoopConfig
 	Server   ServerConfig
 	Listener ListenerConfig
+	Usage    UsageConfig
 	Debug    DebugConfig
 	Console  ConsoleConfig
 	Logger   *slog.Logger // nil: discard
@@ -85,15 +87,30 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		return stats
 	}))
 	if cfg.Server.Listen != "" {
-		db, err := p.APIDB(ctx)
+		db, err := p.APIDB(ctx, controlplane.APIOptions{StatementTimeout: cfg.Server.StatementTimeout})
 		if err != nil {
 			return err
 		}
+		var sched *fair.Scheduler
+		if !cfg.Server.NoFairness {
+			fcfg := cfg.Server.Fair
+			fcfg.Slots = int(p.Pool().Config().MaxConns) // the data API's pool is the control plane's size
+			sched = fair.New(fcfg)
+		}
 		h := api.New(api.Config{Plane: p, DB: db, Logger: log, Caches: cfg.Server.Caches,
-			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts, CORSOrigins: cfg.Server.CORSOrigins})
+			PublicURL: cfg.Server.PublicURL, AllowedHosts: cfg.Server.AllowedHosts, CORSOrigins: cfg.Server.CORSOrigins,
+			Fair: sched, NoFairness: cfg.Server.NoFairness})
 		apiCaches = h.CacheStats
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
-		services = append(services, NewServer(cfg.Server, log, h, m.handler(), loop.health(p)))
+		srv := NewServer(cfg.Server, log, h, m.handler(), loop.health(p))
+		m.reg.MustRegister(newConnCollector(srv.connCounts))
+		services = append(services, srv)
+		if sched != nil {
+			m.reg.MustRegister(newFairCollector(sched))
+			usage := NewUsage(fair.NewStore(p.Pool()), sched, cfg.Usage, log)
+			lcfg.OnLimits = chain(usage.Reload, lcfg.OnLimits)
+			services = append(services, usage)
+		}
 	}
 	if cfg.Debug.Listen != "" {
 		services = append(services, NewDebugServer(cfg.Debug, log))

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/fair"
 	"github.com/erpctl/erpctl/controlplane/generations"
 )
 
@@ -19,6 +20,7 @@ type ListenerConfig struct {
 	OnToken      func() // a token was revoked
 	// OnSchema is called with the slug of a tenant whose schema change tracking saw change.
 	OnSchema func(slug string)
+	OnLimits func() // a tenant's limits changed (erpctl tenant limits)
 	// MaxRetryDelay caps the wait between reconnects after the connection was lost; 0: 10s.
 	MaxRetryDelay time.Duration
 }
@@ -73,7 +75,7 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 	}
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas, generations.Notify} {
+	for _, ch := range []string{controlplane.NotifyTenants, controlplane.NotifyTokens, controlplane.NotifySchemas, generations.Notify, fair.NotifyLimits} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
@@ -82,6 +84,7 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 		call(l.cfg.OnTenant)
 		call(l.cfg.OnGeneration)
 		call(l.cfg.OnToken)
+		call(l.cfg.OnLimits)
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -93,6 +96,8 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 			call(l.cfg.OnTenant)
 		case controlplane.NotifyTokens:
 			call(l.cfg.OnToken)
+		case fair.NotifyLimits:
+			call(l.cfg.OnLimits)
 		case generations.Notify:
 			call(l.cfg.OnGeneration)
 		case controlplane.NotifySchemas:

@@ -197,6 +197,11 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 	}
 	if err == nil && !full {
 		o.Only = incrementalSet(slugs, changed)
+		// What these tenants get is a repair of DDL made outside erpctl: their events say so.
+		o.Causes = make(map[ident.Slug]string, len(o.Only))
+		for _, s := range o.Only {
+			o.Causes[s] = changeTrackingCause
+		}
 	}
 	var pass *controlplane.Pass
 	if err == nil {
@@ -246,6 +251,7 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 	l.log.Log(ctx, level, "reconcile pass", "generation", pass.Generation, "full", full, "tenants", len(pass.Results), "unchanged", pass.Counts[controlplane.ActionUnchanged],
 		"applied", pass.Counts[controlplane.ActionApplied], "blocked", pass.Counts[controlplane.ActionBlocked],
 		"failed", pass.Counts[controlplane.ActionFailed], "skipped", pass.Counts[controlplane.ActionSkipped],
+		"held", pass.Counts[controlplane.ActionHeld], "waiting", pass.Counts[controlplane.ActionWaiting],
 		"duration", pass.Duration.Round(time.Millisecond))
 	for _, r := range pass.Results {
 		if r.Action == controlplane.ActionFailed || r.Action == controlplane.ActionBlocked {
@@ -352,3 +358,6 @@ func rolling(pass *controlplane.Pass) bool {
 	}
 	return false
 }
+
+// changeTrackingCause is the reason of the repairs of an incremental pass.
+const changeTrackingCause = "change tracking: DDL on the tenant's schema outside erpctl"

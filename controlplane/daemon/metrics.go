@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane"
 	"github.com/erpctl/erpctl/controlplane/api"
+	"github.com/erpctl/erpctl/controlplane/fair"
 	"github.com/erpctl/erpctl/controlplane/rollouts"
 )
 
@@ -137,6 +139,100 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.stats() {
 		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(s.Len), s.Name)
 		ch <- prometheus.MustNewConstMetric(c.caps, prometheus.GaugeValue, float64(s.Cap), s.Name)
+	}
+}
+
+// connCollector reports the HTTP server's connections at each scrape.
+type connCollector struct {
+	counts func() (open, idle int)
+	desc   *prometheus.Desc
+}
+
+func newConnCollector(counts func() (open, idle int)) *connCollector {
+	return &connCollector{counts: counts, desc: prometheus.NewDesc("erpctl_http_connections",
+		"Connections the HTTP server holds open, by state: busy or idle (kept alive between requests, or silent since accepted).",
+		[]string{"state"}, nil)}
+}
+
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+	open, idle := c.counts()
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(open-idle), "busy")
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(idle), "idle")
+}
+
+// topTenants is how many tenants erpctl_api_top_tenant reports: the metric's series stay this
+// few (times its measures) whatever the number of tenants.
+const topTenants = 10
+
+// fairCollector reports the data API's scheduler at each scrape: totals over every tenant, what
+// it holds now, and the busiest tenants of its last usage interval.
+type fairCollector struct {
+	s                                              *fair.Scheduler
+	requests, errors, throttled, dbTime, rows, top *prometheus.Desc
+	slots, slotsCap, waiting, mem, memCap, tenants *prometheus.Desc
+}
+
+func newFairCollector(s *fair.Scheduler) *fairCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &fairCollector{s: s,
+		requests:  d("erpctl_api_requests_total", "Data API requests with a valid token, every tenant's."),
+		errors:    d("erpctl_api_errors_total", "Data API requests answered with a 5xx."),
+		throttled: d("erpctl_api_throttled_total", "Data API requests answered 429, by reason: rate, concurrency (the tenant's limits), queue, wait (its share of the pool).", "reason"),
+		dbTime:    d("erpctl_api_db_seconds_total", "Time data API requests held a database connection."),
+		rows:      d("erpctl_api_rows_total", "Rows the data API returned."),
+		top: d("erpctl_api_top_tenant", fmt.Sprintf("The %d tenants with the most requests over the last usage interval: their use per second, by measure "+
+			"(requests, errors, throttled, db_seconds, rows).", topTenants), "tenant", "measure"),
+		slots:    d("erpctl_api_slots_in_use", "Data API requests running statements now."),
+		slotsCap: d("erpctl_api_slots", "Data API requests that may run statements at once: the pool's size."),
+		waiting:  d("erpctl_api_waiting_requests", "Data API requests waiting for their tenant's share of the pool."),
+		mem:      d("erpctl_api_answer_bytes", "Bytes of answers read from the database and not yet taken by their clients."),
+		memCap:   d("erpctl_api_answer_bytes_limit", "The most bytes of answers the daemon holds."),
+		tenants:  d("erpctl_api_tenants_tracked", "Tenants the scheduler holds state for: active, or rate-limited, in the last usage interval."),
+	}
+}
+
+func (c *fairCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.requests, c.errors, c.throttled, c.dbTime, c.rows, c.top, c.slots, c.slotsCap, c.waiting, c.mem, c.memCap, c.tenants} {
+		ch <- d
+	}
+}
+
+func (c *fairCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(c.requests, float64(st.Total.Requests))
+	counter(c.errors, float64(st.Total.Errors))
+	for _, r := range []string{"rate", "concurrency", "queue", "wait"} {
+		counter(c.throttled, float64(st.Throttled[r]), r)
+	}
+	counter(c.dbTime, st.Total.DBTime.Seconds())
+	counter(c.rows, float64(st.Total.Rows))
+	gauge(c.slots, float64(st.SlotsInUse))
+	gauge(c.slotsCap, float64(st.Slots))
+	gauge(c.waiting, float64(st.Waiting))
+	gauge(c.mem, float64(st.MemInUse))
+	gauge(c.memCap, float64(st.Memory))
+	gauge(c.tenants, float64(st.Tenants))
+	top, d := c.s.Top(topTenants)
+	if d <= 0 {
+		return
+	}
+	sec := d.Seconds()
+	for _, u := range top {
+		gauge(c.top, float64(u.Requests)/sec, u.Tenant, "requests")
+		gauge(c.top, float64(u.Errors)/sec, u.Tenant, "errors")
+		gauge(c.top, float64(u.Throttled)/sec, u.Tenant, "throttled")
+		gauge(c.top, u.DBTime.Seconds()/sec, u.Tenant, "db_seconds")
+		gauge(c.top, float64(u.Rows)/sec, u.Tenant, "rows")
 	}
 }
 

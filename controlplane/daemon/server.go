@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane/api"
-	"golang.org/x/net/netutil"
+	"github.com/erpctl/erpctl/controlplane/fair"
 )
 
 // ServerConfig configures the HTTP server. Its limits keep clients that hold connections open,
@@ -22,8 +22,9 @@ type ServerConfig struct {
 	PublicURL    string   // see api.Config
 	AllowedHosts []string // see api.Config
 	CORSOrigins  []string // see api.Config
-	// MaxConns caps open connections; past it new ones wait to be accepted. 0, or more than
-	// the process may open: three quarters of its file limit.
+	// MaxConns caps open connections. Near it, each new connection closes the one idle longest;
+	// at it, with every connection busy, new ones wait to be accepted. 0, or more than the
+	// process may open: three quarters of its file limit.
 	MaxConns int
 	// ReadHeaderTimeout bounds reading a request's headers; 0: 10s. ReadTimeout the whole
 	// request, body included; 0: 30s. WriteTimeout writing the answer; 0: 60s. IdleTimeout a
@@ -35,14 +36,21 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration
 	// OnListening is a test signal: called with the address once the server listens.
 	OnListening func(net.Addr)
+	// StatementTimeout bounds each statement of the data API (controlplane.APIOptions).
+	StatementTimeout time.Duration
+	// Fair shares the data API between tenants (its Slots are the pool's size); see package fair.
+	Fair fair.Config
+	// NoFairness serves the data API without that bookkeeping: erpbench measures its cost.
+	NoFairness bool
 }
 
 // Server serves /healthz, /readyz, /metrics and the data API.
 type Server struct {
 	runner
-	cfg ServerConfig
-	log *slog.Logger
-	srv *http.Server
+	cfg   ServerConfig
+	log   *slog.Logger
+	srv   *http.Server
+	conns *connLimiter
 }
 
 // NewServer returns the server; problems says what keeps the daemon from being ready.
@@ -96,7 +104,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("daemon: listen on %s: %w", s.cfg.Listen, err)
 	}
 	maxConns := connCap(s.cfg.MaxConns)
-	ln = netutil.LimitListener(ln, maxConns)
+	s.conns = newConnLimiter(ln, maxConns)
+	s.srv.ConnState = s.conns.connState
+	ln = s.conns
 	s.log.Info("serving", "addr", ln.Addr().String(), "max_conns", maxConns)
 	if s.cfg.OnListening != nil {
 		s.cfg.OnListening(ln.Addr())
@@ -109,6 +119,14 @@ func (s *Server) Start(ctx context.Context) error {
 		})
 	})
 	return nil
+}
+
+// connCounts is how many connections the server holds open, and how many of them are idle.
+func (s *Server) connCounts() (open, idle int) {
+	if s.conns == nil {
+		return 0, 0
+	}
+	return s.conns.counts()
 }
 
 // serveUntil serves srv on ln until ctx ends, then stops it with stop and waits for Serve to

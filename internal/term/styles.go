@@ -49,11 +49,11 @@ func newStyles(color bool) *Styles {
 // green when all is well, yellow when work is pending, red when something needs a human.
 func (st *Styles) Status(status string) string {
 	switch strings.ToLower(status) {
-	case "ready", "ok", "applied", "unchanged", "healthy", "running", "active":
+	case "ready", "ok", "applied", "unchanged", "healthy", "running", "active", "done":
 		return st.Success.Render(status)
-	case "pending", "planned", "drifted", "skipped":
+	case "pending", "planned", "drifted", "skipped", "waiting", "paused", "approval":
 		return st.Warning.Render(status)
-	case "blocked", "failed", "missing", "unhealthy", "revoked":
+	case "blocked", "still blocked", "failed", "missing", "unhealthy", "revoked", "halted", "held", "aborted":
 		return st.Error.Render(status)
 	case "unmanaged", "", "-":
 		return st.Muted.Render(status)
