@@ -134,6 +134,38 @@ table "tenants" {
     columns = [column.next_attempt_at]
     where   = "status = 'Failed'"
   }
+  # The console's tenants page pages by (sort column, slug) from an index, so that a page costs
+  # the same at 100,000 tenants as at 100.
+  index "tenants_name_slug_idx" {
+    columns = [column.name, column.slug]
+  }
+  index "tenants_status_slug_idx" {
+    columns = [column.status, column.slug]
+  }
+  index "tenants_generation_slug_idx" {
+    on {
+      expr = "coalesce(generation, 0)"
+    }
+    on {
+      column = column.slug
+    }
+  }
+  index "tenants_created_at_slug_idx" {
+    columns = [column.created_at, column.slug]
+  }
+  # The tenants page's search: a prefix of the slug or (case-insensitive) of the name.
+  index "tenants_slug_prefix_idx" {
+    on {
+      column = column.slug
+      ops    = "text_pattern_ops"
+    }
+  }
+  index "tenants_name_prefix_idx" {
+    on {
+      expr = "lower(name)"
+      ops  = "text_pattern_ops"
+    }
+  }
 }
 
 table "events" {
@@ -187,6 +219,10 @@ table "events" {
   }
   index "events_tenant_id_idx" {
     columns = [column.tenant, column.id]
+  }
+  # The console's fleet page: failures and repairs of the last hour.
+  index "events_at_idx" {
+    columns = [column.at]
   }
 }
 
@@ -566,5 +602,81 @@ table "write_probe" {
   schema = schema.erpctl
   column "probed_at" {
     type = timestamptz
+  }
+}
+
+# Console credentials (controlplane/operators): operator tokens, never a tenant's. Only the sha256
+# of a token is kept; the token is shown once. login_hash is the sha256 of the one-time login
+# link's code, cleared when the link is used or expires.
+table "operator_tokens" {
+  schema = schema.erpctl
+  column "id" {
+    type = bigint
+    identity {
+      generated = ALWAYS
+    }
+  }
+  column "name" {
+    type = text
+  }
+  column "hash" {
+    type = bytea
+  }
+  column "login_hash" {
+    type = bytea
+    null = true
+  }
+  column "login_expires_at" {
+    type = timestamptz
+    null = true
+  }
+  column "created_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "revoked_at" {
+    type = timestamptz
+    null = true
+  }
+  primary_key {
+    columns = [column.id]
+  }
+  index "operator_tokens_hash_key" {
+    unique  = true
+    columns = [column.hash]
+  }
+  index "operator_tokens_login_hash_key" {
+    unique  = true
+    columns = [column.login_hash]
+  }
+}
+
+# Browser sessions of the console: the sha256 of the cookie's secret, the operator token it was
+# opened with (revoking the token ends them) and when it ends.
+table "operator_sessions" {
+  schema = schema.erpctl
+  column "hash" {
+    type = bytea
+  }
+  column "token_id" {
+    type = bigint
+  }
+  column "created_at" {
+    type    = timestamptz
+    default = sql("now()")
+  }
+  column "expires_at" {
+    type = timestamptz
+  }
+  primary_key {
+    columns = [column.hash]
+  }
+  index "operator_sessions_token_id_idx" {
+    columns = [column.token_id]
+  }
+  foreign_key "operator_sessions_token_id_fkey" {
+    columns     = [column.token_id]
+    ref_columns = [table.operator_tokens.column.id]
+    on_delete   = CASCADE
   }
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/erpctl/erpctl/controlplane/generations"
+	"github.com/erpctl/erpctl/controlplane/operators"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -343,3 +344,6 @@ func (p *Plane) BuiltinsDiffer(ctx context.Context) (bool, int64, error) {
 	}
 	return false, n, nil
 }
+
+// Operators is the console's credentials: operator tokens and browser sessions.
+func (p *Plane) Operators() *operators.Store { return p.ops }

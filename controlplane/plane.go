@@ -19,6 +19,7 @@ import (
 
 	"github.com/erpctl/erpctl/controlplane/generations"
 	"github.com/erpctl/erpctl/controlplane/labels"
+	"github.com/erpctl/erpctl/controlplane/operators"
 	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/modules"
 	"github.com/erpctl/erpctl/schema"
@@ -77,6 +78,7 @@ type Plane struct {
 	apiMode pgx.QueryExecMode
 
 	gens  *generations.Store
+	ops   *operators.Store
 	rolls *rollouts.Store
 	actor string
 
@@ -177,6 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		p.actor = defaultActor()
 	}
 	p.gens = generations.New(p.db)
+	p.ops = operators.New(pool)
 	p.rolls = rollouts.NewStore(p.db)
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)

@@ -260,13 +260,14 @@ const tenantColumns = `slug, name, schema_name, status, follow_all, modules, cre
 	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at), pinned_node,
 	generation, (SELECT max(generation) FROM erpctl.generations), labels`
 
-func (p *Plane) scanTenant(ctx context.Context, row pgx.Row) (*Tenant, error) {
+// scanTenant reads a row of tenantColumns, and into extra what the query selects after them.
+func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Tenant, error) {
 	var t Tenant
 	var chosen []string
 	var latest *int64
-	if err := row.Scan(&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
+	if err := row.Scan(append([]any{&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
 		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode,
-		&t.Generation, &latest, &t.Labels); err != nil {
+		&t.Generation, &latest, &t.Labels}, extra...)...); err != nil {
 		return nil, err
 	}
 	if t.Labels == nil {

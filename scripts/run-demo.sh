@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # make run: start (or reuse) the embedded PostgreSQL, make sure a `demo` tenant exists, print a
-# token and a curl line to try, then run the daemon with the data API in the foreground.
+# token and a curl line to try and the console's one-time login link, then run the daemon with
+# the data API and the console in the foreground.
 set -euo pipefail
 erpctl=bin/erpctl
 listen=${LISTEN:-127.0.0.1:8080}
+console=${CONSOLE_LISTEN:-127.0.0.1:8081}
 "$erpctl" db url >/dev/null
 if ! "$erpctl" tenant show demo >/dev/null 2>&1; then
   "$erpctl" tenant create demo --name "Demo Inc"
 fi
 token=$("$erpctl" token create demo --name demo -o json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+login=$("$erpctl" operator token create make-run --console-url "http://$console" -o json | sed -n 's/.*"login_url": *"\([^"]*\)".*/\1/p')
 cat <<MSG
 
   The daemon is starting on http://$listen (Ctrl-C stops it). Try:
@@ -16,6 +19,12 @@ cat <<MSG
     curl -H 'Authorization: Bearer $token' http://$listen/api/demo/
     curl -H 'Authorization: Bearer $token' -H 'Content-Type: application/json' \\
          -d '{"name":"Tools"}' http://$listen/api/demo/product/categories/
+
+  The console (fleet, tenants, rollouts, generations) is at http://$console; open this
+  one-time login link to sign in (it works once, within 24 hours; erpctl operator token create
+  NAME makes more):
+
+    $login
 
   psql: psql "\$($erpctl db url)"
 
@@ -25,4 +34,4 @@ cat <<MSG
   publish does.
 
 MSG
-exec "$erpctl" daemon --listen "$listen" --publish-modules
+exec "$erpctl" daemon --listen "$listen" --console-listen "$console" --publish-modules

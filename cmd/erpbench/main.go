@@ -25,6 +25,9 @@
 //	BENCH_CITUS_URL             a Citus coordinator (a superuser's URL of a database with the citus
 //	                            extension and its workers): the "Citus" scenario runs 50 tenants'
 //	                            create, column rollout and GET one there and on plain PostgreSQL
+//	BENCH_CONSOLE_MINUTES       how long the console scenario keeps pages open in Chromium during
+//	                            rollouts to measure the daemon's extra memory (default 10 when
+//	                            BENCH_ONLY names the console, else 1)
 //	ERPCTL_HOME                 where results.json goes (bench/results.json under it)
 //	SOAK_MINUTES                the soak's length (default 5 with soak, 1 in the full run)
 //	SOAK_WARMUP_MINUTES         growth is measured from its end (default 1, or a fifth of the run)
@@ -223,6 +226,7 @@ func run() int {
 		{"Citus", b.citus},
 		{"module evolution", b.evolution},
 		{"tenant export and import", b.lifecycle},
+		{"console", b.consoleScenario},
 		{"soak", soakRun},
 	}
 	if soakOnly {

@@ -32,6 +32,9 @@ type DaemonOptions struct {
 	StatementTimeout time.Duration
 	DebugListen      string
 	DebugListenAny   bool
+	ConsoleListen    string
+	ConsoleListenAny bool
+	ConsoleURL       string
 	PublicURL        string
 	AllowedHosts     []string
 	CORSOrigins      []string
@@ -54,7 +57,8 @@ func NewCmdDaemon(f *Factory, runF func(*DaemonOptions) error) *cobra.Command {
 when a tenant changes or a generation is published; back off tenants that fail, stage the
 rollout of each change (--canary, --max-failures: a halted rollout holds the rest of its tenants
 until the module changes or erpctl reconcile --all --resume); serve /healthz, /readyz, /metrics
-and the data API on --listen. Runs until SIGINT or SIGTERM, then shuts down cleanly. Several
+and the data API on --listen, and with --console-listen the operator console (off by default;
+loopback only unless --console-listen-any). Runs until SIGINT or SIGTERM, then shuts down cleanly. Several
 daemons may run against one database, with any module files: they all follow the catalog.
 
 The daemon never publishes its module files (erpctl module publish does), and says once when
@@ -113,6 +117,16 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 					return usageErrorf("--debug-listen: %s; pass --debug-listen-any to allow it", err)
 				}
 			}
+			if opts.ConsoleListen != "" {
+				if err := daemon.CheckConsoleListen(opts.ConsoleListen, opts.ConsoleListenAny); err != nil {
+					return usageErrorf("--console-listen: %s; pass --console-listen-any to allow it", err)
+				}
+			}
+			if opts.ConsoleURL != "" {
+				if err := checkPublicURL(opts.ConsoleURL); err != nil {
+					return usageErrorf("--console-url %q: %s", opts.ConsoleURL, err)
+				}
+			}
 			if opts.MaxConns < 0 {
 				return usageErrorf("--max-conns must be 0 (three quarters of the file limit) or more, got %d", opts.MaxConns)
 			}
@@ -135,6 +149,9 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.StringSliceVar(&opts.CORSOrigins, "cors-origins", nil, `origins whose browser front ends may call the data API (e.g. https://app.example.com, "*" for any); their CORS preflights need no token`)
 	fl.StringVar(&opts.DebugListen, "debug-listen", "", `serve Go's pprof handlers (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 ("" serves nothing)`)
 	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
+	fl.StringVar(&opts.ConsoleListen, "console-listen", "", `serve the operator console on this address, e.g. 127.0.0.1:8081 ("" serves nothing; see erpctl operator token create)`)
+	fl.BoolVar(&opts.ConsoleListenAny, "console-listen-any", false, "allow a --console-listen address other than loopback")
+	fl.StringVar(&opts.ConsoleURL, "console-url", "", "the address operators reach the console at, for login links (default: http:// and --console-listen)")
 	fl.IntVar(&opts.MaxConns, "max-conns", 0, "connections the HTTP server holds open; near it, idle ones are closed first, longest idle first (0: three quarters of the file limit)")
 	fl.BoolVar(&opts.PublishModules, "publish-modules", false, "publish the module files as a new generation whenever they change (development)")
 	addTuningFlags(cmd, &opts.Workers, &opts.LockTimeout, &opts.StatementTimeout)
@@ -178,8 +195,9 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
 			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts), CORSOrigins: opts.CORSOrigins,
 			MaxConns: opts.MaxConns, StatementTimeout: opts.API.StatementTimeout, Fair: opts.API.fairConfig()},
-		Debug:  daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
-		Logger: log,
+		Debug:   daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
+		Console: daemon.ConsoleConfig{Listen: opts.ConsoleListen, AnyAddress: opts.ConsoleListenAny, URL: opts.ConsoleURL},
+		Logger:  log,
 	})
 }
 

@@ -51,7 +51,7 @@ cluster under $ERPCTL_HOME (default ~/.local/share/erpctl); see erpctl db.`,
 	}
 	add("tenants", newCmdTenant(f), newCmdModule(f))
 	add("reconcile", NewCmdPlan(f, nil), NewCmdReconcile(f, nil), newCmdRollout(f), newCmdDebug(f), NewCmdDaemon(f, nil))
-	add("admin", newCmdToken(f), newCmdDB(f), NewCmdVersion(f, nil), NewCmdCompletion(f))
+	add("admin", newCmdToken(f), newCmdOperator(f), newCmdDB(f), NewCmdVersion(f, nil), NewCmdCompletion(f))
 	root.SetHelpCommandGroupID("admin")
 	return root
 }

@@ -22,6 +22,7 @@ type Config struct {
 	Listener ListenerConfig
 	Usage    UsageConfig
 	Debug    DebugConfig
+	Console  ConsoleConfig
 	Logger   *slog.Logger // nil: discard
 }
 
@@ -113,6 +114,13 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 	}
 	if cfg.Debug.Listen != "" {
 		services = append(services, NewDebugServer(cfg.Debug, log))
+	}
+	if cfg.Console.Listen != "" {
+		cs, err := NewConsoleServer(cfg.Console, log, p, loop.consoleHealth(p))
+		if err != nil {
+			return err
+		}
+		services = append(services, cs)
 	}
 	services = append(services, NewListener(p.SessionPool(), lcfg, log), loop,
 		NewWriteWatch(p, WriteWatchConfig{OnBack: loop.Retry}, log))

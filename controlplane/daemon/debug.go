@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,20 +24,31 @@ type DebugConfig struct {
 
 // CheckDebugListen refuses a debug address that is not loopback unless any is set.
 func CheckDebugListen(addr string, any bool) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err := checkLoopback(addr, any); err != nil {
+		if errors.Is(err, errNotLoopback) {
+			return fmt.Errorf("debug address %q is not loopback: pprof would be open to the network (allow it explicitly to do so)", addr)
+		}
 		return fmt.Errorf("invalid debug address %q: use HOST:PORT, e.g. 127.0.0.1:6060", addr)
 	}
-	if any {
-		return nil
+	return nil
+}
+
+var errNotLoopback = errors.New("not a loopback address")
+
+// checkLoopback refuses an address that is not HOST:PORT, and one whose host is not loopback
+// unless any is set.
+func checkLoopback(addr string, any bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("use HOST:PORT")
 	}
-	if host == "localhost" {
+	if any || host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("debug address %q is not loopback: pprof would be open to the network (allow it explicitly to do so)", addr)
+	return errNotLoopback
 }
 
 // DebugServer serves /debug/pprof/.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane"
+	"github.com/erpctl/erpctl/controlplane/console"
 	"github.com/erpctl/erpctl/controlplane/rollouts"
 	"github.com/erpctl/erpctl/internal/ident"
 	"github.com/erpctl/erpctl/modules"
@@ -69,6 +70,8 @@ type Loop struct {
 
 	started atomic.Bool            // the database answered and the first pass has begun
 	dbErr   atomic.Pointer[string] // why the last pass failed, nil after a good one
+	passes  atomic.Int64           // passes completed, for the console
+	last    atomic.Pointer[passStat]
 
 	pending pendingChanges // what woke the loop since its last pass
 
@@ -238,6 +241,8 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 			}
 		}
 	}
+	l.passes.Add(1)
+	l.last.Store(&passStat{at: time.Now(), took: pass.Duration})
 	l.m.observe(pass, full)
 	level := slog.LevelDebug
 	if len(pass.Results) != pass.Counts[controlplane.ActionUnchanged] {
@@ -257,6 +262,32 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		l.cfg.OnPass(pass)
 	}
 	return pass
+}
+
+// passStat is when the last pass ended and how long it took.
+type passStat struct {
+	at   time.Time
+	took time.Duration
+}
+
+// consoleHealth is the daemon's state as the console's fleet page shows it: its passes, and
+// whether the database answers and takes writes.
+func (l *Loop) consoleHealth(p *controlplane.Plane) func(context.Context) console.Health {
+	problems := l.health(p)
+	return func(ctx context.Context) console.Health {
+		h := console.Health{Passes: l.passes.Load(), DatabaseWritable: p.WritesRefused() == "", Problems: problems()}
+		if h.Problems == nil {
+			h.Problems = []string{}
+		}
+		if s := l.last.Load(); s != nil {
+			at := s.at
+			h.LastPassAt, h.LastPassDurationMS = &at, float64(s.took.Microseconds())/1000
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		h.DatabaseReachable = p.Pool().Ping(pctx) == nil
+		return h
+	}
 }
 
 // health returns what /readyz reports: the problems that make the daemon not ready, none when it is.

@@ -45,10 +45,12 @@ var adminURL string
 // It starts a throwaway cluster (fsync off) unless ERPCTL_TEST_DATABASE_URL is set (then it uses that
 // server), runs the tests, stops and removes the cluster, and exits with m.Run's code.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main without the exit, for a TestMain that has more to stop once the tests ran: it
+// returns the exit code.
+func Run(m *testing.M) int {
 	if u := os.Getenv(EnvURL); u != "" {
 		admin, err := pgcluster.WithDatabase(u, "postgres")
 		if err != nil {
