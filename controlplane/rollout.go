@@ -196,7 +196,7 @@ func (p *Plane) rollOutGeneration(ctx context.Context, g *groupRun, staged []*te
 		if r, err = p.rolls.Start(ctx, o.pass.gen, dep.WithRest(o.MaxFailures)); err != nil {
 			return nil, err
 		}
-		_ = p.rolls.Record(ctx, nil, r.ID, p.actor, "start", "", fmt.Sprintf("generation %d, %d tenants to move", o.pass.gen, len(staged)))
+		_ = p.rolls.Record(ctx, nil, r.ID, p.actor, "start", "", fmt.Sprintf("generation %d, %s to move", o.pass.gen, pluralize(len(staged), "tenant", "tenants")))
 	}
 	if o.Resume && (r.State == RolloutHalted || r.State == RolloutPaused) {
 		if r, err = p.rolls.Resume(ctx, r.ID, p.actor); err != nil {
@@ -291,7 +291,7 @@ func (run *stagedRun) run(ctx context.Context, byStage [][]*tenantRef, totals []
 				break
 			}
 			st.State, st.StartedAt, st.WaitingSince = rollouts.StageRunning, &now, nil
-			_ = run.p.rolls.Record(ctx, nil, r.ID, run.p.actor, "stage started", st.Name, fmt.Sprintf("%d tenants to move", len(members)))
+			_ = run.p.rolls.Record(ctx, nil, r.ID, run.p.actor, "stage started", st.Name, pluralize(len(members), "tenant", "tenants")+" to move")
 			fallthrough
 		case rollouts.StageRunning:
 			r.State = RolloutRunning

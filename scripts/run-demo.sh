@@ -12,6 +12,8 @@ if ! "$erpctl" tenant show demo >/dev/null 2>&1; then
 fi
 token=$("$erpctl" token create demo --name demo -o json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 login=$("$erpctl" operator token create make-run --console-url "http://$console" -o json | sed -n 's/.*"login_url": *"\([^"]*\)".*/\1/p')
+modules="the built-ins; set ERPCTL_MODULES_DIR for your own"
+[ -n "${ERPCTL_MODULES_DIR:-}" ] && modules="the built-ins and $ERPCTL_MODULES_DIR"
 cat <<MSG
 
   The daemon is starting on http://$listen (Ctrl-C stops it). Try:
@@ -28,10 +30,9 @@ cat <<MSG
 
   psql: psql "\$($erpctl db url)"
 
-  For development the daemon runs with --publish-modules: it publishes the module files (the
-  built-ins${ERPCTL_MODULES_DIR:+ and $ERPCTL_MODULES_DIR}) as a new module generation whenever they
-  change, and rolls it out at once. Without that flag a daemon never publishes: erpctl module
-  publish does.
+  For development the daemon runs with --publish-modules: whenever the module files
+  change ($modules), it publishes them as a new module generation and rolls it out at once.
+  Without that flag a daemon never publishes: erpctl module publish does.
 
 MSG
 exec "$erpctl" daemon --listen "$listen" --console-listen "$console" --publish-modules
