@@ -282,7 +282,7 @@ func (b *bench) consoleMemory(ctx, bctx context.Context, d *consoleDaemon, dur t
 	file := filepath.Join(b.modulesDir, "console_bench.hcl")
 	defer os.Remove(file)
 	start := time.Now()
-	peak, last := before, before
+	peak, last, mid := before, before, 0.0
 	published, rolled := 0, 0
 	for time.Since(start) < dur {
 		// The next generation: one more nullable column, rolled out by the daemon.
@@ -309,6 +309,9 @@ func (b *bench) consoleMemory(ctx, bctx context.Context, d *consoleDaemon, dur t
 			}
 			if rss, _, err := procMemory(pid); err == nil {
 				peak, last = max(peak, rss), rss
+				if mid == 0 && time.Since(start) >= dur/2 {
+					mid = rss // is the growth early (caches filling) or steady (a leak)?
+				}
 			}
 			if byGen[gen] == len(b.slugs) {
 				rolled++
@@ -324,8 +327,9 @@ func (b *bench) consoleMemory(ctx, bctx context.Context, d *consoleDaemon, dur t
 	r.Median, r.Samples = ptr(peak-before), 1
 	r.Extra = map[string]float64{"rss_before_mb": before, "rss_peak_mb": peak, "rss_end_mb": last, "minutes": dur.Minutes(),
 		"generations_published": float64(published), "rollouts_finished": float64(rolled)}
-	r.addNote("peak VmRSS minus VmRSS before 3 console tabs opened (%.1f → %.1f MB, %.1f at the end), over %.1f min of %d rollouts of a new column (%d finished)",
-		before, peak, last, dur.Minutes(), published, rolled)
+	r.Extra["rss_half_mb"] = mid
+	r.addNote("peak VmRSS minus VmRSS before 3 console tabs opened (%.1f → %.1f MB; %.1f halfway, %.1f at the end), over %.1f min of %d rollouts of a new column, each a generation (%d finished)",
+		before, peak, mid, last, dur.Minutes(), published, rolled)
 	b.logf("%s: %.1f MB (%.1f → %.1f MB) over %s, %d rollouts", r.Name, peak-before, before, peak, dur, published)
 	return r, nil
 }
