@@ -123,12 +123,6 @@ func Fingerprints(ctx context.Context, q Querier, prefix string) (map[string]str
 	return fingerprints(ctx, q, "starts_with(nspname, $1)", scanObjects, prefix)
 }
 
-// FingerprintsPart is Fingerprints of part of those schemas (by their OIDs, part 0 to parts-1):
-// the parts, run on connections of their own at once, use the server's cores.
-func FingerprintsPart(ctx context.Context, q Querier, prefix string, part, parts int) (map[string]string, error) {
-	return fingerprints(ctx, q, fmt.Sprintf("starts_with(nspname, $1) AND oid::int8 %% %d = %d", parts, part), scanObjects, prefix)
-}
-
 // Fingerprint returns the fingerprint of one schema, or "" when it does not exist.
 func Fingerprint(ctx context.Context, q Querier, name string) (string, error) {
 	m, err := fingerprints(ctx, q, "nspname = $1", dependentObjects, name)
