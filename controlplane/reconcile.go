@@ -192,10 +192,12 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		retry = p.toRetry()
 		o.Only = withRetries(o.Only, retry)
 	}
+	desiredAt := time.Now()
 	refs, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector)
 	if err != nil {
 		return nil, err
 	}
+	refsAt := time.Now()
 	pass := &Pass{Generation: d.gen, Counts: map[string]int{}}
 	var mu sync.Mutex
 	record := func(r Result) {
@@ -245,9 +247,11 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	}
 	unrecordedFirst(pending, retry)
 	unrecordedFirst(staged, retry)
+	sortedAt := time.Now()
 	g := &groupRun{p: p, o: o, record: record, groups: map[string]*groupState{}}
 	_, rest := g.planGroups(ctx, pending)
 	g.batch(ctx, rest)
+	pendingAt := time.Now()
 	full := o.Only == nil && o.Selector.Empty()
 	if full && !o.DryRun && d.gen > 0 {
 		if err := p.rolls.SupersedeOlder(ctx, d.gen); err != nil {
@@ -291,6 +295,10 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 	}
 
 	pass.Duration = time.Since(start)
+	// Where a slow pass spends its time, for whoever runs with debug logs.
+	p.log.Debug("pass phases", "tenants", len(refs), "pending", len(pending), "staged", len(staged),
+		"desired", desiredAt.Sub(start), "read_and_fingerprint", refsAt.Sub(desiredAt), "sort", sortedAt.Sub(refsAt),
+		"pending_work", pendingAt.Sub(sortedAt), "rollout_and_records", time.Since(pendingAt), "total", pass.Duration)
 	if !o.DryRun {
 		p.retried(retry, refs, pass, start)
 	}
@@ -392,6 +400,7 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 
 // loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
 func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug, sel labels.Selector) ([]*tenantRef, error) {
+	start := time.Now()
 	rows, err := p.queryTenantRefs(ctx, only, sel)
 	if err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
@@ -428,10 +437,12 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read tenants: %w", err)
 	}
+	readAt := time.Now()
 	fps, err := p.fingerprintRefs(ctx, refs, only != nil || !sel.Empty())
 	if err != nil {
 		return nil, err
 	}
+	p.log.Debug("tenants read", "tenants", len(refs), "read", readAt.Sub(start), "fingerprint", time.Since(readAt))
 	for _, t := range refs {
 		t.currentFP = fps[t.schema]
 	}
