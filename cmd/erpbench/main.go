@@ -20,6 +20,8 @@
 //	                            above 10,000)
 //	BENCH_ONLY                  scenarios to run besides the fleet, by name, comma-separated
 //	                            (e.g. "incremental pass,no-op reconcile"); default all
+//	BENCH_STAGE_ROUNDS          "labels and stages": rounds of a staged and an unstaged rollout in
+//	                            turns (default 3, 1 above 20,000 tenants; 0: tenant list -l alone)
 //	BENCH_STOCK                 stock items of the tenant "tenant export and import" uses (default 1000000)
 //	ERPCTL_BENCH_DATABASE_URL   use this server instead of an embedded one
 //	BENCH_CITUS_URL             a Citus coordinator (a superuser's URL of a database with the citus
