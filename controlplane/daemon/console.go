@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,13 +31,7 @@ type ConsoleConfig struct {
 
 // CheckConsoleListen refuses a console address that is not loopback unless any is set.
 func CheckConsoleListen(addr string, any bool) error {
-	if err := checkLoopback(addr, any); err != nil {
-		if errors.Is(err, errNotLoopback) {
-			return fmt.Errorf("console address %q is not loopback: the console would be open to the network (allow it explicitly to do so)", addr)
-		}
-		return fmt.Errorf("invalid console address %q: use HOST:PORT, e.g. 127.0.0.1:8081", addr)
-	}
-	return nil
+	return checkListen("console", "the console", "127.0.0.1:8081", addr, any)
 }
 
 // ConsoleServer serves the console.

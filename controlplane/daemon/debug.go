@@ -24,11 +24,17 @@ type DebugConfig struct {
 
 // CheckDebugListen refuses a debug address that is not loopback unless any is set.
 func CheckDebugListen(addr string, any bool) error {
+	return checkListen("debug", "pprof", "127.0.0.1:6060", addr, any)
+}
+
+// checkListen refuses addr for the listener of what (serving exposed) when it is not loopback,
+// unless any is set, or when it is not HOST:PORT.
+func checkListen(what, exposed, example, addr string, any bool) error {
 	if err := checkLoopback(addr, any); err != nil {
 		if errors.Is(err, errNotLoopback) {
-			return fmt.Errorf("debug address %q is not loopback: pprof would be open to the network (allow it explicitly to do so)", addr)
+			return fmt.Errorf("%s address %q is not loopback: %s would be open to the network (allow it explicitly to do so)", what, addr, exposed)
 		}
-		return fmt.Errorf("invalid debug address %q: use HOST:PORT, e.g. 127.0.0.1:6060", addr)
+		return fmt.Errorf("invalid %s address %q: use HOST:PORT, e.g. %s", what, addr, example)
 	}
 	return nil
 }
