@@ -103,6 +103,7 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"daemon", "--cors-origins", "https://app.example.com/"}, `is not an origin`},
 		tc{[]string{"daemon", "--console-listen", "0.0.0.0:8081"}, `console address "0.0.0.0:8081" is not loopback`},
 		tc{[]string{"daemon", "--console-listen", "8081"}, `invalid console address "8081"`},
+		tc{[]string{"daemon", "--log-level", "loud"}, `--log-level "loud": give debug, info, warn or error`},
 		tc{[]string{"daemon", "--console-url", "console.example.com"}, `use http:// or https://`},
 		tc{[]string{"operator", "token", "create"}, "operator token create needs NAME"},
 		tc{[]string{"operator", "token", "create", ""}, "the operator token name is empty"},

@@ -42,6 +42,8 @@ type DaemonOptions struct {
 	MaxConns         int
 	API              apiFlags
 	PublishModules   bool
+	LogLevel         string
+	level            slog.Level
 
 	// OnListening is told the HTTP address once the daemon serves (tests).
 	OnListening func(net.Addr)
@@ -82,6 +84,9 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval <= 0 {
 				return usageErrorf("--interval must be greater than 0, got %s", opts.Interval)
+			}
+			if err := opts.level.UnmarshalText([]byte(opts.LogLevel)); err != nil {
+				return usageErrorf("--log-level %q: give debug, info, warn or error", opts.LogLevel)
 			}
 			if opts.FullCheck <= 0 {
 				return usageErrorf("--full-check must be greater than 0, got %s", opts.FullCheck)
@@ -151,6 +156,7 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 	fl.BoolVar(&opts.DebugListenAny, "debug-listen-any", false, "allow a --debug-listen address other than loopback")
 	fl.StringVar(&opts.ConsoleListen, "console-listen", "", `serve the operator console on this address, e.g. 127.0.0.1:8081 ("" serves nothing; see erpctl operator token create)`)
 	fl.BoolVar(&opts.ConsoleListenAny, "console-listen-any", false, "allow a --console-listen address other than loopback")
+	fl.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error; debug adds each pass and where its time went")
 	fl.StringVar(&opts.ConsoleURL, "console-url", "", "the address operators reach the console at, for login links (default: http:// and --console-listen)")
 	fl.IntVar(&opts.MaxConns, "max-conns", 0, "connections the HTTP server holds open; near it, idle ones are closed first, longest idle first (0: three quarters of the file limit)")
 	fl.BoolVar(&opts.PublishModules, "publish-modules", false, "publish the module files as a new generation whenever they change (development)")
@@ -161,11 +167,12 @@ Logs go to stderr: text on a terminal, JSON otherwise.`,
 }
 
 // daemonLogger logs text to a terminal and JSON to anything else, through w.
-func daemonLogger(io *term.IOStreams, w *daemon.LogWriter) *slog.Logger {
+func daemonLogger(io *term.IOStreams, w *daemon.LogWriter, level slog.Level) *slog.Logger {
+	o := &slog.HandlerOptions{Level: level}
 	if io.IsStderrTTY() {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(slog.NewTextHandler(w, o))
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, o))
 }
 
 func daemonRun(ctx context.Context, opts *DaemonOptions) error {
@@ -174,7 +181,7 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	var log *slog.Logger
 	lw := daemon.NewLogWriter(opts.IO.ErrOut, func(n int64) { log.Warn("log lines dropped: stderr was too slow", "lines", n) })
 	defer lw.Close()
-	log = daemonLogger(opts.IO, lw)
+	log = daemonLogger(opts.IO, lw, opts.level)
 	p, err := opts.Plane(ctx, log)
 	if err != nil {
 		return err
