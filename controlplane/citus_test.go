@@ -347,7 +347,7 @@ func TestCitusMovePinRebalance(t *testing.T) {
 	// Every move is in its tenant's history: acme, globex and initech by tenant move, hooli by
 	// the rebalancer.
 	if got := e.Strings(`SELECT tenant || ': ' || reason FROM erpctl.events WHERE kind = 'move' AND outcome = 'applied' ORDER BY id`); len(got) != 4 ||
-		!strings.HasPrefix(got[0], "acme: tenant move: pinned to "+target) || got[3] != "hooli: db rebalance: moved from "+target+" to "+plan.Moves[0].To {
+		got[0] != "acme: tenant move from "+where["acme"]+" to "+target+", pinned there" || got[3] != "hooli: db rebalance: moved from "+target+" to "+plan.Moves[0].To {
 		t.Fatalf("move events: %q", got)
 	}
 
