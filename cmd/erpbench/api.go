@@ -313,46 +313,17 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, alog *accessLog
 	if err != nil {
 		return "", "", nil, nil, err
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	addrc := make(chan net.Addr, 1)
-	passc := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(dctx, b.p, daemon.Config{
-			Loop: daemon.LoopConfig{Interval: time.Hour, OnPass: func(*controlplane.Pass) {
-				select {
-				case passc <- struct{}{}:
-				default:
-				}
-			}},
-			Server: daemon.ServerConfig{Listen: "127.0.0.1:0", OnListening: func(a net.Addr) { addrc <- a }},
-			Logger: alog.log,
-		})
-	}()
+	base, stopDaemon, err := b.serveDaemon(ctx, daemon.ServerConfig{}, alog.log)
+	if err != nil {
+		alog.close()
+		return "", "", nil, nil, err
+	}
 	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.logf("daemon: %v", err)
-		}
+		stopDaemon()
 		alog.close()
 	}
-	var addr net.Addr
-	for addr == nil || passc != nil {
-		select {
-		case addr = <-addrc:
-		case <-passc:
-			passc = nil
-		case err := <-done:
-			cancel()
-			alog.close()
-			return "", "", nil, nil, fmt.Errorf("the in-process daemon stopped: %v", err)
-		case <-time.After(5 * time.Minute):
-			stop()
-			return "", "", nil, nil, errors.New("the in-process daemon was not ready within 5 minutes")
-		}
-	}
 	how = "API served by the in-process daemon (daemon.Run), access log as JSON lines to a file, as the erpctl daemon writes to a non-terminal stderr"
-	return "http://" + addr.String(), how, alog, stop, nil
+	return base, how, alog, stop, nil
 }
 
 // serveHandler serves the data API of p on a listener of its own.

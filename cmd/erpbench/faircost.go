@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -49,7 +50,7 @@ func (b *bench) fairCost(ctx context.Context) ([]result, error) {
 	cpus := map[string][]float64{} // µs of the erpbench process's CPU (the daemon's) per request
 	for round := range fairRounds {
 		for _, v := range variants {
-			base, stop, err := b.serveDaemon(ctx, v.server)
+			base, stop, err := b.serveDaemon(ctx, v.server, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -116,9 +117,9 @@ func roundAll(xs []float64) []int {
 	return out
 }
 
-// serveDaemon runs the daemon in-process without a log, its server configured as srv, until
-// stop; it returns once the daemon listens and its first pass is over.
-func (b *bench) serveDaemon(ctx context.Context, srv daemon.ServerConfig) (base string, stop func(), err error) {
+// serveDaemon runs the daemon in-process, its server configured as srv and logging to log (nil:
+// no log), until stop; it returns once the daemon listens and its first pass is over.
+func (b *bench) serveDaemon(ctx context.Context, srv daemon.ServerConfig, log *slog.Logger) (base string, stop func(), err error) {
 	dctx, cancel := context.WithCancel(ctx)
 	addrc := make(chan net.Addr, 1)
 	srv.Listen, srv.OnListening = "127.0.0.1:0", func(a net.Addr) { addrc <- a }
@@ -133,6 +134,7 @@ func (b *bench) serveDaemon(ctx context.Context, srv daemon.ServerConfig) (base 
 				}
 			}},
 			Server: srv,
+			Logger: log,
 		})
 	}()
 	var addr net.Addr
