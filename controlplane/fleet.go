@@ -262,16 +262,11 @@ func (p *Plane) FleetSummary(ctx context.Context) (*FleetSummary, error) {
 	// Each condition is the predicate of a partial index (catalog.hcl), so these read only
 	// failures and repairs, however many events the hour holds.
 	const failed, repaired = `outcome IN ('failed', 'blocked')`, `kind = 'repair' AND outcome = 'applied'`
-	if err := p.pool.QueryRow(ctx, `SELECT now() - interval '1 hour'`).Scan(&s.Since); err != nil {
+	if err := p.pool.QueryRow(ctx, `SELECT since,
+		(SELECT count(*) FROM erpctl.events WHERE at > since AND `+failed+`),
+		(SELECT count(*) FROM erpctl.events WHERE at > since AND `+repaired+`)
+		FROM (SELECT now() - interval '1 hour') AS h(since)`).Scan(&s.Since, &s.FailureCount, &s.RepairCount); err != nil {
 		return nil, fmt.Errorf("summarise the fleet: %w", err)
-	}
-	for _, c := range []struct {
-		cond string
-		n    *int
-	}{{failed, &s.FailureCount}, {repaired, &s.RepairCount}} {
-		if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM erpctl.events WHERE at > $1 AND `+c.cond, s.Since).Scan(c.n); err != nil {
-			return nil, fmt.Errorf("summarise the fleet: %w", err)
-		}
 	}
 	if s.Failures, err = p.recentEvents(ctx, s.Since, failed); err != nil {
 		return nil, err
