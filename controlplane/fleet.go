@@ -143,9 +143,10 @@ func (p *Plane) TenantPage(ctx context.Context, q TenantQuery) (*TenantPage, err
 	defer rows.Close()
 	var keys []string
 	page.Results = []Tenant{}
+	sc := &tenantScanner{p: p}
 	for rows.Next() {
 		var key string
-		t, err := p.scanTenant(ctx, rows, &key)
+		t, err := sc.scan(ctx, rows, &key)
 		if err != nil {
 			return nil, fmt.Errorf("list tenants: %w", err)
 		}

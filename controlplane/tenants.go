@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -262,38 +264,91 @@ const tenantColumns = `slug, name, schema_name, status, follow_all, modules, cre
 
 // scanTenant reads a row of tenantColumns, and into extra what the query selects after them.
 func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Tenant, error) {
+	return (&tenantScanner{p: p}).scan(ctx, row, extra...)
+}
+
+// tenantScanner reads rows of tenantColumns. Across the rows of one query it decodes each
+// distinct label set and works out each distinct module choice once: a fleet has few of either,
+// and a list of 25,000 tenants spent most of its time decoding the same JSON again.
+type tenantScanner struct {
+	p       *Plane
+	labels  map[string]labels.Labels
+	modules map[string][]string
+}
+
+func (s *tenantScanner) scan(ctx context.Context, row pgx.Row, extra ...any) (*Tenant, error) {
 	var t Tenant
 	var chosen []string
 	var latest *int64
+	var rawLabels []byte
 	if err := row.Scan(append([]any{&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
 		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode,
-		&t.Generation, &latest, &t.Labels}, extra...)...); err != nil {
+		&t.Generation, &latest, &rawLabels}, extra...)...); err != nil {
 		return nil, err
 	}
-	if t.Labels == nil {
-		t.Labels = labels.Labels{}
+	lbls, err := s.decodeLabels(rawLabels)
+	if err != nil {
+		return nil, fmt.Errorf("labels of tenant %q: %w", t.Slug, err)
 	}
+	t.Labels = lbls
 	if latest != nil && (t.Generation == nil || *t.Generation != *latest) {
 		t.TargetGeneration = latest
 	}
 	// Its modules as its own generation has them.
-	mods := chosen
 	gen := t.Generation
 	if gen == nil {
 		gen = latest
 	}
+	t.Modules = s.tenantModules(ctx, gen, t.FollowAll, chosen)
+	return &t, nil
+}
+
+// decodeLabels decodes a labels column; each caller gets a map of its own.
+func (s *tenantScanner) decodeLabels(raw []byte) (labels.Labels, error) {
+	if cached, ok := s.labels[string(raw)]; ok {
+		return maps.Clone(cached), nil
+	}
+	l := labels.Labels{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &l); err != nil {
+			return nil, err
+		}
+	}
+	if s.labels == nil {
+		s.labels = map[string]labels.Labels{}
+	}
+	s.labels[string(raw)] = l
+	return maps.Clone(l), nil
+}
+
+// tenantModules is what a tenant has at generation gen: its chosen modules, or every module
+// when it follows all, with their dependencies. Without the generation (or when it cannot be
+// read) the choice as recorded.
+func (s *tenantScanner) tenantModules(ctx context.Context, gen *int64, followAll bool, chosen []string) []string {
+	key := "-"
 	if gen != nil {
-		if reg, err := p.gens.Registry(ctx, nil, *gen); err == nil {
-			if m, err := enabledModules(reg, t.FollowAll, chosen); err == nil {
+		key = strconv.FormatInt(*gen, 10)
+	}
+	key += "|" + strconv.FormatBool(followAll) + "|" + strings.Join(chosen, ",")
+	if m, ok := s.modules[key]; ok {
+		return slices.Clone(m)
+	}
+	mods := chosen
+	if gen != nil {
+		if reg, err := s.p.gens.Registry(ctx, nil, *gen); err == nil {
+			if m, err := enabledModules(reg, followAll, chosen); err == nil {
 				mods = m
 			}
 		}
 	}
-	t.Modules = mods
-	if t.Modules == nil {
-		t.Modules = []string{}
+	if mods == nil {
+		mods = []string{}
 	}
-	return &t, nil
+	if s.modules == nil {
+		s.modules = map[string][]string{}
+	}
+	s.modules[key] = mods
+	return slices.Clone(mods)
 }
 
 // archivedHint is what to add to the ErrNotFound of a tenant the catalog does not hold: how to
@@ -330,28 +385,34 @@ func (p *Plane) ListTenants(ctx context.Context) ([]Tenant, error) {
 // ListTenantsSelected returns the tenants whose labels match sel, by slug.
 func (p *Plane) ListTenantsSelected(ctx context.Context, sel labels.Selector) ([]Tenant, error) {
 	var args []any
-	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE `+sel.SQL("labels", &args)+` ORDER BY slug`, args...)
+	// Sorted here, not by the server: a selector picks its rows through the labels' GIN index
+	// in the heap's order, and sorting a quarter of 100,000 wide rows spilled to disk there and
+	// drew in parallel workers, which made the list 3 times slower on two cores. The catalog's
+	// collation is C, so byte order is the server's order.
+	rows, err := p.pool.Query(ctx, `SELECT `+tenantColumns+` FROM erpctl.tenants WHERE `+sel.SQL("labels", &args), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
 	defer rows.Close()
-	out := []Tenant{}
+	var ptrs []*Tenant
+	sc := &tenantScanner{p: p}
 	for rows.Next() {
-		t, err := p.scanTenant(ctx, rows)
+		t, err := sc.scan(ctx, rows)
 		if err != nil {
 			return nil, fmt.Errorf("list tenants: %w", err)
 		}
-		out = append(out, *t)
+		ptrs = append(ptrs, t)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
 	}
-	ptrs := make([]*Tenant, len(out))
-	for i := range out {
-		ptrs[i] = &out[i]
-	}
+	slices.SortFunc(ptrs, func(a, b *Tenant) int { return strings.Compare(a.Slug, b.Slug) })
 	if err := p.placeTenants(ctx, ptrs); err != nil {
 		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	out := make([]Tenant, len(ptrs))
+	for i, t := range ptrs {
+		out[i] = *t
 	}
 	return out, nil
 }
