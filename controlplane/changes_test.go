@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,5 +177,112 @@ func TestChangeTrackingNeedsASuperuser(t *testing.T) {
 	}
 	if got := changed(t, e); !slices.Equal(got, []string{"acme"}) {
 		t.Fatalf("changed tenants after DDL by %s: %v", role, got)
+	}
+}
+
+// trustLog records the "trusted" count of each pass's "tenants read" debug record.
+type trustLog struct {
+	mu      sync.Mutex
+	trusted []int64
+}
+
+func (l *trustLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *trustLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *trustLog) WithGroup(string) slog.Handler            { return l }
+func (l *trustLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "tenants read" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "trusted" {
+			l.mu.Lock()
+			l.trusted = append(l.trusted, a.Value.Int64())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *trustLog) last() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.trusted) == 0 {
+		return -1
+	}
+	return l.trusted[len(l.trusted)-1]
+}
+
+// A rollout's pass groups the tenants it moves by the fingerprint their last apply recorded
+// while change tracking vouches for it, so that it does not read the whole fleet's catalog; DDL
+// by hand that tracking saw sends its tenant to be read, and DDL that bypassed tracking is found
+// all the same (the group's SQL fails on it, or the next pass reads the schema).
+func TestRolloutTrustsRecordedFingerprintsWhileTracked(t *testing.T) {
+	t.Parallel()
+	log := &trustLog{}
+	e := cptest.NewWith(t, controlplane.Config{Logger: slog.New(log)})
+	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+		e.Create(s)
+	}
+	// Without change tracking, every schema is read.
+	e.WriteModule("product", productWithBarcode(t))
+	if pass := e.ReconcileAll(); pass.Counts[controlplane.ActionApplied] != 4 || log.last() != 0 {
+		t.Fatalf("rollout without change tracking: %v, %d trusted", pass.Counts, log.last())
+	}
+	if ok, err := e.P.EnableChangeTracking(e.Ctx); err != nil || !ok {
+		t.Fatalf("enable change tracking: %v %v", ok, err)
+	}
+	// acme: a column dropped by hand, which tracking records. Made with the event triggers
+	// bypassed, which nothing records: globex (the first of the trusted tenants, whose
+	// inspection would plan the group) has the column the next change adds, of a type that
+	// cannot be changed without losing data, and umbrella has it already as it will be.
+	e.Exec(`ALTER TABLE tenant_acme.products DROP COLUMN description`)
+	e.Exec(`SET session_replication_role = replica; ALTER TABLE tenant_globex.products ADD COLUMN weight text; RESET session_replication_role`)
+	e.Exec(`SET session_replication_role = replica; ALTER TABLE tenant_umbrella.products ADD COLUMN weight numeric; RESET session_replication_role`)
+	if got := e.Count(`SELECT count(*) FROM erpctl.changed_schemas`); got != 1 {
+		t.Fatalf("changed schemas: %d, want acme's alone", got)
+	}
+	e.WriteModule("product", strings.Replace(productWithBarcode(t), `  column "barcode" {`, `  column "weight" {
+    type = numeric
+    null = true
+  }
+  column "barcode" {`, 1))
+	pass := e.ReconcileAll()
+	// globex is Blocked on its own change; had its plan been taken as the group's, initech and
+	// umbrella would be Blocked too.
+	if r := pass.Result("globex"); r.Action != controlplane.ActionBlocked {
+		t.Errorf("globex: %s %s, want blocked", r.Action, r.Error)
+	}
+	for _, s := range []string{"acme", "initech"} {
+		if r := pass.Result(s); r.Action != controlplane.ActionApplied {
+			t.Errorf("%s: %s %s, want applied", s, r.Action, r.Error)
+		}
+	}
+	// umbrella's group SQL failed on the column it has, and its own inspection found nothing
+	// more to do.
+	if r := pass.Result("umbrella"); r.Action != controlplane.ActionApplied && r.Action != controlplane.ActionUnchanged {
+		t.Errorf("umbrella: %s %s", r.Action, r.Error)
+	}
+	// globex, initech and umbrella were trusted; acme was read.
+	if got := log.last(); got != 3 {
+		t.Fatalf("trusted %d tenants, want 3 (all but acme)", got)
+	}
+	for _, s := range []string{"acme", "initech", "umbrella"} {
+		cols := e.Columns("tenant_"+s, "products")
+		if !slices.Contains(cols, "description") || !slices.Contains(cols, "weight") || !slices.Contains(cols, "barcode") {
+			t.Errorf("%s: products has %v", s, cols)
+		}
+		if got := e.Strings(`SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'products' AND column_name = 'weight'`, "tenant_"+s); !slices.Equal(got, []string{"numeric"}) {
+			t.Errorf("%s: weight is %v, want numeric", s, got)
+		}
+
+	}
+	// What was recorded is true: a pass that reads every schema finds nothing to do.
+	if pass := e.ReconcileAll(); pass.Counts[controlplane.ActionUnchanged] != 4 {
+		t.Fatalf("pass after the rollout: %v", pass.Counts)
+	}
+	// A dry run reads every schema, as before.
+	if _, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{DryRun: true}); err != nil || log.last() != 0 {
+		t.Fatalf("dry run: %v, %d trusted", err, log.last())
 	}
 }

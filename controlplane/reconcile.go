@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -149,6 +150,7 @@ type tenantRef struct {
 	enabled         []string
 	hash, currentFP string
 	enabledErr      error
+	trusted         bool // currentFP is the recorded fingerprint, not read (trustedFingerprints)
 }
 
 // groupPlan is what reconciling one tenant of a group taught, for the rest of the group: in a
@@ -193,7 +195,7 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		o.Only = withRetries(o.Only, retry)
 	}
 	desiredAt := time.Now()
-	refs, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector)
+	refs, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector, !o.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -398,8 +400,11 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// loadRefs reads every tenant and fingerprints every tenant schema, in two queries.
-func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug, sel labels.Selector) ([]*tenantRef, error) {
+// loadRefs reads every tenant and fingerprints every tenant schema, in two queries. With
+// trustRecorded, a Ready tenant whose desired state changes (a rollout moves it) is grouped by
+// the fingerprint its last apply recorded when change tracking vouches for it (see
+// trustedFingerprints), and only the other schemas are fingerprinted.
+func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug, sel labels.Selector, trustRecorded bool) ([]*tenantRef, error) {
 	start := time.Now()
 	rows, err := p.queryTenantRefs(ctx, only, sel)
 	if err != nil {
@@ -438,15 +443,69 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 		return nil, fmt.Errorf("read tenants: %w", err)
 	}
 	readAt := time.Now()
-	fps, err := p.fingerprintRefs(ctx, refs, only != nil || !sel.Empty())
+	verify, trusted := refs, 0
+	if trustRecorded {
+		if verify, err = p.trustedFingerprints(ctx, refs); err != nil {
+			return nil, err
+		}
+		trusted = len(refs) - len(verify)
+	}
+	// The whole fleet's catalog in one scan, unless only a few schemas need reading.
+	incremental := only != nil || !sel.Empty() || (trusted > 0 && len(verify) <= len(refs)/4)
+	fps, err := p.fingerprintRefs(ctx, verify, incremental)
 	if err != nil {
 		return nil, err
 	}
-	p.log.Debug("tenants read", "tenants", len(refs), "read", readAt.Sub(start), "fingerprint", time.Since(readAt))
-	for _, t := range refs {
+	p.log.Debug("tenants read", "tenants", len(refs), "trusted", trusted, "read", readAt.Sub(start), "fingerprint", time.Since(readAt))
+	for _, t := range verify {
 		t.currentFP = fps[t.schema]
 	}
 	return refs, nil
+}
+
+// trustedFingerprints gives the tenants a rollout moves the fingerprint their last apply
+// recorded, where it can be trusted, and returns the others, whose schemas must be read.
+//
+// A rollout's pass needs the fingerprint of a tenant it moves only to group it with the tenants
+// in the same state; fingerprinting the whole fleet's catalog for that cost more than the DDL
+// itself (29 s a pass at 100,000 tenants). The recorded fingerprint is trusted for a Ready
+// tenant (whose last apply recorded the state it left, in the same transaction) while change
+// tracking is on and has recorded no DDL on its schema since: DDL by anyone but erpctl lands in
+// erpctl.changed_schemas. Were a trusted tenant not as recorded after all (DDL with the event
+// triggers bypassed), its group's SQL fails on it and it is inspected on its own, or the next
+// pass that does not move it reads its schema, finds the difference and repairs it. The tenant
+// whose inspection plans a group is read first all the same (groupRun.reach): its plan is the
+// whole group's.
+func (p *Plane) trustedFingerprints(ctx context.Context, refs []*tenantRef) (verify []*tenantRef, err error) {
+	candidate := func(t *tenantRef) bool {
+		return t.enabledErr == nil && t.hash != t.desiredHash && t.status == StatusReady && t.fp != ""
+	}
+	if !slices.ContainsFunc(refs, candidate) {
+		return refs, nil
+	}
+	var on bool
+	var changed []string
+	if err := p.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1) AND evtenabled <> 'D') = cardinality($1::text[]),
+		ARRAY(SELECT schema_name FROM erpctl.changed_schemas)`, slices.Collect(maps.Keys(changeTriggers))).Scan(&on, &changed); err != nil {
+		return nil, fmt.Errorf("read change tracking: %w", err)
+	}
+	if !on {
+		return refs, nil
+	}
+	dirty := make(map[string]bool, len(changed))
+	for _, s := range changed {
+		dirty[s] = true
+	}
+	verify = make([]*tenantRef, 0, len(refs))
+	for _, t := range refs {
+		if candidate(t) && !dirty[t.schema] {
+			t.currentFP, t.trusted = t.fp, true
+			continue
+		}
+		verify = append(verify, t)
+	}
+	return verify, nil
 }
 
 // Reconcile brings one tenant to its desired state with a full Atlas inspection, waiting for

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/erpctl/erpctl/controlplane/rollouts"
+	"github.com/erpctl/erpctl/schema"
 )
 
 // A pass brings tenants to the latest generation in two ways. Tenants whose desired state does
@@ -86,6 +87,17 @@ func (g *groupRun) reach(ctx context.Context, t *tenantRef) Result {
 	gs := g.state(t.groupKey())
 	gs.mu.Lock()
 	if !gs.planned {
+		if t.trusted {
+			// The tenant whose plan the group takes must be in the group's state, not only
+			// recorded in it: one changed behind change tracking's back is planned alone.
+			fp, err := schema.Fingerprint(ctx, g.p.db, t.schema)
+			if err != nil || fp != t.currentFP {
+				gs.mu.Unlock()
+				t.currentFP, t.trusted = fp, false
+				r, _ := g.p.reconcileSlow(ctx, t, g.o, false)
+				return r
+			}
+		}
 		r, gp := g.p.reconcileSlow(ctx, t, g.o, false)
 		if r.Action != ActionSkipped {
 			gs.planned, gs.gp = true, gp
