@@ -132,6 +132,9 @@ func (b *bench) writeJournal(ctx context.Context, src string) error {
 
 // timeJournal writes a module version and times the one pass that rolls it out.
 func (b *bench) timeJournal(ctx context.Context, src, name string) (time.Duration, error) {
+	if err := b.settleChanges(ctx); err != nil {
+		return 0, err
+	}
 	if err := b.writeJournal(ctx, src); err != nil {
 		return 0, err
 	}

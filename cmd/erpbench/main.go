@@ -399,6 +399,26 @@ func (b *bench) serverInfo(ctx context.Context) string {
 
 // publishModules reads the bench's module files again and publishes them as the next
 // generation, which the next pass rolls out: what erpctl module publish does, without its preview.
+// settleChanges does between two timed changes what a running daemon does: change tracking is on, and
+// an incremental pass takes the tenants it recorded (the scenarios' raw SQL changes every
+// tenant by hand). A rollout's pass then reads only the schemas changed since, as the daemon's
+// would (controlplane's trustedFingerprints). Not timed.
+func (b *bench) settleChanges(ctx context.Context) error {
+	if _, err := b.p.EnableChangeTracking(ctx); err != nil {
+		return err
+	}
+	changed, err := b.p.ChangedTenants(ctx)
+	if err != nil || len(changed) == 0 {
+		return err
+	}
+	pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Only: changed, Workers: 4})
+	if err != nil {
+		return fmt.Errorf("incremental pass over the tenants changed by hand: %w", err)
+	}
+	b.logf("an incremental pass over the %d tenants changed by hand: %v in %s", len(changed), pass.Counts, pass.Duration.Round(time.Millisecond))
+	return nil
+}
+
 func publishModules(ctx context.Context, p *controlplane.Plane) error {
 	if err := p.ReloadModules(); err != nil {
 		return err

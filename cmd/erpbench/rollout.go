@@ -100,6 +100,9 @@ func (b *bench) rollout(ctx context.Context) ([]result, error) {
 
 func (b *bench) rolloutOne(ctx context.Context, c change) ([]result, error) {
 	n := len(b.slugs)
+	if err := b.settleChanges(ctx); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(filepath.Join(b.modulesDir, c.file), []byte(c.src), 0o644); err != nil {
 		return nil, err
 	}

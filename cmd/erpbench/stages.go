@@ -107,6 +107,9 @@ func (b *bench) stages(ctx context.Context) ([]result, error) {
 				return nil, err
 			}
 		}
+		if err := b.settleChanges(ctx); err != nil {
+			return nil, err
+		}
 		if err := publishModules(ctx, b.p); err != nil {
 			return nil, err
 		}
