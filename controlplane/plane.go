@@ -76,6 +76,9 @@ type Plane struct {
 	// apiMode is how the data API sends its statements (see APIDB); the URL's
 	// default_query_exec_mode when it has one.
 	apiMode pgx.QueryExecMode
+	// prepare: a tenant's transaction prepares the statements that record its apply (see
+	// schema.Tx.PrepareArgs); only when pgx itself prepares, so never behind a transaction pooler.
+	prepare bool
 
 	gens  *generations.Store
 	ops   *operators.Store
@@ -166,6 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	}
 	p := &Plane{
 		apiMode:    apiMode,
+		prepare:    pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement,
 		pool:       pool,
 		direct:     direct,
 		db:         stdlib.OpenDBFromPool(pool),

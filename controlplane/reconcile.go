@@ -530,6 +530,7 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 	if err != nil {
 		return nil, false, err
 	}
+	tx.PrepareArgs(p.prepare)
 	// One round trip: the settings, then the lock.
 	batch := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
 		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}
@@ -540,7 +541,7 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 	if wait {
 		lock = `SELECT true FROM pg_advisory_xact_lock($1)`
 	}
-	batch = append(batch, schema.Stmt{SQL: lock, Args: []any{tenantLockKey(slug)}})
+	batch = append(batch, schema.Stmt{SQL: lock, Args: []any{tenantLockKey(slug)}, Prepare: true})
 	got, err := tx.Batch(ctx, batch...)
 	ok = err == nil && got[len(got)-1] == "t"
 	if err != nil || !ok {

@@ -66,8 +66,9 @@ func (p *Plane) readyStatements(ctx context.Context, tx *schema.Tx, r readyRecor
 	}
 	fpAt = len(stmts)
 	stmts = append(stmts, schema.Stmt{
-		SQL:  fmt.Sprintf(readyRecordSQL, setStatus(StatusReady, ReasonUpToDate), fpExpr, applied),
-		Args: []any{r.slug.String(), r.hash, fpArg, string(r.managed), genArg(r.want.gen)},
+		SQL:     fmt.Sprintf(readyRecordSQL, setStatus(StatusReady, ReasonUpToDate), fpExpr, applied),
+		Args:    []any{r.slug.String(), r.hash, fpArg, string(r.managed), genArg(r.want.gen)},
+		Prepare: true,
 	})
 	if len(r.stmts) == 0 {
 		return stmts, fpAt, nil
@@ -94,7 +95,8 @@ func eventStmt(slug ident.Slug, gen int64, kind, why, stmts, outcome string) sch
 	return schema.Stmt{
 		SQL: `INSERT INTO erpctl.events (tenant, kind, sql, duration_ms, outcome, reason, generation)
 		VALUES ($1, $2, $3, extract(epoch FROM clock_timestamp() - now()) * 1000, $4, $5, $6)`,
-		Args: []any{slug.String(), kind, sqlArg, outcome, whyArg, genArg(gen)},
+		Args:    []any{slug.String(), kind, sqlArg, outcome, whyArg, genArg(gen)},
+		Prepare: true,
 	}
 }
 
@@ -121,6 +123,7 @@ func stepsRecord(slug ident.Slug, ev *evolution) *schema.Stmt {
 	return &schema.Stmt{
 		SQL: `INSERT INTO erpctl.migration_steps (tenant, step, outcome)
 		SELECT $1, s, o FROM unnest($2::text[], $3::text[]) AS u(s, o) ON CONFLICT DO NOTHING`,
-		Args: []any{slug.String(), ids, outcomes},
+		Args:    []any{slug.String(), ids, outcomes},
+		Prepare: true,
 	}
 }

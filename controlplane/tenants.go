@@ -216,6 +216,7 @@ func (p *Plane) inTx(ctx context.Context, fn func(tx *schema.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	tx.PrepareArgs(p.prepare)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err

@@ -2,7 +2,9 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -15,8 +17,16 @@ import (
 // own so that planned statements can reach PostgreSQL through pgx underneath.
 type Tx struct {
 	*sql.Tx
-	conn *sql.Conn
+	conn    *sql.Conn
+	prepare bool
 }
+
+// PrepareArgs makes Batch prepare each statement marked Prepare, once per connection, and run it
+// by name: the record of an apply (its status, event, steps) then costs no parse and,
+// after a few runs, no planning, which were a quarter of the server's time per tenant in a
+// rollout. Only on a direct connection: behind a transaction pooler the next transaction may
+// run on a server connection that never saw the statement.
+func (t *Tx) PrepareArgs(on bool) { t.prepare = on }
 
 // Begin starts a transaction on a connection of db (a pool opened with pgx's stdlib).
 func Begin(ctx context.Context, db *sql.DB) (*Tx, error) {
@@ -50,6 +60,10 @@ func (t *Tx) Rollback() error {
 type Stmt struct {
 	SQL  string
 	Args []any
+	// Prepare asks, on a Tx that PrepareArgs, for the statement to be prepared and run by name.
+	// Only for statements of fixed text on objects that exist before the batch runs (the
+	// catalog's): the statement is prepared before the batch is sent.
+	Prepare bool
 }
 
 // ExecStatements runs stmts in order, each as exactly one statement, and stops at the first
@@ -87,6 +101,21 @@ func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
 		b := &pgconn.Batch{}
 		for _, s := range stmts {
 			var eqb pgx.ExtendedQueryBuilder
+			if t.prepare && s.Prepare {
+				// Prepare returns the connection's statement of that name without a round trip
+				// once made; the name is the text's hash, so one text has one name.
+				sum := sha256.Sum256([]byte(s.SQL))
+				name := "erpctl_" + hex.EncodeToString(sum[:12])
+				sd, err := conn.Prepare(ctx, name, s.SQL)
+				if err != nil {
+					return fmt.Errorf("prepare %q: %w", firstLine(s.SQL), err)
+				}
+				if err := eqb.Build(conn.TypeMap(), sd, s.Args); err != nil {
+					return fmt.Errorf("run %q: %w", firstLine(s.SQL), err)
+				}
+				b.ExecPrepared(name, eqb.ParamValues, eqb.ParamFormats, nil)
+				continue
+			}
 			if err := eqb.Build(conn.TypeMap(), nil, s.Args); err != nil {
 				return fmt.Errorf("run %q: %w", firstLine(s.SQL), err)
 			}
