@@ -397,10 +397,8 @@ func (b *bench) serverInfo(ctx context.Context) string {
 	return fmt.Sprintf("PostgreSQL %s (fsync %s, synchronous_commit %s, shared_buffers %s)", version, fsync, syncCommit, buffers)
 }
 
-// publishModules reads the bench's module files again and publishes them as the next
-// generation, which the next pass rolls out: what erpctl module publish does, without its preview.
-// settleChanges does between two timed changes what a running daemon does: change tracking is on, and
-// an incremental pass takes the tenants it recorded (the scenarios' raw SQL changes every
+// settleChanges does between two timed changes what a running daemon does: change tracking is
+// on, and an incremental pass takes the tenants it recorded (the scenarios' raw SQL changes every
 // tenant by hand). A rollout's pass then reads only the schemas changed since, as the daemon's
 // would (controlplane's trustedFingerprints). Not timed.
 func (b *bench) settleChanges(ctx context.Context) error {
@@ -419,6 +417,8 @@ func (b *bench) settleChanges(ctx context.Context) error {
 	return nil
 }
 
+// publishModules reads the bench's module files again and publishes them as the next
+// generation, which the next pass rolls out: what erpctl module publish does, without its preview.
 func publishModules(ctx context.Context, p *controlplane.Plane) error {
 	if err := p.ReloadModules(); err != nil {
 		return err
