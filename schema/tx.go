@@ -2,9 +2,7 @@ package schema
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -102,18 +100,16 @@ func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
 		for _, s := range stmts {
 			var eqb pgx.ExtendedQueryBuilder
 			if t.prepare && s.Prepare {
-				// Prepare returns the connection's statement of that name without a round trip
-				// once made; the name is the text's hash, so one text has one name.
-				sum := sha256.Sum256([]byte(s.SQL))
-				name := "erpctl_" + hex.EncodeToString(sum[:12])
-				sd, err := conn.Prepare(ctx, name, s.SQL)
+				// Named by its text, pgx prepares a statement once per connection under a name
+				// of its own (the text's hash) and returns it without a round trip afterwards.
+				sd, err := conn.Prepare(ctx, s.SQL, s.SQL)
 				if err != nil {
 					return fmt.Errorf("prepare %q: %w", firstLine(s.SQL), err)
 				}
 				if err := eqb.Build(conn.TypeMap(), sd, s.Args); err != nil {
 					return fmt.Errorf("run %q: %w", firstLine(s.SQL), err)
 				}
-				b.ExecPrepared(name, eqb.ParamValues, eqb.ParamFormats, nil)
+				b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, nil)
 				continue
 			}
 			if err := eqb.Build(conn.TypeMap(), nil, s.Args); err != nil {
