@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -58,6 +60,13 @@ $fn$`
 // changeTriggers are the event triggers of change tracking, by event.
 var changeTriggers = map[string]string{"erpctl_schema_changed": "ddl_command_end", "erpctl_schema_dropped": "sql_drop"}
 
+// changeTriggerNames are the names of changeTriggers, as the argument of the queries below.
+var changeTriggerNames = slices.Sorted(maps.Keys(changeTriggers))
+
+// trackingOnSQL is true when every event trigger of change tracking (named by $1,
+// changeTriggerNames) is installed and enabled.
+const trackingOnSQL = `(SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1) AND evtenabled <> 'D') = cardinality($1::text[])`
+
 // trackerRoleExpr names the role that owns the event trigger function, per database (roles are
 // cluster-wide). The function runs as its owner on every DDL statement of every role, superusers
 // included. Owned by a superuser, it would run as one whatever the control plane's role, which
@@ -73,15 +82,13 @@ const trackerRoleExpr = `'erpctl_track_' || substr(md5(current_database()), 1, 1
 // when a superuser installed them before), and the daemon's interval pass stays the only way
 // drift made by hand is found.
 func (p *Plane) EnableChangeTracking(ctx context.Context) (bool, error) {
-	var super bool
-	var installed int
-	if err := p.pool.QueryRow(ctx, `SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
-		(SELECT count(*) FROM pg_event_trigger WHERE evtname = ANY($1) AND evtenabled <> 'D')`,
-		[]string{"erpctl_schema_changed", "erpctl_schema_dropped"}).Scan(&super, &installed); err != nil {
+	var super, on bool
+	if err := p.pool.QueryRow(ctx, `SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), `+trackingOnSQL,
+		changeTriggerNames).Scan(&super, &on); err != nil {
 		return false, fmt.Errorf("check change tracking: %w", err)
 	}
 	if !super {
-		return installed == len(changeTriggers), nil
+		return on, nil
 	}
 	err := p.inTx(ctx, func(tx *schema.Tx) error {
 		if err := tx.ExecStatements(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, catalogLockKey)); err != nil {

@@ -22,7 +22,7 @@ func (p *Plane) setUpPrivileged(ctx context.Context, adminURL string) error {
 		EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = `+apiRoleExpr+` AND pg_catalog.pg_has_role(current_user, oid, 'MEMBER')),
 		(SELECT count(*) FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc f ON f.oid = e.evtfoid
 			WHERE e.evtname = ANY($1) AND pg_catalog.pg_get_userbyid(f.proowner) = `+trackerRoleExpr+`)`,
-		[]string{"erpctl_schema_changed", "erpctl_schema_dropped"}).Scan(&owner, &member, &owned); err != nil {
+		changeTriggerNames).Scan(&owner, &member, &owned); err != nil {
 		return fmt.Errorf("check what needs a superuser: %w", err)
 	}
 	if member && owned == len(changeTriggers) {

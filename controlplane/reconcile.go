@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -485,9 +484,8 @@ func (p *Plane) trustedFingerprints(ctx context.Context, refs []*tenantRef) (ver
 	}
 	var on bool
 	var changed []string
-	if err := p.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1) AND evtenabled <> 'D') = cardinality($1::text[]),
-		ARRAY(SELECT schema_name FROM erpctl.changed_schemas)`, slices.Collect(maps.Keys(changeTriggers))).Scan(&on, &changed); err != nil {
+	if err := p.pool.QueryRow(ctx, `SELECT `+trackingOnSQL+`, ARRAY(SELECT schema_name FROM erpctl.changed_schemas)`,
+		changeTriggerNames).Scan(&on, &changed); err != nil {
 		return nil, fmt.Errorf("read change tracking: %w", err)
 	}
 	if !on {
