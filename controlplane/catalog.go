@@ -60,7 +60,7 @@ func (p *Plane) ensureCatalog(ctx context.Context) error {
 	if err := postgres.EvalHCLBytes(catalogHCL, &desired, nil); err != nil {
 		return fmt.Errorf("load catalog schema: %w", err)
 	}
-	tx, err := schema.Begin(ctx, p.db)
+	tx, err := p.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("upgrade catalog: %w", err)
 	}

@@ -233,7 +233,7 @@ func (p *Plane) MoveTenant(ctx context.Context, slug ident.Slug, node string) (*
 	// move inside one): a rollout or repair of the tenant meanwhile skips it or waits, instead
 	// of meeting the move's locks and failing on its lock timeout; a second move waits, then
 	// finds the tenant where the first put it.
-	lock, err := schema.Begin(ctx, p.db)
+	lock, err := p.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("move tenant %q: %w", slug, err)
 	}

@@ -59,7 +59,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 	}
 	// Not read-only: comparing check expressions creates the desired tables in a scratch schema,
 	// rolled back with the rest.
-	tx, err := schema.Begin(ctx, p.db)
+	tx, err := p.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}

@@ -112,7 +112,7 @@ func selfReferencing(t *atlas.Table) bool {
 
 // snapshotTx begins a read-only transaction that sees one snapshot for all its statements.
 func (p *Plane) snapshotTx(ctx context.Context) (*schema.Tx, error) {
-	tx, err := schema.Begin(ctx, p.db)
+	tx, err := p.begin(ctx)
 	if err != nil {
 		return nil, err
 	}

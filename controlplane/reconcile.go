@@ -524,11 +524,10 @@ func (p *Plane) Reconcile(ctx context.Context, slug ident.Slug, o ReconcileOptio
 // lockTx begins a tenant's transaction: timeouts, then the tenant's advisory lock. With wait
 // false it gives up at once (ok false) when another process holds the tenant.
 func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions, wait bool) (tx *schema.Tx, ok bool, err error) {
-	tx, err = schema.Begin(ctx, p.db)
+	tx, err = p.begin(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	tx.PrepareArgs(p.prepare)
 	// One round trip: the settings, then the lock.
 	batch := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
 		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}

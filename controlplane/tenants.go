@@ -210,13 +210,23 @@ func notifyTenant(ctx context.Context, tx schema.Querier, slug ident.Slug) error
 	return err
 }
 
+// begin starts a transaction on the control plane's pool, in which the statements that record
+// an apply are prepared where pgx prepares (see Plane.prepare).
+func (p *Plane) begin(ctx context.Context) (*schema.Tx, error) {
+	tx, err := schema.Begin(ctx, p.db)
+	if err != nil {
+		return nil, err
+	}
+	tx.PrepareArgs(p.prepare)
+	return tx, nil
+}
+
 // inTx runs fn in a database/sql transaction, which Atlas and the rest of a tenant change share.
 func (p *Plane) inTx(ctx context.Context, fn func(tx *schema.Tx) error) error {
-	tx, err := schema.Begin(ctx, p.db)
+	tx, err := p.begin(ctx)
 	if err != nil {
 		return err
 	}
-	tx.PrepareArgs(p.prepare)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
