@@ -310,7 +310,7 @@ func (s *tenantScanner) scan(ctx context.Context, row pgx.Row, extra ...any) (*T
 	if gen == nil {
 		gen = latest
 	}
-	t.Modules = s.tenantModules(ctx, gen, t.FollowAll, chosen)
+	t.Modules = s.modulesAt(ctx, gen, t.FollowAll, chosen)
 	return &t, nil
 }
 
@@ -332,10 +332,10 @@ func (s *tenantScanner) decodeLabels(raw []byte) (labels.Labels, error) {
 	return maps.Clone(l), nil
 }
 
-// tenantModules is what a tenant has at generation gen: its chosen modules, or every module
+// modulesAt is what a tenant has at generation gen: its chosen modules, or every module
 // when it follows all, with their dependencies. Without the generation (or when it cannot be
 // read) the choice as recorded.
-func (s *tenantScanner) tenantModules(ctx context.Context, gen *int64, followAll bool, chosen []string) []string {
+func (s *tenantScanner) modulesAt(ctx context.Context, gen *int64, followAll bool, chosen []string) []string {
 	key := "-"
 	if gen != nil {
 		key = strconv.FormatInt(*gen, 10)
