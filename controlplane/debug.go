@@ -70,7 +70,7 @@ func (p *Plane) DebugTables(ctx context.Context, slug ident.Slug) (*TablesReport
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
 	var managedJSON []byte
-	if err := tx.QueryRowContext(ctx, `SELECT managed FROM erpctl.tenants WHERE slug = $1`, slug.String()).Scan(&managedJSON); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT `+managedSQL+` FROM erpctl.tenants t WHERE slug = $1`, slug.String()).Scan(&managedJSON); err != nil {
 		return nil, fmt.Errorf("debug tables of tenant %q: %w", slug, err)
 	}
 	var prev schema.Managed

@@ -53,7 +53,7 @@ func (p *Plane) ArchiveTenant(ctx context.Context, slug ident.Slug) (*Archive, e
 		}
 		var schemaName string
 		var row, tokens []byte
-		err := tx.QueryRowContext(ctx, `SELECT t.schema_name, to_jsonb(t),
+		err := tx.QueryRowContext(ctx, `SELECT t.schema_name, to_jsonb(t) - 'managed_key' || jsonb_build_object('managed', `+managedSQL+`),
 			(SELECT coalesce(jsonb_agg(to_jsonb(k) ORDER BY k.id), '[]') FROM erpctl.tokens k WHERE k.tenant = t.slug)
 			FROM erpctl.tenants t WHERE t.slug = $1 FOR UPDATE`, slug.String()).Scan(&schemaName, &row, &tokens)
 		if errors.Is(err, sql.ErrNoRows) {

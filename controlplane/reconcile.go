@@ -672,7 +672,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 	)
 	var open bool
 	var reason string
-	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, status_reason, managed, generation,
+	err := tx.QueryRowContext(ctx, `SELECT schema_name, follow_all, modules, status, status_reason, `+managedSQL+`, generation,
 		(SELECT coalesce(max(generation), 0) FROM erpctl.generations), `+apiOpenSQL+` FROM erpctl.tenants t WHERE slug = $1`, slug.String()).
 		Scan(&schemaName, &followAll, &stringArray{&chosen}, &status, &reason, &managedJSON, &applied, &latest, &open)
 	if errors.Is(err, sql.ErrNoRows) {

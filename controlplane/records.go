@@ -31,10 +31,18 @@ type readyRecord struct {
 
 // readyRecordSQL is the record's UPDATE of the tenant. Its fingerprint is $3, or, when the
 // caller does not know it, computed from the catalog by the statement itself (the plan ran
-// before it in the same batch) and returned.
-const readyRecordSQL = `UPDATE erpctl.tenants SET %s, desired_hash = $2, fingerprint = %s, managed = $4,
+// before it in the same batch) and returned. The managed objects ($4) go to their set, which
+// every tenant of a rollout shares: the set is written by the first and only looked up after.
+const readyRecordSQL = `WITH managed AS (INSERT INTO erpctl.managed_sets (key, objects) VALUES (md5($4::text), $4::text::jsonb)
+		ON CONFLICT (key) DO NOTHING)
+	UPDATE erpctl.tenants SET %s, desired_hash = $2, fingerprint = %s, managed = '{}', managed_key = md5($4::text),
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
 		last_reconciled_at = now(), updated_at = now(), generation = $5%s WHERE slug = $1 RETURNING fingerprint`
+
+// managedSQL is what erpctl manages in the schema of the tenant t of a query of erpctl.tenants:
+// its set, or where it has none yet (a row restored from an earlier erpctl's archive), the
+// objects the row holds itself.
+const managedSQL = `coalesce((SELECT objects FROM erpctl.managed_sets WHERE key = t.managed_key), t.managed)`
 
 // statements returns the statements that record r: the distribution on Citus, the steps, the
 // seed rows, the status, the grants and the event. The status's UPDATE returns the fingerprint

@@ -34,6 +34,22 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	if _, err := conn.Exec(ctx, string(dump)); err != nil {
 		t.Fatalf("restore the old database: %v", err)
 	}
+	// What the older erpctl recorded as managed in each tenant, in the row itself.
+	oldManaged := map[string]string{}
+	rows, err := conn.Query(ctx, `SELECT slug, managed::text FROM erpctl.tenants`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var slug, m string
+		if err := rows.Scan(&slug, &m); err != nil {
+			t.Fatal(err)
+		}
+		oldManaged[slug] = m
+	}
+	if rows.Err() != nil || len(oldManaged) != 2 || oldManaged["acme"] == "{}" {
+		t.Fatalf("managed objects of the old catalog: %v %v", oldManaged, rows.Err())
+	}
 	conn.Close(ctx)
 
 	modulesDir := t.TempDir()
@@ -56,6 +72,20 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 		// Pins came later (tenant move on Citus): an old tenant is pinned nowhere.
 		if tn.PinnedNode != "" || tn.Node != "" {
 			t.Errorf("%s after upgrade: node %q, pinned to %q", tn.Slug, tn.Node, tn.PinnedNode)
+		}
+	}
+	// The rows keep their managed objects until an apply moves them to a set.
+	managedOf := func(slug string) (set, own string) {
+		t.Helper()
+		if err := p.Pool().QueryRow(ctx, `SELECT coalesce((SELECT objects::text FROM erpctl.managed_sets WHERE key = t.managed_key), ''),
+			managed::text FROM erpctl.tenants t WHERE slug = $1`, slug).Scan(&set, &own); err != nil {
+			t.Fatalf("managed objects of %s: %v", slug, err)
+		}
+		return set, own
+	}
+	for slug, old := range oldManaged {
+		if set, own := managedOf(slug); set != "" || own != old {
+			t.Errorf("%s's managed objects after upgrade: set %q, in the row %s; want %s in the row", slug, set, own, old)
 		}
 	}
 	var unpinned int
@@ -120,6 +150,11 @@ func TestUpgradeFromOlderCatalog(t *testing.T) {
 	if err != nil || len(toks) != 1 || toks[0].RevokedAt == nil {
 		t.Fatalf("globex's revoked token after archive and restore: %+v %v", toks, err)
 	}
+	// The archive carried globex's managed objects: restored, the row holds them itself until
+	// its next apply.
+	if set, own := managedOf("globex"); set != "" || own != oldManaged["globex"] {
+		t.Errorf("globex's managed objects after archive and restore: set %q, in the row %s; want %s in the row", set, own, oldManaged["globex"])
+	}
 	if err := p.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM tenant_acme.products),
 		(SELECT count(*) FROM tenant_globex.categories)`).Scan(&products, &categories); err != nil {
 		t.Fatal(err)
@@ -176,5 +211,14 @@ table "orders" {
 	}
 	if err := p.Pool().QueryRow(ctx, `SELECT count(*) FROM tenant_acme.products`).Scan(&products); err != nil || products != 1 {
 		t.Fatalf("acme's products after the rollout: %d %v", products, err)
+	}
+	// The three tenants the rollout applied, globex among them, share one set of managed
+	// objects, with orders in it, and keep none in their rows.
+	var sets, own int
+	var withOrders bool
+	if err := p.Pool().QueryRow(ctx, `SELECT count(DISTINCT managed_key), count(*) FILTER (WHERE managed <> '{}'),
+		bool_and(s.objects ? 'orders') FROM erpctl.tenants t JOIN erpctl.managed_sets s ON s.key = t.managed_key
+		WHERE follow_all`).Scan(&sets, &own, &withOrders); err != nil || sets != 1 || own != 0 || !withOrders {
+		t.Fatalf("managed sets after the rollout: %d sets, %d rows with their own, orders in each %v (%v)", sets, own, withOrders, err)
 	}
 }

@@ -133,8 +133,8 @@ func copyTenants(ctx context.Context, pool *pgxpool.Pool, template ident.Slug, s
 		}
 		batch.Queue("RESET search_path")
 		batch.Queue(`INSERT INTO erpctl.tenants (slug, name, schema_name, follow_all, modules, status, status_reason,
-		status_changed_at, desired_hash, fingerprint, managed, failures, last_reconciled_at, last_applied_at)
-		SELECT $1, $1, $2, follow_all, modules, status, status_reason, now(), desired_hash, fingerprint, managed, 0, now(), now()
+		status_changed_at, desired_hash, fingerprint, managed, managed_key, failures, last_reconciled_at, last_applied_at)
+		SELECT $1, $1, $2, follow_all, modules, status, status_reason, now(), desired_hash, fingerprint, managed, managed_key, 0, now(), now()
 		FROM erpctl.tenants WHERE slug = $3`, slug.String(), slug.Schema(), template.String())
 		batch.Queue(`INSERT INTO erpctl.migration_steps (tenant, step, outcome)
 		SELECT $1, step, outcome FROM erpctl.migration_steps WHERE tenant = $2`, slug.String(), template.String())
