@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/erpctl/erpctl/controlplane/labels"
 	"github.com/erpctl/erpctl/internal/ident"
@@ -266,8 +266,9 @@ func insertGenEvent(ctx context.Context, db schema.Querier, slug ident.Slug, gen
 }
 
 // tenantColumns reads a tenant; a pass that found a Ready or Blocked tenant as desired counts as
-// its last reconcile (ReconcileAll records passes, not each unchanged tenant).
-const tenantColumns = `slug, name, schema_name, status, follow_all, modules, created_at,
+// its last reconcile (ReconcileAll records passes, not each unchanged tenant). Its modules come
+// as text (module names are plain words), which tenantScanner looks up before it splits.
+const tenantColumns = `slug, name, schema_name, status, follow_all, array_to_string(modules, ','), created_at,
 	CASE WHEN status IN ('Ready', 'Blocked') THEN greatest(last_reconciled_at,
 		(SELECT value::timestamptz FROM erpctl.meta WHERE key = 'last_pass_at')) ELSE last_reconciled_at END,
 	last_applied_at, last_error, blocked_sql, failures, next_attempt_at, status_reason, coalesce(status_changed_at, updated_at), pinned_node,
@@ -279,24 +280,52 @@ func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Ten
 }
 
 // tenantScanner reads rows of tenantColumns. Across the rows of one query it decodes each
-// distinct label set and works out each distinct module choice once: a fleet has few of either,
-// and a list of 25,000 tenants spent most of its time decoding the same JSON again.
+// distinct label set and works out each distinct module choice once, and the tenants share
+// them (Tenant says so): a fleet has few of either, and a list of 25,000 tenants spent most of
+// its time decoding the same JSON again. For the same reason it keeps one copy of each status,
+// reason, node and generation, and allocates tenants and their times in blocks.
 type tenantScanner struct {
 	p       *Plane
 	labels  map[string]labels.Labels
 	modules map[string][]string
+	strings map[string]string
+	gens    map[int64]*int64
+	key     []byte
+	block   []Tenant    // where the next tenants go
+	times   []time.Time // and their times
+	scanned int
 }
 
 func (s *tenantScanner) scan(ctx context.Context, row pgx.Row, extra ...any) (*Tenant, error) {
-	var t Tenant
-	var chosen []string
-	var latest *int64
-	var rawLabels []byte
-	if err := row.Scan(append([]any{&t.Slug, &t.Name, &t.Schema, &t.Status, &t.FollowAll, &chosen, &t.CreatedAt, &t.LastReconciledAt,
-		&t.LastAppliedAt, &t.LastError, &t.BlockedSQL, &t.Failures, &t.NextAttemptAt, &t.Reason, &t.LastTransitionAt, &t.PinnedNode,
-		&t.Generation, &latest, &rawLabels}, extra...)...); err != nil {
+	if len(s.block) == 0 {
+		s.block = make([]Tenant, min(1+s.scanned, 256)) // one for a GetTenant
+	}
+	t := &s.block[0]
+	// The nullable columns scan into pgtype's values (pgx scans a pointer by reflection, which
+	// took half the time of a long list), and the columns with few distinct values into bytes of
+	// the row's buffer, looked up before they are copied (a QueryRow's row gets copies).
+	var chosen, rawLabels, status, reason, pinned []byte
+	bytesOf := func(b *[]byte) any { return b }
+	if _, ok := row.(pgx.Rows); ok {
+		bytesOf = func(b *[]byte) any { return (*pgtype.DriverBytes)(b) }
+	}
+	var reconciled, applied, next, transition pgtype.Timestamptz
+	var lastErr, blocked pgtype.Text
+	var applyGen, latestGen pgtype.Int8
+	if err := row.Scan(append([]any{&t.Slug, &t.Name, &t.Schema, bytesOf(&status), &t.FollowAll, bytesOf(&chosen), &t.CreatedAt, &reconciled,
+		&applied, &lastErr, &blocked, &t.Failures, &next, bytesOf(&reason), &transition, bytesOf(&pinned),
+		&applyGen, &latestGen, bytesOf(&rawLabels)}, extra...)...); err != nil {
+		*t = Tenant{}
 		return nil, err
 	}
+	s.block = s.block[1:]
+	s.scanned++
+	t.Status, t.Reason, t.PinnedNode = s.intern(status), s.intern(reason), s.intern(pinned)
+	t.LastReconciledAt, t.LastAppliedAt = s.time(reconciled), s.time(applied)
+	t.NextAttemptAt, t.LastTransitionAt = s.time(next), s.time(transition)
+	t.LastError, t.BlockedSQL = textPtr(lastErr), textPtr(blocked)
+	t.Generation = s.generation(applyGen)
+	latest := s.generation(latestGen)
 	lbls, err := s.decodeLabels(rawLabels)
 	if err != nil {
 		return nil, fmt.Errorf("labels of tenant %q: %w", t.Slug, err)
@@ -311,13 +340,63 @@ func (s *tenantScanner) scan(ctx context.Context, row pgx.Row, extra ...any) (*T
 		gen = latest
 	}
 	t.Modules = s.modulesAt(ctx, gen, t.FollowAll, chosen)
-	return &t, nil
+	return t, nil
 }
 
-// decodeLabels decodes a labels column; each caller gets a map of its own.
+// intern returns b as a string, the same string for the same bytes.
+func (s *tenantScanner) intern(b []byte) string {
+	if v, ok := s.strings[string(b)]; ok {
+		return v
+	}
+	if s.strings == nil {
+		s.strings = map[string]string{}
+	}
+	v := string(b)
+	s.strings[v] = v
+	return v
+}
+
+// time returns a pointer to v's time, kept in a block of times; nil for NULL.
+func (s *tenantScanner) time(v pgtype.Timestamptz) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	if len(s.times) == 0 {
+		s.times = make([]time.Time, min(4*(1+s.scanned), 1024))
+	}
+	p := &s.times[0]
+	*p = v.Time
+	s.times = s.times[1:]
+	return p
+}
+
+// generation returns a pointer to v's generation, one for each distinct generation; nil for NULL.
+func (s *tenantScanner) generation(v pgtype.Int8) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	if p, ok := s.gens[v.Int64]; ok {
+		return p
+	}
+	if s.gens == nil {
+		s.gens = map[int64]*int64{}
+	}
+	p := &v.Int64
+	s.gens[v.Int64] = p
+	return p
+}
+
+func textPtr(v pgtype.Text) *string {
+	if !v.Valid {
+		return nil
+	}
+	return &v.String
+}
+
+// decodeLabels decodes a labels column, once for each distinct value.
 func (s *tenantScanner) decodeLabels(raw []byte) (labels.Labels, error) {
 	if cached, ok := s.labels[string(raw)]; ok {
-		return maps.Clone(cached), nil
+		return cached, nil
 	}
 	l := labels.Labels{}
 	if len(raw) > 0 {
@@ -329,25 +408,30 @@ func (s *tenantScanner) decodeLabels(raw []byte) (labels.Labels, error) {
 		s.labels = map[string]labels.Labels{}
 	}
 	s.labels[string(raw)] = l
-	return maps.Clone(l), nil
+	return l, nil
 }
 
-// modulesAt is what a tenant has at generation gen: its chosen modules, or every module
-// when it follows all, with their dependencies. Without the generation (or when it cannot be
-// read) the choice as recorded.
-func (s *tenantScanner) modulesAt(ctx context.Context, gen *int64, followAll bool, chosen []string) []string {
-	key := "-"
+// modulesAt is what a tenant has at generation gen: its chosen modules (comma-separated), or
+// every module when it follows all, with their dependencies. Without the generation (or when it
+// cannot be read) the choice as recorded.
+func (s *tenantScanner) modulesAt(ctx context.Context, gen *int64, followAll bool, chosen []byte) []string {
+	s.key = s.key[:0]
 	if gen != nil {
-		key = strconv.FormatInt(*gen, 10)
+		s.key = strconv.AppendInt(s.key, *gen, 10)
 	}
-	key += "|" + strconv.FormatBool(followAll) + "|" + strings.Join(chosen, ",")
-	if m, ok := s.modules[key]; ok {
-		return slices.Clone(m)
+	s.key = strconv.AppendBool(append(s.key, '|'), followAll)
+	s.key = append(append(s.key, '|'), chosen...)
+	if m, ok := s.modules[string(s.key)]; ok {
+		return m
 	}
-	mods := chosen
+	var names []string
+	if len(chosen) > 0 {
+		names = strings.Split(string(chosen), ",")
+	}
+	mods := names
 	if gen != nil {
 		if reg, err := s.p.gens.Registry(ctx, nil, *gen); err == nil {
-			if m, err := enabledModules(reg, followAll, chosen); err == nil {
+			if m, err := enabledModules(reg, followAll, names); err == nil {
 				mods = m
 			}
 		}
@@ -358,8 +442,8 @@ func (s *tenantScanner) modulesAt(ctx context.Context, gen *int64, followAll boo
 	if s.modules == nil {
 		s.modules = map[string][]string{}
 	}
-	s.modules[key] = mods
-	return slices.Clone(mods)
+	s.modules[string(s.key)] = mods
+	return mods
 }
 
 // archivedHint is what to add to the ErrNotFound of a tenant the catalog does not hold: how to
