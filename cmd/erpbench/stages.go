@@ -55,11 +55,22 @@ func (b *bench) stages(ctx context.Context) ([]result, error) {
 		WHERE slug IN (SELECT slug FROM erpctl.tenants ORDER BY slug LIMIT 10)`); err != nil {
 		return nil, fmt.Errorf("label the canaries: %w", err)
 	}
+	sel, err := labels.ParseSelector(benchSelector)
+	if err != nil {
+		return nil, err
+	}
+	// One list right after the fleet's relabelling, which left a dead row for each tenant, and
+	// the timed ones after the VACUUM that autovacuum would have run by then (it starts within a
+	// minute of so many dead rows).
 	if _, err := b.db.ExecContext(ctx, `ANALYZE erpctl.tenants`); err != nil {
 		return nil, err
 	}
-	sel, err := labels.ParseSelector(benchSelector)
-	if err != nil {
+	start := time.Now()
+	if _, err := b.p.ListTenantsSelected(ctx, sel); err != nil {
+		return nil, err
+	}
+	justAfter := time.Since(start)
+	if _, err := b.db.ExecContext(ctx, `VACUUM ANALYZE erpctl.tenants`); err != nil {
 		return nil, err
 	}
 	var lists []time.Duration
@@ -76,7 +87,8 @@ func (b *bench) stages(ctx context.Context) ([]result, error) {
 	list := result{Name: "tenant list -l", Tenants: n}
 	list.setTimes(lists, "ms")
 	list.setPass("< 100 ms", inUnit(median(lists), "ms") < 100)
-	list.addNote("%q: %d tenants matched; the control plane's query and scan, in-process, median of %d", benchSelector, matched, labelRuns)
+	list.addNote("%q: %d tenants matched; the control plane's query and scan, in-process, median of %d after a VACUUM; %s right after every tenant was relabelled",
+		benchSelector, matched, labelRuns, justAfter.Round(time.Millisecond))
 	b.logf("tenant list -l %q: %d tenants in %s", benchSelector, matched, median(lists))
 
 	// The product module as the fleet has it now (an earlier scenario may have changed it).
