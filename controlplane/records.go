@@ -40,9 +40,10 @@ const readyRecordSQL = `WITH managed AS (INSERT INTO erpctl.managed_sets (key, o
 		last_reconciled_at = now(), updated_at = now(), generation = $5%s WHERE slug = $1 RETURNING fingerprint`
 
 // managedSQL is what erpctl manages in the schema of the tenant t of a query of erpctl.tenants:
-// its set, or where it has none yet (a row restored from an earlier erpctl's archive), the
-// objects the row holds itself.
-const managedSQL = `coalesce((SELECT objects FROM erpctl.managed_sets WHERE key = t.managed_key), t.managed)`
+// the objects the row holds itself when it has any (a row an earlier erpctl wrote, perhaps
+// while this one ran beside it, or restored from its archive), else its set.
+const managedSQL = `CASE WHEN t.managed <> '{}' THEN t.managed
+	ELSE coalesce((SELECT objects FROM erpctl.managed_sets WHERE key = t.managed_key), '{}') END`
 
 // statements returns the statements that record r: the distribution on Citus, the steps, the
 // seed rows, the status, the grants and the event. The status's UPDATE returns the fingerprint
