@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,11 +32,11 @@ const apiRoleExpr = `'erpctl_api_' || substr(md5(current_database()), 1, 12)`
 
 // apiRoleState is the Plane's view of the role.
 type apiRoleState struct {
-	once  sync.Once
-	name  string // "" when there is none
-	mu    sync.Mutex
-	pools []*pgxpool.Pool // APIDB's, closed with the Plane
-	db    Statements      // APIDB: a pool, pools by tenant, or a pool taking the role per statement
+	once sync.Once
+	name string // "" when there is none
+	mu   sync.Mutex
+	pool *pgxpool.Pool // APIDB's, closed with the Plane
+	db   Statements    // APIDB: pool, or pool taking the role per statement
 }
 
 // apiGrants are the statements that open the rows of schemaName to role: what the schema holds
@@ -215,50 +213,28 @@ func (p *Plane) APIDB(ctx context.Context, opts ...APIOptions) (Statements, erro
 			}
 		}
 	}
-	// Directly and in exec mode, one pool a connection, which a tenant's requests prefer by
-	// the tenant (execStatements.ForTenant). A backend keeps what it read of the catalog for each
-	// table it has run a statement on; the first statement on a tenant's table costs 4 to 8
-	// times a later one. On connections taken in turn every backend learns every tenant, and at
-	// 10,000 tenants a pgx client spread over all of them ran at 2,900 statements a second
-	// against 7,200 with each connection kept to its own sixteenth of them. Behind a pooler the
-	// pooler picks the server connection, so there is one pool.
-	n := 1
-	if !pooled && p.apiMode == pgx.QueryExecModeExec {
-		n = int(cfg.MaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect the data API as %s: %w", cmp.Or(role, "the control plane's role"), err)
 	}
-	pools := make([]*pgxpool.Pool, n)
-	for i := range pools {
-		c := cfg.Copy()
-		if n > 1 {
-			// The pool's minimums (pool_min_conns, pool_min_idle_conns) as connections kept open.
-			c.MaxConns, c.MinConns, c.MinIdleConns = 1, 0, 0
-			if int32(i) < max(cfg.MinConns, cfg.MinIdleConns) {
-				c.MinConns = 1
-			}
-		}
-		pool, err := pgxpool.NewWithConfig(ctx, c)
-		if err != nil {
-			for _, made := range pools[:i] {
-				made.Close()
-			}
-			return nil, fmt.Errorf("connect the data API as %s: %w", cmp.Or(role, "the control plane's role"), err)
-		}
-		pools[i] = pool
-	}
-	p.api.pools = pools
-	ap := &apiPools{pools: pools, claims: make([]atomic.Bool, n)}
-	switch {
-	case pooled:
+	p.api.pool = pool
+	if pooled {
 		// "none" is the session's own role: the control plane's, when the API has none.
-		p.api.db = execStatements{apiPools: ap, role: cmp.Or(role, "none"), timeout: timeout}
-	case p.apiMode == pgx.QueryExecModeExec:
-		// execStatements honours the result formats a statement asks for (pgx's exec mode reads
-		// every column as text).
-		p.api.db = execStatements{apiPools: ap}
-	default:
-		p.api.db = pools[0]
+		p.api.db = execStatements{pool: pool, role: cmp.Or(role, "none"), timeout: timeout}
+	} else {
+		p.api.db = p.apiStatements(pool)
 	}
 	return p.api.db, nil
+}
+
+// apiStatements runs the data API's statements on pool: as pgx does in the data API's mode, or
+// in exec mode by execStatements, which honours the result formats a statement asks for (pgx's
+// exec mode reads every column as text).
+func (p *Plane) apiStatements(pool *pgxpool.Pool) Statements {
+	if p.apiMode == pgx.QueryExecModeExec {
+		return execStatements{pool: pool}
+	}
+	return pool
 }
 
 // execStatements sends each statement on its own, unprepared, in one round trip: Parse, Bind,
@@ -268,88 +244,29 @@ func (p *Plane) APIDB(ctx context.Context, opts ...APIOptions) (Statements, erro
 // timeout for the statement's own transaction (which the server runs the batch as), so that the
 // server connection goes back to the pooler as the control plane's role.
 type execStatements struct {
-	*apiPools
-	home    int // the pool of the tenant's statements (ForTenant)
+	pool    *pgxpool.Pool
 	role    string
 	timeout string // statement_timeout, in milliseconds, with role
-}
-
-// apiPools are the data API's pools: one, or one a connection.
-type apiPools struct {
-	pools []*pgxpool.Pool
-	// claims[i] is held by the statement that has, or is taking, pools[i]'s connection: two
-	// statements that both saw it free would otherwise queue for it while another was free.
-	claims []atomic.Bool
-}
-
-// apiConn is a connection of the data API's pools, with its pool's claim when it took one.
-type apiConn struct {
-	pc    *pgxpool.Conn
-	claim *atomic.Bool
-}
-
-func (c apiConn) Conn() *pgx.Conn { return c.pc.Conn() }
-
-// Release gives the connection back, then the claim.
-func (c apiConn) Release() {
-	c.pc.Release()
-	if c.claim != nil {
-		c.claim.Store(false)
-	}
-}
-
-// ForTenant returns the statements of one tenant's request. They go to the tenant's own
-// connection while it is free, else to the next free one after it: the fair scheduler never
-// lets more statements run than there are connections, so one is always free, and a busy
-// tenant spills onto its neighbours' connections rather than wait.
-func (d execStatements) ForTenant(tenant string) Statements {
-	if len(d.pools) > 1 {
-		h := fnv.New32a()
-		h.Write([]byte(tenant))
-		d.home = int(h.Sum32() % uint32(len(d.pools)))
-	}
-	return d
-}
-
-// acquire takes a connection: the home pool's when free, else the first free one after it.
-func (d execStatements) acquire(ctx context.Context) (apiConn, error) {
-	n := len(d.pools)
-	if n > 1 {
-		for i := range n {
-			at := (d.home + i) % n
-			if d.claims[at].CompareAndSwap(false, true) {
-				conn, err := d.pools[at].Acquire(ctx)
-				if err != nil {
-					d.claims[at].Store(false)
-					return apiConn{}, err
-				}
-				return apiConn{pc: conn, claim: &d.claims[at]}, nil
-			}
-		}
-	}
-	// One pool, or every connection taken (by statements outside the fair scheduler): wait.
-	conn, err := d.pools[d.home].Acquire(ctx)
-	return apiConn{pc: conn}, err
 }
 
 const takeRole = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true)`
 
 // send sends the statement (after the role, when there is one) and returns its results.
-func (d execStatements) send(ctx context.Context, sql string, args []any) (apiConn, *pgconn.MultiResultReader, error) {
+func (d execStatements) send(ctx context.Context, sql string, args []any) (*pgxpool.Conn, *pgconn.MultiResultReader, error) {
 	var formats pgx.QueryResultFormats
 	if len(args) > 0 {
 		if f, ok := args[0].(pgx.QueryResultFormats); ok {
 			formats, args = f, args[1:]
 		}
 	}
-	conn, err := d.acquire(ctx)
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return apiConn{}, nil, err
+		return nil, nil, err
 	}
 	var eqb pgx.ExtendedQueryBuilder
 	if err := eqb.Build(conn.Conn().TypeMap(), nil, args); err != nil {
 		conn.Release()
-		return apiConn{}, nil, err
+		return nil, nil, err
 	}
 	b := &pgconn.Batch{}
 	if d.role != "" {
@@ -361,24 +278,24 @@ func (d execStatements) send(ctx context.Context, sql string, args []any) (apiCo
 		if !mrr.NextResult() {
 			err := mrr.Close()
 			conn.Release()
-			return apiConn{}, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
+			return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, cmp.Or(err, errors.New("no result")))
 		}
 		if _, err := mrr.ResultReader().Close(); err != nil {
 			mrr.Close()
 			conn.Release()
-			return apiConn{}, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
+			return nil, nil, fmt.Errorf("take the data API's role %s: %w", d.role, err)
 		}
 	}
 	if !mrr.NextResult() {
 		err := mrr.Close()
 		conn.Release()
-		return apiConn{}, nil, cmp.Or(err, errors.New("no result"))
+		return nil, nil, cmp.Or(err, errors.New("no result"))
 	}
 	return conn, mrr, nil
 }
 
-// Pools are the pools the statements run on (for their statistics).
-func (d execStatements) Pools() []*pgxpool.Pool { return d.pools }
+// Pool is the pool the statements run on (for its statistics).
+func (d execStatements) Pool() *pgxpool.Pool { return d.pool }
 
 func (d execStatements) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	conn, mrr, err := d.send(ctx, sql, args)
@@ -408,7 +325,7 @@ func (d execStatements) Exec(ctx context.Context, sql string, args ...any) (pgco
 type batchRows struct {
 	pgx.Rows
 	mrr  *pgconn.MultiResultReader
-	conn apiConn
+	conn *pgxpool.Conn
 	err  error // the batch's own, at its end
 	done bool
 }
