@@ -299,7 +299,8 @@ type Tenant struct {
 	Generation       *int64 `json:"generation"`
 	TargetGeneration *int64 `json:"target_generation,omitempty"`
 	// Labels are the tenant's Kubernetes-style labels, which selectors and deployment stages match.
-	// The tenants of one list share equal Modules and Labels: copy them before changing them.
+	// The tenants of one list share equal Modules, Labels and generations (the values the
+	// pointers point to): copy them before changing them.
 	Labels labels.Labels `json:"labels"`
 }
 
