@@ -281,7 +281,7 @@ func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Ten
 
 // tenantScanner reads rows of tenantColumns. Across the rows of one query it decodes each
 // distinct label set and works out each distinct module choice once, and the tenants share
-// them, as they share generations (Tenant says so): a fleet has few of either, and a list of 25,000 tenants spent most of
+// them (Tenant says so): a fleet has few of either, and a list of 25,000 tenants spent most of
 // its time decoding the same JSON again. For the same reason it keeps one copy of each status,
 // reason, node and generation, and allocates tenants and their times in blocks.
 type tenantScanner struct {
