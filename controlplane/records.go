@@ -33,9 +33,7 @@ type readyRecord struct {
 // caller does not know it, computed from the catalog by the statement itself (the plan ran
 // before it in the same batch) and returned. The managed objects ($4) go to their set, which
 // every tenant of a rollout shares: the set is written by the first and only looked up after.
-const readyRecordSQL = `WITH managed AS (INSERT INTO erpctl.managed_sets (key, objects) VALUES (md5($4::text), $4::text::jsonb)
-		ON CONFLICT (key) DO NOTHING)
-	UPDATE erpctl.tenants SET %s, desired_hash = $2, fingerprint = %s, managed = '{}', managed_key = md5($4::text),
+var readyRecordSQL = withManagedSet(`$4::text::jsonb`) + `UPDATE erpctl.tenants SET %s, desired_hash = $2, fingerprint = %s, managed = '{}', managed_key = ` + managedSetKey + `,
 		last_error = NULL, blocked_sql = NULL, failures = 0, next_attempt_at = NULL,
 		last_reconciled_at = now(), updated_at = now(), generation = $5%s WHERE slug = $1 RETURNING fingerprint`
 
@@ -44,6 +42,19 @@ const readyRecordSQL = `WITH managed AS (INSERT INTO erpctl.managed_sets (key, o
 // while this one ran beside it, or restored from its archive), else its set.
 const managedSQL = `CASE WHEN t.managed <> '{}' THEN t.managed
 	ELSE coalesce((SELECT objects FROM erpctl.managed_sets WHERE key = t.managed_key), '{}') END`
+
+// withManagedSet begins an UPDATE of erpctl.tenants that gives a tenant the managed objects of
+// the expression objects: it puts them in their set, and the UPDATE sets managed_key =
+// managedSetKey. A set is named by the md5 of its objects as PostgreSQL prints them, so the same
+// objects have one name whoever wrote them.
+func withManagedSet(objects string) string {
+	return `WITH m AS (SELECT ` + objects + ` AS objects),
+	s AS (INSERT INTO erpctl.managed_sets (key, objects) SELECT md5(objects::text), objects FROM m ON CONFLICT (key) DO NOTHING)
+	`
+}
+
+// managedSetKey is the name of the set withManagedSet put in (a statement begun with it).
+const managedSetKey = `(SELECT md5(objects::text) FROM m)`
 
 // statements returns the statements that record r: the distribution on Citus, the steps, the
 // seed rows, the status, the grants and the event. The status's UPDATE returns the fingerprint

@@ -629,10 +629,9 @@ func (p *Plane) DisableModule(ctx context.Context, slug ident.Slug, module strin
 			return err
 		}
 		// The module's tables leave the managed set, so no reconcile ever counts them as drops.
-		if _, err := tx.ExecContext(ctx, `WITH m AS (SELECT `+managedSQL+` - $3::text[] AS objects FROM erpctl.tenants t WHERE slug = $1),
-			s AS (INSERT INTO erpctl.managed_sets (key, objects) SELECT md5(objects::text), objects FROM m ON CONFLICT (key) DO NOTHING)
-			UPDATE erpctl.tenants SET follow_all = false, modules = $2, managed = '{}',
-				managed_key = (SELECT md5(objects::text) FROM m), updated_at = now() WHERE slug = $1`, slug.String(), keep, m.Tables); err != nil {
+		if _, err := tx.ExecContext(ctx, withManagedSet(`(SELECT `+managedSQL+` - $3::text[] FROM erpctl.tenants t WHERE slug = $1)`)+
+			`UPDATE erpctl.tenants SET follow_all = false, modules = $2, managed = '{}', managed_key = `+managedSetKey+`,
+				updated_at = now() WHERE slug = $1`, slug.String(), keep, m.Tables); err != nil {
 			return err
 		}
 		if err := insertEvent(ctx, tx, slug, "disable-module", "", 0, "applied", nil); err != nil {

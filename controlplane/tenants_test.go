@@ -142,12 +142,21 @@ func TestEnableDisableModuleKeepsData(t *testing.T) {
 	if unmanaged != 2 {
 		t.Fatalf("want the inventory tables unmanaged: %+v", rep.Tables)
 	}
+	// What acme manages now, the disable wrote as a set; a tenant made with product alone
+	// manages the same, written by its create: one set, under one name.
+	e.Create("initech", "product")
+	if n := e.Count(`SELECT count(DISTINCT managed_key) FROM erpctl.tenants WHERE slug IN ('acme', 'initech')`); n != 1 {
+		t.Fatalf("acme and initech manage the same objects under %d set names", n)
+	}
+	if n := e.Count(`SELECT count(*) FROM (SELECT objects FROM erpctl.managed_sets GROUP BY objects HAVING count(*) > 1) d`); n != 0 {
+		t.Fatalf("%d sets of managed objects are stored under more than one name", n)
+	}
 	// Globex follows all modules and is untouched.
 	if len(e.Tables("tenant_globex")) != 4 {
 		t.Fatal("globex changed")
 	}
 	pass, err := e.P.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{})
-	if err != nil || pass.Counts[controlplane.ActionUnchanged] != 2 {
+	if err != nil || pass.Counts[controlplane.ActionUnchanged] != 3 {
 		t.Fatalf("pass after disable: %+v %v", pass, err)
 	}
 }
