@@ -283,7 +283,8 @@ func (p *Plane) scanTenant(ctx context.Context, row pgx.Row, extra ...any) (*Ten
 // distinct label set and works out each distinct module choice once, and the tenants share
 // them (Tenant says so): a fleet has few of either, and a list of 25,000 tenants spent most of
 // its time decoding the same JSON again. For the same reason it keeps one copy of each status,
-// reason, node and generation, and allocates tenants and their times in blocks.
+// reason, node and generation, allocates tenants and their times in blocks, gives a tenant's
+// slug, name and schema one string, and scans every row into the same values.
 type tenantScanner struct {
 	p       *Plane
 	labels  map[string]labels.Labels
@@ -291,42 +292,71 @@ type tenantScanner struct {
 	strings map[string]string
 	gens    map[int64]*int64
 	key     []byte
+	names   []byte
 	block   []Tenant    // where the next tenants go
 	times   []time.Time // and their times
 	scanned int
+	row     *tenantRow
+}
+
+// tenantRow is what a row of tenantColumns scans into, before it becomes a Tenant. The scanner
+// reuses it: a row's values escape to the heap, and a long list spent a third of its time
+// allocating a new set of them for every row. Where the row is a pgx.Rows, the byte values are
+// the row buffer's own (pgtype.DriverBytes), valid until the next row; they are copied or
+// interned before then.
+type tenantRow struct {
+	slug, name, schema, status, chosen, labels, reason, pinned []byte
+	followAll                                                  bool
+	failures                                                   int
+	created                                                    time.Time
+	reconciled, applied, next, transition                      pgtype.Timestamptz
+	lastErr, blocked                                           pgtype.Text
+	applyGen, latestGen                                        pgtype.Int8
+	dest                                                       []any
+}
+
+func newTenantRow(driverBytes bool) *tenantRow {
+	r := &tenantRow{}
+	bytesOf := func(b *[]byte) any { return b }
+	if driverBytes {
+		bytesOf = func(b *[]byte) any { return (*pgtype.DriverBytes)(b) }
+	}
+	r.dest = []any{bytesOf(&r.slug), bytesOf(&r.name), bytesOf(&r.schema), bytesOf(&r.status), &r.followAll,
+		bytesOf(&r.chosen), &r.created, &r.reconciled, &r.applied, &r.lastErr, &r.blocked, &r.failures, &r.next,
+		bytesOf(&r.reason), &r.transition, bytesOf(&r.pinned), &r.applyGen, &r.latestGen, bytesOf(&r.labels)}
+	return r
 }
 
 func (s *tenantScanner) scan(ctx context.Context, row pgx.Row, extra ...any) (*Tenant, error) {
+	if s.row == nil {
+		_, ok := row.(pgx.Rows) // a QueryRow's row gets copies
+		s.row = newTenantRow(ok)
+	}
+	r := s.row
+	dest := r.dest
+	if len(extra) > 0 {
+		dest = append(dest[:len(dest):len(dest)], extra...)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
 	if len(s.block) == 0 {
 		s.block = make([]Tenant, min(1+s.scanned, 256)) // one for a GetTenant
 	}
 	t := &s.block[0]
-	// The nullable columns scan into pgtype's values (pgx scans a pointer by reflection, which
-	// took half the time of a long list), and the columns with few distinct values into bytes of
-	// the row's buffer, looked up before they are copied (a QueryRow's row gets copies).
-	var chosen, rawLabels, status, reason, pinned []byte
-	bytesOf := func(b *[]byte) any { return b }
-	if _, ok := row.(pgx.Rows); ok {
-		bytesOf = func(b *[]byte) any { return (*pgtype.DriverBytes)(b) }
-	}
-	var reconciled, applied, next, transition pgtype.Timestamptz
-	var lastErr, blocked pgtype.Text
-	var applyGen, latestGen pgtype.Int8
-	if err := row.Scan(append([]any{&t.Slug, &t.Name, &t.Schema, bytesOf(&status), &t.FollowAll, bytesOf(&chosen), &t.CreatedAt, &reconciled,
-		&applied, &lastErr, &blocked, &t.Failures, &next, bytesOf(&reason), &transition, bytesOf(&pinned),
-		&applyGen, &latestGen, bytesOf(&rawLabels)}, extra...)...); err != nil {
-		*t = Tenant{}
-		return nil, err
-	}
 	s.block = s.block[1:]
 	s.scanned++
-	t.Status, t.Reason, t.PinnedNode = s.intern(status), s.intern(reason), s.intern(pinned)
-	t.LastReconciledAt, t.LastAppliedAt = s.time(reconciled), s.time(applied)
-	t.NextAttemptAt, t.LastTransitionAt = s.time(next), s.time(transition)
-	t.LastError, t.BlockedSQL = textPtr(lastErr), textPtr(blocked)
-	t.Generation = s.generation(applyGen)
-	latest := s.generation(latestGen)
-	lbls, err := s.decodeLabels(rawLabels)
+	s.names = append(append(append(s.names[:0], r.slug...), r.name...), r.schema...)
+	names := string(s.names)
+	t.Slug, t.Name, t.Schema = names[:len(r.slug)], names[len(r.slug):len(r.slug)+len(r.name)], names[len(r.slug)+len(r.name):]
+	t.FollowAll, t.CreatedAt, t.Failures = r.followAll, r.created, r.failures
+	t.Status, t.Reason, t.PinnedNode = s.intern(r.status), s.intern(r.reason), s.intern(r.pinned)
+	t.LastReconciledAt, t.LastAppliedAt = s.time(r.reconciled), s.time(r.applied)
+	t.NextAttemptAt, t.LastTransitionAt = s.time(r.next), s.time(r.transition)
+	t.LastError, t.BlockedSQL = textPtr(r.lastErr), textPtr(r.blocked)
+	t.Generation = s.generation(r.applyGen)
+	latest := s.generation(r.latestGen)
+	lbls, err := s.decodeLabels(r.labels)
 	if err != nil {
 		return nil, fmt.Errorf("labels of tenant %q: %w", t.Slug, err)
 	}
@@ -339,7 +369,7 @@ func (s *tenantScanner) scan(ctx context.Context, row pgx.Row, extra ...any) (*T
 	if gen == nil {
 		gen = latest
 	}
-	t.Modules = s.modulesAt(ctx, gen, t.FollowAll, chosen)
+	t.Modules = s.modulesAt(ctx, gen, t.FollowAll, r.chosen)
 	return t, nil
 }
 
