@@ -241,17 +241,31 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	if _, err := b.runWrkSpread(ctx, wrk, base, targets, spreadWarmup); err != nil {
 		return r, fmt.Errorf("wrk spread warm-up: %w", err)
 	}
-	cpu0 := processCPU()
+	prof, err := profilerFromEnv()
+	if err != nil {
+		return r, err
+	}
+	stopProf, err := prof.start("GET one spread")
+	if err != nil {
+		return r, err
+	}
+	cpu0, srv0 := processCPU(), b.backendCPU(ctx, "")
 	w, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
+	cpu, srv := processCPU()-cpu0, b.backendCPU(ctx, "")-srv0
+	if perr := stopProf(); perr != nil && err == nil {
+		err = fmt.Errorf("profile: %w", perr)
+	}
 	if err != nil {
 		return r, fmt.Errorf("wrk spread: %w", err)
 	}
-	cpuPerReq := float64((processCPU() - cpu0).Microseconds()) / float64(w.Requests)
-	b.logf("wrk spread: %.0f req/s, p99 %.2f ms, %d non-2xx (GET one on one tenant: %.0f req/s)", w.rate(), w.P99/1000, w.Non2xx, oneRate)
+	cpuPerReq := float64(cpu.Microseconds()) / float64(w.Requests)
+	srvPerReq := float64(srv.Microseconds()) / float64(w.Requests)
+	b.logf("wrk spread: %.0f req/s, p99 %.2f ms, %d non-2xx (GET one on one tenant: %.0f req/s); CPU a request: %.0f µs erpbench's, %.0f µs the server's backends'",
+		w.rate(), w.P99/1000, w.Non2xx, oneRate, cpuPerReq, srvPerReq)
 	r.Median = ptr(w.rate())
 	r.setBaseline(oneRate, "GET one on one tenant in the same run", true)
 	r.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "p99_ms": w.P99 / 1000,
-		"cpu_us_per_request": cpuPerReq, "tenants_spread": float64(n)}
+		"cpu_us_per_request": cpuPerReq, "server_cpu_us_per_request": srvPerReq, "tenants_spread": float64(n)}
 	if alog != nil {
 		alog.set(false)
 		bare, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)

@@ -213,10 +213,11 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 		if err != nil {
 			return w, 0, err
 		}
-		cpu := processCPU() - cpu0 + b.backendCPU(ctx, app) - srv0
-		perReq := float64(cpu.Microseconds()) / float64(w.Requests)
-		b.logf("mode %s, %s: %.0f req/s, p99 %.2f ms, %d non-2xx; %.0f µs CPU a request (erpbench and the API's backends)",
-			name, label, w.rate(), w.P99/1000, w.Non2xx, perReq)
+		own, srv := processCPU()-cpu0, b.backendCPU(ctx, app)-srv0
+		perReq := float64((own + srv).Microseconds()) / float64(w.Requests)
+		b.logf("mode %s, %s: %.0f req/s, p99 %.2f ms, %d non-2xx; %.0f µs CPU a request (%.0f erpbench's, %.0f the API's backends')",
+			name, label, w.rate(), w.P99/1000, w.Non2xx, perReq,
+			float64(own.Microseconds())/float64(w.Requests), float64(srv.Microseconds())/float64(w.Requests))
 		// A socket error is a client's timeout on a loaded machine, counted; a non-2xx a failure.
 		if w.Non2xx != 0 {
 			return w, perReq, fmt.Errorf("%s: %d non-2xx", label, w.Non2xx)
@@ -257,8 +258,8 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 	return r, nil
 }
 
-// backendCPU is the CPU time the server's backends with application_name app have used, where
-// the server runs on this machine (else 0).
+// backendCPU is the CPU time the server's backends with application_name app ("": every
+// backend) have used, where the server runs on this machine (else 0).
 func (b *bench) backendCPU(ctx context.Context, app string) time.Duration {
 	var total time.Duration
 	for _, pid := range b.backendPIDs(ctx, app) {
@@ -283,7 +284,7 @@ func (b *bench) backendMemory(ctx context.Context, app string) (float64, bool) {
 }
 
 func (b *bench) backendPIDs(ctx context.Context, app string) []int {
-	rows, err := b.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1`, app)
+	rows, err := b.db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE $1 IN (application_name, '')`, app)
 	if err != nil {
 		return nil
 	}

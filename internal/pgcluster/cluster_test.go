@@ -281,6 +281,22 @@ func TestNoPostgres(t *testing.T) {
 // TestDurable checks the default configuration (fsync on, TCP on 127.0.0.1 only) and, as root, a
 // home the postgres user cannot reach (mode 700, like /root): the data directory then lives under
 // /var/lib/erpctl/clusters, recorded in home. (One test for both: a durable initdb takes seconds.)
+func TestSharedBuffers(t *testing.T) {
+	for _, c := range []struct{ mem, want uint64 }{
+		{0, 128},         // unknown: PostgreSQL's default
+		{256 << 20, 128}, // a small machine keeps the default
+		{2 << 30, 512},   // a quarter
+		{23 << 30, 4096}, // capped
+	} {
+		if got := sharedBuffersMB(c.mem); got != c.want {
+			t.Errorf("sharedBuffersMB(%d MB) = %d MB, want %d MB", c.mem>>20, got, c.want)
+		}
+	}
+	if mem := memoryBytes(); mem < 64<<20 {
+		t.Errorf("memoryBytes() = %d: this machine's memory was not found", mem)
+	}
+}
+
 func TestDurable(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -307,6 +323,10 @@ func TestDurable(t *testing.T) {
 	}
 	if got := readTrim(filepath.Join(home, dataDirFile)); got != want {
 		t.Errorf("recorded data dir %q, want %q", got, want)
+	}
+	wantBuffers := strconv.FormatUint(sharedBuffersMB(memoryBytes()), 10)
+	if got := query(t, ctx, c.AdminURL("postgres"), `SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'`); got != wantBuffers {
+		t.Errorf("shared_buffers = %s MB, want %s MB", got, wantBuffers)
 	}
 	// Found again even if home becomes reachable later.
 	if err := os.Chmod(home, 0o755); err != nil {

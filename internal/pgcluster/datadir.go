@@ -225,8 +225,43 @@ full_page_writes = off
 synchronous_commit = off
 shared_buffers = 32MB
 `
+		return s
 	}
+	s += fmt.Sprintf("shared_buffers = %dMB\t# a quarter of the memory erpctl found, within 128MB..4GB; ALTER SYSTEM overrides it\n",
+		sharedBuffersMB(memoryBytes()))
 	return s
+}
+
+// sharedBuffersMB is the shared_buffers of a cluster on a machine with mem bytes of memory (0:
+// unknown): a quarter of it, as PostgreSQL's documentation advises for a dedicated server, within
+// PostgreSQL's default of 128MB and 4GB. A data API serving thousands of tenants reads a few
+// pages of each tenant's tables and indexes; with 10,000 tenants that is several hundred
+// megabytes, and at 128MB every request went to the kernel for pages it had just read.
+func sharedBuffersMB(mem uint64) uint64 {
+	return min(max(mem/4>>20, 128), 4096)
+}
+
+// memoryBytes is the memory this process may use: the machine's, or its cgroup's limit when
+// lower; 0 when neither can be read.
+func memoryBytes() uint64 {
+	var mem uint64
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+					mem = kb << 10
+				}
+			}
+		}
+	}
+	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		if raw, err := os.ReadFile(path); err == nil {
+			if limit, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64); err == nil && limit > 0 && (mem == 0 || limit < mem) {
+				mem = limit
+			}
+		}
+	}
+	return mem
 }
 
 func newPassword() (string, error) {
