@@ -3,7 +3,9 @@ package controlplane_test
 import (
 	"errors"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/controlplane"
@@ -90,5 +92,85 @@ func apiRoleIsLeastPrivilege(t *testing.T, e *cptest.Env) {
 	}
 	if n := e.Count(`SELECT count(*) FROM tenant_acme.leads`); n != 1 {
 		t.Fatalf("acme's leads: %d", n)
+	}
+}
+
+// A tenant's data API statements go to the two connections that served it before, whichever is
+// free; with both busy, to another one after a moment, not after they are free. Each statement
+// still reads its own tenant's rows only.
+func TestAPIStatementsKeepToTheirTenantsConnections(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	e.Create("acme")
+	e.Create("globex")
+	e.Exec(`INSERT INTO tenant_acme.categories (name) VALUES ('acme-tools')`)
+	e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('globex-tools')`)
+	db, err := e.P.APIDB(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type forTenant interface {
+		ForTenant(string) controlplane.Statements
+	}
+	ft, ok := db.(forTenant)
+	if !ok {
+		t.Fatalf("the data API's statements (%T) cannot keep to a tenant", db)
+	}
+	read := func(slug string) (pid int32) {
+		t.Helper()
+		var name string
+		if err := ft.ForTenant(slug).QueryRow(e.Ctx, `SELECT pg_backend_pid(), (SELECT string_agg(name, ',') FROM tenant_`+slug+`.categories)`).
+			Scan(&pid, &name); err != nil || name != slug+"-tools" {
+			t.Fatalf("%s's categories: %q %v", slug, name, err)
+		}
+		return pid
+	}
+	hold := func(slug string) (pgx.Rows, int32) {
+		t.Helper()
+		rows, err := ft.ForTenant(slug).Query(e.Ctx, `SELECT pg_backend_pid() FROM generate_series(1, 3)`)
+		if err != nil || !rows.Next() {
+			t.Fatalf("hold a connection of %s: %v", slug, err)
+		}
+		var pid int32
+		if err := rows.Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return rows, pid
+	}
+	home := map[string]int32{"acme": read("acme"), "globex": read("globex")}
+	for range 5 {
+		for _, slug := range []string{"acme", "globex", "acme"} {
+			if pid := read(slug); pid != home[slug] {
+				t.Fatalf("%s's statement ran on backend %d, after %d", slug, pid, home[slug])
+			}
+		}
+	}
+	// Its first connection busy (rows not yet read), acme's next statement runs on its second.
+	first, pid1 := hold("acme")
+	if pid1 != home["acme"] {
+		t.Fatalf("acme's statement ran on backend %d, after %d", pid1, home["acme"])
+	}
+	second, pid2 := hold("acme")
+	if pid2 == pid1 {
+		t.Fatalf("a second statement of acme ran on its busy connection %d", pid1)
+	}
+	// Both busy: a third runs on yet another connection, without waiting for them.
+	done := make(chan int32)
+	go func() { done <- read("acme") }()
+	select {
+	case pid := <-done:
+		if pid == pid1 || pid == pid2 {
+			t.Fatalf("a third statement of acme ran on a busy connection %d", pid)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a third statement of acme waited for its busy connections")
+	}
+	second.Close()
+	if pid := read("acme"); pid != pid2 {
+		t.Fatalf("acme's statement ran on backend %d with its second connection (%d) free", pid, pid2)
+	}
+	first.Close()
+	if pid := read("acme"); pid != home["acme"] {
+		t.Fatalf("acme's statement ran on backend %d once its connection was free, not %d", pid, home["acme"])
 	}
 }

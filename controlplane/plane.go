@@ -218,8 +218,8 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 // Close releases the database connections.
 func (p *Plane) Close() {
 	p.api.mu.Lock()
-	if p.api.pool != nil {
-		p.api.pool.Close()
+	for _, pool := range p.api.pools {
+		pool.Close()
 	}
 	p.api.mu.Unlock()
 	p.db.Close()

@@ -79,8 +79,8 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 		return out, err
 	}
 	apiPool, _ := apiDB.(*pgxpool.Pool)
-	if pp, ok := apiDB.(interface{ Pool() *pgxpool.Pool }); ok {
-		apiPool = pp.Pool() // the data API's statements, sent unprepared on a pool of their own
+	if pp, ok := apiDB.(interface{ Pools() []*pgxpool.Pool }); ok {
+		apiPool = pp.Pools()[0] // the data API's statements, sent unprepared on pools of their own
 	}
 	if apiPool != nil {
 		var sc string

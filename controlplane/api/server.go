@@ -46,6 +46,12 @@ type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
+// tenantDB is a DB that sends a tenant's statements to the connections that served the tenant
+// before, where they are cheaper (controlplane.APIDB's).
+type tenantDB interface {
+	ForTenant(tenant string) controlplane.Statements
+}
+
 // Config is what the data API runs on, and its limits.
 type Config struct {
 	Plane     Plane
@@ -280,6 +286,9 @@ func (a *Handler) serveTenant(kind routeKind) http.HandlerFunc {
 			return
 		}
 		rc := &reqCtx{actor: tok.name, db: a.db}
+		if td, ok := a.db.(tenantDB); ok {
+			rc.db = td.ForTenant(tok.tenant)
+		}
 		if !a.admit(w, rc, tok.tenant) {
 			return
 		}
