@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/erpctl/erpctl/controlplane/api"
 	"github.com/erpctl/erpctl/controlplane/cptest"
+	"github.com/erpctl/erpctl/internal/ident"
 )
 
 func cacheLen(h *api.Handler, name string) int {
@@ -93,4 +95,54 @@ func TestAPINegativeCachesAreBounded(t *testing.T) {
 		t.Fatalf("tenants cached: %d, want acme only", n)
 	}
 	a.must(200, "GET", "/api/acme/product/products/", "acme", "")
+}
+
+// While the daemon hears every revocation (WatchTokens(true)), a valid token's lookup is kept
+// past cacheTTL: a revocation it did not hear (no ForgetTokens) leaves the token working. Once
+// it stops hearing them (its listener's connection lost), every lookup is dropped at once. A
+// handler that hears nothing keeps lookups for cacheTTL only.
+func TestWatchedTokensAreKeptLonger(t *testing.T) {
+	t.Parallel()
+	a := newAPIEnv(t, api.Config{})
+	unwatched, watched := a.h, newHandler(a.P, api.Config{})
+	watched.WatchTokens(true)
+	ids := map[string]int64{}
+	secrets := map[string]string{}
+	for _, slug := range []string{"acme", "globex"} {
+		tok, secret, err := a.P.CreateToken(a.Ctx, ident.MustParseSlug(slug), "watched")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[slug], secrets[slug] = tok.ID, secret
+	}
+	get := func(h *api.Handler, slug, token string) int {
+		return doWith(h, "GET", "/api/"+slug+"/", "Bearer "+secrets[token], "").status
+	}
+	if s1, s2 := get(unwatched, "acme", "acme"), get(watched, "globex", "globex"); s1 != 200 || s2 != 200 {
+		t.Fatalf("before the revocations: acme %d, globex %d", s1, s2)
+	}
+	if s := get(watched, "acme", "globex"); s != 404 {
+		t.Fatalf("globex's token on acme: %d, want 404", s)
+	}
+	for _, slug := range []string{"acme", "globex"} {
+		if err := a.P.RevokeToken(a.Ctx, ids[slug]); err != nil { // no handler hears it
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // past cacheTTL
+	if s := get(unwatched, "acme", "acme"); s != 401 {
+		t.Errorf("acme's revoked token past cacheTTL, unwatched: %d, want 401", s)
+	}
+	if s := get(watched, "globex", "globex"); s != 200 {
+		t.Errorf("globex's token past cacheTTL, watched: %d, want 200 (kept until the revocation is heard)", s)
+	}
+	watched.WatchTokens(false)
+	if s := get(watched, "globex", "globex"); s != 401 {
+		t.Errorf("globex's revoked token once unwatched: %d, want 401", s)
+	}
+	for _, slug := range []string{"acme", "globex"} {
+		if r := a.do("GET", "/api/"+slug+"/", slug, ""); r.status != 200 {
+			t.Errorf("%s's own token: %s", slug, r)
+		}
+	}
 }

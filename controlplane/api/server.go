@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,6 +84,13 @@ type Config struct {
 // (ForgetTokens), else within it.
 const cacheTTL = 2 * time.Second
 
+// watchedTokenTTL is how long a valid token's lookup is kept while the daemon hears every
+// revocation (WatchTokens): a revocation reaches the cache by its NOTIFY at once, so the TTL
+// only bounds what a lost notification could leave. A data API spread over thousands of
+// tenants visits each one less often than every cacheTTL, and each visit looked its token up
+// again.
+const watchedTokenTTL = time.Minute
+
 // The limits of list pages.
 const (
 	defaultPageLimit = 50
@@ -114,6 +122,9 @@ type Handler struct {
 	unrepaired *ttlLRU[string, string]
 	openapi    openapiCache
 	fair       *fair.Scheduler // nil: no fairness bookkeeping
+	// tokensWatched: revocations reach ForgetTokens (WatchTokens), and valid tokens are kept
+	// for watchedTokenTTL.
+	tokensWatched atomic.Bool
 }
 
 // New returns the data API:
@@ -164,6 +175,15 @@ func New(cfg Config) *Handler {
 	a.mux.HandleFunc("/api/{tenant}/{module}/{resource}/{id}/{$}", a.serveTenant(routeDetail))
 	a.mux.HandleFunc("/", a.serveFallback)
 	return a
+}
+
+// WatchTokens says whether the caller hears every token revocation and calls ForgetTokens for
+// it (the daemon, while its NOTIFY listener is connected): valid tokens are then kept for
+// watchedTokenTTL instead of cacheTTL. Either way the cached lookups are dropped, since a
+// revocation may have gone unheard meanwhile; call it with true once listening has begun.
+func (a *Handler) WatchTokens(watched bool) {
+	a.tokensWatched.Store(watched)
+	a.ForgetTokens()
 }
 
 // ForgetTokens drops every cached token lookup, so that a revocation takes effect at once, and
@@ -390,7 +410,11 @@ func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEnt
 		}
 		e = tokenEntry{valid: valid, tenant: owner.Tenant, name: owner.Name}
 		if valid {
-			a.tokens.put(hash, e, now.Add(cacheTTL))
+			ttl := cacheTTL
+			if a.tokensWatched.Load() {
+				ttl = watchedTokenTTL
+			}
+			a.tokens.put(hash, e, now.Add(ttl))
 		} else {
 			a.badTokens.put(hash, e, now.Add(cacheTTL))
 		}

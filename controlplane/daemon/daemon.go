@@ -102,6 +102,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 			Fair: sched, NoFairness: cfg.Server.NoFairness})
 		apiCaches = h.CacheStats
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
+		lcfg.OnConnected = h.WatchTokens
 		srv := NewServer(cfg.Server, log, h, m.handler(), loop.health(p))
 		m.reg.MustRegister(newConnCollector(srv.connCounts))
 		services = append(services, srv)

@@ -21,6 +21,9 @@ type ListenerConfig struct {
 	// OnSchema is called with the slug of a tenant whose schema change tracking saw change.
 	OnSchema func(slug string)
 	OnLimits func() // a tenant's limits changed (erpctl tenant limits)
+	// OnConnected is called with true once the listener listens on every channel, and with
+	// false when it stops (its connection lost): while false, notifications go unheard.
+	OnConnected func(listening bool)
 	// MaxRetryDelay caps the wait between reconnects after the connection was lost; 0: 10s.
 	MaxRetryDelay time.Duration
 }
@@ -79,6 +82,10 @@ func (l *Listener) listenOnce(ctx context.Context, first bool) error {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
+	}
+	if l.cfg.OnConnected != nil {
+		l.cfg.OnConnected(true)
+		defer l.cfg.OnConnected(false)
 	}
 	if !first {
 		call(l.cfg.OnTenant)
