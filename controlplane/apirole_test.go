@@ -96,8 +96,8 @@ func apiRoleIsLeastPrivilege(t *testing.T, e *cptest.Env) {
 }
 
 // A tenant's data API statements go to the two connections that served it before, whichever is
-// free; with both busy, to another one after a moment, not after they are free. Each statement
-// still reads its own tenant's rows only.
+// free; with both busy with its own statements, to another one at once, not after they are free.
+// Each statement still reads its own tenant's rows only.
 func TestAPIStatementsKeepToTheirTenantsConnections(t *testing.T) {
 	t.Parallel()
 	e := cptest.New(t)
@@ -154,7 +154,7 @@ func TestAPIStatementsKeepToTheirTenantsConnections(t *testing.T) {
 	if pid2 == pid1 {
 		t.Fatalf("a second statement of acme ran on its busy connection %d", pid1)
 	}
-	// Both busy: a third runs on yet another connection, without waiting for them.
+	// Both busy with acme's statements: a third runs on yet another connection, without waiting.
 	done := make(chan int32)
 	go func() { done <- read("acme") }()
 	select {
