@@ -102,7 +102,13 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 			Fair: sched, NoFairness: cfg.Server.NoFairness})
 		apiCaches = h.CacheStats
 		lcfg.OnToken = chain(h.ForgetTokens, lcfg.OnToken)
-		lcfg.OnConnected = h.WatchTokens
+		next := lcfg.OnConnected // the caller's, kept as chain keeps the others
+		lcfg.OnConnected = func(listening bool) {
+			h.WatchTokens(listening)
+			if next != nil {
+				next(listening)
+			}
+		}
 		srv := NewServer(cfg.Server, log, h, m.handler(), loop.health(p))
 		m.reg.MustRegister(newConnCollector(srv.connCounts))
 		services = append(services, srv)
