@@ -310,14 +310,15 @@ func (c apiConn) Release() {
 }
 
 // spillAfter is how long a statement waits for one of its tenant's two connections before it
-// takes any free one (at once when both run the tenant's own statements): long enough that a loaded API keeps each tenant on its two backends (a
-// statement there takes a fraction of a millisecond), short enough that a tenant whose
-// connections are held by another tenant's long statements is not held up by them.
+// takes any free one (at once when both run the tenant's own statements): long enough that a
+// loaded API keeps each tenant on its two backends (a statement there takes a fraction of a
+// millisecond), short enough that a tenant whose connections are held by another tenant's long
+// statements is not held up by them.
 const spillAfter = 2 * time.Millisecond
 
 // ForTenant returns the statements of one tenant's request. They go to whichever of the
-// tenant's two connections (by its slug's hash) is free first, and after spillAfter to any free
-// connection. Two rather than one: a statement waits less for one of two, and the fair
+// tenant's two connections (by its slug's hash) is free first, and after spillAfter (at once
+// when both run its own statements) to any free connection. Two rather than one: a statement waits less for one of two, and the fair
 // scheduler's statements spread over all the connections, while each backend still serves
 // about an eighth of the tenants rather than all of them.
 func (d execStatements) ForTenant(tenant string) Statements {
@@ -382,7 +383,8 @@ func (d execStatements) claim(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-t.C:
-			// Every connection busy: look again after a while, still ready for either of its own.
+			// Time to spill: any free connection; none free, look again after spillAfter, still
+			// ready for either of its own meanwhile.
 			for i := range d.free {
 				select {
 				case <-d.free[(a+i)%len(d.free)]:
