@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -208,34 +209,53 @@ func (p *Plane) queryTenantRefs(ctx context.Context, only []ident.Slug, sel labe
 // One query, not parts by OID on several connections at once: a part's extra condition made
 // PostgreSQL expect one schema, and it read pg_type once per schema for enum types (2 ms each),
 // so two parts at 10,000 tenants took 10-16 s where the whole took 3 s.
-func (p *Plane) fingerprintFleet(ctx context.Context) (map[string]string, error) {
+//
+// With reuse, the fingerprints of the last read stand while the catalog's write stamp is the
+// one read before it (see fleetPrints); reused says they did.
+func (p *Plane) fingerprintFleet(ctx context.Context, reuse bool) (fps map[string]string, reused bool, err error) {
+	var stamp string
+	if reuse {
+		// Read before the fingerprints, so that a write counted after it is one they may miss.
+		if stamp, err = schema.CatalogStamp(ctx, p.db); err != nil {
+			p.log.Warn("fingerprints read again: the catalog's write counts could not be read", "err", err)
+			stamp = ""
+		}
+		if fps, ok := p.prints.get(stamp, time.Now()); ok {
+			return fps, true, nil
+		}
+	}
 	conn, err := p.db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("fingerprint schemas: %w", err)
+		return nil, false, fmt.Errorf("fingerprint schemas: %w", err)
 	}
 	defer conn.Close()
-	fps, err := schema.Fingerprints(ctx, conn, ident.SchemaPrefix)
+	at := time.Now()
+	fps, err = schema.Fingerprints(ctx, conn, ident.SchemaPrefix)
 	_ = conn.Raw(func(dc any) error {
 		if c, ok := dc.(*stdlib.Conn); ok {
 			_ = c.Conn().Close(context.WithoutCancel(ctx)) // the pool drops a closed connection
 		}
 		return driver.ErrBadConn // and database/sql does not reuse it
 	})
-	return fps, err
+	if err == nil && reuse {
+		p.prints.put(stamp, at, fps)
+	}
+	return fps, false, err
 }
 
 // fingerprintRefs fingerprints every tenant schema, or in an incremental pass only the schemas of
 // refs.
-func (p *Plane) fingerprintRefs(ctx context.Context, refs []*tenantRef, incremental bool) (map[string]string, error) {
+func (p *Plane) fingerprintRefs(ctx context.Context, refs []*tenantRef, incremental, reuse bool) (map[string]string, bool, error) {
 	if !incremental {
-		return p.fingerprintFleet(ctx)
+		return p.fingerprintFleet(ctx, reuse)
 	}
 	if len(refs) == 0 {
-		return map[string]string{}, nil
+		return map[string]string{}, false, nil
 	}
 	names := make([]string, len(refs))
 	for i, t := range refs {
 		names[i] = t.schema
 	}
-	return schema.FingerprintsOf(ctx, p.db, names)
+	fps, err := schema.FingerprintsOf(ctx, p.db, names)
+	return fps, false, err
 }

@@ -54,6 +54,11 @@ type ReconcileOptions struct {
 	// Modules, in a dry run only, stand for the latest generation: erpctl plan and the preview of
 	// a publish show what publishing these modules would do.
 	Modules *modules.Registry
+	// ReuseFingerprints lets a full pass take every schema's fingerprint from this process's
+	// last full pass that read them, while the server has counted no write to the catalogs
+	// since (fleetPrints): the daemon's periodic passes, which otherwise read the whole catalog
+	// every few minutes to find nothing changed.
+	ReuseFingerprints bool
 
 	pass desired // the generation a pass brings every tenant to; zero outside a pass
 
@@ -120,6 +125,9 @@ type Pass struct {
 	NextRolloutAt *time.Time `json:"next_rollout_at,omitempty"`
 	// Rollouts are the staged rollouts of change groups this pass ran or held (rollout.go).
 	Rollouts []RolloutReport `json:"rollouts,omitempty"`
+	// FingerprintsReused: the pass took every schema's fingerprint from the last full pass
+	// instead of reading the catalog (ReconcileOptions.ReuseFingerprints).
+	FingerprintsReused bool `json:"fingerprints_reused,omitempty"`
 }
 
 // Result is the outcome for tenant slug; the zero Result when the pass did not reach it.
@@ -194,12 +202,12 @@ func (p *Plane) ReconcileAll(ctx context.Context, o ReconcileOptions) (*Pass, er
 		o.Only = withRetries(o.Only, retry)
 	}
 	desiredAt := time.Now()
-	refs, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector, !o.DryRun)
+	refs, reused, err := p.loadRefs(ctx, d.reg, o.Only, o.Selector, !o.DryRun, o.ReuseFingerprints)
 	if err != nil {
 		return nil, err
 	}
 	refsAt := time.Now()
-	pass := &Pass{Generation: d.gen, Counts: map[string]int{}}
+	pass := &Pass{Generation: d.gen, Counts: map[string]int{}, FingerprintsReused: reused}
 	var mu sync.Mutex
 	record := func(r Result) {
 		mu.Lock()
@@ -403,14 +411,13 @@ func (p *Plane) parallel(ctx context.Context, workers, n int, fn func(i int)) {
 // trustRecorded, a Ready tenant whose desired state changes (a rollout moves it) is grouped by
 // the fingerprint its last apply recorded when change tracking vouches for it (see
 // trustedFingerprints), and only the other schemas are fingerprinted.
-func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug, sel labels.Selector, trustRecorded bool) ([]*tenantRef, error) {
+func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []ident.Slug, sel labels.Selector, trustRecorded, reuse bool) (refs []*tenantRef, reused bool, err error) {
 	start := time.Now()
 	rows, err := p.queryTenantRefs(ctx, only, sel)
 	if err != nil {
-		return nil, fmt.Errorf("read tenants: %w", err)
+		return nil, false, fmt.Errorf("read tenants: %w", err)
 	}
 	defer rows.Close()
-	var refs []*tenantRef
 	type enabledSet struct {
 		mods []string
 		hash string
@@ -421,10 +428,10 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 		t := &tenantRef{}
 		var slug string
 		if err := rows.Scan(&slug, &t.schema, &t.followAll, &stringArray{&t.chosen}, &t.status, &t.reason, &t.desiredHash, &t.fp, &t.nextAttempt, &t.gen, &jsonLabels{&t.labels}); err != nil {
-			return nil, fmt.Errorf("read tenants: %w", err)
+			return nil, false, fmt.Errorf("read tenants: %w", err)
 		}
 		if t.slug, err = ident.ParseSlug(slug); err != nil {
-			return nil, fmt.Errorf("read tenants: %w", err)
+			return nil, false, fmt.Errorf("read tenants: %w", err)
 		}
 		key := fmt.Sprint(t.followAll, t.chosen)
 		s, ok := sets[key]
@@ -439,27 +446,28 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 		refs = append(refs, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read tenants: %w", err)
+		return nil, false, fmt.Errorf("read tenants: %w", err)
 	}
 	readAt := time.Now()
 	verify, trusted := refs, 0
 	if trustRecorded {
 		if verify, err = p.trustedFingerprints(ctx, refs); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		trusted = len(refs) - len(verify)
 	}
 	// The whole fleet's catalog in one scan, unless only a few schemas need reading.
 	incremental := only != nil || !sel.Empty() || (trusted > 0 && len(verify) <= len(refs)/4)
-	fps, err := p.fingerprintRefs(ctx, verify, incremental)
+	fps, reused, err := p.fingerprintRefs(ctx, verify, incremental, reuse)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	p.log.Debug("tenants read", "tenants", len(refs), "trusted", trusted, "read", readAt.Sub(start), "fingerprint", time.Since(readAt))
+	p.log.Debug("tenants read", "tenants", len(refs), "trusted", trusted, "read", readAt.Sub(start), "fingerprint", time.Since(readAt),
+		"fingerprints_reused", reused)
 	for _, t := range verify {
 		t.currentFP = fps[t.schema]
 	}
-	return refs, nil
+	return refs, reused, nil
 }
 
 // trustedFingerprints gives the tenants a rollout moves the fingerprint their last apply

@@ -157,3 +157,41 @@ func fingerprints(ctx context.Context, q Querier, where, objects string, arg any
 	}
 	return out, nil
 }
+
+// catalogStampSQL reads what PostgreSQL's statistics have counted of the rows written (inserted,
+// updated, deleted) to the catalogs a fingerprint reads, with when those counts were last reset
+// and when the server started; an empty string when the server does not count (track_counts
+// off). VACUUM and ANALYZE update pg_class in place, which is not counted: only a change of what
+// a fingerprint hashes moves the stamp, or a temporary table anywhere in the database.
+const catalogStampSQL = `SELECT CASE WHEN current_setting('track_counts')::bool THEN concat_ws(' ',
+	sum(s.n_tup_ins), sum(s.n_tup_upd), sum(s.n_tup_del),
+	(SELECT d.stats_reset FROM pg_catalog.pg_stat_database d WHERE d.datname = current_database()),
+	pg_catalog.pg_postmaster_start_time()) ELSE '' END
+FROM pg_catalog.pg_stat_sys_tables s
+WHERE s.relid IN ('pg_catalog.pg_namespace'::regclass, 'pg_catalog.pg_class'::regclass, 'pg_catalog.pg_attribute'::regclass,
+	'pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass, 'pg_catalog.pg_index'::regclass,
+	'pg_catalog.pg_type'::regclass, 'pg_catalog.pg_enum'::regclass)`
+
+// CatalogStamp returns a stamp of the writes to the catalogs fingerprints are made of, as the
+// server's statistics count them: while two stamps read one after the other are equal and not
+// "", no fingerprint of any schema changed between the two reads, except by a transaction that
+// committed within a few seconds of the second (a backend reports its counts within about 10 s
+// of a commit, at most a minute when the statistics are contended). "" when the server does not
+// count writes: nothing can be concluded then.
+func CatalogStamp(ctx context.Context, q Querier) (string, error) {
+	rows, err := q.QueryContext(ctx, catalogStampSQL)
+	if err != nil {
+		return "", fmt.Errorf("read catalog write counts: %w", err)
+	}
+	defer rows.Close()
+	var stamp string
+	for rows.Next() {
+		if err := rows.Scan(&stamp); err != nil {
+			return "", fmt.Errorf("read catalog write counts: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read catalog write counts: %w", err)
+	}
+	return stamp, nil
+}

@@ -186,7 +186,7 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 	l.followFiles(ctx)
 	o := controlplane.ReconcileOptions{Workers: l.cfg.Workers,
 		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout,
-		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures}
+		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures, ReuseFingerprints: true}
 	latest, _, err := l.p.Generations().Latest(ctx, nil)
 	// A new generation changes the desired state of every tenant that has its changed modules.
 	full = full || latest != l.lastGen
@@ -252,7 +252,7 @@ func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplan
 		"applied", pass.Counts[controlplane.ActionApplied], "blocked", pass.Counts[controlplane.ActionBlocked],
 		"failed", pass.Counts[controlplane.ActionFailed], "skipped", pass.Counts[controlplane.ActionSkipped],
 		"held", pass.Counts[controlplane.ActionHeld], "waiting", pass.Counts[controlplane.ActionWaiting],
-		"duration", pass.Duration.Round(time.Millisecond))
+		"duration", pass.Duration.Round(time.Millisecond), "fingerprints_reused", pass.FingerprintsReused)
 	for _, r := range pass.Results {
 		if r.Action == controlplane.ActionFailed || r.Action == controlplane.ActionBlocked {
 			l.log.Warn("tenant not reconciled", "tenant", r.Tenant, "action", r.Action, "err", r.Error)
