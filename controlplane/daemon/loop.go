@@ -148,9 +148,13 @@ func (l *Loop) loop(ctx context.Context) error {
 				return nil
 			}
 		}
-		full, slugs := l.pending.take()
-		full = full || !time.Now().Before(nextFull)
-		pass := l.pass(ctx, full, slugs)
+		asked, slugs := l.pending.take()
+		due := !time.Now().Before(nextFull)
+		full := asked || due
+		// Only the safety net's own passes may reuse the fleet's fingerprints: DDL by hand is
+		// counted by the server seconds after its commit, and a pass asked for now (a tenant
+		// changed, notifications were lost) must see it.
+		pass := l.pass(ctx, full, due && !asked, slugs)
 		if full {
 			// From the end of the pass: a full pass longer than fullEvery must not run back to back.
 			nextFull = time.Now().Add(fullEvery)
@@ -181,12 +185,13 @@ func (l *Loop) loop(ctx context.Context) error {
 
 // pass runs one reconcile of every tenant, or in an incremental pass of those that changed
 // (slugs, and what change tracking recorded), to the latest generation; nil when it failed. A
-// pass after a new generation was published is a full one.
-func (l *Loop) pass(ctx context.Context, full bool, slugs []string) *controlplane.Pass {
+// pass after a new generation was published is a full one. With reuse, a full pass may take the
+// fleet's fingerprints from the last one (ReconcileOptions.ReuseFingerprints).
+func (l *Loop) pass(ctx context.Context, full, reuse bool, slugs []string) *controlplane.Pass {
 	l.followFiles(ctx)
 	o := controlplane.ReconcileOptions{Workers: l.cfg.Workers,
 		LockTimeout: l.cfg.LockTimeout, StatementTimeout: l.cfg.StatementTimeout,
-		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures, ReuseFingerprints: true}
+		Canary: l.cfg.Canary, MaxFailures: l.cfg.MaxFailures, ReuseFingerprints: reuse}
 	latest, _, err := l.p.Generations().Latest(ctx, nil)
 	// A new generation changes the desired state of every tenant that has its changed modules.
 	full = full || latest != l.lastGen
