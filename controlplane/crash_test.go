@@ -32,7 +32,7 @@ func TestKillMidRolloutChild(t *testing.T) {
 }
 
 // TestKillMidRollout kills a reconcile with SIGKILL while a tenant's transaction is half done
-// and checks that every tenant is fully old or fully new.
+// and checks that every tenant is fully old or fully new, as its catalog row says.
 func TestKillMidRollout(t *testing.T) {
 	t.Parallel()
 	e := cptest.New(t)
@@ -107,9 +107,9 @@ table "contacts" {
 	if newCount == 0 || oldCount == 0 {
 		t.Fatalf("the kill did not land mid-rollout: %d new, %d old", newCount, oldCount)
 	}
-	if slices.Contains(e.Tables("tenant_t06"), "contacts") {
-		t.Fatal("t06 kept part of the killed transaction")
-	}
+	// t06's statements, its records and its COMMIT went in one round trip before the kill: the
+	// server runs them once the lock is free, or not at all. Either way it is whole (above), and
+	// its record says so (below).
 	// The next pass finishes the rollout.
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Failed() || pass.Counts[controlplane.ActionApplied] != oldCount {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -532,11 +533,13 @@ func (p *Plane) Reconcile(ctx context.Context, slug ident.Slug, o ReconcileOptio
 // lockTx begins a tenant's transaction: timeouts, then the tenant's advisory lock. With wait
 // false it gives up at once (ok false) when another process holds the tenant.
 func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions, wait bool) (tx *schema.Tx, ok bool, err error) {
-	tx, err = p.begin(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	// One round trip: the settings, then the lock.
+	tx, ok, _, err = p.lockTxThen(ctx, slug, o, wait)
+	return tx, ok, err
+}
+
+// lockTxThen is lockTx that runs then after the lock, in the same round trip as the BEGIN, the
+// settings and the lock, and returns their first rows (see schema.Tx.BatchRows).
+func (p *Plane) lockTxThen(ctx context.Context, slug ident.Slug, o ReconcileOptions, wait bool, then ...schema.Stmt) (tx *schema.Tx, ok bool, rows [][]string, err error) {
 	batch := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
 		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}
 	if p.citus {
@@ -547,13 +550,16 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 		lock = `SELECT true FROM pg_advisory_xact_lock($1)`
 	}
 	batch = append(batch, schema.Stmt{SQL: lock, Args: []any{tenantLockKey(slug)}, Prepare: true})
-	got, err := tx.Batch(ctx, batch...)
-	ok = err == nil && got[len(got)-1] == "t"
-	if err != nil || !ok {
-		tx.Rollback()
-		return nil, false, err
+	at := len(batch) - 1
+	tx, got, err := schema.BeginBatch(ctx, p.db, p.prepare, append(batch, then...)...)
+	if err != nil {
+		return nil, false, nil, err
 	}
-	return tx, true, nil
+	if len(got[at]) == 0 || got[at][0] != "t" {
+		tx.Rollback()
+		return nil, false, nil, nil
+	}
+	return tx, true, got[at+1:], nil
 }
 
 // reconcileSlow inspects, diffs and applies one tenant in one transaction. The plan it returns
@@ -771,7 +777,7 @@ func (p *Plane) reconcileInTx(ctx context.Context, tx *schema.Tx, slug ident.Slu
 		return nil, err
 	}
 	gp := &groupPlan{d: d, ev: ev, managed: managed}
-	if err := p.applyInTx(ctx, tx, slug, schemaName, status, reason, hash, o.eventKind(), o.Cause, open && !diff.Missing, ev, gp, res); err != nil {
+	if err := p.applyInTx(ctx, tx, slug, schemaName, status, reason, hash, o.eventKind(), o.Cause, open && !diff.Missing, ev, gp, res, false); err != nil {
 		return nil, err
 	}
 	if diff.Missing {
@@ -818,7 +824,10 @@ func (p *Plane) dryRunInTx(ctx context.Context, tx *schema.Tx, d desired, slug i
 //
 // The result is applied when anything of the tenant changed (statements, steps, seed rows, or its
 // status or reason), unchanged otherwise.
-func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, reason, hash, kind, why string, open bool, ev *evolution, gp *groupPlan, res *Result) error {
+//
+// With commit, the batch that records the apply commits too (schema.CommitStmt): the caller's
+// Commit then only gives the connection back. A refused data check is recorded uncommitted.
+func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, schemaName, status, reason, hash, kind, why string, open bool, ev *evolution, gp *groupPlan, res *Result, commit bool) error {
 	fpAfter := gp.fingerprint()
 	res.SQL, res.Steps, res.DataDependent = ev.stmts, ev.pendingNames(), ev.marks()
 	seeds, err := p.pendingSeeds(ctx, tx, slug, gp.d.reg)
@@ -831,6 +840,9 @@ func (p *Plane) applyInTx(ctx context.Context, tx *schema.Tx, slug ident.Slug, s
 		managed: gp.managed, kind: kind, why: why, stmts: ev.stmts, ev: ev, open: open, distributeSelf: true})
 	if err != nil {
 		return err
+	}
+	if commit {
+		record = append(record, schema.CommitStmt)
 	}
 	failures, recorded, err := p.applyEvolution(ctx, tx, schemaName, ev, false, record)
 	if err != nil {
@@ -895,8 +907,32 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slu
 func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef, o ReconcileOptions) (status string, changed, open bool, err error) {
 	var hash, fp string
 	var latest int64
-	err = tx.QueryRowContext(ctx, `SELECT desired_hash, fingerprint, status, (SELECT coalesce(max(generation), 0) FROM erpctl.generations),
-		`+apiOpenSQL+` FROM erpctl.tenants t WHERE slug = $1`, t.slug.String()).Scan(&hash, &fp, &status, &latest, &open)
+	err = tx.QueryRowContext(ctx, passCheckSQL, t.slug.String()).Scan(&hash, &fp, &status, &latest, &open)
+	return passCheck(t, o, hash, fp, status, latest, open, err)
+}
+
+// passCheckSQL reads what changedSincePass compares.
+const passCheckSQL = `SELECT desired_hash, fingerprint, status, (SELECT coalesce(max(generation), 0) FROM erpctl.generations),
+		` + apiOpenSQL + ` FROM erpctl.tenants t WHERE slug = $1`
+
+// passCheckStmt is passCheckSQL for lockTxThen, whose row passCheckRow reads.
+func passCheckStmt(t *tenantRef) schema.Stmt {
+	return schema.Stmt{SQL: passCheckSQL, Args: []any{t.slug.String()}, Prepare: true}
+}
+
+// passCheckRow is changedSincePass of a row of passCheckStmt, nil when the tenant is gone.
+func passCheckRow(t *tenantRef, o ReconcileOptions, row []string) (status string, changed, open bool, err error) {
+	if len(row) != 5 {
+		return "", false, false, fmt.Errorf("read tenant %q: %w", t.slug, sql.ErrNoRows)
+	}
+	latest, err := strconv.ParseInt(row[3], 10, 64)
+	if err != nil {
+		return "", false, false, fmt.Errorf("read tenant %q: generation %q: %w", t.slug, row[3], err)
+	}
+	return passCheck(t, o, row[0], row[1], row[2], latest, row[4] == "t", nil)
+}
+
+func passCheck(t *tenantRef, o ReconcileOptions, hash, fp, status string, latest int64, open bool, err error) (string, bool, bool, error) {
 	if err == nil && o.pass.gen != 0 && latest != o.pass.gen {
 		err = &errGenerationMoved{pass: o.pass.gen, latest: latest}
 	}
@@ -1040,7 +1076,9 @@ func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, gen int64, k
 func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
 	res := Result{Tenant: t.slug.String(), SQL: gp.ev.stmts, Generation: gp.d.gen}
-	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
+	// Another process may have reconciled the tenant since the pass read it: its row is read
+	// under the lock, in the lock's round trip.
+	tx, ok, rows, err := p.lockTxThen(ctx, t.slug, o, false, passCheckStmt(t))
 	if err != nil || !ok {
 		return res, false
 	}
@@ -1053,8 +1091,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		p.log.Debug("group plan did not fit; inspecting the tenant itself", "tenant", t.slug, "why", why, "err", err)
 		return res, false
 	}
-	// Another process may have reconciled the tenant since the pass read it.
-	status, changed, open, err := changedSincePass(ctx, tx, t, o)
+	status, changed, open, err := passCheckRow(t, o, rows[0])
 	var moved *errGenerationMoved
 	if errors.As(err, &moved) {
 		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, moved.Error()
@@ -1074,7 +1111,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	if why != "" {
 		kind = "repair"
 	}
-	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.reason, t.hash, kind, why, open && t.currentFP != "", ev, gp, &res); err != nil {
+	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.reason, t.hash, kind, why, open && t.currentFP != "", ev, gp, &res, true); err != nil {
 		return fallback("apply", err)
 	}
 	if err := tx.Commit(); err != nil {

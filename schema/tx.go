@@ -3,20 +3,25 @@ package schema
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// Tx is a database/sql transaction, which Atlas inspects through, held on a connection of its
-// own so that planned statements can reach PostgreSQL through pgx underneath.
+// Tx is a transaction on a database/sql connection of its own, which Atlas inspects through, so
+// that planned statements can reach PostgreSQL through pgx underneath. It begins and ends with
+// statements of its own, not database/sql's Tx, so that BEGIN can go in the round trip of the
+// first batch (BeginBatch) and COMMIT in that of the last (CommitStmt): an apply in a rollout
+// then costs two round trips a tenant, not four.
 type Tx struct {
-	*sql.Tx
 	conn    *sql.Conn
 	prepare bool
+	ended   bool // committed by a batch (CommitStmt), or by Commit or Rollback
 }
 
 // PrepareArgs makes Batch prepare each statement marked Prepare, once per connection, and run it
@@ -28,30 +33,126 @@ func (t *Tx) PrepareArgs(on bool) { t.prepare = on }
 
 // Begin starts a transaction on a connection of db (a pool opened with pgx's stdlib).
 func Begin(ctx context.Context, db *sql.DB) (*Tx, error) {
-	conn, err := db.Conn(ctx)
+	t, err := conn(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
+	if _, err := t.conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.discard()
 		return nil, err
 	}
-	return &Tx{Tx: tx, conn: conn}, nil
+	return t, nil
 }
 
-// Commit commits and gives the connection back to the pool.
+// BeginBatch starts a transaction and runs stmts in it, in one round trip: Batch, with BEGIN
+// first. prepare is PrepareArgs's. It returns each statement's first row, every column as text
+// (see BatchRows). On an error nothing is left open.
+func BeginBatch(ctx context.Context, db *sql.DB, prepare bool, stmts ...Stmt) (*Tx, [][]string, error) {
+	t, err := conn(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.prepare = prepare
+	rows, err := t.batch(ctx, true, stmts)
+	if err != nil {
+		t.Rollback()
+		return nil, nil, err
+	}
+	return t, rows, nil
+}
+
+// ExecContext runs a statement in the transaction.
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if t.ended {
+		return nil, sql.ErrTxDone
+	}
+	return t.conn.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.ended {
+		return nil, sql.ErrTxDone
+	}
+	return t.conn.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a query of at most one row in the transaction.
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if t.ended {
+		t.conn.Close() // the row's error is then sql.ErrConnDone: nothing runs outside the transaction
+	}
+	return t.conn.QueryRowContext(ctx, query, args...)
+}
+
+func conn(ctx context.Context, db *sql.DB) (*Tx, error) {
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{conn: c}, nil
+}
+
+// CommitStmt, last in a batch, commits the transaction in the batch's round trip; Commit then
+// only gives the connection back. A batch that fails before it leaves the transaction to be
+// rolled back.
+var CommitStmt = Stmt{SQL: "COMMIT"}
+
+// errCommitRolledBack is a COMMIT that PostgreSQL answered with ROLLBACK: the transaction had
+// failed.
+var errCommitRolledBack = errors.New("commit: the transaction had failed and was rolled back")
+
+// Commit commits, unless a batch did, and gives the connection back to the pool.
 func (t *Tx) Commit() error {
-	err := t.Tx.Commit()
-	t.conn.Close()
-	return err
+	if t.ended {
+		t.conn.Close()
+		return nil
+	}
+	return t.end("COMMIT")
 }
 
 // Rollback rolls back, unless already done, and gives the connection back to the pool.
 func (t *Tx) Rollback() error {
-	err := t.Tx.Rollback()
+	if t.ended {
+		t.conn.Close()
+		return sql.ErrTxDone
+	}
+	return t.end("ROLLBACK")
+}
+
+// end runs COMMIT or ROLLBACK and gives the connection back; a connection left in a
+// transaction, or broken, is discarded instead, so that no one else's statements run in it.
+func (t *Tx) end(stmt string) error {
+	t.ended = true
+	var err error
+	rawErr := t.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			err = fmt.Errorf("%s: the database/sql driver is %T, not pgx", stmt, dc)
+			return driver.ErrBadConn
+		}
+		var res []*pgconn.Result
+		res, err = c.Conn().PgConn().Exec(context.Background(), stmt).ReadAll()
+		if err == nil && stmt == "COMMIT" && len(res) == 1 && res[0].CommandTag.String() == "ROLLBACK" {
+			err = errCommitRolledBack
+		}
+		if err != nil && c.Conn().PgConn().TxStatus() != 'I' {
+			return driver.ErrBadConn
+		}
+		return nil
+	})
 	t.conn.Close()
+	if err == nil && rawErr != nil && !errors.Is(rawErr, driver.ErrBadConn) {
+		err = fmt.Errorf("%s: %w", strings.ToLower(stmt), rawErr)
+	}
 	return err
+}
+
+// discard gives the connection back to be closed.
+func (t *Tx) discard() {
+	t.ended = true
+	_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })
+	t.conn.Close()
 }
 
 // Stmt is one statement of a batch and its arguments.
@@ -81,15 +182,42 @@ func (t *Tx) ExecStatements(ctx context.Context, stmts ...string) error {
 // statement and start another, as it can in a ";"-joined string on the simple protocol (which
 // pgx uses for any query without arguments). Arguments are sent as text for the server to type,
 // as pgx's exec mode does (so a []byte is a bytea: give JSON as a string). It returns, for each
-// statement, the first column of its first row as text ("" when it returned none).
+// statement, the first column of its first row as text ("" when it returned none). CommitStmt,
+// last, commits.
 //
 // Each statement is its own query text, so the positions PostgreSQL stores in expression trees
 // (and schema fingerprints hash) depend on that statement alone.
 func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
-	if len(stmts) == 0 {
+	rows, err := t.batch(ctx, false, stmts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		if len(r) > 0 {
+			out[i] = r[0]
+		}
+	}
+	return out, nil
+}
+
+// BatchRows is Batch, returning every column of each statement's first row (nil when it
+// returned none; a NULL is "").
+func (t *Tx) BatchRows(ctx context.Context, stmts ...Stmt) ([][]string, error) {
+	return t.batch(ctx, false, stmts)
+}
+
+func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, error) {
+	if len(stmts) == 0 && !begin {
 		return nil, nil
 	}
-	out := make([]string, len(stmts))
+	if t.ended {
+		return nil, sql.ErrTxDone
+	}
+	if begin {
+		stmts = append([]Stmt{{SQL: "BEGIN"}}, stmts...)
+	}
+	out := make([][]string, len(stmts))
 	err := t.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -122,8 +250,18 @@ func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
 			if r.Err != nil {
 				return fmt.Errorf("run %q: %w", firstLine(stmts[i].SQL), r.Err)
 			}
-			if len(r.Rows) > 0 && len(r.Rows[0]) > 0 {
-				out[i] = string(r.Rows[0][0])
+			if stmts[i].SQL == CommitStmt.SQL {
+				if r.CommandTag.String() == "ROLLBACK" {
+					return errCommitRolledBack
+				}
+				t.ended = true
+			}
+			if len(r.Rows) > 0 {
+				row := make([]string, len(r.Rows[0]))
+				for j, v := range r.Rows[0] {
+					row[j] = string(v)
+				}
+				out[i] = row
 			}
 		}
 		// An error before a statement's result starts (parsing it) ends the batch there.
@@ -139,5 +277,8 @@ func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
 		}
 		return nil
 	})
+	if begin {
+		out = out[1:]
+	}
 	return out, err
 }
