@@ -17,7 +17,7 @@ import (
 // that planned statements can reach PostgreSQL through pgx underneath. It begins and ends with
 // statements of its own, not database/sql's Tx, so that BEGIN can go in the round trip of the
 // first batch (BeginBatch) and COMMIT in that of the last (CommitStmt): an apply in a rollout
-// then costs two round trips a tenant, not four.
+// then costs two round trips a tenant, not five.
 type Tx struct {
 	conn    *sql.Conn
 	prepare bool
