@@ -55,3 +55,80 @@ func TestExecStatementsRunsOneStatementEach(t *testing.T) {
 		t.Fatalf("table a after a failed transaction: %d, %v", n, err)
 	}
 }
+
+// BEGIN can travel with the first batch and COMMIT with the last: what the batch ran is
+// committed whole, a batch that fails before its COMMIT commits nothing, and nothing runs in the
+// transaction once a batch committed it.
+func TestBatchesBeginAndCommit(t *testing.T) {
+	db, _ := open(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE acme (x int); CREATE TABLE globex (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	tx, rows, err := schema.BeginBatch(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (1)`},
+		schema.Stmt{SQL: `SELECT count(*), 'a', NULL::text FROM acme`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0] != nil || strings.Join(rows[1], ",") != "1,a," {
+		t.Fatalf("rows: %q", rows)
+	}
+	if n := count("acme"); n != 0 {
+		t.Fatalf("acme has %d rows before the commit", n)
+	}
+	if _, err := tx.Batch(ctx, schema.Stmt{SQL: `INSERT INTO acme VALUES (2)`}, schema.CommitStmt); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("acme"); n != 2 {
+		t.Fatalf("acme has %d rows after the batch's commit, want 2", n)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO acme VALUES (3)`); err == nil {
+		t.Fatal("a statement ran after the batch committed")
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("commit after the batch's: %v", err)
+	}
+	if err := tx.Rollback(); err == nil {
+		t.Fatal("rollback after the commit succeeded")
+	}
+
+	// A failure before the COMMIT: nothing of the batch stays, and the connection goes back to
+	// the pool out of any transaction.
+	tx, _, err = schema.BeginBatch(ctx, db, false, schema.Stmt{SQL: `INSERT INTO globex VALUES (1)`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Batch(ctx, schema.Stmt{SQL: `INSERT INTO globex VALUES (2)`}, schema.Stmt{SQL: `INSERT INTO nope VALUES (1)`},
+		schema.CommitStmt); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("err = %v, want the failing statement", err)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Fatal("commit of the failed transaction succeeded")
+	}
+	if n := count("globex"); n != 0 {
+		t.Fatalf("globex has %d rows after a failed batch", n)
+	}
+	if n := count("acme"); n != 2 {
+		t.Fatalf("acme has %d rows, want 2", n)
+	}
+	if n := count(`pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`); n != 0 {
+		t.Fatalf("%d connections left in a transaction", n)
+	}
+
+	// A BEGIN batch that fails leaves nothing open.
+	if _, _, err := schema.BeginBatch(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (9)`}, schema.Stmt{SQL: `SELECT 1/0`}); err == nil {
+		t.Fatal("a failing BEGIN batch succeeded")
+	}
+	if n := count("acme"); n != 2 {
+		t.Fatalf("acme has %d rows after a failed BEGIN batch, want 2", n)
+	}
+}
