@@ -125,7 +125,7 @@ func hasModuleTables(reg *modules.Registry, current *atlas.Schema, m string) boo
 }
 
 // applyEvolution runs ev in schemaName: renames, before steps, data checks, the rest of the
-// plan, after steps, in as few round trips as it can (one without data checks, three with), and
+// plan, after steps, in as few round trips as it can (one without data checks, two with), and
 // tail (what records the apply) in the last of them; it returns tail's results (see
 // schema.Tx.Batch). When a check fails (or in a dry run) it rolls back to where it started and
 // returns the failures, and tail does not run; the caller records them. An error leaves tx to
@@ -141,12 +141,18 @@ func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName st
 		got, err := execBatchTail(ctx, tx, batch, tail)
 		return nil, got, err
 	}
+	// The checks' count goes in the round trip of what comes before it.
 	batch := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
 	batch = append(append(batch, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
-	if err := execBatch(ctx, tx, batch); err != nil {
-		return nil, nil, err
+	stmts := make([]schema.Stmt, 0, len(batch)+1)
+	for _, q := range batch {
+		stmts = append(stmts, schema.Stmt{SQL: q})
 	}
-	failures, err := schema.CountChecks(ctx, tx, schemaName, ev.checks)
+	rows, err := tx.BatchRows(ctx, append(stmts, schema.CountChecksStmt(schemaName, ev.checks))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("apply: %w", err)
+	}
+	failures, err := schema.CheckCounts(schemaName, ev.checks, rows[len(rows)-1])
 	if err != nil {
 		return nil, nil, err
 	}

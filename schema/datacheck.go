@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"ariga.io/atlas/sql/migrate"
@@ -323,7 +324,7 @@ type CheckFailure struct {
 	Message string `json:"message"`
 }
 
-// CheckSetup is what must run in a tenant's transaction before CountChecks, and CheckTeardown
+// CheckSetup is what must run in a tenant's transaction before CountChecksStmt, and CheckTeardown
 // what takes it away after: the function the conversion counts call, in pg_temp.
 func CheckSetup(checks []DataCheck) []string {
 	if needsConverts(checks) {
@@ -349,26 +350,29 @@ func needsConverts(checks []DataCheck) bool {
 	return false
 }
 
-// CountChecks counts, in schemaName as tx sees it, the rows each check would fail on, all in
-// one query, and returns the checks that found any.
-func CountChecks(ctx context.Context, tx *Tx, schemaName string, checks []DataCheck) ([]CheckFailure, error) {
-	if len(checks) == 0 {
-		return nil, nil
-	}
+// CountChecksStmt counts, in schemaName as the transaction sees it, the rows each check would
+// fail on, all in one query, to run in a batch (Tx.BatchRows) whose row for it CheckCounts reads.
+func CountChecksStmt(schemaName string, checks []DataCheck) Stmt {
 	parts := make([]string, len(checks))
-	counts := make([]int64, len(checks))
-	dst := make([]any, len(checks))
 	for i, c := range checks {
 		parts[i] = "(" + c.CountSQL(schemaName) + ")::bigint"
-		dst[i] = &counts[i]
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT "+strings.Join(parts, ", ")).Scan(dst...); err != nil {
-		return nil, fmt.Errorf("check data of schema %q: %w", schemaName, err)
+	return Stmt{SQL: "SELECT " + strings.Join(parts, ", ")}
+}
+
+// CheckCounts returns the checks that found rows, from the row of CountChecksStmt.
+func CheckCounts(schemaName string, checks []DataCheck, row []string) ([]CheckFailure, error) {
+	if len(row) != len(checks) {
+		return nil, fmt.Errorf("check data of schema %q: %d counts for %d checks", schemaName, len(row), len(checks))
 	}
 	var out []CheckFailure
 	for i, c := range checks {
-		if counts[i] > 0 {
-			out = append(out, CheckFailure{DataCheck: c, Rows: counts[i], Message: c.Failure(counts[i])})
+		n, err := strconv.ParseInt(row[i], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("check data of schema %q: count %q: %w", schemaName, row[i], err)
+		}
+		if n > 0 {
+			out = append(out, CheckFailure{DataCheck: c, Rows: n, Message: c.Failure(n)})
 		}
 	}
 	return out, nil
