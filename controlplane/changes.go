@@ -237,8 +237,8 @@ func (p *Plane) fingerprintFleet(ctx context.Context, reuse bool) (fps map[strin
 		}
 		return driver.ErrBadConn // and database/sql does not reuse it
 	})
-	if err == nil && reuse {
-		p.prints.put(stamp, at, fps)
+	if err == nil && stamp != "" {
+		p.prints.put(stamp, at, fps) // only with reuse: a stamp is read for it alone
 	}
 	return fps, false, err
 }

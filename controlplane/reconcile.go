@@ -900,28 +900,21 @@ func (p *Plane) recordBlocked(ctx context.Context, tx *schema.Tx, slug ident.Slu
 	return insertGenEvent(ctx, tx, slug, gen, "blocked", why, blocked, 0, "blocked", nil)
 }
 
-// changedSincePass re-reads a tenant under its lock and reports whether another process recorded
-// a reconcile of it since the pass read it; it returns the tenant's status too, and whether the
-// data API's role has its grants on the schema. A generation published since the pass began is
-// an error: the plan is of an older one.
-func changedSincePass(ctx context.Context, tx *schema.Tx, t *tenantRef, o ReconcileOptions) (status string, changed, open bool, err error) {
-	var hash, fp string
-	var latest int64
-	err = tx.QueryRowContext(ctx, passCheckSQL, t.slug.String()).Scan(&hash, &fp, &status, &latest, &open)
-	return passCheck(t, o, hash, fp, status, latest, open, err)
-}
-
-// passCheckSQL reads what changedSincePass compares.
+// passCheckSQL re-reads a tenant under its lock: what changedSincePass compares. It runs in the
+// lock's round trip (lockTxThen, passCheckStmt).
 const passCheckSQL = `SELECT desired_hash, fingerprint, status, (SELECT coalesce(max(generation), 0) FROM erpctl.generations),
 		` + apiOpenSQL + ` FROM erpctl.tenants t WHERE slug = $1`
 
-// passCheckStmt is passCheckSQL for lockTxThen, whose row passCheckRow reads.
+// passCheckStmt is passCheckSQL for lockTxThen, whose row changedSincePass reads.
 func passCheckStmt(t *tenantRef) schema.Stmt {
 	return schema.Stmt{SQL: passCheckSQL, Args: []any{t.slug.String()}, Prepare: true}
 }
 
-// passCheckRow is changedSincePass of a row of passCheckStmt, nil when the tenant is gone.
-func passCheckRow(t *tenantRef, o ReconcileOptions, row []string) (status string, changed, open bool, err error) {
+// changedSincePass reads the row of passCheckStmt and reports whether another process recorded
+// a reconcile of the tenant since the pass read it; it returns the tenant's status too, and
+// whether the data API's role has its grants on the schema. A generation published since the
+// pass began is an error: the plan is of an older one, and so is a tenant gone (no row).
+func changedSincePass(t *tenantRef, o ReconcileOptions, row []string) (status string, changed, open bool, err error) {
 	if len(row) != 5 {
 		return "", false, false, fmt.Errorf("read tenant %q: %w", t.slug, sql.ErrNoRows)
 	}
@@ -929,13 +922,10 @@ func passCheckRow(t *tenantRef, o ReconcileOptions, row []string) (status string
 	if err != nil {
 		return "", false, false, fmt.Errorf("read tenant %q: generation %q: %w", t.slug, row[3], err)
 	}
-	return passCheck(t, o, row[0], row[1], row[2], latest, row[4] == "t", nil)
-}
-
-func passCheck(t *tenantRef, o ReconcileOptions, hash, fp, status string, latest int64, open bool, err error) (string, bool, bool, error) {
-	if err == nil && o.pass.gen != 0 && latest != o.pass.gen {
+	if o.pass.gen != 0 && latest != o.pass.gen {
 		err = &errGenerationMoved{pass: o.pass.gen, latest: latest}
 	}
+	hash, fp, status, open := row[0], row[1], row[2], row[4] == "t"
 	return status, hash != t.desiredHash || fp != t.fp, open, err
 }
 
@@ -945,12 +935,12 @@ func passCheck(t *tenantRef, o ReconcileOptions, hash, fp, status string, latest
 func (p *Plane) blockGroupMember(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
 	res := Result{Tenant: t.slug.String(), SQL: []string{}}
-	tx, ok, err := p.lockTx(ctx, t.slug, o, false)
+	tx, ok, rows, err := p.lockTxThen(ctx, t.slug, o, false, passCheckStmt(t))
 	if err != nil || !ok {
 		return res, false
 	}
 	defer tx.Rollback()
-	status, changed, _, err := changedSincePass(ctx, tx, t, o)
+	status, changed, _, err := changedSincePass(t, o, rows[0])
 	if err != nil || changed || t.currentFP == "" {
 		return res, false
 	}
@@ -1091,7 +1081,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 		p.log.Debug("group plan did not fit; inspecting the tenant itself", "tenant", t.slug, "why", why, "err", err)
 		return res, false
 	}
-	status, changed, open, err := passCheckRow(t, o, rows[0])
+	status, changed, open, err := changedSincePass(t, o, rows[0])
 	var moved *errGenerationMoved
 	if errors.As(err, &moved) {
 		res.Action, res.SQL, res.Error = ActionSkipped, []string{}, moved.Error()
