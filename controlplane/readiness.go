@@ -28,6 +28,10 @@ type Readiness struct {
 	Current    bool
 	LastError  string // why it is not Ready, for operators; never for clients
 	BlockedSQL string // qualified, for operators; never for clients
+	// Version is the version of the tenant's catalog row this was judged from (its xmin): every
+	// change of the row, by any process, moves it, and nothing else does. TenantVersions reads
+	// it for many tenants at once.
+	Version int64
 }
 
 // Ready reports whether requests may run against the tenant now: it has its tables.
@@ -52,8 +56,8 @@ func (p *Plane) Readiness(ctx context.Context, slug ident.Slug) (*Readiness, err
 		gen                    sql.NullInt64
 	)
 	err := p.pool.QueryRow(ctx, `SELECT schema_name, status, status_reason, follow_all, modules, desired_hash,
-		coalesce(blocked_sql, ''), coalesce(last_error, ''), generation FROM erpctl.tenants WHERE slug = $1`, slug.String()).
-		Scan(&r.Schema, &r.Status, &r.Reason, &followAll, &chosen, &desiredHash, &r.BlockedSQL, &lastError, &gen)
+		coalesce(blocked_sql, ''), coalesce(last_error, ''), generation, `+rowVersion+` FROM erpctl.tenants WHERE slug = $1`, slug.String()).
+		Scan(&r.Schema, &r.Status, &r.Reason, &followAll, &chosen, &desiredHash, &r.BlockedSQL, &lastError, &gen, &r.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, nil
 	}
@@ -72,4 +76,33 @@ func (p *Plane) Readiness(ctx context.Context, slug ident.Slug) (*Readiness, err
 	r.Current = err == nil && gen.Valid && (desiredHash == d.reg.Hash(enabled) || r.Status != StatusReady)
 	r.Modules = enabled
 	return r, nil
+}
+
+// rowVersion is a catalog row's version: its xmin, the transaction that wrote the version of the
+// row a statement sees. An update that commits makes a new version; a rolled back one, a row lock
+// or VACUUM's freezing (which keeps xmin since PostgreSQL 9.4) do not.
+const rowVersion = `xmin::text::bigint`
+
+// TenantVersions reads the version of each tenant's catalog row (Readiness.Version) in one
+// statement; a tenant that no longer exists is not in the map. A state judged from a row whose
+// version has not moved is still the tenant's state, whatever time has passed: the generation
+// it names never changes.
+func (p *Plane) TenantVersions(ctx context.Context, slugs []string) (map[string]int64, error) {
+	rows, err := p.pool.Query(ctx, `SELECT slug, `+rowVersion+` FROM erpctl.tenants WHERE slug = ANY($1::text[])`, slugs)
+	if err != nil {
+		return nil, fmt.Errorf("read the versions of %d tenants: %w", len(slugs), err)
+	}
+	out := make(map[string]int64, len(slugs))
+	var (
+		slug    string
+		version int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&slug, &version}, func() error {
+		out[slug] = version
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the versions of %d tenants: %w", len(slugs), err)
+	}
+	return out, nil
 }

@@ -73,6 +73,16 @@ func (c *ttlLRU[K, V]) get(k K, now time.Time) (V, bool) {
 	return e.v, true
 }
 
+// values returns every entry's value, expired or not, without touching their recency.
+func (c *ttlLRU[K, V]) values() []V {
+	entries := c.c.Values()
+	out := make([]V, len(entries))
+	for i, e := range entries {
+		out[i] = e.v
+	}
+	return out
+}
+
 func (c *ttlLRU[K, V]) put(k K, v V, expires time.Time) { c.c.Add(k, ttlEntry[V]{v, expires}) }
 func (c *ttlLRU[K, V]) del(k K)                         { c.c.Remove(k) }
 func (c *ttlLRU[K, V]) purge()                          { c.c.Purge() }

@@ -165,7 +165,7 @@ func (a *Handler) repair(w http.ResponseWriter, r *http.Request, rc *reqCtx) boo
 	}
 	ts := out.ts
 	if ts.notFound || ts.ready {
-		a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
+		a.putState(ts, time.Now())
 	}
 	var res *modules.Resource
 	declared := false

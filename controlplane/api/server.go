@@ -31,6 +31,9 @@ type Plane interface {
 	LatestModules(ctx context.Context) (int64, *modules.Registry, error)
 	LookupToken(ctx context.Context, hash [sha256.Size]byte) (controlplane.TokenOwner, bool, error)
 	Readiness(ctx context.Context, slug ident.Slug) (*controlplane.Readiness, error)
+	// TenantVersions reads the versions of many tenants' catalog rows (Readiness.Version) at
+	// once, for RevalidateTenants.
+	TenantVersions(ctx context.Context, slugs []string) (map[string]int64, error)
 	Reconcile(ctx context.Context, slug ident.Slug, o controlplane.ReconcileOptions) (*controlplane.Result, error)
 	// NoteWrite is told how each write ended, so that the daemon's readiness can say when the
 	// database refuses writes.
@@ -427,7 +430,8 @@ func (a *Handler) authenticate(w http.ResponseWriter, r *http.Request) (tokenEnt
 
 // ---- tenant readiness
 
-// tenantState is what the API knows of a tenant for up to cacheTTL.
+// tenantState is what the API knows of a tenant: trusted for cacheTTL after it was read, and
+// for as long after each time RevalidateTenants finds the tenant's catalog row unchanged.
 type tenantState struct {
 	slug     ident.Slug
 	schema   string
@@ -437,17 +441,104 @@ type tenantState struct {
 	ready    bool
 	notFound bool
 	reason   string // not ready: the 503's message
+	version  int64  // of the catalog row it was judged from (Readiness.Version)
+	// trusted is until when (UnixNano) the state may be served without reading it again; used is
+	// when a request last served it. RevalidateTenants moves trusted on; a state another request
+	// replaced meanwhile is no longer in the cache, and moving its time on does nothing.
+	trusted, used atomic.Int64
+}
+
+// fresh reports whether the state may be served at now, and notes the use.
+func (ts *tenantState) fresh(now time.Time) bool {
+	if now.UnixNano() >= ts.trusted.Load() {
+		return false
+	}
+	ts.used.Store(now.UnixNano())
+	return true
+}
+
+// keptStates bounds how long a ready tenant's state stays in the cache, revalidated or not: a
+// tenant served after that is read again. The bound of anything RevalidateTenants could miss.
+const keptStates = time.Minute
+
+// putState caches ts, read (or reconciled) at now.
+func (a *Handler) putState(ts *tenantState, now time.Time) {
+	ts.trusted.Store(now.Add(cacheTTL).UnixNano())
+	ts.used.Store(now.UnixNano())
+	if ts.notFound {
+		a.noTenants.put(ts.slug.String(), ts, now.Add(cacheTTL))
+		return
+	}
+	kept := cacheTTL // a tenant that is not ready stays so for the TTL: at most one reconcile per TTL
+	if ts.ready {
+		kept = keptStates
+	}
+	a.tenants.put(ts.slug.String(), ts, now.Add(kept))
+}
+
+// RevalidateTenants keeps the states of the tenants requests are served for trusted while their
+// catalog rows do not change, until ctx ends: every half cacheTTL, one statement reads the row
+// versions of every ready tenant served in the last keptStates, and each state whose row is as
+// it was read stays trusted for another cacheTTL. A tenant changed by any process (its modules,
+// status or generation, or deleted) is read again by its next request, within cacheTTL as
+// without it; a data API spread over thousands of tenants, which visits each less often than
+// every cacheTTL, no longer reads a tenant's row for each request. Without it running, a state
+// is read again once its cacheTTL has passed.
+func (a *Handler) RevalidateTenants(ctx context.Context) error {
+	t := time.NewTicker(cacheTTL / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := a.revalidateTenants(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("api: revalidate tenant states; each is read again by its next request", "err", err)
+			}
+		}
+	}
+}
+
+// revalidateTenants is one round of RevalidateTenants.
+func (a *Handler) revalidateTenants(ctx context.Context) error {
+	began := time.Now()
+	var (
+		slugs  []string
+		states []*tenantState
+	)
+	for _, ts := range a.tenants.values() {
+		if ts.ready && began.Sub(time.Unix(0, ts.used.Load())) < keptStates {
+			slugs = append(slugs, ts.slug.String())
+			states = append(states, ts)
+		}
+	}
+	if len(slugs) == 0 {
+		return nil
+	}
+	versions, err := a.p.TenantVersions(ctx, slugs)
+	if err != nil {
+		return err
+	}
+	// Trusted from when the statement began: a change committed after that is seen next round.
+	until := began.Add(cacheTTL).UnixNano()
+	for i, ts := range states {
+		if v, ok := versions[slugs[i]]; ok && v == ts.version {
+			ts.trusted.Store(until)
+		}
+	}
+	return nil
 }
 
 // readyTenant returns the tenant, reconciling it first when it is not Ready; on failure it has
 // written the 404 or 503.
 func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident.Slug) (*tenantState, bool) {
 	ctx := r.Context()
-	ts, ok := a.tenants.get(slug.String(), time.Now())
+	now := time.Now()
+	ts, ok := a.tenants.get(slug.String(), now)
 	if !ok {
-		ts, ok = a.noTenants.get(slug.String(), time.Now())
+		ts, ok = a.noTenants.get(slug.String(), now)
 	}
-	if !ok {
+	if !ok || !ts.fresh(now) {
 		rd, err := a.p.Readiness(ctx, slug)
 		if err != nil {
 			a.serverError(w, r, "read tenant", err)
@@ -469,12 +560,7 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 				return nil, false
 			}
 		}
-		// A tenant that is not ready stays so for the TTL too: at most one reconcile per TTL.
-		if ts.notFound {
-			a.noTenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
-		} else {
-			a.tenants.put(slug.String(), ts, time.Now().Add(cacheTTL))
-		}
+		a.putState(ts, time.Now())
 	}
 	switch {
 	case ts.ready:
@@ -490,7 +576,7 @@ func (a *Handler) readyTenant(w http.ResponseWriter, r *http.Request, slug ident
 
 // stateOf is what a request may do with a tenant in the state rd describes.
 func stateOf(slug ident.Slug, rd *controlplane.Readiness) *tenantState {
-	ts := &tenantState{slug: slug, schema: rd.Schema, gen: rd.Generation, reg: rd.Registry, modules: rd.Modules}
+	ts := &tenantState{slug: slug, schema: rd.Schema, gen: rd.Generation, reg: rd.Registry, modules: rd.Modules, version: rd.Version}
 	switch {
 	case !rd.Found:
 		ts.notFound = true

@@ -56,6 +56,17 @@ func (r *runner) run(ctx context.Context, fn func(ctx context.Context) error) {
 func (r *runner) Done() <-chan struct{} { return r.done }
 func (r *runner) Err() error            { return r.err }
 
+// task is a service that is one function running until ctx ends.
+type task struct {
+	runner
+	fn func(ctx context.Context) error
+}
+
+func (t *task) Start(ctx context.Context) error {
+	t.run(ctx, t.fn)
+	return nil
+}
+
 // Run starts every service of the daemon and runs until ctx ends or one of them fails; then it
 // stops them all and waits for them.
 func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
@@ -111,7 +122,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		}
 		srv := NewServer(cfg.Server, log, h, m.handler(), loop.health(p))
 		m.reg.MustRegister(newConnCollector(srv.connCounts))
-		services = append(services, srv)
+		services = append(services, srv, &task{fn: h.RevalidateTenants})
 		if sched != nil {
 			m.reg.MustRegister(newFairCollector(sched))
 			usage := NewUsage(fair.NewStore(p.Pool()), sched, cfg.Usage, log)
