@@ -248,7 +248,7 @@ func (p *Plane) APIDB(ctx context.Context, opts ...APIOptions) (Statements, erro
 		pools[i] = pool
 	}
 	p.api.pools = pools
-	ap := &apiPools{pools: pools, free: make([]chan struct{}, n), holder: make([]atomic.Uint32, n)}
+	ap := &apiPools{pools: pools, free: make([]chan struct{}, n), holder: make([]atomic.Uint32, n), since: make([]atomic.Int64, n)}
 	for i := range ap.free {
 		ap.free[i] = make(chan struct{}, 1)
 		ap.free[i] <- struct{}{}
@@ -287,8 +287,10 @@ type apiPools struct {
 	// free[i] holds a token while pools[i]'s connection is free; a statement takes it before
 	// the connection, so that it can wait for either of two connections at once.
 	free []chan struct{}
-	// holder[i] is the tenant hash of the statement holding pools[i]'s connection, 0 when free.
+	// holder[i] is the tenant hash of the statement holding pools[i]'s connection, 0 when free;
+	// since[i] is when it took the connection (UnixNano).
 	holder []atomic.Uint32
+	since  []atomic.Int64
 }
 
 // apiConn is a connection of the data API's pools, with the token of its pool when it took one.
@@ -309,16 +311,19 @@ func (c apiConn) Release() {
 	}
 }
 
-// spillAfter is how long a statement waits for one of its tenant's two connections before it
-// takes any free one (at once when both run the tenant's own statements): long enough that a
-// loaded API keeps each tenant on its two backends (a statement there takes a fraction of a
-// millisecond), short enough that a tenant whose connections are held by another tenant's long
-// statements is not held up by them.
+// spillAfter is how long statements must have held both of a tenant's connections before its
+// statement takes any free one instead (at once when both run the tenant's own statements):
+// short enough that a tenant whose connections are held by other tenants' long statements is not
+// held up by them, long enough that a loaded API keeps each tenant on its two backends. What
+// counts is how long the holders have run, not how long the statement has waited: under load a
+// statement queues behind short statements on its connections, and taking any other connection
+// then would teach every backend every tenant (at 9,930 tenants, spilling after a 2 ms wait
+// instead cost the server 820-1,070 µs a request spread over them, against 570 µs).
 const spillAfter = 2 * time.Millisecond
 
 // ForTenant returns the statements of one tenant's request. They go to whichever of the
-// tenant's two connections (by its slug's hash) is free first, and after spillAfter (at once
-// when both run its own statements) to any free connection. Two rather than one: a statement waits less for one of two, and the fair
+// tenant's two connections (by its slug's hash) is free first, or to any free connection when
+// both have been held by statements for spillAfter (at once when both run its own). Two rather than one: a statement waits less for one of two, and the fair
 // scheduler's statements spread over all the connections, while each backend still serves
 // about an eighth of the tenants rather than all of them.
 func (d execStatements) ForTenant(tenant string) Statements {
@@ -333,8 +338,8 @@ func (d execStatements) ForTenant(tenant string) Statements {
 	return d
 }
 
-// acquire takes a connection: one of the tenant's two as soon as either is free, else, after
-// spillAfter, any free one.
+// acquire takes a connection: one of the tenant's two as soon as either is free, else, once
+// long statements hold both (see spillAfter), any free one.
 func (d execStatements) acquire(ctx context.Context) (apiConn, error) {
 	if len(d.pools) == 1 {
 		conn, err := d.pools[0].Acquire(ctx)
@@ -349,6 +354,7 @@ func (d execStatements) acquire(ctx context.Context) (apiConn, error) {
 		d.free[at] <- struct{}{}
 		return apiConn{}, err
 	}
+	d.since[at].Store(time.Now().UnixNano())
 	d.holder[at].Store(d.tenant)
 	return apiConn{pc: conn, free: d.free[at], holder: &d.holder[at]}, nil
 }
@@ -367,9 +373,7 @@ func (d execStatements) claim(ctx context.Context) (int, error) {
 	default:
 	}
 	wait := spillAfter
-	if d.tenant != 0 && d.holder[a].Load() == d.tenant && d.holder[b].Load() == d.tenant {
-		// The tenant's own statements hold both: it is busy enough that its tables are worth
-		// learning on a third backend, and waiting would only cap its throughput at two.
+	if d.ownBoth(a, b) {
 		wait = 0
 	}
 	t := time.NewTimer(wait)
@@ -383,18 +387,32 @@ func (d execStatements) claim(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-t.C:
-			// Time to spill: any free connection; none free, look again after spillAfter, still
-			// ready for either of its own meanwhile.
-			for i := range d.free {
-				select {
-				case <-d.free[(a+i)%len(d.free)]:
-					return (a + i) % len(d.free), nil
-				default:
+			// Both held by its own or by long statements: any free connection. Else, or none
+			// free, look again after spillAfter, still ready for either of its own meanwhile.
+			if d.ownBoth(a, b) || d.heldLong(a) && d.heldLong(b) {
+				for i := range d.free {
+					select {
+					case <-d.free[(a+i)%len(d.free)]:
+						return (a + i) % len(d.free), nil
+					default:
+					}
 				}
 			}
 			t.Reset(spillAfter)
 		}
 	}
+}
+
+// ownBoth reports whether the tenant's own statements hold both its connections: it is busy
+// enough that its tables are worth learning on a third backend, and waiting would only cap its
+// throughput at two.
+func (d execStatements) ownBoth(a, b int) bool {
+	return d.tenant != 0 && d.holder[a].Load() == d.tenant && d.holder[b].Load() == d.tenant
+}
+
+// heldLong reports whether a statement has held pools[i]'s connection for spillAfter or more.
+func (d execStatements) heldLong(i int) bool {
+	return d.holder[i].Load() != 0 && time.Now().UnixNano()-d.since[i].Load() >= int64(spillAfter)
 }
 
 const takeRole = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true)`

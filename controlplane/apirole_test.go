@@ -1,6 +1,7 @@
 package controlplane_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -172,5 +173,84 @@ func TestAPIStatementsKeepToTheirTenantsConnections(t *testing.T) {
 	first.Close()
 	if pid := read("acme"); pid != home["acme"] {
 		t.Fatalf("acme's statement ran on backend %d once its connection was free, not %d", pid, home["acme"])
+	}
+}
+
+// A tenant whose two connections are held by another tenant's long statements runs on a free
+// connection, without waiting for them; one whose connection is free runs there. Each reads its
+// own rows only.
+func TestAPIStatementsGoAroundOtherTenantsLongStatements(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	victims := []string{"acme", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell", "cyberdyne"}
+	for _, slug := range append([]string{"globex"}, victims...) {
+		e.Create(slug, "product")
+		e.Exec(`INSERT INTO tenant_` + slug + `.categories (name) VALUES ('` + slug + `-tools')`)
+	}
+	db, err := e.P.APIDB(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := db.(interface {
+		ForTenant(string) controlplane.Statements
+	})
+	read := func(slug string) (pid int32) {
+		t.Helper()
+		var name string
+		if err := ft.ForTenant(slug).QueryRow(e.Ctx, `SELECT pg_backend_pid(), (SELECT string_agg(name, ',') FROM tenant_`+slug+`.categories)`).
+			Scan(&pid, &name); err != nil || name != slug+"-tools" {
+			t.Fatalf("%s's categories: %q %v", slug, name, err)
+		}
+		return pid
+	}
+	hold := func(slug string) (pgx.Rows, int32) {
+		t.Helper()
+		rows, err := ft.ForTenant(slug).Query(e.Ctx, `SELECT pg_backend_pid() FROM generate_series(1, 3)`)
+		if err != nil || !rows.Next() {
+			t.Fatalf("hold a connection of %s: %v", slug, err)
+		}
+		var pid int32
+		if err := rows.Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return rows, pid
+	}
+	// Each victim's two connections: where it runs with every connection free, and where it
+	// runs with that one held.
+	homes := map[string][2]int32{}
+	for _, slug := range victims {
+		first := read(slug)
+		rows, _ := hold(slug)
+		homes[slug] = [2]int32{first, read(slug)}
+		rows.Close()
+	}
+	// globex holds every connection but one (its own two, then any: it is busy).
+	n := int(e.P.Pool().Config().MaxConns)
+	held := map[int32]bool{}
+	for range n - 1 {
+		rows, pid := hold("globex")
+		defer rows.Close()
+		held[pid] = true
+	}
+	time.Sleep(20 * time.Millisecond) // long statements now
+	tried := 0
+	for _, slug := range victims {
+		if !held[homes[slug][0]] || !held[homes[slug][1]] {
+			if pid := read(slug); held[pid] {
+				t.Fatalf("%s ran on backend %d, which globex holds", slug, pid)
+			}
+			continue
+		}
+		tried++
+		ctx, cancel := context.WithTimeout(e.Ctx, 2*time.Second)
+		var pid int32
+		err := ft.ForTenant(slug).QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+		cancel()
+		if err != nil || held[pid] {
+			t.Fatalf("%s, both of whose connections globex holds, waited for them: ran on backend %d, %v", slug, pid, err)
+		}
+	}
+	if tried == 0 {
+		t.Fatalf("none of %d tenants has both its connections among the %d globex holds: pick others", len(victims), n-1)
 	}
 }
