@@ -311,19 +311,23 @@ func (c apiConn) Release() {
 	}
 }
 
-// spillAfter is how long statements must have held both of a tenant's connections before its
-// statement takes any free one instead (at once when both run the tenant's own statements):
-// short enough that a tenant whose connections are held by other tenants' long statements is not
-// held up by them, long enough that a loaded API keeps each tenant on its two backends. What
-// counts is how long the holders have run, not how long the statement has waited: under load a
-// statement queues behind short statements on its connections, and taking any other connection
-// then would teach every backend every tenant (at 9,930 tenants, spilling after a 2 ms wait
-// instead cost the server 820-1,070 µs a request spread over them, against 570 µs).
-const spillAfter = 2 * time.Millisecond
+// A tenant's statement takes any free connection, not one of its own two, only when statements
+// have held both for longStatement or more (at once when both run the tenant's own statements):
+// long enough that short statements, however many queue behind each other under load and
+// however long a busy machine makes them, keep each tenant on its two backends; short enough
+// that a tenant whose connections another tenant's long statements hold is not held up by them
+// for long. Taking any free connection after a wait of 2 ms instead taught every backend every
+// tenant under load: at 9,930 tenants the server spent 820-1,070 µs a request spread over them,
+// against 570-695 µs with each tenant kept to its own two. spillAfter is how often a waiting
+// statement looks again.
+const (
+	longStatement = 20 * time.Millisecond
+	spillAfter    = 2 * time.Millisecond
+)
 
 // ForTenant returns the statements of one tenant's request. They go to whichever of the
 // tenant's two connections (by its slug's hash) is free first, or to any free connection when
-// both have been held by statements for spillAfter (at once when both run its own). Two rather than one: a statement waits less for one of two, and the fair
+// both have been held by statements for longStatement (at once when both run its own). Two rather than one: a statement waits less for one of two, and the fair
 // scheduler's statements spread over all the connections, while each backend still serves
 // about an eighth of the tenants rather than all of them.
 func (d execStatements) ForTenant(tenant string) Statements {
@@ -339,7 +343,7 @@ func (d execStatements) ForTenant(tenant string) Statements {
 }
 
 // acquire takes a connection: one of the tenant's two as soon as either is free, else, once
-// long statements hold both (see spillAfter), any free one.
+// long statements hold both (see longStatement), any free one.
 func (d execStatements) acquire(ctx context.Context) (apiConn, error) {
 	if len(d.pools) == 1 {
 		conn, err := d.pools[0].Acquire(ctx)
@@ -410,9 +414,9 @@ func (d execStatements) ownBoth(a, b int) bool {
 	return d.tenant != 0 && d.holder[a].Load() == d.tenant && d.holder[b].Load() == d.tenant
 }
 
-// heldLong reports whether a statement has held pools[i]'s connection for spillAfter or more.
+// heldLong reports whether a statement has held pools[i]'s connection for longStatement or more.
 func (d execStatements) heldLong(i int) bool {
-	return d.holder[i].Load() != 0 && time.Now().UnixNano()-d.since[i].Load() >= int64(spillAfter)
+	return d.holder[i].Load() != 0 && time.Now().UnixNano()-d.since[i].Load() >= int64(longStatement)
 }
 
 const takeRole = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('statement_timeout', $2, true)`

@@ -232,7 +232,7 @@ func TestAPIStatementsGoAroundOtherTenantsLongStatements(t *testing.T) {
 		defer rows.Close()
 		held[pid] = true
 	}
-	time.Sleep(20 * time.Millisecond) // long statements now
+	time.Sleep(50 * time.Millisecond) // long statements now
 	tried := 0
 	for _, slug := range victims {
 		if !held[homes[slug][0]] || !held[homes[slug][1]] {
