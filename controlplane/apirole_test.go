@@ -106,38 +106,7 @@ func TestAPIStatementsKeepToTheirTenantsConnections(t *testing.T) {
 	e.Create("globex")
 	e.Exec(`INSERT INTO tenant_acme.categories (name) VALUES ('acme-tools')`)
 	e.Exec(`INSERT INTO tenant_globex.categories (name) VALUES ('globex-tools')`)
-	db, err := e.P.APIDB(e.Ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type forTenant interface {
-		ForTenant(string) controlplane.Statements
-	}
-	ft, ok := db.(forTenant)
-	if !ok {
-		t.Fatalf("the data API's statements (%T) cannot keep to a tenant", db)
-	}
-	read := func(slug string) (pid int32) {
-		t.Helper()
-		var name string
-		if err := ft.ForTenant(slug).QueryRow(e.Ctx, `SELECT pg_backend_pid(), (SELECT string_agg(name, ',') FROM tenant_`+slug+`.categories)`).
-			Scan(&pid, &name); err != nil || name != slug+"-tools" {
-			t.Fatalf("%s's categories: %q %v", slug, name, err)
-		}
-		return pid
-	}
-	hold := func(slug string) (pgx.Rows, int32) {
-		t.Helper()
-		rows, err := ft.ForTenant(slug).Query(e.Ctx, `SELECT pg_backend_pid() FROM generate_series(1, 3)`)
-		if err != nil || !rows.Next() {
-			t.Fatalf("hold a connection of %s: %v", slug, err)
-		}
-		var pid int32
-		if err := rows.Scan(&pid); err != nil {
-			t.Fatal(err)
-		}
-		return rows, pid
-	}
+	read, hold := tenantStatements(t, e)
 	home := map[string]int32{"acme": read("acme"), "globex": read("globex")}
 	for range 5 {
 		for _, slug := range []string{"acme", "globex", "acme"} {
@@ -187,34 +156,7 @@ func TestAPIStatementsGoAroundOtherTenantsLongStatements(t *testing.T) {
 		e.Create(slug, "product")
 		e.Exec(`INSERT INTO tenant_` + slug + `.categories (name) VALUES ('` + slug + `-tools')`)
 	}
-	db, err := e.P.APIDB(e.Ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft := db.(interface {
-		ForTenant(string) controlplane.Statements
-	})
-	read := func(slug string) (pid int32) {
-		t.Helper()
-		var name string
-		if err := ft.ForTenant(slug).QueryRow(e.Ctx, `SELECT pg_backend_pid(), (SELECT string_agg(name, ',') FROM tenant_`+slug+`.categories)`).
-			Scan(&pid, &name); err != nil || name != slug+"-tools" {
-			t.Fatalf("%s's categories: %q %v", slug, name, err)
-		}
-		return pid
-	}
-	hold := func(slug string) (pgx.Rows, int32) {
-		t.Helper()
-		rows, err := ft.ForTenant(slug).Query(e.Ctx, `SELECT pg_backend_pid() FROM generate_series(1, 3)`)
-		if err != nil || !rows.Next() {
-			t.Fatalf("hold a connection of %s: %v", slug, err)
-		}
-		var pid int32
-		if err := rows.Scan(&pid); err != nil {
-			t.Fatal(err)
-		}
-		return rows, pid
-	}
+	read, hold := tenantStatements(t, e)
 	// Each victim's two connections: where it runs with every connection free, and where it
 	// runs with that one held.
 	homes := map[string][2]int32{}
@@ -242,15 +184,51 @@ func TestAPIStatementsGoAroundOtherTenantsLongStatements(t *testing.T) {
 			continue
 		}
 		tried++
-		ctx, cancel := context.WithTimeout(e.Ctx, 2*time.Second)
-		var pid int32
-		err := ft.ForTenant(slug).QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
-		cancel()
-		if err != nil || held[pid] {
-			t.Fatalf("%s, both of whose connections globex holds, waited for them: ran on backend %d, %v", slug, pid, err)
+		if pid := read(slug); held[pid] { // read gives up after 5 s: it waited for globex
+			t.Fatalf("%s, both of whose connections globex holds, ran on backend %d", slug, pid)
 		}
 	}
 	if tried == 0 {
 		t.Fatalf("none of %d tenants has both its connections among the %d globex holds: pick others", len(victims), n-1)
 	}
+}
+
+// tenantStatements runs a tenant's statements on the data API's connections (APIDB's): read reads the
+// tenant's categories (each tenant has one, named after it) and returns the backend it ran on;
+// hold leaves a statement's rows unread, which keeps its connection, and returns its backend.
+func tenantStatements(t *testing.T, e *cptest.Env) (read func(string) int32, hold func(string) (pgx.Rows, int32)) {
+	db, err := e.P.APIDB(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, ok := db.(interface {
+		ForTenant(string) controlplane.Statements
+	})
+	if !ok {
+		t.Fatalf("the data API's statements (%T) cannot keep to a tenant", db)
+	}
+	read = func(slug string) (pid int32) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(e.Ctx, 5*time.Second)
+		defer cancel()
+		var name string
+		if err := ft.ForTenant(slug).QueryRow(ctx, `SELECT pg_backend_pid(), (SELECT string_agg(name, ',') FROM tenant_`+slug+`.categories)`).
+			Scan(&pid, &name); err != nil || name != slug+"-tools" {
+			t.Fatalf("%s's categories: %q %v", slug, name, err)
+		}
+		return pid
+	}
+	hold = func(slug string) (pgx.Rows, int32) {
+		t.Helper()
+		rows, err := ft.ForTenant(slug).Query(e.Ctx, `SELECT pg_backend_pid() FROM generate_series(1, 3)`)
+		if err != nil || !rows.Next() {
+			t.Fatalf("hold a connection of %s: %v", slug, err)
+		}
+		var pid int32
+		if err := rows.Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		return rows, pid
+	}
+	return read, hold
 }
