@@ -144,11 +144,7 @@ func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName st
 	// The checks' count goes in the round trip of what comes before it.
 	batch := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
 	batch = append(append(batch, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
-	stmts := make([]schema.Stmt, 0, len(batch)+1)
-	for _, q := range batch {
-		stmts = append(stmts, schema.Stmt{SQL: q})
-	}
-	rows, err := tx.BatchRows(ctx, append(stmts, schema.CountChecksStmt(schemaName, ev.checks))...)
+	rows, err := tx.BatchRows(ctx, schema.Stmts(batch, schema.CountChecksStmt(schemaName, ev.checks))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apply: %w", err)
 	}
@@ -167,11 +163,7 @@ func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName st
 
 // execBatchTail runs batch then tail in one round trip, and returns tail's results.
 func execBatchTail(ctx context.Context, tx *schema.Tx, batch []string, tail []schema.Stmt) ([]string, error) {
-	stmts := make([]schema.Stmt, 0, len(batch)+len(tail))
-	for _, q := range batch {
-		stmts = append(stmts, schema.Stmt{SQL: q})
-	}
-	got, err := tx.Batch(ctx, append(stmts, tail...)...)
+	got, err := tx.Batch(ctx, schema.Stmts(batch, tail...)...)
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}

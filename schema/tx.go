@@ -165,14 +165,19 @@ type Stmt struct {
 	Prepare bool
 }
 
+// Stmts is sqls as statements without arguments, then more.
+func Stmts(sqls []string, more ...Stmt) []Stmt {
+	out := make([]Stmt, len(sqls), len(sqls)+len(more))
+	for i, s := range sqls {
+		out[i] = Stmt{SQL: s}
+	}
+	return append(out, more...)
+}
+
 // ExecStatements runs stmts in order, each as exactly one statement, and stops at the first
 // error: Batch without arguments.
 func (t *Tx) ExecStatements(ctx context.Context, stmts ...string) error {
-	batch := make([]Stmt, len(stmts))
-	for i, s := range stmts {
-		batch[i] = Stmt{SQL: s}
-	}
-	_, err := t.Batch(ctx, batch...)
+	_, err := t.Batch(ctx, Stmts(stmts)...)
 	return err
 }
 
