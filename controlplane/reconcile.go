@@ -540,11 +540,7 @@ func (p *Plane) lockTx(ctx context.Context, slug ident.Slug, o ReconcileOptions,
 // lockTxThen is lockTx that runs then after the lock, in the same round trip as the BEGIN, the
 // settings and the lock, and returns their first rows (see schema.Tx.BatchRows).
 func (p *Plane) lockTxThen(ctx context.Context, slug ident.Slug, o ReconcileOptions, wait bool, then ...schema.Stmt) (tx *schema.Tx, ok bool, rows [][]string, err error) {
-	batch := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
-		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}
-	if p.citus {
-		batch = append(batch, schema.Stmt{SQL: citusLocal})
-	}
+	batch := p.txSettings(o)
 	lock := `SELECT pg_try_advisory_xact_lock($1)`
 	if wait {
 		lock = `SELECT true FROM pg_advisory_xact_lock($1)`
@@ -560,6 +556,40 @@ func (p *Plane) lockTxThen(ctx context.Context, slug ident.Slug, o ReconcileOpti
 		return nil, false, nil, nil
 	}
 	return tx, true, got[at+1:], nil
+}
+
+// txSettings are the statements that open a tenant's transaction: its timeouts, and the mark
+// that tells change tracking the DDL is erpctl's own.
+func (p *Plane) txSettings(o ReconcileOptions) []schema.Stmt {
+	stmts := []schema.Stmt{{SQL: fmt.Sprintf("SET LOCAL lock_timeout = %d", o.LockTimeout.Milliseconds())},
+		{SQL: fmt.Sprintf("SET LOCAL statement_timeout = %d", o.StatementTimeout.Milliseconds())}, {SQL: markOwnDDL}}
+	if p.citus {
+		stmts = append(stmts, schema.Stmt{SQL: citusLocal})
+	}
+	return stmts
+}
+
+// guardedTx begins t's transaction for a group's plan without a round trip of its own: the
+// settings, the tenant's lock and the check that its row is as the pass read it go in the round
+// trip of the plan's first batch (schema.BeginLead), so that a tenant of a rollout costs one
+// round trip, as raw SQL does. open says the data API's role must have its grants on the
+// schema already. When the lock is held elsewhere or the row changed, PostgreSQL raises an
+// error there (division by zero: there is no RAISE outside PL/pgSQL), nothing after it runs,
+// and the batch's error is a *schema.LeadError.
+func (p *Plane) guardedTx(ctx context.Context, t *tenantRef, o ReconcileOptions, open bool) (*schema.Tx, error) {
+	check := `SELECT 1 / count(*) FROM erpctl.tenants t WHERE slug = $1 AND desired_hash = $2 AND fingerprint = $3 AND status = $4`
+	args := []any{t.slug.String(), t.desiredHash, t.fp, t.status}
+	if o.pass.gen != 0 {
+		check += ` AND (SELECT coalesce(max(generation), 0) FROM erpctl.generations) = $5`
+		args = append(args, o.pass.gen)
+	}
+	if open {
+		check += ` AND ` + apiOpenSQL
+	}
+	lead := append(p.txSettings(o),
+		schema.Stmt{SQL: `SELECT 1 / pg_try_advisory_xact_lock($1)::int`, Args: []any{tenantLockKey(t.slug)}, Prepare: true},
+		schema.Stmt{SQL: check, Args: args, Prepare: true})
+	return schema.BeginLead(ctx, p.db, p.prepare, lead...)
 }
 
 // reconcileSlow inspects, diffs and applies one tenant in one transaction. The plan it returns
@@ -929,6 +959,36 @@ func changedSincePass(t *tenantRef, o ReconcileOptions, row []string) (status st
 	return status, hash != t.desiredHash || fp != t.fp, open, err
 }
 
+// applyGroupPlanGuarded is applyGroupPlan in one round trip (guardedTx) for a tenant whose row
+// is as the pass read it; a *schema.LeadError says it was not, or that another process holds
+// the tenant, and nothing was applied.
+func (p *Plane) applyGroupPlanGuarded(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions, start time.Time) (Result, bool, error) {
+	res := Result{Tenant: t.slug.String(), SQL: gp.ev.stmts, Generation: gp.d.gen}
+	open := t.currentFP != "" && p.APIRole(ctx) != ""
+	tx, err := p.guardedTx(ctx, t, o, open)
+	if err != nil {
+		return res, false, err
+	}
+	defer tx.Rollback()
+	ev := gp.ev
+	if t.currentFP == "" {
+		ev = ev.withCreateSchema(t.schema)
+	}
+	kind, why := "apply", o.causeFor(t.slug)
+	if why != "" {
+		kind = "repair"
+	}
+	if err := p.applyInTx(ctx, tx, t.slug, t.schema, t.status, t.reason, t.hash, kind, why, open, ev, gp, &res, true); err != nil {
+		return res, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return res, false, err
+	}
+	p.applied.notify(t.slug)
+	res.Duration = time.Since(start)
+	return res, true, nil
+}
+
 // blockGroupMember marks one more tenant of a Blocked group Blocked without inspecting it: it is
 // in the state the group's first tenant was inspected in. ok is false when it changed since the
 // pass read it.
@@ -1065,7 +1125,17 @@ func (p *Plane) recordFailure(ctx context.Context, slug ident.Slug, gen int64, k
 // untouched) and needs its own inspection.
 func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan, o ReconcileOptions) (Result, bool) {
 	start := time.Now()
-	res := Result{Tenant: t.slug.String(), SQL: gp.ev.stmts, Generation: gp.d.gen}
+	res, ok, err := p.applyGroupPlanGuarded(ctx, t, gp, o, start)
+	var lead *schema.LeadError
+	if err == nil || !errors.As(err, &lead) {
+		if err != nil {
+			p.log.Debug("group plan did not fit; inspecting the tenant itself", "tenant", t.slug, "why", "apply", "err", err)
+		}
+		return res, ok
+	}
+	// Locked by another process, or changed since the pass read it: what follows tells which,
+	// and what to do, at the cost of a round trip more.
+	res = Result{Tenant: t.slug.String(), SQL: gp.ev.stmts, Generation: gp.d.gen}
 	// Another process may have reconciled the tenant since the pass read it: its row is read
 	// under the lock, in the lock's round trip.
 	tx, ok, rows, err := p.lockTxThen(ctx, t.slug, o, false, passCheckStmt(t))

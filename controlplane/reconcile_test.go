@@ -412,6 +412,82 @@ func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
 	}
 }
 
+// A tenant of a group after the first costs one round trip, whose first statements take its
+// lock and check its row: held by another process, it is skipped and left as it was, and the
+// rest of the group is applied.
+func TestLockedGroupMemberIsSkippedUntouched(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+		e.Create(s)
+	}
+	holder, err := e.DB.BeginTx(e.Ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	h := fnv.New64a()
+	h.Write([]byte("erpctl tenant initech"))
+	if _, err := holder.ExecContext(e.Ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+		t.Fatal(err)
+	}
+	e.WriteModule("product", productWithBarcode(t))
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := pass.Result("initech"); r.Action != controlplane.ActionSkipped || r.Status != controlplane.StatusReady {
+		t.Fatalf("initech: %+v", r)
+	}
+	if slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
+		t.Fatal("initech was changed while another process held it")
+	}
+	for _, s := range []string{"acme", "globex", "umbrella"} {
+		if r := pass.Result(s); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_"+s, "products"), "barcode") {
+			t.Fatalf("%s: %+v", s, r)
+		}
+	}
+	if n := e.Count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`); n != 1 {
+		t.Fatalf("%d connections in a transaction, want the holder's alone", n)
+	}
+	holder.Rollback()
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := pass.Result("initech"); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
+		t.Fatalf("initech once free: %+v", r)
+	}
+}
+
+// A tenant of a group whose row another process changed after the pass read it is not given
+// the group's plan: it is skipped, untouched, and the next pass inspects it.
+func TestGroupMemberChangedDuringThePassIsSkippedUntouched(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
+		e.Create(s)
+	}
+	// When acme, the group's first tenant, records its apply, "another process" records
+	// initech as reconciled: after the pass read initech, before the group's plan reaches it.
+	e.Exec(`CREATE FUNCTION public.touch_initech() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN UPDATE erpctl.tenants SET fingerprint = 'by another process' WHERE slug = 'initech'; RETURN NULL; END $$`)
+	e.Exec(`CREATE TRIGGER touch_initech AFTER INSERT ON erpctl.events FOR EACH ROW
+		WHEN (NEW.tenant = 'acme' AND NEW.kind = 'apply') EXECUTE FUNCTION public.touch_initech()`)
+	e.WriteModule("product", productWithBarcode(t))
+	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := pass.Result("initech"); r.Action != controlplane.ActionSkipped || !strings.Contains(r.Error, "another process") {
+		t.Fatalf("initech: %+v", r)
+	}
+	if slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
+		t.Fatal("initech was given the group's plan after another process changed it")
+	}
+	for _, s := range []string{"acme", "globex", "umbrella"} {
+		if r := pass.Result(s); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_"+s, "products"), "barcode") {
+			t.Fatalf("%s: %+v", s, r)
+		}
+	}
+	e.Exec(`DROP TRIGGER touch_initech ON erpctl.events`)
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := pass.Result("initech"); r.Action != controlplane.ActionApplied || !r.Inspected || !slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
+		t.Fatalf("initech in the next pass: %+v", r)
+	}
+}
+
 func checkDef(e *cptest.Env, schemaName string) string {
 	e.T.Helper()
 	defs := e.Strings(`SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c

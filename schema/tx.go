@@ -21,7 +21,9 @@ import (
 type Tx struct {
 	conn    *sql.Conn
 	prepare bool
-	ended   bool // committed by a batch (CommitStmt), or by Commit or Rollback
+	ended   bool   // committed by a batch (CommitStmt), or by Commit or Rollback
+	lead    []Stmt // not yet sent, with BEGIN (BeginLead)
+	begun   bool   // BEGIN was sent
 }
 
 // PrepareArgs makes Batch prepare each statement marked Prepare, once per connection, and run it
@@ -30,6 +32,38 @@ type Tx struct {
 // rollout. Only on a direct connection: behind a transaction pooler the next transaction may
 // run on a server connection that never saw the statement.
 func (t *Tx) PrepareArgs(on bool) { t.prepare = on }
+
+// BeginLead starts a transaction whose BEGIN and lead go in the round trip of its first batch
+// (Batch, BatchRows, ExecStatements), before that batch's statements; any other statement sends
+// them first, in a round trip of their own. Nothing of lead is returned. A lead statement that
+// must hold for the rest to run raises an error when it does not: PostgreSQL then runs nothing
+// after it, and the batch's error is a *LeadError. Until the first batch nothing is sent, and
+// Rollback only gives the connection back.
+func BeginLead(ctx context.Context, db *sql.DB, prepare bool, lead ...Stmt) (*Tx, error) {
+	t, err := conn(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	t.prepare, t.lead = prepare, lead
+	return t, nil
+}
+
+// LeadError is the error of BEGIN or of a lead statement of BeginLead: the transaction is
+// aborted before anything after it ran.
+type LeadError struct{ Err error }
+
+func (e *LeadError) Error() string { return e.Err.Error() }
+func (e *LeadError) Unwrap() error { return e.Err }
+
+// sendLead sends BEGIN and the lead of a BeginLead transaction when they have not gone yet, for
+// a statement that cannot carry them.
+func (t *Tx) sendLead(ctx context.Context) error {
+	if t.begun || t.ended {
+		return nil
+	}
+	_, err := t.batch(ctx, false, nil)
+	return err
+}
 
 // Begin starts a transaction on a connection of db (a pool opened with pgx's stdlib).
 func Begin(ctx context.Context, db *sql.DB) (*Tx, error) {
@@ -41,6 +75,7 @@ func Begin(ctx context.Context, db *sql.DB) (*Tx, error) {
 		t.discard()
 		return nil, err
 	}
+	t.begun = true
 	return t, nil
 }
 
@@ -66,6 +101,9 @@ func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Re
 	if t.ended {
 		return nil, sql.ErrTxDone
 	}
+	if err := t.sendLead(ctx); err != nil {
+		return nil, err
+	}
 	return t.conn.ExecContext(ctx, query, args...)
 }
 
@@ -74,11 +112,17 @@ func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.
 	if t.ended {
 		return nil, sql.ErrTxDone
 	}
+	if err := t.sendLead(ctx); err != nil {
+		return nil, err
+	}
 	return t.conn.QueryContext(ctx, query, args...)
 }
 
 // QueryRowContext runs a query of at most one row in the transaction.
 func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if !t.ended && t.sendLead(ctx) != nil {
+		t.Rollback() // and the row's error is sql.ErrConnDone, as below
+	}
 	if t.ended {
 		t.conn.Close() // the row's error is then sql.ErrConnDone: nothing runs outside the transaction
 	}
@@ -108,6 +152,11 @@ func (t *Tx) Commit() error {
 		t.conn.Close()
 		return nil
 	}
+	if !t.begun {
+		t.ended = true
+		t.conn.Close()
+		return nil
+	}
 	return t.end("COMMIT")
 }
 
@@ -116,6 +165,11 @@ func (t *Tx) Rollback() error {
 	if t.ended {
 		t.conn.Close()
 		return sql.ErrTxDone
+	}
+	if !t.begun {
+		t.ended = true
+		t.conn.Close()
+		return nil
 	}
 	return t.end("ROLLBACK")
 }
@@ -213,6 +267,12 @@ func (t *Tx) BatchRows(ctx context.Context, stmts ...Stmt) ([][]string, error) {
 }
 
 func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, error) {
+	lead := 0
+	if !t.begun && !t.ended {
+		begin, lead = true, len(t.lead)
+		stmts = append(append([]Stmt{}, t.lead...), stmts...)
+		t.lead = nil
+	}
 	if len(stmts) == 0 && !begin {
 		return nil, nil
 	}
@@ -221,8 +281,10 @@ func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, e
 	}
 	if begin {
 		stmts = append([]Stmt{{SQL: "BEGIN"}}, stmts...)
+		t.begun = true
 	}
 	out := make([][]string, len(stmts))
+	failedAt := len(stmts) // the statement whose error ended the batch, when one did
 	err := t.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -230,13 +292,14 @@ func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, e
 		}
 		conn := c.Conn()
 		b := &pgconn.Batch{}
-		for _, s := range stmts {
+		for i, s := range stmts {
 			var eqb pgx.ExtendedQueryBuilder
 			if t.prepare && s.Prepare {
 				// Named by its text, pgx prepares a statement once per connection under a name
 				// of its own (the text's hash) and returns it without a round trip afterwards.
 				sd, err := conn.Prepare(ctx, s.SQL, s.SQL)
 				if err != nil {
+					failedAt = i
 					return fmt.Errorf("prepare %q: %w", firstLine(s.SQL), err)
 				}
 				if err := eqb.Build(conn.TypeMap(), sd, s.Args); err != nil {
@@ -253,6 +316,7 @@ func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, e
 		results, err := conn.PgConn().ExecBatch(ctx, b).ReadAll()
 		for i, r := range results {
 			if r.Err != nil {
+				failedAt = i
 				return fmt.Errorf("run %q: %w", firstLine(stmts[i].SQL), r.Err)
 			}
 			if stmts[i].SQL == CommitStmt.SQL {
@@ -272,6 +336,7 @@ func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, e
 		// An error before a statement's result starts (parsing it) ends the batch there.
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && len(results) < len(stmts) {
+			failedAt = len(results)
 			return fmt.Errorf("run %q: %w", firstLine(stmts[len(results)].SQL), err)
 		}
 		if err != nil {
@@ -282,8 +347,11 @@ func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, e
 		}
 		return nil
 	})
+	if err != nil && lead > 0 && failedAt <= lead {
+		err = &LeadError{Err: err}
+	}
 	if begin {
-		out = out[1:]
+		out = out[1+lead:]
 	}
 	return out, err
 }

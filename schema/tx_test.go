@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -130,5 +131,109 @@ func TestBatchesBeginAndCommit(t *testing.T) {
 	}
 	if n := count("acme"); n != 2 {
 		t.Fatalf("acme has %d rows after a failed BEGIN batch, want 2", n)
+	}
+}
+
+// A lead goes with BEGIN in the round trip of the transaction's first batch: when it raises,
+// nothing after it runs and the error says it was the lead's; a transaction that never sent a
+// batch leaves nothing behind; a statement that cannot carry the lead sends it first.
+func TestBeginLeadGoesWithTheFirstBatch(t *testing.T) {
+	db, _ := open(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE acme (x int); CREATE TABLE globex (x int); CREATE TABLE gate (open bool); INSERT INTO gate VALUES (true)`); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	guard := schema.Stmt{SQL: `SELECT 1 / count(*) FROM gate WHERE open`}
+
+	tx, err := schema.BeginLead(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (1)`}, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tx.Batch(ctx, schema.Stmt{SQL: `SELECT count(*) FROM acme`}, schema.CommitStmt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != "1" {
+		t.Fatalf("results %q: want the batch's own two, the lead's row counted in the first", got)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("acme"); n != 1 {
+		t.Fatalf("acme has %d rows, want 1", n)
+	}
+
+	// The guard fails: neither the lead before it nor the batch after it stays.
+	if _, err := db.Exec(`UPDATE gate SET open = false`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = schema.BeginLead(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (2)`}, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Batch(ctx, schema.Stmt{SQL: `INSERT INTO globex VALUES (1)`}, schema.CommitStmt)
+	var lead *schema.LeadError
+	if !errors.As(err, &lead) || !strings.Contains(err.Error(), "division by zero") {
+		t.Fatalf("err = %v, want the guard's, as a LeadError", err)
+	}
+	tx.Rollback()
+	if a, g := count("acme"), count("globex"); a != 1 || g != 0 {
+		t.Fatalf("acme %d, globex %d rows after the guard failed: want 1 and 0", a, g)
+	}
+
+	// The batch's own failure is not the lead's.
+	if _, err := db.Exec(`UPDATE gate SET open = true`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = schema.BeginLead(ctx, db, false, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Batch(ctx, schema.Stmt{SQL: `INSERT INTO globex VALUES (1)`}, schema.Stmt{SQL: `INSERT INTO nope VALUES (1)`}, schema.CommitStmt)
+	if err == nil || errors.As(err, &lead) || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("err = %v, want the failing statement's, not a LeadError", err)
+	}
+	tx.Rollback()
+	if g := count("globex"); g != 0 {
+		t.Fatalf("globex has %d rows after a failed batch", g)
+	}
+
+	// Never sent: Rollback and Commit send nothing, and nothing of the lead ran.
+	tx, err = schema.BeginLead(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (3)`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("acme"); n != 1 {
+		t.Fatalf("acme has %d rows after a transaction that sent nothing", n)
+	}
+
+	// A query sends the lead first, in the same transaction.
+	tx, err = schema.BeginLead(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (4)`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM acme`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows the transaction sees: %d, %v; want 2", n, err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("acme"); n != 1 {
+		t.Fatalf("acme has %d rows after the rollback, want 1", n)
+	}
+	if n := count(`pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`); n != 0 {
+		t.Fatalf("%d connections left in a transaction", n)
 	}
 }
