@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -66,14 +67,7 @@ func TestBatchesBeginAndCommit(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE acme (x int); CREATE TABLE globex (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	count := func(table string) int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(table string) int { return countRows(t, db, table) }
 
 	tx, rows, err := schema.BeginBatch(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (1)`},
 		schema.Stmt{SQL: `SELECT count(*), 'a', NULL::text FROM acme`})
@@ -143,14 +137,7 @@ func TestBeginLeadGoesWithTheFirstBatch(t *testing.T) {
 	if _, err := db.Exec(`CREATE TABLE acme (x int); CREATE TABLE globex (x int); CREATE TABLE gate (open bool); INSERT INTO gate VALUES (true)`); err != nil {
 		t.Fatal(err)
 	}
-	count := func(table string) int {
-		t.Helper()
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(table string) int { return countRows(t, db, table) }
 	guard := schema.Stmt{SQL: `SELECT 1 / count(*) FROM gate WHERE open`}
 
 	tx, err := schema.BeginLead(ctx, db, false, schema.Stmt{SQL: `INSERT INTO acme VALUES (1)`}, guard)
@@ -236,4 +223,14 @@ func TestBeginLeadGoesWithTheFirstBatch(t *testing.T) {
 	if n := count(`pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`); n != 0 {
 		t.Fatalf("%d connections left in a transaction", n)
 	}
+}
+
+// countRows counts the rows of table (or of "table WHERE ...").
+func countRows(t *testing.T, db *sql.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
