@@ -1135,6 +1135,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	}
 	// Locked by another process, or changed since the pass read it: what follows tells which,
 	// and what to do, at the cost of a round trip more.
+	p.log.Debug("tenant held or changed since the pass read it; reading its row under its lock", "tenant", t.slug, "err", err)
 	res = Result{Tenant: t.slug.String(), SQL: gp.ev.stmts, Generation: gp.d.gen}
 	// Another process may have reconciled the tenant since the pass read it: its row is read
 	// under the lock, in the lock's round trip.

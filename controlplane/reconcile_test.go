@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"hash/fnv"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -422,44 +423,90 @@ func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
 }
 
 // A tenant of a group after the first costs one round trip, whose first statements take its
-// lock and check its row: held by another process, it is skipped and left as it was, and the
-// rest of the group is applied.
+// lock and check its row: in a rollout nothing else holds, every one of them goes that way. Held
+// by another process, it is skipped and left as it was, and the rest of the group is applied.
 func TestLockedGroupMemberIsSkippedUntouched(t *testing.T) {
 	t.Parallel()
-	e := cptest.New(t)
+	log := &longerWayLog{}
+	e := cptest.NewWith(t, controlplane.Config{Logger: slog.New(log)})
 	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
 		e.Create(s)
 	}
+	e.WriteModule("product", productWithBarcode(t))
+	if pass := reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Counts[controlplane.ActionApplied] != 4 {
+		t.Fatalf("first rollout: %+v", pass.Results)
+	}
+	if got := log.tenants(); len(got) != 0 {
+		t.Fatalf("%v went the longer way in a rollout nothing else held", got)
+	}
+
 	holder := holdTenant(t, e, "initech")
 	defer holder.Rollback()
-	e.WriteModule("product", productWithBarcode(t))
+	e.WriteModule("product", strings.Replace(productWithBarcode(t), `  column "barcode" {`, `  column "weight" {
+    type = text
+    null = true
+  }
+  column "barcode" {`, 1))
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if r := pass.Result("initech"); r.Status != controlplane.StatusReady {
 		t.Fatalf("initech: %+v", r)
 	}
-	initechWaits(t, e, pass)
+	initechWaits(t, e, pass, "weight")
+	if got := log.tenants(); !slices.Equal(got, []string{"initech"}) {
+		t.Fatalf("%v went the longer way, want initech alone", got)
+	}
 	if n := e.Count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`); n != 1 {
 		t.Fatalf("%d connections in a transaction, want the holder's alone", n)
 	}
 	holder.Rollback()
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
-	if r := pass.Result("initech"); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
+	if r := pass.Result("initech"); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_initech", "products"), "weight") {
 		t.Fatalf("initech once free: %+v", r)
 	}
 }
 
+// longerWayLog records the tenants of a group whose one round trip found them held or changed.
+type longerWayLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (l *longerWayLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *longerWayLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *longerWayLog) WithGroup(string) slog.Handler            { return l }
+func (l *longerWayLog) Handle(_ context.Context, r slog.Record) error {
+	if !strings.HasPrefix(r.Message, "tenant held or changed since the pass read it") {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "tenant" {
+			l.mu.Lock()
+			l.seen = append(l.seen, a.Value.String())
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (l *longerWayLog) tenants() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen)
+}
+
 // initechWaits checks that pass skipped initech, because of another process, and left its
-// schema as it was, and gave acme, globex and umbrella the product module's barcode column.
-func initechWaits(t *testing.T, e *cptest.Env, pass *controlplane.Pass) {
+// schema as it was, and gave acme, globex and umbrella the product module's new column.
+func initechWaits(t *testing.T, e *cptest.Env, pass *controlplane.Pass, column string) {
 	t.Helper()
 	if r := pass.Result("initech"); r.Action != controlplane.ActionSkipped || !strings.Contains(r.Error, "another process") {
 		t.Fatalf("initech: %+v", r)
 	}
-	if slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
+	if slices.Contains(e.Columns("tenant_initech", "products"), column) {
 		t.Fatal("initech was changed while another process held it or after it changed it")
 	}
 	for _, s := range []string{"acme", "globex", "umbrella"} {
-		if r := pass.Result(s); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_"+s, "products"), "barcode") {
+		if r := pass.Result(s); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_"+s, "products"), column) {
 			t.Fatalf("%s: %+v", s, r)
 		}
 	}
@@ -481,7 +528,7 @@ func TestGroupMemberChangedDuringThePassIsSkippedUntouched(t *testing.T) {
 		WHEN (NEW.tenant = 'acme' AND NEW.kind = 'apply') EXECUTE FUNCTION public.touch_initech()`)
 	e.WriteModule("product", productWithBarcode(t))
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
-	initechWaits(t, e, pass)
+	initechWaits(t, e, pass, "barcode")
 	e.Exec(`DROP TRIGGER touch_initech ON erpctl.events`)
 	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if r := pass.Result("initech"); r.Action != controlplane.ActionApplied || !r.Inspected || !slices.Contains(e.Columns("tenant_initech", "products"), "barcode") {
