@@ -180,23 +180,25 @@ func TestChangeTrackingNeedsASuperuser(t *testing.T) {
 	}
 }
 
-// trustLog records the "trusted" count of each pass's "tenants read" debug record.
-type trustLog struct {
-	mu      sync.Mutex
-	trusted []int64
+// attrLog records one attribute of each log record whose message starts with msg: what a test
+// reads of the control plane's debug log.
+type attrLog struct {
+	msg, key string
+	mu       sync.Mutex
+	vals     []slog.Value
 }
 
-func (l *trustLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *trustLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *trustLog) WithGroup(string) slog.Handler            { return l }
-func (l *trustLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message != "tenants read" {
+func (l *attrLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *attrLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *attrLog) WithGroup(string) slog.Handler            { return l }
+func (l *attrLog) Handle(_ context.Context, r slog.Record) error {
+	if !strings.HasPrefix(r.Message, l.msg) {
 		return nil
 	}
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "trusted" {
+		if a.Key == l.key {
 			l.mu.Lock()
-			l.trusted = append(l.trusted, a.Value.Int64())
+			l.vals = append(l.vals, a.Value)
 			l.mu.Unlock()
 		}
 		return true
@@ -204,13 +206,25 @@ func (l *trustLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func (l *trustLog) last() int64 {
+// last is the last value recorded as an integer, -1 when there is none.
+func (l *attrLog) last() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.trusted) == 0 {
+	if len(l.vals) == 0 {
 		return -1
 	}
-	return l.trusted[len(l.trusted)-1]
+	return l.vals[len(l.vals)-1].Int64()
+}
+
+// texts is every value recorded, as text.
+func (l *attrLog) texts() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, len(l.vals))
+	for i, v := range l.vals {
+		out[i] = v.String()
+	}
+	return out
 }
 
 // A rollout's pass groups the tenants it moves by the fingerprint their last apply recorded
@@ -219,7 +233,7 @@ func (l *trustLog) last() int64 {
 // all the same (the group's SQL fails on it, or the next pass reads the schema).
 func TestRolloutTrustsRecordedFingerprintsWhileTracked(t *testing.T) {
 	t.Parallel()
-	log := &trustLog{}
+	log := &attrLog{msg: "tenants read", key: "trusted"} // each pass's count of tenants trusted
 	e := cptest.NewWith(t, controlplane.Config{Logger: slog.New(log)})
 	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
 		e.Create(s)

@@ -427,7 +427,7 @@ func TestLockedFirstTenantHandsTheGroupToTheNext(t *testing.T) {
 // by another process, it is skipped and left as it was, and the rest of the group is applied.
 func TestLockedGroupMemberIsSkippedUntouched(t *testing.T) {
 	t.Parallel()
-	log := &longerWayLog{}
+	log := &attrLog{msg: "tenant held or changed since the pass read it", key: "tenant"}
 	e := cptest.NewWith(t, controlplane.Config{Logger: slog.New(log)})
 	for _, s := range []string{"acme", "globex", "initech", "umbrella"} {
 		e.Create(s)
@@ -436,7 +436,7 @@ func TestLockedGroupMemberIsSkippedUntouched(t *testing.T) {
 	if pass := reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Counts[controlplane.ActionApplied] != 4 {
 		t.Fatalf("first rollout: %+v", pass.Results)
 	}
-	if got := log.tenants(); len(got) != 0 {
+	if got := log.texts(); len(got) != 0 {
 		t.Fatalf("%v went the longer way in a rollout nothing else held", got)
 	}
 
@@ -452,7 +452,7 @@ func TestLockedGroupMemberIsSkippedUntouched(t *testing.T) {
 		t.Fatalf("initech: %+v", r)
 	}
 	initechWaits(t, e, pass, "weight")
-	if got := log.tenants(); !slices.Equal(got, []string{"initech"}) {
+	if got := log.texts(); !slices.Equal(got, []string{"initech"}) {
 		t.Fatalf("%v went the longer way, want initech alone", got)
 	}
 	if n := e.Count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()`); n != 1 {
@@ -463,36 +463,6 @@ func TestLockedGroupMemberIsSkippedUntouched(t *testing.T) {
 	if r := pass.Result("initech"); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_initech", "products"), "weight") {
 		t.Fatalf("initech once free: %+v", r)
 	}
-}
-
-// longerWayLog records the tenants of a group whose one round trip found them held or changed.
-type longerWayLog struct {
-	mu   sync.Mutex
-	seen []string
-}
-
-func (l *longerWayLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *longerWayLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *longerWayLog) WithGroup(string) slog.Handler            { return l }
-func (l *longerWayLog) Handle(_ context.Context, r slog.Record) error {
-	if !strings.HasPrefix(r.Message, "tenant held or changed since the pass read it") {
-		return nil
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "tenant" {
-			l.mu.Lock()
-			l.seen = append(l.seen, a.Value.String())
-			l.mu.Unlock()
-		}
-		return true
-	})
-	return nil
-}
-
-func (l *longerWayLog) tenants() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.seen)
 }
 
 // initechWaits checks that pass skipped initech, because of another process, and left its
