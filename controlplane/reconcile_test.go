@@ -309,6 +309,20 @@ func TestFailingTenantDoesNotStopThePass(t *testing.T) {
 	if r := pass.Result("acme"); r.Action != controlplane.ActionSkipped {
 		t.Fatalf("acme in backoff: %+v", r)
 	}
+	// Its row fixed and its backoff over, the next pass applies it, and the rollout's report
+	// counts it.
+	e.Exec(`UPDATE tenant_acme.categories SET description = 'hand tools' WHERE description = ''`)
+	e.Exec(`UPDATE erpctl.tenants SET next_attempt_at = now() WHERE slug = 'acme'`)
+	pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
+	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied || !slices.Contains(e.Columns("tenant_acme", "categories"), "code") {
+		t.Fatalf("acme once fixed: %+v", r)
+	}
+	if r := pass.Result("globex"); r.Action != controlplane.ActionUnchanged {
+		t.Fatalf("globex: %+v", r)
+	}
+	if len(pass.Rollouts) != 1 || pass.Rollouts[0].Applied != 1 || pass.Rollouts[0].Failed != 0 || pass.Rollouts[0].Tenants != 1 {
+		t.Fatalf("rollout report of the retry: %+v", pass.Rollouts)
+	}
 }
 
 func TestConcurrentPassesNeverCollide(t *testing.T) {

@@ -278,10 +278,10 @@ func (run *stagedRun) run(ctx context.Context, byStage [][]*tenantRef, totals []
 		switch st.State {
 		case rollouts.StageDone:
 			// Its tenants that failed within its budget are tried again as their backoff ends.
-			run.batch(ctx, members)
+			run.retry(ctx, members)
 			continue
 		case rollouts.StageWaiting:
-			run.batch(ctx, members) // its failed tenants, tried again
+			run.retry(ctx, members) // its failed tenants, tried again
 			until := st.DoneAt.Add(stage.Wait)
 			if now.Before(until) || !run.full {
 				r.State, stop = RolloutWaiting, i+1
@@ -354,6 +354,19 @@ func (run *stagedRun) run(ctx context.Context, byStage [][]*tenantRef, totals []
 		}
 	}
 	return run.save(ctx)
+}
+
+// retry tries again the tenants of a stage already reached that failed, and counts them in the
+// pass's report, which would otherwise say none of its tenants was applied.
+func (run *stagedRun) retry(ctx context.Context, members []*tenantRef) {
+	for _, res := range run.batch(ctx, members) {
+		switch res.Action {
+		case ActionFailed:
+			run.report.Failed++
+		case ActionApplied, ActionUnchanged:
+			run.report.Applied++
+		}
+	}
 }
 
 // runStage reaches a stage's tenants in batches, within its failure budget: done reports whether
