@@ -364,9 +364,13 @@ func TestConcurrentPassesNeverCollide(t *testing.T) {
 			t.Fatalf("a pass failed: %+v", pass)
 		}
 	}
-	// Every tenant was applied exactly once between the two.
+	// Every tenant was applied exactly once between the two, in one rollout.
 	if n := e.Count(`SELECT count(*) FROM erpctl.events WHERE kind = 'apply'`); n != 6 {
 		t.Fatalf("%d applies, want 6", n)
+	}
+	if n := e.Count(`SELECT count(*) FROM erpctl.rollouts WHERE generation = (SELECT max(generation) FROM erpctl.generations)`); n != 1 ||
+		len(passes[0].Rollouts) != 1 || len(passes[1].Rollouts) != 1 || passes[0].Rollouts[0].ID != passes[1].Rollouts[0].ID {
+		t.Fatalf("%d rollouts of the generation; the passes': %+v and %+v", n, passes[0].Rollouts, passes[1].Rollouts)
 	}
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
 	if pass.Counts[controlplane.ActionUnchanged] != 6 {

@@ -205,10 +205,13 @@ func (p *Plane) rollOutGeneration(ctx context.Context, g *groupRun, staged []*te
 		if err != nil {
 			return nil, err
 		}
-		if r, err = p.rolls.Start(ctx, o.pass.gen, dep.WithRest(o.MaxFailures)); err != nil {
+		var started bool
+		if r, started, err = p.rolls.Start(ctx, o.pass.gen, dep.WithRest(o.MaxFailures)); err != nil {
 			return nil, err
 		}
-		_ = p.rolls.Record(ctx, nil, r.ID, p.actor, "start", "", fmt.Sprintf("generation %d, %s to move", o.pass.gen, pluralize(len(staged), "tenant", "tenants")))
+		if started {
+			_ = p.rolls.Record(ctx, nil, r.ID, p.actor, "start", "", fmt.Sprintf("generation %d, %s to move", o.pass.gen, pluralize(len(staged), "tenant", "tenants")))
+		}
 	}
 	if o.Resume && (r.State == RolloutHalted || r.State == RolloutPaused) {
 		if r, err = p.rolls.Resume(ctx, r.ID, p.actor); err != nil {

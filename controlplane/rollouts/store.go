@@ -178,25 +178,40 @@ func (s *Store) ForGeneration(ctx context.Context, q Querier, gen int64) (*Rollo
 }
 
 // Start records a new rollout of generation gen through stages, and supersedes every open
-// rollout of an older generation.
-func (s *Store) Start(ctx context.Context, gen int64, stages []Stage) (*Rollout, error) {
+// rollout of an older generation. Passes that start at once share one rollout: under a lock of
+// the generation, one records it and the others find it (started false).
+func (s *Store) Start(ctx context.Context, gen int64, stages []Stage) (r *Rollout, started bool, err error) {
 	js, err := json.Marshal(statusOf(stages))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := s.SupersedeOlder(ctx, gen); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// Finished rollouts are kept a month, for tenant show, the console and rollout list.
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM erpctl.rollouts WHERE state IN ('done', 'superseded', 'aborted') AND updated_at < now() - interval '30 days'`); err != nil {
-		return nil, fmt.Errorf("prune rollouts: %w", err)
+		return nil, false, fmt.Errorf("prune rollouts: %w", err)
 	}
-	r, err := scanRollout(s.db.QueryRowContext(ctx, `INSERT INTO erpctl.rollouts (group_key, desired_hash, generation, state, stages)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("record the rollout of generation %d: %w", gen, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('erpctl rollout of generation ' || $1::bigint, 0))`, gen); err != nil {
+		return nil, false, fmt.Errorf("record the rollout of generation %d: %w", gen, err)
+	}
+	if r, err := s.ForGeneration(ctx, tx, gen); err != nil || r != nil {
+		return r, false, err
+	}
+	r, err = scanRollout(tx.QueryRowContext(ctx, `INSERT INTO erpctl.rollouts (group_key, desired_hash, generation, state, stages)
 		VALUES ($1, '', $2, 'running', $3) RETURNING `+rolloutColumns, fmt.Sprintf("generation %d", gen), gen, string(js)))
 	if err != nil {
-		return nil, fmt.Errorf("record the rollout of generation %d: %w", gen, err)
+		return nil, false, fmt.Errorf("record the rollout of generation %d: %w", gen, err)
 	}
-	return r, nil
+	if err := tx.Commit(); err != nil {
+		return nil, false, fmt.Errorf("record the rollout of generation %d: %w", gen, err)
+	}
+	return r, true, nil
 }
 
 // SupersedeOlder marks superseded the open rollouts of generations older than gen: a pass at gen
