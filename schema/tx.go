@@ -61,7 +61,7 @@ func (t *Tx) sendLead(ctx context.Context) error {
 	if t.begun || t.ended {
 		return nil
 	}
-	_, err := t.batch(ctx, false, nil)
+	_, err := t.batch(ctx, nil)
 	return err
 }
 
@@ -88,7 +88,7 @@ func BeginBatch(ctx context.Context, db *sql.DB, prepare bool, stmts ...Stmt) (*
 		return nil, nil, err
 	}
 	t.prepare = prepare
-	rows, err := t.batch(ctx, true, stmts)
+	rows, err := t.batch(ctx, stmts)
 	if err != nil {
 		t.Rollback()
 		return nil, nil, err
@@ -152,11 +152,6 @@ func (t *Tx) Commit() error {
 		t.conn.Close()
 		return nil
 	}
-	if !t.begun {
-		t.ended = true
-		t.conn.Close()
-		return nil
-	}
 	return t.end("COMMIT")
 }
 
@@ -166,11 +161,6 @@ func (t *Tx) Rollback() error {
 		t.conn.Close()
 		return sql.ErrTxDone
 	}
-	if !t.begun {
-		t.ended = true
-		t.conn.Close()
-		return nil
-	}
 	return t.end("ROLLBACK")
 }
 
@@ -178,6 +168,10 @@ func (t *Tx) Rollback() error {
 // transaction, or broken, is discarded instead, so that no one else's statements run in it.
 func (t *Tx) end(stmt string) error {
 	t.ended = true
+	if !t.begun { // a BeginLead transaction that sent nothing
+		t.conn.Close()
+		return nil
+	}
 	var err error
 	rawErr := t.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
@@ -247,7 +241,7 @@ func (t *Tx) ExecStatements(ctx context.Context, stmts ...string) error {
 // Each statement is its own query text, so the positions PostgreSQL stores in expression trees
 // (and schema fingerprints hash) depend on that statement alone.
 func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
-	rows, err := t.batch(ctx, false, stmts)
+	rows, err := t.batch(ctx, stmts)
 	if err != nil {
 		return nil, err
 	}
@@ -263,16 +257,12 @@ func (t *Tx) Batch(ctx context.Context, stmts ...Stmt) ([]string, error) {
 // BatchRows is Batch, returning every column of each statement's first row (nil when it
 // returned none; a NULL is "").
 func (t *Tx) BatchRows(ctx context.Context, stmts ...Stmt) ([][]string, error) {
-	return t.batch(ctx, false, stmts)
+	return t.batch(ctx, stmts)
 }
 
-func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, error) {
-	lead := 0
-	if !t.begun && !t.ended {
-		begin, lead = true, len(t.lead)
-		stmts = append(append([]Stmt{}, t.lead...), stmts...)
-		t.lead = nil
-	}
+// batch sends stmts, after BEGIN and the lead when the transaction has not begun yet.
+func (t *Tx) batch(ctx context.Context, stmts []Stmt) ([][]string, error) {
+	begin, lead := !t.begun && !t.ended, len(t.lead)
 	if len(stmts) == 0 && !begin {
 		return nil, nil
 	}
@@ -280,8 +270,8 @@ func (t *Tx) batch(ctx context.Context, begin bool, stmts []Stmt) ([][]string, e
 		return nil, sql.ErrTxDone
 	}
 	if begin {
-		stmts = append([]Stmt{{SQL: "BEGIN"}}, stmts...)
-		t.begun = true
+		stmts = append(append([]Stmt{{SQL: "BEGIN"}}, t.lead...), stmts...)
+		t.begun, t.lead = true, nil
 	}
 	out := make([][]string, len(stmts))
 	failedAt := len(stmts) // the statement whose error ended the batch, when one did
