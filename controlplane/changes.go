@@ -182,6 +182,15 @@ func (o ReconcileOptions) eventKind() string {
 	return "apply"
 }
 
+// eventOf is the kind and the cause of the event an apply to slug records: a repair when
+// something asked for it.
+func (o ReconcileOptions) eventOf(slug ident.Slug) (kind, why string) {
+	if why = o.causeFor(slug); why != "" {
+		return "repair", why
+	}
+	return "apply", ""
+}
+
 const tenantRefColumns = `SELECT slug, schema_name, follow_all, modules, status, status_reason, desired_hash, fingerprint, next_attempt_at, generation,
 	labels FROM erpctl.tenants`
 

@@ -49,11 +49,7 @@ func (p *Plane) addEnumValues(ctx context.Context, slug ident.Slug, o ReconcileO
 		return fmt.Errorf("add enum values to tenant %s: %w", slug, err)
 	}
 	// Committed apart from the rest of the plan, they have an event of their own.
-	why := o.causeFor(slug)
-	kind := "apply"
-	if why != "" {
-		kind = "repair"
-	}
+	kind, why := o.eventOf(slug)
 	if err := insertGenEvent(ctx, tx, slug, o.pass.gen, kind, why, strings.Join(adds, ";\n"), 0, "applied", nil); err != nil {
 		return fmt.Errorf("add enum values to tenant %s: %w", slug, err)
 	}

@@ -974,10 +974,7 @@ func (p *Plane) applyGroupPlanGuarded(ctx context.Context, t *tenantRef, gp *gro
 	if t.currentFP == "" {
 		ev = ev.withCreateSchema(t.schema)
 	}
-	kind, why := "apply", o.causeFor(t.slug)
-	if why != "" {
-		kind = "repair"
-	}
+	kind, why := o.eventOf(t.slug)
 	if err := p.applyInTx(ctx, tx, t.slug, t.schema, t.status, t.reason, t.hash, kind, why, open, ev, gp, &res, true); err != nil {
 		return res, false, err
 	}
@@ -1168,10 +1165,7 @@ func (p *Plane) applyGroupPlan(ctx context.Context, t *tenantRef, gp *groupPlan,
 	// The tenant started from the group's fingerprint and ran the group's SQL without error, so
 	// it ends at the group's fingerprint; computing it again would scan the catalog per tenant.
 	// Were it wrong, the next pass would see the difference and inspect the tenant.
-	kind, why := "apply", o.causeFor(t.slug)
-	if why != "" {
-		kind = "repair"
-	}
+	kind, why := o.eventOf(t.slug)
 	if err := p.applyInTx(ctx, tx, t.slug, t.schema, status, t.reason, t.hash, kind, why, open && t.currentFP != "", ev, gp, &res, true); err != nil {
 		return fallback("apply", err)
 	}
