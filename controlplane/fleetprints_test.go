@@ -64,9 +64,116 @@ func TestFullPassesReuseFingerprintsUntilTheCatalogChanges(t *testing.T) {
 			t.Errorf("%s: products has %v", s, cols)
 		}
 	}
-	// The repair is this process's own change: the pass right after it reads again and finds
-	// nothing to do.
-	if pass := daemonPass(); pass.Counts[controlplane.ActionUnchanged] != 2 || pass.FingerprintsReused {
-		t.Fatalf("pass after the repair: %v, reused %v", pass.Counts, pass.FingerprintsReused)
+	// The repair is this process's own change, not counted yet: the pass right after it finds
+	// nothing to do, and inspects nothing, whether it reads again or takes globex's fingerprint
+	// from the row the repair wrote.
+	pass = daemonPass()
+	for _, s := range []string{"acme", "globex"} {
+		if r := pass.Result(s); r.Action != controlplane.ActionUnchanged || r.Inspected {
+			t.Fatalf("pass after the repair (reused %v): %s %+v", pass.FingerprintsReused, s, r)
+		}
+	}
+}
+
+// A full read of the fleet is recorded in the catalog, so that another process's full pass (a
+// daemon that restarts) does not read every schema's catalog again while the server counts no
+// write to it. What the read found not as a tenant's row records, and schemas change tracking
+// saw DDL on, are not taken from the rows.
+func TestAnotherProcessReusesTheRecordedFleetRead(t *testing.T) {
+	t.Parallel()
+	e := cptest.New(t)
+	if on, err := e.P.EnableChangeTracking(e.Ctx); err != nil || !on {
+		t.Fatalf("change tracking: %v %v", on, err)
+	}
+	for _, s := range []string{"acme", "globex", "initech"} {
+		e.Create(s)
+	}
+	// A new process each time, so that nothing comes from a process's own last read.
+	newProcessPass := func() *controlplane.Pass {
+		t.Helper()
+		p, err := controlplane.Open(e.Ctx, e.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		pass, err := p.ReconcileAll(e.Ctx, controlplane.ReconcileOptions{ReuseFingerprints: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pass
+	}
+	// Writes to the catalog are counted within seconds: until they are, a pass by hand's read is
+	// recorded with a stamp that has moved by the next pass.
+	settle := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if pass := e.ReconcileAll(); pass.Counts[controlplane.ActionUnchanged] != 3 || pass.FingerprintsReused {
+				t.Fatalf("pass by hand: %v, reused %v", pass.Counts, pass.FingerprintsReused)
+			}
+			pass := newProcessPass()
+			if pass.Counts[controlplane.ActionUnchanged] != 3 {
+				t.Fatalf("quiet pass: %v", pass.Counts)
+			}
+			if pass.FingerprintsReused {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no new process reused the recorded read in 30 s")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	settle()
+
+	// initech's row records another fingerprint than its schema has: the read records what it
+	// found, and the next process inspects initech, whose schema is as its modules want.
+	e.Exec(`UPDATE erpctl.tenants SET fingerprint = 'not what the schema has' WHERE slug = 'initech'`)
+	if pass := e.ReconcileAll(); pass.Result("initech").Action != controlplane.ActionUnchanged || !pass.Result("initech").Inspected {
+		t.Fatalf("pass by hand: initech %+v", pass.Result("initech"))
+	}
+	e.Exec(`UPDATE erpctl.tenants SET fingerprint = 'not what the schema has' WHERE slug = 'initech'`)
+	e.Exec(`SELECT pg_stat_force_next_flush()`)
+	pass := newProcessPass()
+	if !pass.FingerprintsReused {
+		t.Fatal("the pass after a read did not reuse it")
+	}
+	if r := pass.Result("initech"); r.Action != controlplane.ActionUnchanged || !r.Inspected {
+		t.Fatalf("initech: %+v, want unchanged after an inspection", r)
+	}
+	for _, s := range []string{"acme", "globex"} {
+		if r := pass.Result(s); r.Action != controlplane.ActionUnchanged || r.Inspected {
+			t.Fatalf("%s: %+v, want unchanged without an inspection", s, r)
+		}
+	}
+
+	// A column dropped from acme by hand in a session the server does not count: the stamp does
+	// not move, but change tracking records acme, whose schema the pass reads.
+	settle()
+	e.Exec(`SET track_counts = off; ALTER TABLE tenant_acme.products DROP COLUMN description; RESET track_counts`)
+	pass = newProcessPass()
+	if !pass.FingerprintsReused {
+		t.Fatal("the stamp moved: this test needs a write the server does not count")
+	}
+	if r := pass.Result("acme"); r.Action != controlplane.ActionApplied {
+		t.Fatalf("acme: %s %s, want applied", r.Action, r.Error)
+	}
+	for _, s := range []string{"globex", "initech"} {
+		if r := pass.Result(s); r.Action != controlplane.ActionUnchanged {
+			t.Fatalf("%s: %s %s, want unchanged", s, r.Action, r.Error)
+		}
+	}
+	for _, s := range []string{"acme", "globex", "initech"} {
+		if cols := e.Columns("tenant_"+s, "products"); !slices.Contains(cols, "description") {
+			t.Errorf("%s: products has %v", s, cols)
+		}
+	}
+
+	// A read older than an hour does not stand.
+	settle()
+	e.Exec(`UPDATE erpctl.meta SET value = jsonb_set(value::jsonb, '{read_at}', to_jsonb(now() - interval '2 hours'))::text
+		WHERE key = 'fleet_read'`)
+	if pass := newProcessPass(); pass.FingerprintsReused || pass.Counts[controlplane.ActionUnchanged] != 3 {
+		t.Fatalf("pass after an old read: %v, reused %v", pass.Counts, pass.FingerprintsReused)
 	}
 }

@@ -55,10 +55,11 @@ type ReconcileOptions struct {
 	// Modules, in a dry run only, stand for the latest generation: erpctl plan and the preview of
 	// a publish show what publishing these modules would do.
 	Modules *modules.Registry
-	// ReuseFingerprints lets a full pass take every schema's fingerprint from this process's
-	// last full pass that read them, while the server has counted no write to the catalogs
-	// since (fleetPrints): the daemon's periodic passes, which otherwise read the whole catalog
-	// every few minutes to find nothing changed.
+	// ReuseFingerprints lets a full pass take every schema's fingerprint from the last full
+	// pass that read them, this process's (fleetPrints) or another's recorded in the catalog
+	// (fleetRead), while the server has counted no write to the catalogs since: the daemon's
+	// passes, which otherwise read the whole catalog every few minutes, and at every start, to
+	// find nothing changed.
 	ReuseFingerprints bool
 
 	pass desired // the generation a pass brings every tenant to; zero outside a pass
@@ -459,7 +460,7 @@ func (p *Plane) loadRefs(ctx context.Context, reg *modules.Registry, only []iden
 	}
 	// The whole fleet's catalog in one scan, unless only a few schemas need reading.
 	incremental := only != nil || !sel.Empty() || (trusted > 0 && len(verify) <= len(refs)/4)
-	fps, reused, err := p.fingerprintRefs(ctx, verify, incremental, reuse)
+	fps, reused, err := p.fingerprintRefs(ctx, refs, verify, incremental, reuse, trustRecorded)
 	if err != nil {
 		return nil, false, err
 	}

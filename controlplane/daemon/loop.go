@@ -200,6 +200,9 @@ func (l *Loop) pass(ctx context.Context, full, reuse bool, slugs []string) *cont
 	if err == nil {
 		changed, err = l.p.ChangedTenants(ctx)
 	}
+	// Fingerprints read before, or counts of catalog writes, may not show what change tracking or
+	// a tenant's wake-up just told of: the server counts a write seconds after its commit.
+	o.ReuseFingerprints = reuse && len(changed) == 0 && len(slugs) == 0
 	if err == nil && !full {
 		o.Only = incrementalSet(slugs, changed)
 		// What these tenants get is a repair of DDL made outside erpctl: their events say so.
