@@ -34,7 +34,7 @@ table "journal" {
 `
 
 // evolutionStep is one module version of the scenario, beside the raw SQL that does the same in
-// one session: undo takes erpctl's change off a tenant (not timed), raw puts it back (timed).
+// new sessions (rawSQL): undo takes erpctl's change off a tenant (not timed), raw puts it back (timed).
 type evolutionStep struct {
 	name      string
 	edit      func(src string) string
@@ -74,7 +74,7 @@ func (b *bench) evolution(ctx context.Context) ([]result, error) {
 		r := result{Name: s.name + ", erpctl", Tenants: n}
 		r.setTimes([]time.Duration{erp}, "s")
 		r.P95 = nil
-		r.setBaseline(raw.Seconds(), "the same SQL, every tenant in one new session (the undo ran in another), nothing checked or recorded", false)
+		r.setBaseline(raw.Seconds(), "the same SQL, "+rawFloorHow(n)+", nothing checked or recorded", false)
 		r.setPass("≤ 1.5x raw SQL", erp.Seconds() <= 1.5*raw.Seconds())
 		r.addNote("one ReconcileAll, 4 workers, %d rows a tenant; %.1fx raw SQL", journalRows, erp.Seconds()/raw.Seconds())
 		out = append(out, r)
@@ -191,8 +191,8 @@ func (b *bench) journalCheck(ctx context.Context, s evolutionStep) error {
 	return nil
 }
 
-// rawJournal takes the change off every tenant (not timed), then times doing it by hand, every
-// tenant in one new session, each tenant's statements in one implicit transaction (see rawSQL).
+// rawJournal takes the change off every tenant (not timed), then times doing it by hand, each
+// tenant's statements in one implicit transaction (see rawSQL).
 func (b *bench) rawJournal(ctx context.Context, s evolutionStep) (time.Duration, error) {
 	return b.rawSQL(ctx, s.name,
 		func(schemaName string) string { return strings.Join(s.undo(schemaName), ";\n") },
