@@ -70,9 +70,9 @@ them whenever their content changes, after the same check as erpctl module publi
 With --change-tracking (the default) and a superuser role, event triggers record DDL made on
 tenant schemas outside erpctl: the daemon reconciles those tenants within about a second, each
 --interval runs a pass over what changed, and every tenant is checked each --full-check. Without
-a superuser it says so once and checks every tenant each --interval. Such a periodic check reads
-the tenants' schemas again only when PostgreSQL has counted a write to its catalog since the
-last one, or an hour has gone by.
+a superuser it says so once and checks every tenant each --interval. Such a periodic check, and
+the first one after the daemon starts, reads the tenants' schemas again only when PostgreSQL has
+counted a write to its catalog since the last read by any erpctl, or an hour has gone by.
 
 No tenant can starve the others in the data API: each statement runs under
 --api-statement-timeout; a tenant holds at most --api-tenant-share of the API's connections and
