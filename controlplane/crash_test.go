@@ -89,6 +89,7 @@ table "contacts" {
 	}
 	cmd.Wait()
 	blocker.Rollback()
+	untilKilledChildIsDone(t, e)
 
 	var newCount, oldCount int
 	for i := 0; i < n; i++ {
@@ -108,7 +109,7 @@ table "contacts" {
 		t.Fatalf("the kill did not land mid-rollout: %d new, %d old", newCount, oldCount)
 	}
 	// t06's statements, its records and its COMMIT went in one round trip before the kill: the
-	// server runs them once the lock is free, or not at all. Either way it is whole (above), and
+	// server ran them once the lock was free, or not at all. Either way it is whole (above), and
 	// its record says so (below).
 	// The next pass finishes the rollout.
 	pass := reconcileAll(t, e, controlplane.ReconcileOptions{})
@@ -117,5 +118,21 @@ table "contacts" {
 	}
 	for i := 0; i < n; i++ {
 		e.DebugHealthy(fmt.Sprintf("t%02d", i))
+	}
+}
+
+// untilKilledChildIsDone waits until no backend of e's database but the test's own is at work:
+// a killed child sent each tenant's transaction, COMMIT included, in one batch, and the server
+// runs what it received once the lock it waits for is free, finding its client gone only when
+// it answers. Counted before that, the tenant it was at looks untouched and then changes.
+func untilKilledChildIsDone(t *testing.T, e *cptest.Env) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.Count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+		AND backend_type = 'client backend' AND state <> 'idle'`) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed child's backends are still at work after 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

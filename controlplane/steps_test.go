@@ -248,6 +248,7 @@ func TestKillMidMigrationStep(t *testing.T) {
 	}
 	cmd.Wait()
 	blocker.Rollback()
+	untilKilledChildIsDone(t, e)
 
 	var ran, notRun int
 	for i := 0; i < n; i++ {
