@@ -27,20 +27,7 @@ func TestFullPassesReuseFingerprintsUntilTheCatalogChanges(t *testing.T) {
 	}
 	// The tenants' creation is counted within seconds: the first pass after that reads, the
 	// next ones reuse.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		pass := daemonPass()
-		if pass.Counts[controlplane.ActionUnchanged] != 2 {
-			t.Fatalf("quiet pass: %v", pass.Counts)
-		}
-		if pass.FingerprintsReused {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no pass reused the fingerprints in 30 s")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	untilReused(t, 2, daemonPass)
 	if pass := e.ReconcileAll(); pass.Counts[controlplane.ActionUnchanged] != 2 || pass.FingerprintsReused {
 		t.Fatalf("a pass by hand: %v, reused %v", pass.Counts, pass.FingerprintsReused)
 	}
@@ -106,23 +93,12 @@ func TestAnotherProcessReusesTheRecordedFleetRead(t *testing.T) {
 	// recorded with a stamp that has moved by the next pass.
 	settle := func() {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		untilReused(t, 3, func() *controlplane.Pass {
 			if pass := e.ReconcileAll(); pass.Counts[controlplane.ActionUnchanged] != 3 || pass.FingerprintsReused {
 				t.Fatalf("pass by hand: %v, reused %v", pass.Counts, pass.FingerprintsReused)
 			}
-			pass := newProcessPass()
-			if pass.Counts[controlplane.ActionUnchanged] != 3 {
-				t.Fatalf("quiet pass: %v", pass.Counts)
-			}
-			if pass.FingerprintsReused {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no new process reused the recorded read in 30 s")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return newProcessPass()
+		})
 	}
 	settle()
 
@@ -175,5 +151,26 @@ func TestAnotherProcessReusesTheRecordedFleetRead(t *testing.T) {
 		WHERE key = 'fleet_read'`)
 	if pass := newProcessPass(); pass.FingerprintsReused || pass.Counts[controlplane.ActionUnchanged] != 3 {
 		t.Fatalf("pass after an old read: %v, reused %v", pass.Counts, pass.FingerprintsReused)
+	}
+}
+
+// untilReused runs pass until one reuses the fleet's fingerprints, for at most 30 s: the server
+// counts catalog writes within seconds of their commit, and until it has, a read is taken with a
+// stamp that moves. Every pass must leave the fleet's n tenants unchanged.
+func untilReused(t *testing.T, n int, pass func() *controlplane.Pass) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p := pass()
+		if p.Counts[controlplane.ActionUnchanged] != n {
+			t.Fatalf("quiet pass: %v", p.Counts)
+		}
+		if p.FingerprintsReused {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pass reused the fleet's fingerprints in 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

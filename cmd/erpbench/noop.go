@@ -46,11 +46,11 @@ func (b *bench) noop(ctx context.Context) ([]result, error) {
 		r.setPass(fmt.Sprintf("< %g s", limit), *r.Median < limit)
 	}
 
-	daemon, err := b.daemonNoop(ctx, n, limit, *r.Median)
+	daemon, err := b.reusingNoop(ctx, n, limit, *r.Median, false)
 	if err != nil {
 		return nil, err
 	}
-	restarted, err := b.restartedNoop(ctx, n, limit, *r.Median)
+	restarted, err := b.reusingNoop(ctx, n, limit, *r.Median, true)
 	if err != nil {
 		return nil, err
 	}
@@ -73,67 +73,48 @@ func (b *bench) noop(ctx context.Context) ([]result, error) {
 	return []result{r, daemon, restarted}, nil
 }
 
-// daemonNoop times the daemon's kind of full pass over the same unchanged fleet: it reuses the
-// fingerprints of the last read while the server counts no catalog write. The passes by hand
-// before it read them (read, their median); the timed ones must reuse them, or the row says how
-// many did not.
-func (b *bench) daemonNoop(ctx context.Context, n int, limit, read float64) (result, error) {
-	o := controlplane.ReconcileOptions{ReuseFingerprints: true}
-	var times []time.Duration
-	reused := 0
-	for i := 1; i <= noopPasses; i++ {
-		pass, err := b.p.ReconcileAll(ctx, o)
-		if err != nil {
-			return result{}, err
-		}
-		if u := pass.Counts[controlplane.ActionUnchanged]; u != n || len(pass.Results) != n {
-			return result{}, fmt.Errorf("daemon's no-op pass %d: %d of %d tenants unchanged: %v", i, u, len(pass.Results), pass.Counts)
-		}
-		if pass.FingerprintsReused {
-			reused++
-		}
-		times = append(times, pass.Duration)
+// reusingNoop times full passes that may reuse the fleet's fingerprints over the same unchanged
+// fleet, while the server counts no catalog write since the passes by hand before them read
+// every schema (read, their median): the daemon's periodic kind, on the bench's control plane,
+// which reuses its own last read; or with fresh each the first of a new control plane, as of a
+// daemon that has just started, which takes the read recorded in the catalog. The timed passes
+// must reuse, or the row says how many did not.
+func (b *bench) reusingNoop(ctx context.Context, n int, limit, read float64, fresh bool) (result, error) {
+	name, kind := "no-op full pass, daemon", "the daemon's periodic passes (ReuseFingerprints) reused its last read"
+	if fresh {
+		name, kind = "no-op full pass, a daemon's first after it starts", "each the first of a new control plane (ReuseFingerprints), took the fingerprints from the read recorded in the catalog"
 	}
-	r := result{Name: "no-op full pass, daemon", Tenants: n}
-	r.setTimes(times, "s")
-	r.setBaseline(read, "the passes by hand above, which read every schema's catalog", false)
-	r.setPass(fmt.Sprintf("< %g s", limit), *r.Median < limit)
-	r.addNote("median of %d passes of the daemon's kind (ReuseFingerprints), %d of which reused the fleet's fingerprints: no catalog write was counted since the last pass by hand; a pass by hand (the row above) reads them every time", len(times), reused)
-	b.logf("daemon's no-op pass: %.3f s, %d of %d reused", *r.Median, reused, len(times))
-	return r, nil
-}
-
-// restartedNoop times the first full pass of a daemon that has just started, over the same
-// unchanged fleet: each pass is a new control plane's (a new process's), which takes the
-// fingerprints from the read a pass before it recorded in the catalog while the server counts
-// no catalog write since, or the row says how many did not.
-func (b *bench) restartedNoop(ctx context.Context, n int, limit, read float64) (result, error) {
 	var times []time.Duration
 	reused := 0
 	for i := 1; i <= noopPasses; i++ {
-		p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, ModulesDir: b.modulesDir})
-		if err != nil {
-			return result{}, err
+		p := b.p
+		if fresh {
+			var err error
+			if p, err = controlplane.Open(ctx, controlplane.Config{DatabaseURL: b.url, ModulesDir: b.modulesDir}); err != nil {
+				return result{}, err
+			}
 		}
 		pass, err := p.ReconcileAll(ctx, controlplane.ReconcileOptions{ReuseFingerprints: true})
-		p.Close()
+		if fresh {
+			p.Close()
+		}
 		if err != nil {
 			return result{}, err
 		}
 		if u := pass.Counts[controlplane.ActionUnchanged]; u != n || len(pass.Results) != n {
-			return result{}, fmt.Errorf("restarted daemon's no-op pass %d: %d of %d tenants unchanged: %v", i, u, len(pass.Results), pass.Counts)
+			return result{}, fmt.Errorf("%s %d: %d of %d tenants unchanged: %v", name, i, u, len(pass.Results), pass.Counts)
 		}
 		if pass.FingerprintsReused {
 			reused++
 		}
 		times = append(times, pass.Duration)
 	}
-	r := result{Name: "no-op full pass, a daemon's first after it starts", Tenants: n}
+	r := result{Name: name, Tenants: n}
 	r.setTimes(times, "s")
 	r.setBaseline(read, "the passes by hand above, which read every schema's catalog", false)
 	r.setPass(fmt.Sprintf("< %g s", limit), *r.Median < limit)
-	r.addNote("median of %d passes, each the first of a new control plane (ReuseFingerprints), %d of which took the fingerprints from the read recorded in the catalog: no catalog write was counted since", len(times), reused)
-	b.logf("restarted daemon's no-op pass: %.3f s, %d of %d reused", *r.Median, reused, len(times))
+	r.addNote("median of %d passes; %d of them, %s: no catalog write was counted since the passes by hand, which read every time", len(times), reused, kind)
+	b.logf("%s: %.3f s, %d of %d reused", name, *r.Median, reused, len(times))
 	return r, nil
 }
 
