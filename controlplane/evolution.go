@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,11 +126,10 @@ func hasModuleTables(reg *modules.Registry, current *atlas.Schema, m string) boo
 }
 
 // applyEvolution runs ev in schemaName: renames, before steps, data checks, the rest of the
-// plan, after steps, in as few round trips as it can (one without data checks, two with), and
-// tail (what records the apply) in the last of them; it returns tail's results (see
-// schema.Tx.Batch). When a check fails (or in a dry run) it rolls back to where it started and
-// returns the failures, and tail does not run; the caller records them. An error leaves tx to
-// be rolled back.
+// plan, after steps, and tail (what records the apply) in one round trip when the tenant's rows
+// pass the checks; it returns tail's results (see schema.Tx.Batch). When a check fails (or in a
+// dry run) it rolls back to where it started and returns the failures, and tail does not run;
+// the caller records them. An error leaves tx to be rolled back.
 func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName string, ev *evolution, dryRun bool, tail []schema.Stmt) ([]schema.CheckFailure, []string, error) {
 	renames, rest := ev.stmts[:ev.renames], ev.stmts[ev.renames:]
 	if len(ev.checks) == 0 {
@@ -141,9 +141,26 @@ func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName st
 		got, err := execBatchTail(ctx, tx, batch, tail)
 		return nil, got, err
 	}
+	start := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
+	start = append(append(start, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
+	if !dryRun {
+		// Rows nearly always pass: a guard that fails the batch when they do not lets the checks
+		// travel with the change, so that a change with checks costs the round trips of one
+		// without. Only a refusal pays for counting, below.
+		guard := len(start)
+		batch := append(slices.Clip(start), schema.CheckGuardSQL(schemaName, ev.checks))
+		batch = append(append(batch, schema.CheckTeardown(ev.checks)...), planBatch(schemaName, rest)...)
+		batch = append(append(batch, stepsBatch(schemaName, ev.after)...), "RELEASE SAVEPOINT erpctl_evolve")
+		got, err := execBatchTail(ctx, tx, batch, tail)
+		if !schema.ChecksRefused(err, guard) {
+			return nil, got, err
+		}
+		if err := execBatch(ctx, tx, []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"}); err != nil {
+			return nil, nil, err
+		}
+	}
 	// The checks' count goes in the round trip of what comes before it.
-	batch := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
-	batch = append(append(batch, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
+	batch := start
 	rows, err := tx.BatchRows(ctx, schema.Stmts(batch, schema.CountChecksStmt(schemaName, ev.checks))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apply: %w", err)

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	atlas "ariga.io/atlas/sql/schema"
 	"ariga.io/atlas/sql/sqlcheck"
 	"ariga.io/atlas/sql/sqlcheck/datadepend"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/erpctl/erpctl/internal/ident"
 )
@@ -358,6 +360,26 @@ func CountChecksStmt(schemaName string, checks []DataCheck) Stmt {
 		parts[i] = "(" + c.CountSQL(schemaName) + ")::bigint"
 	}
 	return Stmt{SQL: "SELECT " + strings.Join(parts, ", ")}
+}
+
+// CheckGuardSQL fails, with a division by zero, when any check finds a row in schemaName as
+// the transaction sees it; it returns nothing of use otherwise. A batch can then carry the checks
+// and the change they guard in one round trip, and count (CountChecksStmt) only when the guard
+// refused, which is rare.
+func CheckGuardSQL(schemaName string, checks []DataCheck) string {
+	parts := make([]string, len(checks))
+	for i, c := range checks {
+		parts[i] = "(" + c.CountSQL(schemaName) + ") = 0"
+	}
+	return "SELECT 1 / (" + strings.Join(parts, " AND ") + ")::int"
+}
+
+// ChecksRefused says whether err is the refusal of the guard (CheckGuardSQL) that was statement
+// at of its batch, and not some other error of the batch or of the guard's own queries.
+func ChecksRefused(err error, at int) bool {
+	var stmt *StmtError
+	var pgErr *pgconn.PgError
+	return errors.As(err, &stmt) && stmt.At == at && errors.As(err, &pgErr) && pgErr.Code == "22012" // division_by_zero
 }
 
 // CheckCounts returns the checks that found rows, from the row of CountChecksStmt.

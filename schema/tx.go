@@ -55,6 +55,17 @@ type LeadError struct{ Err error }
 func (e *LeadError) Error() string { return e.Err.Error() }
 func (e *LeadError) Unwrap() error { return e.Err }
 
+// StmtError is the error of one statement of a batch: At is its index among the statements the
+// caller gave, so that a caller can tell a statement whose failure it asked for (a guard) from
+// any other.
+type StmtError struct {
+	At  int
+	Err error
+}
+
+func (e *StmtError) Error() string { return e.Err.Error() }
+func (e *StmtError) Unwrap() error { return e.Err }
+
 // sendLead sends BEGIN and the lead of a BeginLead transaction when they have not gone yet, for
 // a statement that cannot carry them.
 func (t *Tx) sendLead(ctx context.Context) error {
@@ -337,8 +348,16 @@ func (t *Tx) batch(ctx context.Context, stmts []Stmt) ([][]string, error) {
 		}
 		return nil
 	})
-	if err != nil && lead > 0 && failedAt <= lead {
+	first := 0 // the index of the caller's first statement
+	if begin {
+		first = 1 + lead
+	}
+	switch {
+	case err == nil:
+	case lead > 0 && failedAt <= lead:
 		err = &LeadError{Err: err}
+	case failedAt >= first && failedAt < len(stmts):
+		err = &StmtError{At: failedAt - first, Err: err}
 	}
 	if begin {
 		out = out[1+lead:]
