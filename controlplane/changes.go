@@ -221,10 +221,10 @@ func (p *Plane) queryTenantRefs(ctx context.Context, only []ident.Slug, sel labe
 // parts took 1.97 s where the whole took 2.5 s on two cores (10,000 schemas): not worth a
 // second backend that reads the whole catalog.
 //
-// With reuse, the fingerprints of this process's last read stand while the catalog's write stamp
-// is the one read before it (see fleetPrints), and so do those of the last read recorded in the
-// catalog by any process (see fleetRead); reused says they did. refs are every tenant: a read is
-// recorded, with record, as what it found of each against its row.
+// With reuse, the fingerprints of the last read recorded in the catalog, by any process, stand
+// while the catalog's write stamp is the one read before it (see fleetRead); reused says they
+// did. refs are every tenant: a read is recorded, with record, as what it found of each against
+// its row.
 func (p *Plane) fingerprintFleet(ctx context.Context, refs []*tenantRef, reuse, record bool) (fps map[string]string, reused bool, err error) {
 	// Read before the fingerprints, so that a write counted after it is one they may miss.
 	stamp, err := schema.CatalogStamp(ctx, p.db)
@@ -233,9 +233,6 @@ func (p *Plane) fingerprintFleet(ctx context.Context, refs []*tenantRef, reuse, 
 		stamp = ""
 	}
 	if reuse {
-		if fps, ok := p.prints.get(stamp, time.Now()); ok {
-			return fps, true, nil
-		}
 		if fps, ok, err := p.recordedFleetRead(ctx, stamp, time.Now(), refs); err != nil || ok {
 			return fps, ok, err
 		}
@@ -253,11 +250,8 @@ func (p *Plane) fingerprintFleet(ctx context.Context, refs []*tenantRef, reuse, 
 		}
 		return driver.ErrBadConn // and database/sql does not reuse it
 	})
-	if err == nil && stamp != "" {
-		p.prints.put(stamp, at, fps)
-		if record {
-			p.recordFleetRead(ctx, fleetRead{Stamp: stamp, ReadAt: at}, refs, fps)
-		}
+	if err == nil && stamp != "" && record {
+		p.recordFleetRead(ctx, fleetRead{Stamp: stamp, ReadAt: at}, refs, fps)
 	}
 	return fps, false, err
 }

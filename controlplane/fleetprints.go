@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,44 +12,9 @@ import (
 	"github.com/erpctl/erpctl/schema"
 )
 
-// fleetPrintsMaxAge bounds how long fingerprints are reused: a change the write counts cannot
-// see (made in a session that turned track_counts off) is found within it.
-const fleetPrintsMaxAge = time.Hour
-
-// fleetPrints keeps the fingerprints of the fleet's last full read and the catalog's write stamp
-// (schema.CatalogStamp) read just before it. While the stamp is unchanged, no schema's
-// fingerprint has, and a full pass of the daemon, the safety net behind change tracking, need not
-// read 100,000 schemas' catalog (29 s) to find nothing new. The server reports a commit's counts
-// within seconds of it, not at once: DDL that also bypassed change tracking in the seconds before a
-// pass is found by the next one. Applies of this process forget them (Open), so that a pass
-// right after them does not take the schemas they changed for drifted.
-type fleetPrints struct {
-	mu    sync.Mutex
-	stamp string
-	at    time.Time
-	fps   map[string]string
-}
-
-func (f *fleetPrints) get(stamp string, now time.Time) (map[string]string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if stamp == "" || stamp != f.stamp || now.Sub(f.at) > fleetPrintsMaxAge {
-		return nil, false
-	}
-	return f.fps, true
-}
-
-func (f *fleetPrints) put(stamp string, at time.Time, fps map[string]string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.stamp, f.at, f.fps = stamp, at, fps
-}
-
-func (f *fleetPrints) forget() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.stamp, f.fps = "", nil
-}
+// fleetReadMaxAge bounds how long a full read of the fleet's fingerprints is reused: a change
+// the write counts cannot see (made in a session that turned track_counts off) is found within it.
+const fleetReadMaxAge = time.Hour
 
 // fleetReadKey is the erpctl.meta row of the last full read of the fleet's fingerprints.
 const fleetReadKey = "fleet_read"
@@ -60,14 +24,17 @@ const fleetReadKey = "fleet_read"
 // recorded, and the next full pass reads every schema again.
 const fleetReadMaxDiffer = 1000
 
-// fleetRead is a full read of the fleet's fingerprints as erpctl.meta keeps it, for full passes
-// of other processes (a daemon that restarts, another replica): fleetPrints outlives no process,
-// and reading 100,000 schemas' catalog takes 25-30 s of a backend's CPU. It keeps not the
+// fleetRead is a full read of the fleet's fingerprints as erpctl.meta keeps it, for the full
+// passes that follow it in any process (the daemon's next, a daemon that restarts, another
+// replica): while the catalog's write stamp (schema.CatalogStamp) is the one read just before
+// it, no schema's fingerprint has changed, and the daemon's safety net need not read 100,000
+// schemas' catalog (25-30 s of a backend's CPU) to find nothing new. It keeps not the
 // fingerprints but which schemas were not as their tenants' rows recorded. erpctl records a
 // tenant's fingerprint in the transaction of each change it makes, and after an inspection what
-// it found, so that while the catalog's write stamp is the one read before the read, every
-// other tenant's schema is as its row records. That holds even for a change another erpctl made
-// in the seconds before its writes were counted.
+// it found, so that while the stamp stands every other tenant's schema is as its row records.
+// That holds for this process's own applies, and even for a change another erpctl made in the
+// seconds before its writes were counted. DDL by hand that also bypassed change tracking in the
+// seconds before a read is found by a later one.
 type fleetRead struct {
 	Stamp  string    `json:"stamp"`
 	ReadAt time.Time `json:"read_at"`
@@ -102,7 +69,7 @@ func (p *Plane) recordFleetRead(ctx context.Context, r fleetRead, refs []*tenant
 
 // recordedFleetRead gives the fingerprint of every schema of refs (every tenant, as the pass read
 // their rows) from the full read recorded in erpctl.meta, when stamp is still the one read before
-// it and the read is not older than fleetPrintsMaxAge; ok is false when it cannot stand. The
+// it and the read is not older than fleetReadMaxAge; ok is false when it cannot stand. The
 // schemas the read found not as recorded are read again, and so are those change tracking
 // recorded DDL on: the server counts a write seconds after its commit, not at once.
 func (p *Plane) recordedFleetRead(ctx context.Context, stamp string, now time.Time, refs []*tenantRef) (fps map[string]string, ok bool, err error) {
@@ -124,7 +91,7 @@ func (p *Plane) recordedFleetRead(ctx context.Context, stamp string, now time.Ti
 		p.log.Warn("the fleet's recorded fingerprints cannot be read: reading the catalog", "err", err)
 		return nil, false, nil
 	}
-	if r.Stamp != stamp || now.Sub(r.ReadAt) > fleetPrintsMaxAge || r.ReadAt.After(now.Add(fleetPrintsMaxAge)) {
+	if r.Stamp != stamp || now.Sub(r.ReadAt) > fleetReadMaxAge || r.ReadAt.After(now.Add(fleetReadMaxAge)) {
 		return nil, false, nil
 	}
 	fps = make(map[string]string, len(refs))

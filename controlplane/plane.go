@@ -93,7 +93,6 @@ type Plane struct {
 	writes  writeState
 	api     apiRoleState
 	applied appliedHooks
-	prints  fleetPrints // the fleet's fingerprints, for full passes that may reuse them
 }
 
 // Open connects, brings the catalog schema up to date and loads the modules.
@@ -183,7 +182,6 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if p.actor == "" {
 		p.actor = defaultActor()
 	}
-	p.OnApplied(func(string) { p.prints.forget() })
 	p.gens = generations.New(p.db)
 	p.ops = operators.New(pool)
 	p.rolls = rollouts.NewStore(p.db)

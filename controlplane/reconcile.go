@@ -56,8 +56,8 @@ type ReconcileOptions struct {
 	// a publish show what publishing these modules would do.
 	Modules *modules.Registry
 	// ReuseFingerprints lets a full pass take every schema's fingerprint from the last full
-	// pass that read them, this process's (fleetPrints) or another's recorded in the catalog
-	// (fleetRead), while the server has counted no write to the catalogs since: the daemon's
+	// pass that read them, by any process, as recorded in the catalog (fleetRead), while the
+	// server has counted no write to the catalogs since: the daemon's
 	// passes, which otherwise read the whole catalog every few minutes, and at every start, to
 	// find nothing changed.
 	ReuseFingerprints bool
