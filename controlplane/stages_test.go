@@ -132,6 +132,11 @@ func TestStagedRolloutByLabels(t *testing.T) {
 		if pass = reconcileAll(t, e, controlplane.ReconcileOptions{}); pass.Counts[controlplane.ActionApplied] != 0 {
 			t.Fatalf("a pass went past the gate: %+v", pass.Counts)
 		}
+		// A pass that read the rollout before the approval does not undo it when it saves.
+		stale, err := e.P.Rollouts().Get(e.Ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := e.P.Rollouts().Approve(e.Ctx, r.ID+99, "ops"); err == nil {
 			t.Fatal("approved a rollout that does not exist")
 		}
@@ -139,8 +144,11 @@ func TestStagedRolloutByLabels(t *testing.T) {
 		if err != nil || approved.Stages[2].ApprovedBy != "ops@example" {
 			t.Fatalf("approve: %+v %v", approved, err)
 		}
+		if state, err := e.P.Rollouts().Save(e.Ctx, stale, stale.State); err != nil || state != controlplane.RolloutWaiting {
+			t.Fatalf("save of the rollout as read before the approval: %q, %v", state, err)
+		}
 		if _, err := e.P.Rollouts().Approve(e.Ctx, r.ID, "ops"); err == nil {
-			t.Fatal("approved twice")
+			t.Fatal("approved twice, or a pass's save undid the approval")
 		}
 		pass = reconcileAll(t, e, controlplane.ReconcileOptions{})
 		if got := actionsOf(pass, controlplane.ActionApplied); !slices.Equal(got, []string{"e1", "e2", "o1"}) || pass.Rollouts[0].State != controlplane.RolloutDone {

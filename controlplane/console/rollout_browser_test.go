@@ -73,14 +73,15 @@ func TestRolloutInABrowser(t *testing.T) {
 	// The lock let go, then resumed from the page: the next pass carries it to the gate.
 	lock.Rollback()
 	click(t, ctx, `#resume`)
-	waitFor(t, ctx, `document.getElementById("done")`)
+	waitFor(t, ctx, `document.getElementById("done") && document.getElementById("done").textContent === "Resumed."`)
 	f.pass()
 	waitFor(t, ctx, `document.getElementById("rollout-state").textContent === "waiting" && document.getElementById("approve")`)
 	if got := run(t, ctx, chromedp.Evaluate[string](`document.querySelector('#stage-paid .status').textContent`)); got != "approval" {
 		t.Fatalf("stage paid: %q", got)
 	}
+	// The page before held a notice too (Resumed.): the new one says the approval is recorded.
 	click(t, ctx, `#approve`)
-	waitFor(t, ctx, `document.getElementById("done")`)
+	waitFor(t, ctx, `document.getElementById("done") && document.getElementById("done").textContent === "Approved."`)
 	f.pass()
 	waitFor(t, ctx, `document.getElementById("rollout-state").textContent === "done"`)
 	screenshot(t, ctx, "rollout-done")

@@ -231,22 +231,43 @@ func (s *Store) SupersedeOlder(ctx context.Context, gen int64) error {
 
 // Save writes where a rollout stands (its state, stages and message) unless an operator changed
 // its state meanwhile (paused, aborted): then it returns the state they set, and writes nothing.
+// An approval given while the pass ran, which leaves the state as it was, is kept: the pass read
+// the stage unapproved, and writing its stages as they are would undo it. The daemons the
+// approval woke start the stage.
 func (s *Store) Save(ctx context.Context, r *Rollout, was string) (string, error) {
-	js, err := json.Marshal(r.Stages)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("record rollout %d: %w", r.ID, err)
 	}
-	var state string
-	err = s.db.QueryRowContext(ctx, `UPDATE erpctl.rollouts SET state = CASE WHEN state = $3 THEN $2 ELSE state END,
-		stages = CASE WHEN state = $3 THEN $4::jsonb ELSE stages END, message = CASE WHEN state = $3 THEN $5 ELSE message END,
-		updated_at = now() WHERE id = $1 RETURNING state`, r.ID, r.State, was, string(js), r.Message).Scan(&state)
+	defer tx.Rollback()
+	cur, err := scanRollout(tx.QueryRowContext(ctx, `SELECT `+rolloutColumns+` FROM erpctl.rollouts WHERE id = $1 FOR UPDATE`, r.ID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("record rollout %d: %w", r.ID, ErrNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("record rollout %d: %w", r.ID, err)
 	}
-	return state, nil
+	if cur.State != was {
+		return cur.State, nil
+	}
+	for i := range r.Stages {
+		st := &r.Stages[i]
+		if i < len(cur.Stages) && cur.Stages[i].Name == st.Name && st.ApprovedAt == nil && cur.Stages[i].ApprovedAt != nil {
+			st.ApprovedBy, st.ApprovedAt = cur.Stages[i].ApprovedBy, cur.Stages[i].ApprovedAt
+		}
+	}
+	js, err := json.Marshal(r.Stages)
+	if err != nil {
+		return "", err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE erpctl.rollouts SET state = $2, stages = $3, message = $4, updated_at = now() WHERE id = $1`,
+		r.ID, r.State, string(js), r.Message); err != nil {
+		return "", fmt.Errorf("record rollout %d: %w", r.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("record rollout %d: %w", r.ID, err)
+	}
+	return r.State, nil
 }
 
 // List returns the newest rollouts first, at most limit (0: all), with their stages' tenants
