@@ -55,11 +55,24 @@ func (b *bench) evolution(ctx context.Context) ([]result, error) {
 	if err := b.fillJournal(ctx); err != nil {
 		return nil, err
 	}
+	prof, err := profilerFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	src := journalV1
 	var out []result
 	for _, s := range evolutionSteps() {
 		src = s.edit(src)
+		stop, err := prof.start(s.name)
+		if err != nil {
+			return out, err
+		}
+		cpu0 := processCPU()
 		erp, err := b.timeJournal(ctx, src, s.name)
+		cpu := processCPU() - cpu0
+		if perr := stop(); err == nil {
+			err = perr
+		}
 		if err != nil {
 			return out, err
 		}
@@ -70,13 +83,14 @@ func (b *bench) evolution(ctx context.Context) ([]result, error) {
 		if err != nil {
 			return out, err
 		}
-		b.logf("%s: erpctl %s, raw SQL %s for %d tenants", s.name, erp.Round(time.Millisecond), raw.Round(time.Millisecond), n)
+		b.logf("%s: erpctl %s, raw SQL %s for %d tenants; erpctl's own CPU %s", s.name, erp.Round(time.Millisecond), raw.Round(time.Millisecond), n, cpu.Round(time.Millisecond))
 		r := result{Name: s.name + ", erpctl", Tenants: n}
 		r.setTimes([]time.Duration{erp}, "s")
 		r.P95 = nil
 		r.setBaseline(raw.Seconds(), "the same SQL, "+rawFloorHow(n)+", nothing checked or recorded", false)
 		r.setPass("≤ 1.5x raw SQL", erp.Seconds() <= 1.5*raw.Seconds())
-		r.addNote("one ReconcileAll, 4 workers, %d rows a tenant; %.1fx raw SQL", journalRows, erp.Seconds()/raw.Seconds())
+		r.addNote("one ReconcileAll, 4 workers, %d rows a tenant; %.1fx raw SQL; erpctl's own CPU (user and system) %.0f µs a tenant",
+			journalRows, erp.Seconds()/raw.Seconds(), float64(cpu.Microseconds())/float64(n))
 		out = append(out, r)
 	}
 	noop, err := b.noopWithSteps(ctx, src)

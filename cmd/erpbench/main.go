@@ -35,7 +35,7 @@
 //	SOAK_WARMUP_MINUTES         growth is measured from its end (default 1, or a fifth of the run)
 //	SOAK_SAMPLE_SECONDS         how often the daemon is sampled (default 5)
 //	SOAK_MIX                    full (default: with wrong tokens and unknown tenants) or valid
-//	BENCH_PROFILE               a directory: CPU and allocation profiles of each data API wrk run
+//	BENCH_PROFILE               a directory: CPU and allocation profiles of each data API wrk run and module evolution pass
 //	                            go there (cpu-NAME.pprof, allocs-NAME.pprof; see profile.go)
 //	BENCH_POOL                  the control plane's pool size (default erpctl's, 16); the data
 //	                            API's pool and the Go floor's are the same size

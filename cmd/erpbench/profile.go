@@ -13,8 +13,9 @@ import (
 )
 
 // profiler writes CPU and allocation profiles of the erpbench process (the in-process daemon,
-// its pools and the data API handler) around each wrk run of the data API scenario, into
-// BENCH_PROFILE's directory; off when it is unset, so that no run is slowed by it unasked.
+// its pools and the data API handler) around each wrk run of the data API scenario and each
+// pass of the module evolution scenario, into BENCH_PROFILE's directory; off when it is unset,
+// so that no run is slowed by it unasked.
 //
 // Each run leaves cpu-NAME.pprof and allocs-NAME.pprof, the second the allocations made during
 // the run alone (a diff against the profile taken at its start):
