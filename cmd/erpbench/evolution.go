@@ -152,6 +152,9 @@ func (b *bench) timeJournal(ctx context.Context, src, name string) (time.Duratio
 	if err := b.writeJournal(ctx, src); err != nil {
 		return 0, err
 	}
+	if err := b.settleServer(ctx); err != nil {
+		return 0, err
+	}
 	pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 4})
 	if err != nil {
 		return 0, err

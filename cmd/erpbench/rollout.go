@@ -124,6 +124,9 @@ func (b *bench) rolloutOne(ctx context.Context, c change) ([]result, error) {
 		return nil, fmt.Errorf("naive rollout of the %s: only %d of %d sampled tenants had changes", c.name, naive.changed, len(naive.times))
 	}
 
+	if err := b.settleServer(ctx); err != nil {
+		return nil, err
+	}
 	pass, err := b.p.ReconcileAll(ctx, controlplane.ReconcileOptions{Workers: 4})
 	if err != nil {
 		return nil, err
@@ -227,6 +230,9 @@ func (b *bench) rawSQL(ctx context.Context, what string, undo, do func(schemaNam
 		return time.Since(start), errors.Join(errs...)
 	}
 	if _, err := each(undo, "undo"); err != nil {
+		return 0, err
+	}
+	if err := b.settleServer(ctx); err != nil {
 		return 0, err
 	}
 	return each(do, "raw SQL")
