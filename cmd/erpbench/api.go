@@ -43,6 +43,9 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	if err := b.loadSlugs(ctx); err != nil {
 		return nil, err
 	}
+	if err := b.settleServer(ctx); err != nil {
+		return nil, err
+	}
 	pg, pgErr := b.pgbench(ctx)
 	var out []result
 	if pgErr != nil {
@@ -235,6 +238,10 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	r := result{Name: fmt.Sprintf("API GET one spread over %d tenants: throughput", n), Tenants: len(b.slugs), Unit: "req/s", Samples: 1}
 	targets, err := b.prepareSpread(ctx, n)
 	if err != nil {
+		return r, err
+	}
+	// Autovacuum's workers count among the server's backends (their CPU would be the requests').
+	if err := b.settleServer(ctx); err != nil {
 		return r, err
 	}
 	b.logf("wrk: GET one spread over %d tenants, %d s warm-up, then %d s", n, spreadWarmup, loadSeconds)
