@@ -141,27 +141,27 @@ func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName st
 		got, err := execBatchTail(ctx, tx, batch, tail)
 		return nil, got, err
 	}
+	// What goes before the checks, and what after them; undo goes back to before both.
 	start := append([]string{"SAVEPOINT erpctl_evolve"}, planBatch(schemaName, renames)...)
 	start = append(append(start, stepsBatch(schemaName, ev.before)...), schema.CheckSetup(ev.checks)...)
+	finish := append(schema.CheckTeardown(ev.checks), planBatch(schemaName, rest)...)
+	finish = append(append(finish, stepsBatch(schemaName, ev.after)...), "RELEASE SAVEPOINT erpctl_evolve")
+	undo := []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"}
 	if !dryRun {
 		// Rows nearly always pass: a guard that fails the batch when they do not lets the checks
 		// travel with the change, so that a change with checks costs the round trips of one
 		// without. Only a refusal pays for counting, below.
-		guard := len(start)
-		batch := append(slices.Clip(start), schema.CheckGuardSQL(schemaName, ev.checks))
-		batch = append(append(batch, schema.CheckTeardown(ev.checks)...), planBatch(schemaName, rest)...)
-		batch = append(append(batch, stepsBatch(schemaName, ev.after)...), "RELEASE SAVEPOINT erpctl_evolve")
+		batch := append(append(slices.Clip(start), schema.CheckGuardSQL(schemaName, ev.checks)), finish...)
 		got, err := execBatchTail(ctx, tx, batch, tail)
-		if !schema.ChecksRefused(err, guard) {
+		if !schema.ChecksRefused(err, len(start)) {
 			return nil, got, err
 		}
-		if err := execBatch(ctx, tx, []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"}); err != nil {
+		if err := execBatch(ctx, tx, undo); err != nil {
 			return nil, nil, err
 		}
 	}
 	// The checks' count goes in the round trip of what comes before it.
-	batch := start
-	rows, err := tx.BatchRows(ctx, schema.Stmts(batch, schema.CountChecksStmt(schemaName, ev.checks))...)
+	rows, err := tx.BatchRows(ctx, schema.Stmts(start, schema.CountChecksStmt(schemaName, ev.checks))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apply: %w", err)
 	}
@@ -170,11 +170,9 @@ func (p *Plane) applyEvolution(ctx context.Context, tx *schema.Tx, schemaName st
 		return nil, nil, err
 	}
 	if len(failures) > 0 || dryRun {
-		return failures, nil, execBatch(ctx, tx, []string{"ROLLBACK TO SAVEPOINT erpctl_evolve", "RELEASE SAVEPOINT erpctl_evolve"})
+		return failures, nil, execBatch(ctx, tx, undo)
 	}
-	batch = append(schema.CheckTeardown(ev.checks), planBatch(schemaName, rest)...)
-	batch = append(append(batch, stepsBatch(schemaName, ev.after)...), "RELEASE SAVEPOINT erpctl_evolve")
-	got, err := execBatchTail(ctx, tx, batch, tail)
+	got, err := execBatchTail(ctx, tx, finish, tail)
 	return nil, got, err
 }
 

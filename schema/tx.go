@@ -359,8 +359,5 @@ func (t *Tx) batch(ctx context.Context, stmts []Stmt) ([][]string, error) {
 	case failedAt >= first && failedAt < len(stmts):
 		err = &StmtError{At: failedAt - first, Err: err}
 	}
-	if begin {
-		out = out[1+lead:]
-	}
-	return out, err
+	return out[first:], err
 }

@@ -75,12 +75,11 @@ func (b *bench) noop(ctx context.Context) ([]result, error) {
 
 // reusingNoop times full passes that may reuse the fleet's fingerprints over the same unchanged
 // fleet, while the server counts no catalog write since the passes by hand before them read
-// every schema (read, their median): the daemon's periodic kind, on the bench's control plane,
-// which reuses its own last read; or with fresh each the first of a new control plane, as of a
-// daemon that has just started, which takes the read recorded in the catalog. The timed passes
-// must reuse, or the row says how many did not.
+// every schema (read, their median) and recorded it in the catalog: the daemon's periodic kind,
+// on the bench's control plane; or with fresh each the first of a new control plane, as of a
+// daemon that has just started. The timed passes must reuse, or the row says how many did not.
 func (b *bench) reusingNoop(ctx context.Context, n int, limit, read float64, fresh bool) (result, error) {
-	name, kind := "no-op full pass, daemon", "the daemon's periodic passes (ReuseFingerprints) reused its last read"
+	name, kind := "no-op full pass, daemon", "the daemon's periodic passes (ReuseFingerprints) took the fingerprints from the read recorded in the catalog"
 	if fresh {
 		name, kind = "no-op full pass, a daemon's first after it starts", "each the first of a new control plane (ReuseFingerprints), took the fingerprints from the read recorded in the catalog"
 	}
