@@ -127,6 +127,13 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_lifetime") {
 		pcfg.MaxConnLifetime = connLifetime
 	}
+	// The data API's connections open together, at its first request, and would all close
+	// together, each at the same tick of its pool's health check: every backend at once would
+	// start again from empty caches, and every request of the next seconds would read the
+	// catalog. Spread over five ticks, about a fifth of them do at a time.
+	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_lifetime_jitter") {
+		pcfg.MaxConnLifetimeJitter = connLifetime
+	}
 	if !poolSettingGiven(cfg.DatabaseURL, "pool_max_conn_idle_time") {
 		pcfg.MaxConnIdleTime = connIdleTime
 	}

@@ -47,7 +47,7 @@ func TestPoolSizeFromURL(t *testing.T) {
 	}
 }
 
-// Connections live 5 minutes (1 idle) unless the URL says otherwise, so that no backend keeps
+// Connections live 5 to 10 minutes (1 idle) unless the URL says otherwise, so that no backend keeps
 // the catalog caches of every tenant it ever served; they carry application_name erpctl.
 func TestConnectionLifetimeFromURL(t *testing.T) {
 	t.Parallel()
@@ -66,12 +66,13 @@ func TestConnectionLifetimeFromURL(t *testing.T) {
 		return u.String()
 	}
 	for _, c := range []struct {
-		url            string
-		lifetime, idle time.Duration
-		app            string
+		url                    string
+		lifetime, jitter, idle time.Duration
+		app                    string
 	}{
-		{base, 5 * time.Minute, time.Minute, "erpctl"},
-		{with("pool_max_conn_lifetime", "1h", "pool_max_conn_idle_time", "10m", "application_name", "mine"), time.Hour, 10 * time.Minute, "mine"},
+		{base, 5 * time.Minute, 5 * time.Minute, time.Minute, "erpctl"},
+		{with("pool_max_conn_lifetime", "1h", "pool_max_conn_lifetime_jitter", "0s", "pool_max_conn_idle_time", "10m", "application_name", "mine"),
+			time.Hour, 0, 10 * time.Minute, "mine"},
 	} {
 		p, err := controlplane.Open(ctx, controlplane.Config{DatabaseURL: c.url, ModulesDir: t.TempDir()})
 		if err != nil {
@@ -82,8 +83,9 @@ func TestConnectionLifetimeFromURL(t *testing.T) {
 		if err := p.Pool().QueryRow(ctx, `SELECT current_setting('application_name')`).Scan(&app); err != nil {
 			t.Fatal(err)
 		}
-		if cfg.MaxConnLifetime != c.lifetime || cfg.MaxConnIdleTime != c.idle || app != c.app {
-			t.Errorf("%s: lifetime %s, idle %s, application_name %q", c.url, cfg.MaxConnLifetime, cfg.MaxConnIdleTime, app)
+		if cfg.MaxConnLifetime != c.lifetime || cfg.MaxConnLifetimeJitter != c.jitter || cfg.MaxConnIdleTime != c.idle || app != c.app {
+			t.Errorf("%s: lifetime %s, jitter %s, idle %s, application_name %q",
+				c.url, cfg.MaxConnLifetime, cfg.MaxConnLifetimeJitter, cfg.MaxConnIdleTime, app)
 		}
 		p.Close()
 	}
