@@ -244,8 +244,15 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	if err := b.settleServer(ctx); err != nil {
 		return r, err
 	}
-	b.logf("wrk: GET one spread over %d tenants, %d s warm-up, then %d s", n, spreadWarmup, loadSeconds)
-	if _, err := b.runWrkSpread(ctx, wrk, base, targets, spreadWarmup); err != nil {
+	b.logf("wrk: GET one spread over %d tenants, a warm-up until the rate is steady, then %d s", n, loadSeconds)
+	warm, rates, err := warmSpread(func(seconds int) (wrkResult, error) {
+		w, err := b.runWrkSpread(ctx, wrk, base, targets, seconds)
+		if err == nil {
+			b.logf("wrk spread warm-up, %d s: %.0f req/s", seconds, w.rate())
+		}
+		return w, err
+	})
+	if err != nil {
 		return r, fmt.Errorf("wrk spread warm-up: %w", err)
 	}
 	prof, err := profilerFromEnv()
@@ -272,7 +279,8 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	r.Median = ptr(w.rate())
 	r.setBaseline(oneRate, "GET one on one tenant in the same run", true)
 	r.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "p99_ms": w.P99 / 1000,
-		"cpu_us_per_request": cpuPerReq, "server_cpu_us_per_request": srvPerReq, "tenants_spread": float64(n)}
+		"cpu_us_per_request": cpuPerReq, "server_cpu_us_per_request": srvPerReq, "tenants_spread": float64(n),
+		"warmup_s": float64(warm), "first_warmup_req_s": rates[0]}
 	if alog != nil {
 		alog.set(false)
 		bare, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
@@ -284,8 +292,8 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 		r.addNote("without the access log, right after: %.0f req/s", bare.rate())
 	}
 	r.setPass("≥ 80% of GET one on one tenant, no errors", w.rate() >= 0.8*oneRate && w.Non2xx == 0 && w.SocketErrors == 0)
-	r.addNote("each request for the next of %d tenants (each its own token), after a %d s warm-up over all of them; wrk -t%d -c%d -d%ds; %s",
-		n, spreadWarmup, loadThreads, loadConns, loadSeconds, how)
+	r.addNote("each request for the next of %d tenants (each its own token), %s; the first %d s of it: %.0f%% of one tenant's rate; wrk -t%d -c%d -d%ds; %s",
+		n, warmNote(warm, rates), spreadWarmup, rates[0]/oneRate*100, loadThreads, loadConns, loadSeconds, how)
 	return r, nil
 }
 
