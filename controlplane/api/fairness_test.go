@@ -285,8 +285,16 @@ func TestAPIStatementTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := api.New(api.Config{Plane: p, DB: db})
-		if r := doWith(h, "GET", categoriesURL+"?limit=1", a.auth("acme"), ""); r.status != 200 {
-			t.Fatalf("a quick list: %s", r)
+		// A quick list fits in the timeout, but a busy machine (the suite's other packages)
+		// can stall its backend past 100 ms once: three tries.
+		for try := 1; ; try++ {
+			r := doWith(h, "GET", categoriesURL+"?limit=1", a.auth("acme"), "")
+			if r.status == 200 {
+				break
+			}
+			if try == 3 || r.status != http.StatusServiceUnavailable {
+				t.Fatalf("a quick list, try %d: %s", try, r)
+			}
 		}
 		pool := countsOf(db)
 		var conns int32

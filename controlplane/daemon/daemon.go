@@ -187,6 +187,11 @@ func waitAny(ctx context.Context, services []service) error {
 		if err := s.Err(); err != nil {
 			return err
 		}
+		// Stopped as asked: ctx ended before this select (during the services' start, say),
+		// both cases were ready, and select picks either.
+		if ctx.Err() != nil {
+			return nil
+		}
 		return errors.New("daemon: a service stopped unexpectedly")
 	}
 }
