@@ -29,8 +29,8 @@ const spreadID = 900000001
 // API's caches of tenants and tokens hold them, then rounds of spreadWarmRound seconds until
 // one's rate is within spreadSteady of the round before, or spreadWarmMax seconds in all. A
 // fixed 12 s was not enough past a few thousand tenants: a backend's first statement on a
-// tenant's table reads the catalog (0.7-0.9 ms of server CPU, against 0.15-0.2 ms warm, on a
-// fresh connection over 2,000 tenants of 10,000), and each tenant has two connections of its
+// tenant's table reads the catalog (0.85-1.05 ms a statement, against 0.15-0.2 ms warm, on a
+// fresh psql connection over 2,000 tenants of 10,000), and each tenant has two connections of its
 // own, so 10,000 tenants are 20,000 such firsts, more server CPU than 12 s of this machine holds.
 const (
 	spreadWarmup    = 12
