@@ -235,10 +235,11 @@ func (b *bench) autovacuumQuiet(ctx context.Context, limit time.Duration) (time.
 
 // settleServer does, before a timed change of every tenant (erpctl's pass or its raw SQL floor)
 // or the data API's loads, what autovacuum would otherwise start in the middle of it on its own
-// schedule: it vacuums and analyzes the catalogs DDL writes and erpctl's tables, which the fleet's
-// making or the change before left dead rows in, and takes a checkpoint. Without it each side paid for the other's leftovers: a perf
-// profile of erpctl's rename pass at 9,930 tenants found a third of the server's CPU in
-// autovacuum, started by the journal's rows and the raw undo written just before.
+// schedule: it vacuums and analyzes the catalogs DDL writes and erpctl's tables, which the
+// fleet's making or the change before left dead rows in, and takes a checkpoint. Without it each
+// side paid for the other's leftovers: a perf profile of erpctl's rename pass at 9,930 tenants
+// found a third of the server's CPU in autovacuum, started by the journal's rows and the raw
+// undo written just before.
 func (b *bench) settleServer(ctx context.Context) error {
 	start := time.Now()
 	b.autovacuumQuiet(ctx, 10*time.Minute)
