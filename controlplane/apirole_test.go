@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"testing"
 	"time"
 
@@ -145,6 +146,78 @@ func TestAPIStatementsKeepToTheirTenantsConnections(t *testing.T) {
 	}
 }
 
+// A data API connection that has served its share of tenants is closed once free, so that no
+// backend holds the catalog of every tenant it ever served, and a new one serves the next
+// statement; a tenant served again does not count twice. Without a bound, one connection
+// serves them all. Each statement reads its own tenant's rows only.
+func TestAPIConnectionServesBoundedTenants(t *testing.T) {
+	t.Parallel()
+	// Two connections: a tenant's statements, one at a time, go to the first of its two, which
+	// its slug's hash picks; three tenants whose hashes pick the same one share it.
+	e := cptest.NewWith(t, controlplane.Config{MaxConns: 2})
+	byHome := map[uint32][]string{}
+	for _, slug := range []string{"acme", "globex", "initech", "umbrella", "hooli"} {
+		h := fnv.New32a()
+		h.Write([]byte(slug))
+		byHome[h.Sum32()%2] = append(byHome[h.Sum32()%2], slug)
+	}
+	same := byHome[0]
+	if len(same) < 3 {
+		same = byHome[1]
+	}
+	x, y, z := same[0], same[1], same[2]
+	for _, slug := range []string{x, y, z} {
+		e.Create(slug)
+		e.Exec(`INSERT INTO tenant_` + slug + `.categories (name) VALUES ('` + slug + `-tools')`)
+	}
+	read, _ := tenantStatements(t, e, controlplane.APIOptions{ConnTenants: 2})
+	gone := func(pid int32) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 5*time.Second; time.Sleep(10 * time.Millisecond) {
+			var n int
+			if err := e.DB.QueryRowContext(e.Ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+		t.Fatalf("backend %d still there after it served its tenants", pid)
+	}
+	first := read(x)
+	if pid := read(x); pid != first {
+		t.Fatalf("%s's second statement ran on backend %d, its first on %d: one tenant counted twice", x, pid, first)
+	}
+	if pid := read(y); pid != first {
+		t.Fatalf("%s ran on backend %d, not %d, before the connection had served two tenants", y, pid, first)
+	}
+	second := read(z)
+	if second == first {
+		t.Fatalf("%s ran on backend %d, which had served two tenants already", z, first)
+	}
+	gone(first)
+	if pid := read(x); pid != second {
+		t.Fatalf("%s ran on backend %d, not the new connection %d", x, pid, second)
+	}
+	if pid := read(y); pid == second {
+		t.Fatalf("%s ran on backend %d, which had served two tenants already", y, second)
+	}
+	gone(second)
+
+	unbounded := cptest.NewWith(t, controlplane.Config{MaxConns: 2})
+	for _, slug := range []string{x, y, z} {
+		unbounded.Create(slug)
+		unbounded.Exec(`INSERT INTO tenant_` + slug + `.categories (name) VALUES ('` + slug + `-tools')`)
+	}
+	read, _ = tenantStatements(t, unbounded, controlplane.APIOptions{ConnTenants: -1})
+	only := read(x)
+	for _, slug := range []string{y, z, x, y, z} {
+		if pid := read(slug); pid != only {
+			t.Fatalf("without a bound, %s ran on backend %d, not %d", slug, pid, only)
+		}
+	}
+}
+
 // A tenant whose two connections are held by another tenant's long statements runs on a free
 // connection, without waiting for them; one whose connection is free runs there. Each reads its
 // own rows only.
@@ -196,8 +269,8 @@ func TestAPIStatementsGoAroundOtherTenantsLongStatements(t *testing.T) {
 // tenantStatements runs a tenant's statements on the data API's connections (APIDB's): read reads the
 // tenant's categories (each tenant has one, named after it) and returns the backend it ran on;
 // hold leaves a statement's rows unread, which keeps its connection, and returns its backend.
-func tenantStatements(t *testing.T, e *cptest.Env) (read func(string) int32, hold func(string) (pgx.Rows, int32)) {
-	db, err := e.P.APIDB(e.Ctx)
+func tenantStatements(t *testing.T, e *cptest.Env, opts ...controlplane.APIOptions) (read func(string) int32, hold func(string) (pgx.Rows, int32)) {
+	db, err := e.P.APIDB(e.Ctx, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -281,6 +281,13 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	r.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "p99_ms": w.P99 / 1000,
 		"cpu_us_per_request": cpuPerReq, "server_cpu_us_per_request": srvPerReq, "tenants_spread": float64(n),
 		"warmup_s": float64(warm), "first_warmup_req_s": rates[0]}
+	// What the API's backends (application_name erpctl, as the control plane's) keep of the
+	// tenants they served: the cost --api-conn-tenants bounds.
+	if total, largest, ok := b.backendMemory(ctx, "erpctl"); ok {
+		r.Extra["backends_rss_anon_mb"], r.Extra["largest_backend_rss_anon_mb"] = total, largest
+		r.addNote("erpctl's backends hold %.0f MB of private memory after the spread, the largest %.0f MB (--api-conn-tenants %s)",
+			total, largest, connTenantsNote(b.apiConnTenants))
+	}
 	if alog != nil {
 		alog.set(false)
 		bare, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
@@ -330,6 +337,17 @@ func (b *bench) dbName(ctx context.Context) string {
 	return name
 }
 
+// connTenants is BENCH_API_CONN_TENANTS as the note says it.
+func connTenantsNote(n int) string {
+	switch {
+	case n == 0:
+		return fmt.Sprintf("%d, erpctl's default", controlplane.DefaultAPIConnTenants)
+	case n < 0:
+		return "0, no bound"
+	}
+	return strconv.Itoa(n)
+}
+
 // serveAPI runs the daemon in-process and returns its base URL. When the daemon scenario found
 // the daemon unusable, the data API is served on a listener of its own (how says which).
 func (b *bench) serveAPI(ctx context.Context) (base, how string, alog *accessLog, stop func(), err error) {
@@ -342,7 +360,7 @@ func (b *bench) serveAPI(ctx context.Context) (base, how string, alog *accessLog
 	if err != nil {
 		return "", "", nil, nil, err
 	}
-	base, stopDaemon, err := b.serveDaemon(ctx, daemon.ServerConfig{}, alog.log)
+	base, stopDaemon, err := b.serveDaemon(ctx, daemon.ServerConfig{ConnTenants: b.apiConnTenants}, alog.log)
 	if err != nil {
 		alog.close()
 		return "", "", nil, nil, err

@@ -41,6 +41,8 @@
 //	                            API's pool and the Go floor's are the same size
 //	BENCH_SYNC_COMMIT           off: the data API scenario sets synchronous_commit off for the
 //	                            bench database (an experiment: is POST's tail the WAL flush?)
+//	BENCH_API_CONN_TENANTS      the data API's bound on the tenants one connection serves (the
+//	                            daemon's --api-conn-tenants; default erpctl's, 0: no bound)
 //	BENCH_SPREAD                tenants the data API's spread covers (GET one, each request for the
 //	                            next tenant): default the fleet, at most 10,000
 //	BENCH_BEFORE                "noisy neighbours": an erpctl binary, or a git revision to build one
@@ -56,6 +58,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -108,6 +111,8 @@ type bench struct {
 	// daemonBroken says why the erpctl daemon could not be measured, when it could not: the data
 	// API scenario then serves the API handler without the daemon.
 	daemonBroken string
+	// apiConnTenants is the data API's --api-conn-tenants: 0 erpctl's default, below 0 none.
+	apiConnTenants int
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -185,6 +190,14 @@ func run() int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "erpbench: %v\n", err)
 		return 1
+	}
+	if s := os.Getenv("BENCH_API_CONN_TENANTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "erpbench: BENCH_API_CONN_TENANTS=%q: want 0 (no bound) or more\n", s)
+			return 2
+		}
+		b.apiConnTenants = cmp.Or(n, -1)
 	}
 	var pool int32 // 0: erpctl's default
 	if s := os.Getenv("BENCH_POOL"); s != "" {

@@ -283,7 +283,7 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 	if err != nil {
 		return r, err
 	}
-	mem, memOK := b.backendMemory(ctx, app)
+	mem, _, memOK := b.backendMemory(ctx, app)
 	share := spreadRun.rate() / single.rate()
 	r.Median = ptr(spreadRun.rate())
 	r.Extra = map[string]float64{"one_tenant_req_s": single.rate(), "spread_share": share, "spread_tenants": float64(len(targets)),
@@ -316,18 +316,18 @@ func (b *bench) backendCPU(ctx context.Context, app string) time.Duration {
 }
 
 // backendMemory is the private memory (RssAnon) the backends with application_name app hold, in
-// MB; false when they cannot be read (a server elsewhere).
-func (b *bench) backendMemory(ctx context.Context, app string) (float64, bool) {
+// MB, in all and the largest's; false when they cannot be read (a server elsewhere).
+func (b *bench) backendMemory(ctx context.Context, app string) (total, largest float64, ok bool) {
 	pids := b.backendPIDs(ctx, app)
-	var total float64
 	for _, pid := range pids {
 		kb, ok := procStatusKB(pid, "RssAnon")
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		total += kb / 1024
+		largest = max(largest, kb/1024)
 	}
-	return total, len(pids) > 0
+	return total, largest, len(pids) > 0
 }
 
 func (b *bench) backendPIDs(ctx context.Context, app string) []int {

@@ -122,6 +122,7 @@ func TestBadInput(t *testing.T) {
 		tc{[]string{"tenant", "create", "newco", "--name", "a\x00b"}, "control character"},
 		tc{[]string{"daemon", "--api-statement-timeout", "0s"}, "--api-statement-timeout must be at least 1ms"},
 		tc{[]string{"daemon", "--api-statement-timeout", "soon"}, `invalid argument "soon" for "--api-statement-timeout"`},
+		tc{[]string{"daemon", "--api-conn-tenants", "-5"}, "--api-conn-tenants must be 0 (no bound) or more, got -5"},
 		tc{[]string{"daemon", "--api-tenant-share", "0"}, "--api-tenant-share must be more than 0 and at most 1"},
 		tc{[]string{"daemon", "--api-tenant-share", "1.5"}, "--api-tenant-share must be more than 0 and at most 1"},
 		tc{[]string{"daemon", "--api-tenant-share", "NaN"}, "--api-tenant-share must be more than 0 and at most 1"},

@@ -194,7 +194,7 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 	}
 	log.Info("daemon starting", "interval", opts.Interval.String(), "full_check", opts.FullCheck.String(),
 		"listen", opts.Listen, "workers", opts.Workers, "publish_modules", opts.PublishModules,
-		"api_statement_timeout", opts.API.StatementTimeout.String(), "api_tenant_share", opts.API.Share,
+		"api_statement_timeout", opts.API.StatementTimeout.String(), "api_conn_tenants", opts.API.ConnTenants, "api_tenant_share", opts.API.Share,
 		"api_memory", opts.API.Memory, "tenant_rate", opts.API.Rate, "tenant_concurrency", opts.API.Concurrency)
 	return daemon.Run(ctx, p, daemon.Config{
 		Loop: daemon.LoopConfig{Interval: opts.Interval, Workers: opts.Workers,
@@ -203,7 +203,7 @@ func daemonRun(ctx context.Context, opts *DaemonOptions) error {
 			Canary: opts.Rollout.Canary, MaxFailures: opts.Rollout.MaxFailures},
 		Server: daemon.ServerConfig{Listen: opts.Listen, OnListening: opts.OnListening,
 			PublicURL: opts.PublicURL, AllowedHosts: allowedHosts(opts), CORSOrigins: opts.CORSOrigins,
-			MaxConns: opts.MaxConns, StatementTimeout: opts.API.StatementTimeout, Fair: opts.API.fairConfig()},
+			MaxConns: opts.MaxConns, StatementTimeout: opts.API.StatementTimeout, ConnTenants: opts.API.connTenants(), Fair: opts.API.fairConfig()},
 		Debug:   daemon.DebugConfig{Listen: opts.DebugListen, AnyAddress: opts.DebugListenAny},
 		Console: daemon.ConsoleConfig{Listen: opts.ConsoleListen, AnyAddress: opts.ConsoleListenAny, URL: opts.ConsoleURL},
 		Logger:  log,

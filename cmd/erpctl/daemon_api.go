@@ -15,6 +15,7 @@ import (
 // apiFlags are the daemon's flags that share the data API between tenants.
 type apiFlags struct {
 	StatementTimeout time.Duration
+	ConnTenants      int
 	Share            float64
 	Queue            int
 	QueueWait        time.Duration
@@ -30,6 +31,8 @@ func (f *apiFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.DurationVar(&f.StatementTimeout, "api-statement-timeout", controlplane.DefaultAPIStatementTimeout,
 		"how long one statement of the data API may run; past it the request gets a 503")
+	fl.IntVar(&f.ConnTenants, "api-conn-tenants", controlplane.DefaultAPIConnTenants,
+		"tenants one data API connection serves before a new one replaces it: each PostgreSQL backend keeps about 20 kB for every table it has served until it ends; 0: no bound")
 	fl.Float64Var(&f.Share, "api-tenant-share", 0.25, "the part of the data API's connections, and of --api-memory, one tenant may hold at once (0 to 1)")
 	fl.IntVar(&f.Queue, "api-tenant-queue", 128, "requests of one tenant that may wait for its share; the next one gets a 429")
 	fl.DurationVar(&f.QueueWait, "api-queue-wait", 5*time.Second, "how long a request waits for its tenant's share before it gets a 429")
@@ -42,6 +45,8 @@ func (f *apiFlags) validate() error {
 	switch {
 	case f.StatementTimeout < time.Millisecond:
 		return usageErrorf("--api-statement-timeout must be at least 1ms, got %s", f.StatementTimeout)
+	case f.ConnTenants < 0:
+		return usageErrorf("--api-conn-tenants must be 0 (no bound) or more, got %d", f.ConnTenants)
 	case !(f.Share > 0 && f.Share <= 1):
 		return usageErrorf("--api-tenant-share must be more than 0 and at most 1, got %v", f.Share)
 	case f.Queue < 1:
@@ -66,6 +71,14 @@ func (f *apiFlags) validate() error {
 func (f *apiFlags) fairConfig() fair.Config {
 	return fair.Config{Share: f.Share, Queue: f.Queue, QueueWait: f.QueueWait, Memory: f.memory,
 		Limits: fair.Limits{Rate: f.rate, Concurrency: f.Concurrency}}
+}
+
+// connTenants is --api-conn-tenants as controlplane.APIOptions takes it.
+func (f *apiFlags) connTenants() int {
+	if f.ConnTenants == 0 {
+		return -1
+	}
+	return f.ConnTenants
 }
 
 // parseBytes reads a size: bytes, or a number of KiB, MiB or GiB.

@@ -98,7 +98,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		return stats
 	}))
 	if cfg.Server.Listen != "" {
-		db, err := p.APIDB(ctx, controlplane.APIOptions{StatementTimeout: cfg.Server.StatementTimeout})
+		db, err := p.APIDB(ctx, controlplane.APIOptions{StatementTimeout: cfg.Server.StatementTimeout, ConnTenants: cfg.Server.ConnTenants})
 		if err != nil {
 			return err
 		}

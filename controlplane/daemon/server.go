@@ -38,6 +38,8 @@ type ServerConfig struct {
 	OnListening func(net.Addr)
 	// StatementTimeout bounds each statement of the data API (controlplane.APIOptions).
 	StatementTimeout time.Duration
+	// ConnTenants bounds the tenants one data API connection serves (controlplane.APIOptions).
+	ConnTenants int
 	// Fair shares the data API between tenants (its Slots are the pool's size); see package fair.
 	Fair fair.Config
 	// NoFairness serves the data API without that bookkeeping: erpbench measures its cost.
