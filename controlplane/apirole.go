@@ -315,7 +315,12 @@ type apiPools struct {
 	// served[i] are those pools[i]'s connection has served; only the holder of free[i] uses it.
 	maxTenants int
 	served     []servedTenants
+	retired    atomic.Int64 // connections closed for it
 }
+
+// Retired is how many connections were closed for having served their share of tenants
+// (APIOptions.ConnTenants).
+func (p *apiPools) Retired() int64 { return p.retired.Load() }
 
 // servedTenants are the tenants (their hashes) one connection, conn, has served.
 type servedTenants struct {
@@ -339,6 +344,7 @@ func (p *apiPools) serve(i int, c *pgx.Conn, tenant uint32) (retire bool) {
 		return false
 	}
 	s.conn, s.tenants = nil, nil
+	p.retired.Add(1)
 	return true
 }
 
