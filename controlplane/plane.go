@@ -95,20 +95,6 @@ type Plane struct {
 	applied appliedHooks
 }
 
-// sqlDB is database/sql over the pool. database/sql keeps 2 idle connections by default: with
-// a rollout's 4 workers, every other tenant's transaction gave its connection back to the pool
-// and took one again, 9 % of erpctl's CPU in a rollout (a timer, a release, an acquire). It keeps
-// half the pool idle instead. A connection database/sql keeps is one the pool lends it, on which
-// the pool's own lifetimes apply only when it comes back: database/sql gives each back after a
-// minute, or sooner when idle, so that they still do.
-func sqlDB(pool *pgxpool.Pool) *sql.DB {
-	db := stdlib.OpenDBFromPool(pool)
-	db.SetMaxIdleConns(max(2, int(pool.Config().MaxConns)/2))
-	db.SetConnMaxLifetime(time.Minute)
-	db.SetConnMaxIdleTime(min(connIdleTime, 10*time.Second))
-	return db
-}
-
 // Open connects, brings the catalog schema up to date and loads the modules.
 func Open(ctx context.Context, cfg Config) (*Plane, error) {
 	reg := cfg.Registry
@@ -193,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Plane, error) {
 		prepare:    pcfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement,
 		pool:       pool,
 		direct:     direct,
-		db:         sqlDB(pool),
+		db:         stdlib.OpenDBFromPool(pool),
 		modulesDir: cfg.ModulesDir,
 		log:        cfg.Logger,
 		reg:        reg,
