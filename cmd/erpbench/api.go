@@ -285,8 +285,8 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	// tenants they served: the cost --api-conn-tenants bounds.
 	retired := func() int64 { return -1 }
 	if db, err := b.p.APIDB(ctx); err == nil {
-		if r, ok := db.(interface{ Retired() int64 }); ok {
-			retired = r.Retired
+		if rp, ok := db.(interface{ Retired() int64 }); ok {
+			retired = rp.Retired
 		}
 	}
 	if total, largest, ok := b.backendMemory(ctx, "erpctl"); ok {
@@ -344,7 +344,7 @@ func (b *bench) dbName(ctx context.Context) string {
 	return name
 }
 
-// connTenants is BENCH_API_CONN_TENANTS as the note says it.
+// connTenantsNote is BENCH_API_CONN_TENANTS as the note says it.
 func connTenantsNote(n int) string {
 	switch {
 	case n == 0:
