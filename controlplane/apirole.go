@@ -336,7 +336,7 @@ func (p *apiPools) serve(i int, c *pgx.Conn, tenant uint32) (retire bool) {
 		return false
 	}
 	s := &p.served[i]
-	if s.conn != c || s.tenants == nil {
+	if s.conn != c {
 		s.conn, s.tenants = c, make(map[uint32]struct{}, min(p.maxTenants, 4096))
 	}
 	s.tenants[tenant] = struct{}{}

@@ -283,17 +283,18 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 		"warmup_s": float64(warm), "first_warmup_req_s": rates[0]}
 	// What the API's backends (application_name erpctl, as the control plane's) keep of the
 	// tenants they served: the cost --api-conn-tenants bounds.
-	retired := func() int64 { return -1 }
-	if db, err := b.p.APIDB(ctx); err == nil {
-		if rp, ok := db.(interface{ Retired() int64 }); ok {
-			retired = rp.Retired
-		}
-	}
 	if total, largest, ok := b.backendMemory(ctx, "erpctl"); ok {
 		r.Extra["backends_rss_anon_mb"], r.Extra["largest_backend_rss_anon_mb"] = total, largest
-		r.addNote("erpctl's backends hold %.0f MB of private memory after the spread, the largest %.0f MB (--api-conn-tenants %s; %d connections replaced for it so far)",
-			total, largest, connTenantsNote(b.apiConnTenants), retired())
-		r.Extra["connections_replaced"] = float64(retired())
+		replaced := "no count of the connections replaced for it"
+		if db, err := b.p.APIDB(ctx); err == nil {
+			if rp, ok := db.(interface{ Retired() int64 }); ok {
+				n := rp.Retired()
+				r.Extra["connections_replaced"] = float64(n)
+				replaced = fmt.Sprintf("%d connections replaced for it so far", n)
+			}
+		}
+		r.addNote("erpctl's backends hold %.0f MB of private memory after the spread, the largest %.0f MB (--api-conn-tenants %s; %s)",
+			total, largest, connTenantsNote(b.apiConnTenants), replaced)
 	}
 	if alog != nil {
 		alog.set(false)

@@ -8,8 +8,8 @@ import (
 
 // A service that stops because the daemon's context ended is no failure, even when waitAny sees
 // it stop before it sees the context end (both ready, select picks either): a daemon stopped
-// while it starts must exit cleanly every time, not with an error at random. A service that stops on its own, or fails,
-// still ends the daemon with an error.
+// while it starts must exit cleanly every time, not with an error at random. A service that
+// stops on its own, or fails, still ends the daemon with an error.
 func TestWaitAnyAfterStop(t *testing.T) {
 	t.Parallel()
 	start := func(ctx context.Context, fn func(context.Context) error) *task {
