@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,8 +229,9 @@ func (b *bench) api(ctx context.Context) ([]result, error) {
 	return append(out, rs...), nil
 }
 
-// spreadResult loads GET one spread over many tenants on the daemon at base, right after GET one
-// on one tenant (oneRate): with the access log, then without.
+// spreadResult loads GET one spread over many tenants on the daemon at base, in turns with GET
+// one on one tenant, with the access log, then the spread without it. oneRate is GET one's rate
+// measured before, for comparison.
 func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *accessLog, oneRate float64, how string) (result, error) {
 	n, err := b.spreadSize()
 	if err != nil {
@@ -259,28 +261,61 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 	if err != nil {
 		return r, err
 	}
-	stopProf, err := prof.start("GET one spread")
-	if err != nil {
-		return r, err
+	// The spread and GET one on one tenant (the spread's first, through the same wrk script)
+	// take turns, so that the share compares rates measured side by side: beside this bench the
+	// machine's speed changes by up to 2x from one minute to the next, and the GET one of the
+	// endpoints above ran minutes earlier, before the spread's tokens and warm-up.
+	var spreadRuns, oneRuns []spreadRound
+	for i := range spreadRounds {
+		var stopProf func() error
+		if i == 0 {
+			if stopProf, err = prof.start("GET one spread"); err != nil {
+				return r, err
+			}
+		}
+		s, err := b.spreadRound(ctx, wrk, base, targets)
+		if stopProf != nil {
+			if perr := stopProf(); perr != nil && err == nil {
+				err = fmt.Errorf("profile: %w", perr)
+			}
+		}
+		if err != nil {
+			return r, fmt.Errorf("wrk spread: %w", err)
+		}
+		o, err := b.spreadRound(ctx, wrk, base, targets[:1])
+		if err != nil {
+			return r, fmt.Errorf("wrk one tenant, between the spread's rounds: %w", err)
+		}
+		b.logf("wrk spread, round %d: %s; one tenant: %s", i+1, s, o)
+		spreadRuns, oneRuns = append(spreadRuns, s), append(oneRuns, o)
 	}
-	cpu0, srv0 := processCPU(), b.backendCPU(ctx, "")
-	w, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
-	cpu, srv := processCPU()-cpu0, b.backendCPU(ctx, "")-srv0
-	if perr := stopProf(); perr != nil && err == nil {
-		err = fmt.Errorf("profile: %w", perr)
+	spreadRate, oneSide := medianRound(spreadRuns, spreadRound.rate), medianRound(oneRuns, spreadRound.rate)
+	var requests, non2xx, sockErr int64 // the spread's requests; the errors of both
+	for _, s := range spreadRuns {
+		requests += s.w.Requests
 	}
-	if err != nil {
-		return r, fmt.Errorf("wrk spread: %w", err)
+	for _, s := range append(slices.Clone(spreadRuns), oneRuns...) {
+		non2xx, sockErr = non2xx+s.w.Non2xx, sockErr+s.w.SocketErrors
 	}
-	cpuPerReq := float64(cpu.Microseconds()) / float64(w.Requests)
-	srvPerReq := float64(srv.Microseconds()) / float64(w.Requests)
-	b.logf("wrk spread: %.0f req/s, p99 %.2f ms, %d non-2xx (GET one on one tenant: %.0f req/s); CPU a request: %.0f µs erpbench's, %.0f µs the server's backends'",
-		w.rate(), w.P99/1000, w.Non2xx, oneRate, cpuPerReq, srvPerReq)
-	r.Median = ptr(w.rate())
-	r.setBaseline(oneRate, "GET one on one tenant in the same run", true)
-	r.Extra = map[string]float64{"requests": float64(w.Requests), "non_2xx": float64(w.Non2xx), "p99_ms": w.P99 / 1000,
-		"cpu_us_per_request": cpuPerReq, "server_cpu_us_per_request": srvPerReq, "tenants_spread": float64(n),
-		"warmup_s": float64(warm), "first_warmup_req_s": rates[0]}
+	b.logf("wrk spread: %.0f req/s against %.0f on one tenant, medians of %d rounds (GET one earlier: %.0f req/s)",
+		spreadRate, oneSide, spreadRounds, oneRate)
+	r.Median, r.Samples = ptr(spreadRate), spreadRounds
+	r.setBaseline(oneSide, "GET one on one tenant, in turns with the spread", true)
+	r.Extra = map[string]float64{"requests": float64(requests), "non_2xx": float64(non2xx), "socket_errors": float64(sockErr),
+		"p99_ms":                               medianRound(spreadRuns, func(s spreadRound) float64 { return s.w.P99 / 1000 }),
+		"cpu_us_per_request":                   medianRound(spreadRuns, func(s spreadRound) float64 { return s.own }),
+		"server_cpu_us_per_request":            medianRound(spreadRuns, func(s spreadRound) float64 { return s.server }),
+		"one_tenant_req_s":                     oneSide,
+		"one_tenant_cpu_us_per_request":        medianRound(oneRuns, func(s spreadRound) float64 { return s.own }),
+		"one_tenant_server_cpu_us_per_request": medianRound(oneRuns, func(s spreadRound) float64 { return s.server }),
+		"earlier_one_tenant_req_s":             oneRate, "earlier_share": spreadRate / oneRate,
+		"tenants_spread": float64(n), "warmup_s": float64(warm), "first_warmup_req_s": rates[0]}
+	r.addNote("%d rounds of %d s each, spread then one tenant: spread %v req/s, one tenant %v; CPU a request, medians: "+
+		"erpbench's %.0f µs spread against %.0f one tenant, the server's backends' %.0f µs against %.0f",
+		spreadRounds, loadSeconds, roundAll(roundRates(spreadRuns)), roundAll(roundRates(oneRuns)),
+		r.Extra["cpu_us_per_request"], r.Extra["one_tenant_cpu_us_per_request"],
+		r.Extra["server_cpu_us_per_request"], r.Extra["one_tenant_server_cpu_us_per_request"])
+	r.addNote("against GET one measured earlier in the run (%.0f req/s): %.0f%%", oneRate, spreadRate/oneRate*100)
 	// What the API's backends (application_name erpctl, as the control plane's) keep of the
 	// tenants they served: the cost --api-conn-tenants bounds.
 	if total, largest, ok := b.backendMemory(ctx, "erpctl"); ok {
@@ -306,9 +341,9 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 		r.Extra["no_access_log_req_s"] = bare.rate()
 		r.addNote("without the access log, right after: %.0f req/s", bare.rate())
 	}
-	r.setPass("≥ 80% of GET one on one tenant, no errors", w.rate() >= 0.8*oneRate && w.Non2xx == 0 && w.SocketErrors == 0)
+	r.setPass("≥ 80% of GET one on one tenant, no errors", spreadRate >= 0.8*oneSide && non2xx == 0 && sockErr == 0)
 	r.addNote("each request for the next of %d tenants (each its own token), %s; the first %d s of it: %.0f%% of one tenant's rate; wrk -t%d -c%d -d%ds; %s",
-		n, warmNote(warm, rates), spreadWarmup, rates[0]/oneRate*100, loadThreads, loadConns, loadSeconds, how)
+		n, warmNote(warm, rates), spreadWarmup, rates[0]/oneSide*100, loadThreads, loadConns, loadSeconds, how)
 	return r, nil
 }
 
@@ -637,4 +672,50 @@ func (b *bench) floorRate(ctx context.Context, wrk, slug string, id int64, token
 	}
 	b.logf("Go floor GET one: %.0f req/s, p99 %.2f ms", w.rate(), w.P99/1000)
 	return w.rate(), nil
+}
+
+// spreadRounds is how many times the spread and one tenant take turns.
+const spreadRounds = 3
+
+// spreadRound is one wrk run of the spread (or of one tenant) with the CPU a request cost, in µs:
+// the erpbench process's (the API) and the server's backends'.
+type spreadRound struct {
+	w           wrkResult
+	own, server float64
+}
+
+func (s spreadRound) rate() float64 { return s.w.rate() }
+
+func (s spreadRound) String() string {
+	return fmt.Sprintf("%.0f req/s, p99 %.2f ms, %d non-2xx, %d socket errors, CPU a request %.0f µs erpbench's, %.0f µs the server's",
+		s.rate(), s.w.P99/1000, s.w.Non2xx, s.w.SocketErrors, s.own, s.server)
+}
+
+// spreadRound loads targets for loadSeconds.
+func (b *bench) spreadRound(ctx context.Context, wrk, base string, targets []spreadTarget) (spreadRound, error) {
+	cpu0, srv0 := processCPU(), b.backendCPU(ctx, "")
+	w, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
+	cpu, srv := processCPU()-cpu0, b.backendCPU(ctx, "").since(srv0)
+	if err != nil {
+		return spreadRound{w: w}, err
+	}
+	n := float64(max(w.Requests, 1))
+	return spreadRound{w: w, own: float64(cpu.Microseconds()) / n, server: float64(srv.Microseconds()) / n}, nil
+}
+
+func roundRates(rs []spreadRound) []float64 {
+	out := make([]float64, len(rs))
+	for i, s := range rs {
+		out[i] = s.rate()
+	}
+	return out
+}
+
+// medianRound is the median of f over the rounds.
+func medianRound(rs []spreadRound, f func(spreadRound) float64) float64 {
+	xs := make([]float64, len(rs))
+	for i, s := range rs {
+		xs[i] = f(s)
+	}
+	return medianOf(xs)
 }

@@ -254,7 +254,7 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 		if err != nil {
 			return w, 0, err
 		}
-		own, srv := processCPU()-cpu0, b.backendCPU(ctx, app)-srv0
+		own, srv := processCPU()-cpu0, b.backendCPU(ctx, app).since(srv0)
 		perReq := float64((own + srv).Microseconds()) / float64(w.Requests)
 		b.logf("mode %s, %s: %.0f req/s, p99 %.2f ms, %d non-2xx; %.0f µs CPU a request (%.0f erpbench's, %.0f the API's backends')",
 			name, label, w.rate(), w.P99/1000, w.Non2xx, perReq,
@@ -306,13 +306,27 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 }
 
 // backendCPU is the CPU time the server's backends with application_name app ("": every
-// backend) have used, where the server runs on this machine (else 0).
-func (b *bench) backendCPU(ctx context.Context, app string) time.Duration {
-	var total time.Duration
+// backend) have used, each, where the server runs on this machine (else none).
+func (b *bench) backendCPU(ctx context.Context, app string) backendTimes {
+	t := backendTimes{}
 	for _, pid := range b.backendPIDs(ctx, app) {
-		total += procCPU(pid)
+		t[pid] = procCPU(pid)
 	}
-	return total
+	return t
+}
+
+// backendTimes are backends' CPU times by pid.
+type backendTimes map[int]time.Duration
+
+// since is the CPU the backends of t used after those of before: a backend new since then
+// counts whole, one gone since (a connection at the end of its lifetime) is missing from t and
+// counts nothing, rather than taking its total off the others'.
+func (t backendTimes) since(before backendTimes) time.Duration {
+	var d time.Duration
+	for pid, cpu := range t {
+		d += cpu - before[pid]
+	}
+	return d
 }
 
 // backendMemory is the private memory (RssAnon) the backends with application_name app hold, in
