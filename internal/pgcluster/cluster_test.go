@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -136,6 +137,17 @@ func TestLifecycle(t *testing.T) {
 	}
 	if got := query(t, ctx, c.URL("erpctl"), "SELECT current_database() || ' ' || current_user"); got != "erpctl erpctl" {
 		t.Errorf("database and user = %q", got)
+	}
+	// Room for a data API backend's tenants' files, where the machine allows it.
+	if n := serverFiles(); n > 0 {
+		if got := query(t, ctx, c.URL("postgres"), "SHOW max_files_per_process"); got != strconv.Itoa(n) {
+			t.Errorf("max_files_per_process = %s, want %d", got, n)
+		}
+		if soft, ok := softFileLimit(st.PID); !ok || soft < n {
+			t.Errorf("the server's open-files limit is %d (read: %v), want at least %d", soft, ok, n)
+		}
+	} else {
+		t.Logf("this machine leaves max_files_per_process at PostgreSQL's default")
 	}
 	if got := query(t, ctx, c.URL("postgres"), "SHOW fsync"); got != "off" {
 		t.Errorf("fsync = %s on an ephemeral cluster", got)
@@ -473,4 +485,19 @@ func TestDestroyOnlyItsOwnDataDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(other, "keep")); err != nil {
 		t.Fatalf("Destroy touched %s: %v", other, err)
 	}
+}
+
+// softFileLimit is the soft open-files limit of process pid, from /proc.
+func softFileLimit(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(strings.TrimPrefix(line, "Max open files")); strings.HasPrefix(line, "Max open files") && len(f) > 0 {
+			n, err := strconv.Atoi(f[0])
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

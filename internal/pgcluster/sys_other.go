@@ -26,3 +26,5 @@ func serverProcessesIn(dataDir string) ([]int, bool) { return nil, false }
 func interruptProcess(pid int) error { return errUnsupported }
 
 func fileOwner(fi fs.FileInfo) (uint32, uint32, bool) { return 0, 0, false }
+
+func serverFiles() int { return 0 }

@@ -149,3 +149,54 @@ func fileOwner(fi fs.FileInfo) (uid, gid uint32, ok bool) {
 	}
 	return st.Uid, st.Gid, true
 }
+
+// serverFiles is the max_files_per_process a server we start is given, after making sure it
+// inherits an open-files limit that allows as many; 0 leaves PostgreSQL's default (1,000).
+//
+// A backend keeps open a file for each relation it has touched, up to max_files_per_process,
+// then closes the least recently used for each new one. A data API connection serving 1,250
+// tenants touches about 5,000 files for one table of each (the heap and its indexes): at the
+// default, a request of a spread over the fleet cost its backend three or four open, seek and
+// close calls (strace), which a backend with room for its tenants' files does not make.
+//
+// Go raises its own soft limit at start but gives children the original one (1,024 on many
+// systems), unless the program sets the limit itself: Setrlimit here, even with the values Go
+// chose, makes every child of this process (the server, PgBouncer) inherit them.
+//
+// At most 10,000, and a 200th of the system's open files (fs.file-max), so that max_connections
+// backends at their limit cannot take the whole system's.
+func serverFiles() int {
+	b, err := os.ReadFile("/proc/sys/fs/file-max")
+	if err != nil {
+		return 0
+	}
+	fileMax, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	n := min(maxServerFiles, fileMax/200)
+	if n <= defaultServerFiles {
+		return 0
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	// The server's own descriptors (sockets, logs, WAL) come on top of its relations'.
+	if want := n + serverFilesSlack; lim.Cur < want {
+		lim.Cur = min(want, lim.Max)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	if lim.Cur <= defaultServerFiles+serverFilesSlack {
+		return 0
+	}
+	return int(min(n, lim.Cur-serverFilesSlack))
+}
+
+const (
+	maxServerFiles     = 10000
+	defaultServerFiles = 1000 // PostgreSQL's max_files_per_process
+	serverFilesSlack   = 100
+)
