@@ -609,3 +609,61 @@ func (r oneRow) Scan(dest ...any) error {
 	r.rows.Close()
 	return r.rows.Err()
 }
+
+// APIFiles is what the data API's backends need of the server's open files, for the fleet as it
+// stands (Plane.APIFiles).
+type APIFiles struct {
+	Setting        int // the server's max_files_per_process
+	TenantsPerConn int // the tenants one data API connection serves
+	Need           int // the files a backend keeps open for them
+}
+
+// Short reports whether a backend would run out of files for its tenants, and so close and
+// reopen a table's files for many of its statements.
+func (f APIFiles) Short() bool { return f.Need > f.Setting }
+
+// apiFilesPerTenant is what a backend keeps open for a tenant it serves one table of: the table
+// and its indexes (measured: 5,000-5,600 files in each backend serving 1,250 tenants' products).
+const apiFilesPerTenant = 4
+
+// APIFiles compares the server's max_files_per_process with the files a data API backend keeps
+// open for its share of the fleet: directly, each tenant keeps to two of the pool's connections,
+// so a connection serves about 2/MaxConns of the tenants, and at most connTenants of them
+// (APIOptions.ConnTenants: 0 the default, below 0 no bound); behind a pooler any server
+// connection serves any tenant.
+func (p *Plane) APIFiles(ctx context.Context, connTenants int) (APIFiles, error) {
+	var f APIFiles
+	var setting string
+	if err := p.pool.QueryRow(ctx, `SHOW max_files_per_process`).Scan(&setting); err != nil {
+		return f, fmt.Errorf("read max_files_per_process: %w", err)
+	}
+	n, err := strconv.Atoi(setting)
+	if err != nil {
+		return f, fmt.Errorf("read max_files_per_process: %q: %w", setting, err)
+	}
+	var tenants int
+	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM erpctl.tenants`).Scan(&tenants); err != nil {
+		return f, fmt.Errorf("count tenants: %w", err)
+	}
+	f.Setting = n
+	f.TenantsPerConn = apiTenantsPerConn(tenants, int(p.pool.Config().MaxConns), connTenants,
+		p.direct == p.pool && p.apiMode == pgx.QueryExecModeExec)
+	f.Need = f.TenantsPerConn * apiFilesPerTenant
+	return f, nil
+}
+
+// apiTenantsPerConn is how many of tenants one of conns data API connections serves; kept says
+// whether each tenant keeps to its own connections (APIDB: directly, in exec mode).
+func apiTenantsPerConn(tenants, conns, connTenants int, kept bool) int {
+	if !kept || conns <= 2 {
+		return tenants
+	}
+	per := (2*tenants + conns - 1) / conns
+	if connTenants == 0 {
+		connTenants = DefaultAPIConnTenants
+	}
+	if connTenants > 0 {
+		per = min(per, connTenants)
+	}
+	return per
+}

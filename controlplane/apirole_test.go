@@ -305,3 +305,55 @@ func tenantStatements(t *testing.T, e *cptest.Env, opts ...controlplane.APIOptio
 	}
 	return read, hold
 }
+
+// The daemon warns at start when the server's max_files_per_process leaves a data API backend
+// too few files for its tenants. Directly each tenant keeps to two of the pool's connections,
+// so a connection serves its share of the tenants, within --api-conn-tenants; behind PgBouncer
+// any server connection serves every tenant. The tests' server is started with room.
+func TestAPIFilesForTheFleet(t *testing.T) {
+	t.Parallel()
+	t.Run("direct", func(t *testing.T) {
+		t.Parallel()
+		e := cptest.New(t)
+		e.Create("acme")
+		e.Create("globex")
+		var setting int
+		if err := e.P.Pool().QueryRow(e.Ctx, `SELECT current_setting('max_files_per_process')::int`).Scan(&setting); err != nil {
+			t.Fatal(err)
+		}
+		conns := int(e.P.Pool().Config().MaxConns)
+		want := 2
+		if conns > 2 {
+			want = (2*2 + conns - 1) / conns
+		}
+		f, err := e.P.APIFiles(e.Ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Setting != setting || f.TenantsPerConn != want || f.Need != 4*want || f.Short() {
+			t.Errorf("APIFiles = %+v, want max_files_per_process %d, %d tenants a connection, %d files, not short", f, setting, want, 4*want)
+		}
+		if setting <= 1000 {
+			t.Errorf("the tests' server has max_files_per_process %d: started without room for a data API's files", setting)
+		}
+		if conns > 2 {
+			// Two tenants on connections of their own: a bound of one tenant a connection holds.
+			if f, err := e.P.APIFiles(e.Ctx, 1); err != nil || f.TenantsPerConn != 1 {
+				t.Errorf("APIFiles with a bound of 1 = %+v (%v), want 1 tenant a connection", f, err)
+			}
+		}
+	})
+	t.Run("pgbouncer", func(t *testing.T) {
+		t.Parallel()
+		e := cptest.NewPooled(t)
+		e.Create("acme")
+		e.Create("globex")
+		f, err := e.P.APIFiles(e.Ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.TenantsPerConn != 2 || f.Need != 8 {
+			t.Errorf("APIFiles behind PgBouncer = %+v, want every tenant (2) on each connection, 8 files", f)
+		}
+	})
+}

@@ -8,6 +8,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/erpctl/erpctl/controlplane"
@@ -102,6 +103,7 @@ func Run(ctx context.Context, p *controlplane.Plane, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		warnAPIFiles(ctx, p, cfg.Server.ConnTenants, log)
 		var sched *fair.Scheduler
 		if !cfg.Server.NoFairness {
 			fcfg := cfg.Server.Fair
@@ -202,4 +204,20 @@ func chain(a, b func()) func() {
 		return a
 	}
 	return func() { a(); b() }
+}
+
+// warnAPIFiles warns, at start, when the server would make the data API's backends close and
+// reopen their tenants' table files: a server of the operator's own keeps PostgreSQL's default of
+// 1,000 unless told (the embedded one is started with room).
+func warnAPIFiles(ctx context.Context, p *controlplane.Plane, connTenants int, log *slog.Logger) {
+	f, err := p.APIFiles(ctx, connTenants)
+	if err != nil {
+		log.Warn("could not compare the server's open files with the data API's tenants", "err", err)
+		return
+	}
+	if f.Short() {
+		log.Warn(fmt.Sprintf("the server's max_files_per_process is %d, below the about %d files a data API connection keeps open for the %d tenants it serves: "+
+			"its statements would close and reopen table files; raise it (see Open files in docs/operations.md)", f.Setting, f.Need, f.TenantsPerConn),
+			"max_files_per_process", f.Setting, "files_needed", f.Need, "tenants_per_connection", f.TenantsPerConn)
+	}
 }

@@ -161,7 +161,7 @@ func fileOwner(fi fs.FileInfo) (uid, gid uint32, ok bool) {
 //
 // Go raises its own soft limit at start but gives children the original one (1,024 on many
 // systems), unless the program sets the limit itself: Setrlimit here, even with the values Go
-// chose, makes every child of this process (the server, PgBouncer) inherit them.
+// chose, makes every child this process starts from then on (the server, PgBouncer) inherit them.
 //
 // At most 10,000, and a 200th of the system's open files (fs.file-max), so that max_connections
 // backends at their limit cannot take the whole system's.
