@@ -273,7 +273,7 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 				return r, err
 			}
 		}
-		s, err := b.spreadRound(ctx, wrk, base, targets)
+		s, err := b.spreadRound(ctx, wrk, base, targets, loadSeconds, "")
 		if stopProf != nil {
 			if perr := stopProf(); perr != nil && err == nil {
 				err = fmt.Errorf("profile: %w", perr)
@@ -282,7 +282,7 @@ func (b *bench) spreadResult(ctx context.Context, wrk, base string, alog *access
 		if err != nil {
 			return r, fmt.Errorf("wrk spread: %w", err)
 		}
-		o, err := b.spreadRound(ctx, wrk, base, targets[:1])
+		o, err := b.spreadRound(ctx, wrk, base, targets[:1], loadSeconds, "")
 		if err != nil {
 			return r, fmt.Errorf("wrk one tenant, between the spread's rounds: %w", err)
 		}
@@ -691,11 +691,12 @@ func (s spreadRound) String() string {
 		s.rate(), s.w.P99/1000, s.w.Non2xx, s.w.SocketErrors, s.own, s.server)
 }
 
-// spreadRound loads targets for loadSeconds.
-func (b *bench) spreadRound(ctx context.Context, wrk, base string, targets []spreadTarget) (spreadRound, error) {
-	cpu0, srv0 := processCPU(), b.backendCPU(ctx, "")
-	w, err := b.runWrkSpread(ctx, wrk, base, targets, loadSeconds)
-	cpu, srv := processCPU()-cpu0, b.backendCPU(ctx, "").since(srv0)
+// spreadRound loads targets for seconds, counting the CPU of the server's backends with
+// application_name app ("": every backend).
+func (b *bench) spreadRound(ctx context.Context, wrk, base string, targets []spreadTarget, seconds int, app string) (spreadRound, error) {
+	cpu0, srv0 := processCPU(), b.backendCPU(ctx, app)
+	w, err := b.runWrkSpread(ctx, wrk, base, targets, seconds)
+	cpu, srv := processCPU()-cpu0, b.backendCPU(ctx, app).since(srv0)
 	if err != nil {
 		return spreadRound{w: w}, err
 	}

@@ -249,16 +249,14 @@ func (b *bench) apiMode(ctx context.Context, wrk, name, params string, one, targ
 		return r, err
 	}
 	run := func(label string, ts []spreadTarget, seconds int) (wrkResult, float64, error) {
-		cpu0, srv0 := processCPU(), b.backendCPU(ctx, app)
-		w, err := b.runWrkSpread(ctx, wrk, base, ts, seconds)
+		s, err := b.spreadRound(ctx, wrk, base, ts, seconds, app)
+		w := s.w
 		if err != nil {
 			return w, 0, err
 		}
-		own, srv := processCPU()-cpu0, b.backendCPU(ctx, app).since(srv0)
-		perReq := float64((own + srv).Microseconds()) / float64(w.Requests)
+		perReq := s.own + s.server
 		b.logf("mode %s, %s: %.0f req/s, p99 %.2f ms, %d non-2xx; %.0f µs CPU a request (%.0f erpbench's, %.0f the API's backends')",
-			name, label, w.rate(), w.P99/1000, w.Non2xx, perReq,
-			float64(own.Microseconds())/float64(w.Requests), float64(srv.Microseconds())/float64(w.Requests))
+			name, label, w.rate(), w.P99/1000, w.Non2xx, perReq, s.own, s.server)
 		// A socket error is a client's timeout on a loaded machine, counted; a non-2xx a failure.
 		if w.Non2xx != 0 {
 			return w, perReq, fmt.Errorf("%s: %d non-2xx", label, w.Non2xx)
