@@ -263,12 +263,7 @@ func (p *Plane) APIDB(ctx context.Context, opts ...APIOptions) (Statements, erro
 	p.api.pools = pools
 	ap := &apiPools{pools: pools, free: make([]chan struct{}, n), holder: make([]atomic.Uint32, n), since: make([]atomic.Int64, n),
 		served: make([]servedTenants, n)}
-	if o.ConnTenants == 0 {
-		o.ConnTenants = DefaultAPIConnTenants
-	}
-	if n > 1 && o.ConnTenants > 0 {
-		ap.maxTenants = o.ConnTenants
-	}
+	ap.maxTenants = apiConnBound(n, o.ConnTenants)
 	for i := range ap.free {
 		ap.free[i] = make(chan struct{}, 1)
 		ap.free[i] <- struct{}{}
@@ -655,15 +650,22 @@ func (p *Plane) APIFiles(ctx context.Context, connTenants int) (APIFiles, error)
 // apiTenantsPerConn is how many of tenants one of conns data API connections serves; kept says
 // whether each tenant keeps to its own connections (APIDB: directly, in exec mode).
 func apiTenantsPerConn(tenants, conns, connTenants int, kept bool) int {
-	if !kept || conns <= 2 {
+	if !kept || conns < 2 {
 		return tenants
 	}
 	per := (2*tenants + conns - 1) / conns
-	if connTenants == 0 {
-		connTenants = DefaultAPIConnTenants
-	}
-	if connTenants > 0 {
-		per = min(per, connTenants)
+	if bound := apiConnBound(conns, connTenants); bound > 0 {
+		per = min(per, bound)
 	}
 	return per
+}
+
+// apiConnBound is how many tenants one of n data API pools' connection serves before it is
+// closed (APIOptions.ConnTenants: 0 the default, below 0 none); 0: no bound. One pool is shared
+// by every tenant, so it has none.
+func apiConnBound(n, connTenants int) int {
+	if n <= 1 || connTenants < 0 {
+		return 0
+	}
+	return cmp.Or(connTenants, DefaultAPIConnTenants)
 }
