@@ -494,7 +494,11 @@ func softFileLimit(pid int) (int, bool) {
 		return 0, false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(strings.TrimPrefix(line, "Max open files")); strings.HasPrefix(line, "Max open files") && len(f) > 0 {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 0 {
+				return 0, false
+			}
 			n, err := strconv.Atoi(f[0])
 			return n, err == nil
 		}

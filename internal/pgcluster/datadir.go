@@ -314,6 +314,12 @@ func (c *Cluster) start(ctx context.Context, bins binaries) (int, error) {
 	if fi, err := os.Stat(logPath); err == nil && fi.Size() > maxLogSize {
 		_ = os.Rename(logPath, logPath+".1")
 	}
+	opts := ""
+	if n := serverFiles(); n > 0 {
+		// On the command line rather than in postgresql.conf: it depends on the limits of the
+		// machine the server starts on, and it reaches clusters made by earlier erpctls.
+		opts = " -c max_files_per_process=" + strconv.Itoa(n)
+	}
 	avoid := 0
 	for attempt := 1; ; attempt++ {
 		port, err := c.choosePort(avoid)
@@ -324,14 +330,8 @@ func (c *Cluster) start(ctx context.Context, bins binaries) (int, error) {
 		if fi, err := os.Stat(logPath); err == nil {
 			offset = fi.Size()
 		}
-		opts := "-p " + strconv.Itoa(port)
-		if n := serverFiles(); n > 0 {
-			// On the command line rather than in postgresql.conf: it depends on the limits of
-			// the machine the server starts on, and it reaches clusters made by earlier erpctls.
-			opts += " -c max_files_per_process=" + strconv.Itoa(n)
-		}
 		cmd := c.command(ctx, bins.pgctl, "start", "-D", c.DataDir, "-w",
-			"-t", strconv.Itoa(int(startTimeout.Seconds())), "-l", logPath, "-o", opts)
+			"-t", strconv.Itoa(int(startTimeout.Seconds())), "-l", logPath, "-o", "-p "+strconv.Itoa(port)+opts)
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			c.setPort(port)
