@@ -406,6 +406,8 @@ func reconcileRun(ctx context.Context, opts *ReconcileOptions) error {
 		if opts.Format == term.FormatTable {
 			if tenants, err := p.ListTenants(ctx); err == nil {
 				bar = opts.IO.NewProgress("reconcile", len(tenants))
+				// At 100,000 tenants the read before the first tenant takes half a minute.
+				bar.Note("reading and planning the tenants' schemas")
 			}
 		}
 		ro.OnResult = func(r controlplane.Result) {

@@ -136,7 +136,15 @@ func TestProgress(t *testing.T) {
 	}
 	s.SetStderrTTY(true)
 	p := s.NewProgress("reconcile", 3)
+	p.Note("reading the schemas")
+	if got := errOut.String(); !strings.Contains(got, "0/3") || !strings.Contains(got, "reading the schemas") {
+		t.Fatalf("progress before the first item: %q", got)
+	}
+	errOut.Reset()
 	p.Step(false)
+	if got := errOut.String(); !strings.Contains(got, "1/3") || strings.Contains(got, "reading the schemas") {
+		t.Fatalf("the first item must redraw the bar without the note: %q", got)
+	}
 	p.Step(true)
 	p.Step(false)
 	p.Done()
