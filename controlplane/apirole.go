@@ -628,19 +628,11 @@ const apiFilesPerTenant = 4
 // connection serves any tenant.
 func (p *Plane) APIFiles(ctx context.Context, connTenants int) (APIFiles, error) {
 	var f APIFiles
-	var setting string
-	if err := p.pool.QueryRow(ctx, `SHOW max_files_per_process`).Scan(&setting); err != nil {
-		return f, fmt.Errorf("read max_files_per_process: %w", err)
-	}
-	n, err := strconv.Atoi(setting)
-	if err != nil {
-		return f, fmt.Errorf("read max_files_per_process: %q: %w", setting, err)
-	}
 	var tenants int
-	if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM erpctl.tenants`).Scan(&tenants); err != nil {
-		return f, fmt.Errorf("count tenants: %w", err)
+	if err := p.pool.QueryRow(ctx, `SELECT current_setting('max_files_per_process')::int, (SELECT count(*) FROM erpctl.tenants)`).
+		Scan(&f.Setting, &tenants); err != nil {
+		return f, fmt.Errorf("read max_files_per_process and count tenants: %w", err)
 	}
-	f.Setting = n
 	f.TenantsPerConn = apiTenantsPerConn(tenants, int(p.pool.Config().MaxConns), connTenants,
 		p.direct == p.pool && p.apiMode == pgx.QueryExecModeExec)
 	f.Need = f.TenantsPerConn * apiFilesPerTenant
